@@ -1,0 +1,1 @@
+"""meddenoise.classical (under construction)."""

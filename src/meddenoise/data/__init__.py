@@ -1,0 +1,1 @@
+"""meddenoise.data (under construction)."""

@@ -1,0 +1,71 @@
+"""The one denoiser interface that classical filters and learned models share.
+
+Evaluation, tiling and the CLI only ever hold a :class:`Denoiser`; they never need to know
+whether it is a median filter or a trained network.
+
+Conventions
+-----------
+* Images are ``float32`` arrays scaled to [0, 1]: one image ``(H, W)`` or a batch ``(N, H, W)``.
+* ``sigma`` is the standard deviation of the (Gaussian-equivalent) noise on that [0, 1] scale.
+  ``None`` means unknown: a denoiser that needs it estimates it blindly.
+* The output has the input's shape and is ``float32``. Denoisers never modify their input.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+__all__ = ["Denoiser", "as_float_image"]
+
+
+def as_float_image(image: np.ndarray) -> np.ndarray:
+    """Check an image or batch for denoising and return it as float32 (no copy when already float32).
+
+    Raises
+    ------
+    ValueError
+        If the array is not 2D or 3D, is empty, or holds NaN/Inf.
+    """
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"expected an image (H, W) or a batch (N, H, W), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("expected a non-empty image, got an empty array")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError("image holds NaN or Inf values")
+    return arr
+
+
+class Denoiser(ABC):
+    """A denoiser of [0, 1] float images.
+
+    Subclasses implement :meth:`denoise_image` (one 2D image); learned models override
+    :meth:`denoise_batch` to run a whole batch at once.
+    """
+
+    #: Short name used in tables and on the command line, e.g. ``"median"`` or ``"gondara-dae"``.
+    name: str = "denoiser"
+    #: Whether the denoiser uses the noise level ``sigma`` when it is given.
+    uses_sigma: bool = False
+
+    @abstractmethod
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        """Denoise one float32 image of shape ``(H, W)``."""
+
+    def denoise_batch(self, images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        """Denoise a float32 batch of shape ``(N, H, W)``; by default one image at a time."""
+        return np.stack([self.denoise_image(img, sigma=sigma) for img in images]).astype(
+            np.float32, copy=False
+        )
+
+    def __call__(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        """Denoise an image ``(H, W)`` or a batch ``(N, H, W)`` in [0, 1]; returns float32 of the same shape."""
+        arr = as_float_image(image)
+        out = self.denoise_image(arr, sigma=sigma) if arr.ndim == 2 else self.denoise_batch(arr, sigma=sigma)
+        return np.asarray(out, dtype=np.float32).reshape(arr.shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

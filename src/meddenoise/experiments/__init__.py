@@ -1,0 +1,1 @@
+"""meddenoise.experiments (under construction)."""

@@ -1,0 +1,1 @@
+"""meddenoise.io (under construction)."""

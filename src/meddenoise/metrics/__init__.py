@@ -1,0 +1,1 @@
+"""meddenoise.metrics (under construction)."""

@@ -1,0 +1,1 @@
+"""meddenoise.models (under construction)."""

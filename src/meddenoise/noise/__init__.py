@@ -1,0 +1,1 @@
+"""meddenoise.noise (under construction)."""

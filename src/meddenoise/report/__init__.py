@@ -1,0 +1,1 @@
+"""meddenoise.report (under construction)."""

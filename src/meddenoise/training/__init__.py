@@ -1,0 +1,1 @@
+"""meddenoise.training (under construction)."""
