@@ -1,1 +1,109 @@
-"""meddenoise.metrics (under construction)."""
+"""Image-quality metrics: SSIM, MS-SSIM, PSNR, MSE, MAE and (optionally) LPIPS.
+
+Every metric takes two images and an explicit keyword ``data_range`` (the distance between the
+largest and smallest possible pixel values, 1.0 for [0, 1] images) and returns a float.
+:data:`METRICS` maps names to these functions; :func:`metric_batch` scores whole batches.
+LPIPS is imported lazily from :mod:`meddenoise.metrics.lpips` so that the other metrics never
+import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from meddenoise.metrics.pixel import mae, mse, psnr
+from meddenoise.metrics.structural import MS_SSIM_WEIGHTS, ms_ssim, ssim
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "METRICS",
+    "MS_SSIM_WEIGHTS",
+    "Metric",
+    "get_metric",
+    "lpips",
+    "lpips_available",
+    "mae",
+    "metric_batch",
+    "ms_ssim",
+    "mse",
+    "psnr",
+    "ssim",
+]
+
+
+class Metric(Protocol):
+    """A full-reference metric: ``fn(x, y, *, data_range) -> float``."""
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, *, data_range: float) -> float: ...
+
+
+def lpips(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
+    """LPIPS distance (AlexNet, v0.1); imports :mod:`meddenoise.metrics.lpips` (and torch) on first use."""
+    from meddenoise.metrics.lpips import lpips as _lpips
+
+    return float(_lpips(x, y, data_range=data_range))
+
+
+def lpips_available() -> bool:
+    """Whether the LPIPS module and its weights are present (no download is attempted)."""
+    try:
+        from meddenoise.metrics.lpips import lpips_available as _available
+    except ImportError:
+        return False
+    return bool(_available())
+
+
+#: Metric name → function(x, y, *, data_range) -> float.
+METRICS: Mapping[str, Metric] = {
+    "ssim": ssim,
+    "psnr": psnr,
+    "mse": mse,
+    "mae": mae,
+    "ms_ssim": ms_ssim,
+    "lpips": lpips,
+}
+
+#: Whether a larger value of the metric means a better match.
+HIGHER_IS_BETTER: Mapping[str, bool] = {
+    "ssim": True,
+    "psnr": True,
+    "mse": False,
+    "mae": False,
+    "ms_ssim": True,
+    "lpips": False,
+}
+
+
+def get_metric(name: str) -> Metric:
+    """Return the metric called ``name`` (``"ms-ssim"`` is accepted for ``"ms_ssim"``)."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    return METRICS[key]
+
+
+def metric_batch(
+    metric: str | Callable[..., float],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    data_range: float,
+    **options: Any,
+) -> np.ndarray:
+    """Score every image pair of two batches ``(N, H, W)``; returns a float64 array of N values.
+
+    A 2D pair counts as a batch of one. ``options`` go to the metric (e.g. ``gaussian_weights=True``).
+    """
+    fn = get_metric(metric) if isinstance(metric, str) else metric
+    a = np.asarray(x)
+    b = np.asarray(y)
+    if a.shape != b.shape:
+        raise ValueError(f"batches must have the same shape, got {a.shape} and {b.shape}")
+    if a.ndim == 2:
+        a, b = a[None], b[None]
+    if a.ndim != 3:
+        raise ValueError(f"expected a batch (N, H, W) or an image (H, W), got shape {a.shape}")
+    return np.array([fn(xi, yi, data_range=data_range, **options) for xi, yi in zip(a, b, strict=True)])
