@@ -1,1 +1,7 @@
-"""meddenoise.experiments (under construction)."""
+"""Experiments: the evaluation bench (:func:`evaluate`) and the papers' reproduction runs."""
+
+from __future__ import annotations
+
+from meddenoise.experiments.evaluate import NOISY, EvaluationResult, evaluate
+
+__all__ = ["NOISY", "EvaluationResult", "evaluate"]
