@@ -106,3 +106,26 @@ def test_masking_positions_are_uniform() -> None:
     noisy = parse_noise("masking(fraction=0.3)")(np.ones((2000, 4, 4)), rng=9)
     per_pixel = (noisy == 0).mean(axis=0)
     assert np.allclose(per_pixel, 0.3, atol=0.04)
+
+
+def test_poisson_standardised_has_unit_variance_before_p() -> None:
+    raw = parse_noise("poisson(p=0.01,lam=5,reading=standardised)")(np.full((256, 256), 0.5), rng=3) - 0.5
+    assert abs(raw.mean()) < 5 * 0.01 / 256
+    assert raw.std() == pytest.approx(0.01, rel=0.02)
+
+
+def test_poisson_signal_reading_is_zero_mean_with_signal_dependent_variance() -> None:
+    p, lam = 0.01, 50.0
+    for level in (0.2, 0.8):
+        raw = parse_noise(f"poisson(p={p},lam={lam})")(np.full((256, 256), level), rng=4) - level
+        assert abs(raw.mean()) < 5 * p * np.sqrt(lam * level) / 256
+        assert raw.var() == pytest.approx(p**2 * lam * level, rel=0.03)
+    # no noise where there is no signal
+    assert np.array_equal(parse_noise("poisson(p=0.2,lam=5)")(np.zeros((8, 8)), rng=0), np.zeros((8, 8)))
+
+
+def test_poisson_signal_reading_at_table_iv_is_photon_noise_with_peak_5() -> None:
+    clean = np.random.default_rng(1).uniform(0, 1, (64, 64))
+    got = parse_noise("poisson(p=0.2,lam=5)")(clean, rng=8)
+    expected = np.clip(np.random.default_rng(8).poisson(5 * clean) / 5, 0, 1)
+    np.testing.assert_allclose(got, expected, atol=1e-12)

@@ -106,7 +106,7 @@ def test_composition_with_plus_flattens_and_applies_in_order() -> None:
         ("gaussian(p=0.1", "unbalanced"),
         ("gaussian(p)", "expected key=value"),
         ("gaussian(p=0.1,p=0.2)", "given twice"),
-        ("poisson(reading=bogus)", "must be one of additive"),
+        ("poisson(reading=bogus)", "must be one of signal, additive"),
         ("gaussian(p=0.1)+", "cannot read noise term"),
         ("", "expected a noise spec"),
     ],
