@@ -1,1 +1,52 @@
-"""meddenoise.data (under construction)."""
+"""Datasets, splits, transforms and invertible intensity normalisation.
+
+``load_images(folder, size=64)`` → ``(N, H, W)`` float32 in [0, 1]; ``train_val_test_split`` (optionally by
+patient/volume group); :class:`Normalizer` maps original units (HU, counts) to [0, 1] and back;
+``load_samples()`` gives the built-in DICOM/MRI samples every installation has.
+"""
+
+from meddenoise.data.datasets import (
+    DEFAULT_EXTENSIONS,
+    ImageDataset,
+    cache_dir,
+    combine_datasets,
+    list_images,
+    load_dataset,
+    load_images,
+)
+from meddenoise.data.normalize import CT_DEFAULT_RANGE, CT_WINDOWS, Normalizer
+from meddenoise.data.splits import Split, dicom_groups, groups_from_paths, slab_groups, train_val_test_split
+from meddenoise.data.transforms import (
+    augment,
+    center_crop_to_square,
+    flip_rot90,
+    pad_to_square,
+    random_patches,
+    resize,
+    to_grey,
+)
+
+__all__ = [
+    "CT_DEFAULT_RANGE",
+    "CT_WINDOWS",
+    "DEFAULT_EXTENSIONS",
+    "ImageDataset",
+    "Normalizer",
+    "Split",
+    "augment",
+    "cache_dir",
+    "center_crop_to_square",
+    "combine_datasets",
+    "dicom_groups",
+    "flip_rot90",
+    "groups_from_paths",
+    "list_images",
+    "load_dataset",
+    "load_images",
+    "pad_to_square",
+    "random_patches",
+    "resize",
+    "slab_groups",
+    "to_grey",
+    "train_val_test_split",
+]

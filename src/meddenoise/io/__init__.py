@@ -1,1 +1,33 @@
-"""meddenoise.io (under construction)."""
+"""Reading and writing medical images: DICOM, NIfTI, PNG/JPEG/BMP/PGM and TIFF.
+
+:func:`read_image` returns a :class:`MedicalImage` (float32 pixels in original units + :class:`ImageMeta`);
+:func:`write_image` writes a result by suffix, as a derived DICOM, a NIfTI with the source's affine, a PNG
+or a float TIFF, atomically and never over its source.
+"""
+
+from meddenoise.io._common import ColourConversionWarning
+from meddenoise.io.dicom import new_uid, read_dicom, read_dicom_series, write_dicom, write_dicom_series
+from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
+from meddenoise.io.nifti import read_nifti, write_nifti
+from meddenoise.io.reader import READ_SUFFIXES, detect_format, read_image
+from meddenoise.io.writer import WRITE_SUFFIXES, write_image
+
+__all__ = [
+    "READ_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "ColourConversionWarning",
+    "ImageMeta",
+    "ImageReadError",
+    "ImageWriteError",
+    "MedicalImage",
+    "detect_format",
+    "new_uid",
+    "read_dicom",
+    "read_dicom_series",
+    "read_image",
+    "read_nifti",
+    "write_dicom",
+    "write_dicom_series",
+    "write_image",
+    "write_nifti",
+]
