@@ -1,0 +1,109 @@
+"""Stacked convolutional denoising autoencoder, trained greedily layer by layer, then fine-tuned.
+
+Vincent, Larochelle, Lajoie, Bengio & Manzagol, "Stacked Denoising Autoencoders: Learning Useful
+Representations in a Deep Network with a Local Denoising Criterion", JMLR 11 (2010) — the basis that
+Gondara 2016 cites (§III, Fig. 3) — with the convolutional layers of Masci, Meier, Cireşan & Schmidhuber,
+"Stacked Convolutional Auto-Encoders for Hierarchical Feature Extraction", ICANN 2011.
+
+Layer ``k`` is a small denoising autoencoder of its own: encoder ``Conv 3x3 → ReLU → MaxPool 2`` from
+the codes of layer ``k-1`` (the image for ``k = 0``), decoder ``UpSample 2 → Conv 3x3`` back to them
+(ReLU for inner codes, which are non-negative; sigmoid for the image). The stacked network is
+``enc_0 … enc_{L-1}`` followed by ``dec_{L-1} … dec_0``. With the default two layers of 64 filters it
+has the shape of Gondara's CNN DAE without its middle convolution.
+
+Greedy pretraining (each layer a denoising autoencoder on the previous layer's codes) and the final
+end-to-end fine-tuning are done by :mod:`meddenoise.training` when the config names ``stacked-dae``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from meddenoise.models.registry import register_model
+
+__all__ = ["StackedConvDAE"]
+
+
+class _Encoder(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.relu(self.conv(x)), 2)
+
+
+class _Decoder(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, *, image: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.image = image
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        y = self.conv(F.interpolate(code, scale_factor=2, mode="nearest"))
+        return torch.sigmoid(y) if self.image else F.relu(y)
+
+
+class StackedConvDAE(nn.Module):
+    """Stacked convolutional DAE with ``len(channels)`` layers; any input size (padded internally).
+
+    Parameters
+    ----------
+    channels
+        Filters of each layer's code, from the first layer up, e.g. ``(64, 64)``.
+    """
+
+    def __init__(self, *, channels: Sequence[int] = (64, 64)) -> None:
+        super().__init__()
+        channels = [int(c) for c in channels]
+        if not channels or min(channels) < 1:
+            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
+        widths = [1, *channels]
+        self.channels = tuple(channels)
+        self.encoders = nn.ModuleList(_Encoder(widths[k], widths[k + 1]) for k in range(len(channels)))
+        self.decoders = nn.ModuleList(
+            _Decoder(widths[k + 1], widths[k], image=k == 0) for k in range(len(channels))
+        )
+        self.multiple = 2 ** len(channels)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoders)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+        return x
+
+    def encode(self, x: torch.Tensor, depth: int) -> torch.Tensor:
+        """Codes of layer ``depth - 1`` (``depth = 0`` returns the padded image itself)."""
+        code = self._pad(x)
+        for encoder in self.encoders[:depth]:
+            code = encoder(code)
+        return code
+
+    def layer_autoencoder(self, k: int, code: torch.Tensor) -> torch.Tensor:
+        """Layer ``k``'s own autoencoder: reconstruct its input codes from (corrupted) ``code``."""
+        return self.decoders[k](self.encoders[k](code))
+
+    def layer_parameters(self, k: int) -> list[nn.Parameter]:
+        """Parameters of layer ``k``'s encoder and decoder (what greedy pretraining of layer k trains)."""
+        return [*self.encoders[k].parameters(), *self.decoders[k].parameters()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        code = self.encode(x, self.num_layers)
+        for decoder in reversed(self.decoders):
+            code = decoder(code)
+        return code[..., :h, :w]
+
+
+@register_model("stacked-dae")
+def _build_stacked(*, channels: Sequence[int] = (64, 64)) -> nn.Module:
+    return StackedConvDAE(channels=channels)

@@ -1,0 +1,299 @@
+"""Checkpoints: safetensors weights + a JSON sidecar (config, metadata, resume state). Never pickle.
+
+A checkpoint named ``best`` in ``run/`` is two files:
+
+* ``run/best.safetensors`` — the model's ``state_dict`` exactly (loadable by any safetensors reader);
+* ``run/best.json`` — ``{"format": "meddenoise-checkpoint", "config": {...}, "metadata": {...},
+  "weights_file": "best.safetensors", "weights_sha256": ...}``.
+
+The ``last`` checkpoint also carries what an exact resume needs: ``run/last.optim.safetensors``
+holds the optimiser's tensors (its state dict flattened to ``state.<param index>.<name>`` keys) and
+``last.json["resume"]`` the optimiser's non-tensor state, the scheduler, early-stopping counters and
+the epoch reached. Random draws are seeded per epoch from the config's seed, so the epoch index is the
+only random state a resume needs.
+
+:func:`load_checkpoint` checks everything before it trusts a file and fails with one line:
+``"<path>: checkpoint is corrupt: <reason>"`` or ``"<path>: checkpoint is mismatched: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import struct
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from meddenoise._utils import atomic_path
+from meddenoise.training.config import TrainConfig, TrainConfigError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "load_checkpoint",
+    "read_checkpoint_json",
+    "resolve_checkpoint",
+    "run_metadata",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "meddenoise-checkpoint"
+CHECKPOINT_VERSION = 1
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt or does not match its model."""
+
+
+def _corrupt(path: Path, reason: str) -> CheckpointError:
+    return CheckpointError(f"{path}: checkpoint is corrupt: {reason}")
+
+
+def _mismatched(path: Path, reason: str) -> CheckpointError:
+    return CheckpointError(f"{path}: checkpoint is mismatched: {reason}")
+
+
+def _git_commit() -> str | None:
+    repo = Path(__file__).resolve().parents[3]
+    if not (repo / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def run_metadata(config: TrainConfig, *, started_utc: str | None = None) -> dict[str, Any]:
+    """Versions, git commit, seed and timestamps recorded with every checkpoint."""
+    from meddenoise import __version__
+
+    return {
+        "meddenoise_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "git_commit": _git_commit(),
+        "seed": config.seed,
+        "started_utc": started_utc,
+        "saved_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser state dict into safetensors-able tensors and a JSON-able rest."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, param_state in state["state"].items():
+        for name, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{idx}.{name}"] = value.detach().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for idx, entries in rest.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(entries)
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save_checkpoint(
+    out_dir: str | Path,
+    name: str,
+    *,
+    model: nn.Module,
+    config: TrainConfig,
+    metadata: dict[str, Any],
+    info: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    resume: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``<out_dir>/<name>.safetensors`` + ``<name>.json`` (and the optimiser when given) atomically.
+
+    The JSON sidecar is written last and records the weights' SHA-256, so a run killed between the
+    two writes leaves a checkpoint that :func:`load_checkpoint` reports as corrupt, never a silent mix.
+    """
+    out_dir = Path(out_dir)
+    weights_path = out_dir / f"{name}.safetensors"
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(weights_path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "meddenoise_model": config.model})
+    doc: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "config": config.to_dict(),
+        "metadata": metadata,
+        "weights_file": weights_path.name,
+        "weights_sha256": _sha256(weights_path),
+        **(info or {}),
+    }
+    if optimizer is not None:
+        optim_path = out_dir / f"{name}.optim.safetensors"
+        tensors, rest = _flatten_optimizer(optimizer.state_dict())
+        with atomic_path(optim_path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        doc["optimizer_file"] = optim_path.name
+        doc["optimizer_sha256"] = _sha256(optim_path)
+        doc["optimizer_state"] = rest
+    if resume is not None:
+        doc["resume"] = resume
+    json_path = out_dir / f"{name}.json"
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return json_path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The JSON sidecar of a checkpoint given as a run folder (→ ``best``), a ``.json`` or a ``.safetensors``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.json"
+    elif path.name.endswith(".optim.safetensors"):
+        path = path.with_name(path.name[: -len(".optim.safetensors")] + ".json")
+    elif path.suffix == ".safetensors":
+        path = path.with_suffix(".json")
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    return path
+
+
+def read_checkpoint_json(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Locate and parse a checkpoint's JSON sidecar; returns ``(json_path, document)``."""
+    json_path = resolve_checkpoint(path)
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(json_path, f"JSON sidecar unreadable ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
+        raise _corrupt(json_path, f"not a {CHECKPOINT_FORMAT} JSON document")
+    for key in ("config", "weights_file", "weights_sha256"):
+        if key not in doc:
+            raise _corrupt(json_path, f"JSON sidecar lacks {key!r}")
+    return json_path, doc
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Check the safetensors framing (header length, JSON header, offsets within the file)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            raw_len = fh.read(8)
+            if len(raw_len) < 8:
+                raise _corrupt(path, "file shorter than a safetensors header")
+            (header_len,) = struct.unpack("<Q", raw_len)
+            if header_len == 0 or header_len > min(size - 8, _MAX_HEADER_BYTES):
+                raise _corrupt(
+                    path, f"safetensors header length {header_len} does not fit a {size}-byte file"
+                )
+            header = json.loads(fh.read(header_len).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"safetensors header unreadable ({exc})") from None
+    if not isinstance(header, dict):
+        raise _corrupt(path, "safetensors header is not a JSON object")
+    data_len = size - 8 - header_len
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (
+            isinstance(offsets, list) and len(offsets) == 2 and 0 <= offsets[0] <= offsets[1] <= data_len
+        ):
+            raise _corrupt(path, f"tensor {key!r} lies outside the file (truncated?)")
+
+
+def _load_tensors(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise _corrupt(path, "weights file is missing")
+    _check_safetensors_header(path)
+    if expected_sha is not None and _sha256(path) != expected_sha:
+        raise _corrupt(path, "SHA-256 differs from the one recorded in its JSON sidecar")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _corrupt(path, f"safetensors unreadable ({exc})") from None
+
+
+def _config_from_doc(json_path: Path, doc: dict[str, Any]) -> TrainConfig:
+    try:
+        return TrainConfig.from_dict(doc["config"], source=str(json_path))
+    except TrainConfigError as exc:
+        message = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+        raise _mismatched(json_path, message) from None
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], *, path: Path) -> None:
+    """Load ``state`` into ``model`` after checking keys and shapes; mismatches raise :class:`CheckpointError`."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:4])}{' …' if len(unexpected) > 4 else ''}")
+        raise _mismatched(path, "state dict keys differ from the model's: " + "; ".join(parts))
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise _mismatched(
+                path, f"{key} has shape {tuple(state[key].shape)}, the model expects {tuple(tensor.shape)}"
+            )
+    model.load_state_dict(state)
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, TrainConfig]:
+    """Load a checkpoint (run folder → ``best``, ``.json`` or ``.safetensors``) as ``(model, config)``.
+
+    The model is in eval mode. Raises :class:`CheckpointError` with one line naming the file and the
+    reason when a file is missing, unparsable, truncated, altered, names an unknown model, or holds
+    weights whose keys or shapes differ from the model its config describes.
+    """
+    from meddenoise.models.registry import build_model
+
+    json_path, doc = read_checkpoint_json(path)
+    config = _config_from_doc(json_path, doc)
+    weights_path = json_path.with_name(str(doc["weights_file"]))
+    state = _load_tensors(weights_path, str(doc["weights_sha256"]))
+    model = build_model(config.model, **config.model_params)
+    load_state_dict_checked(model, state, path=weights_path)
+    model.eval()
+    return model, config
+
+
+def load_optimizer_state(json_path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """The optimiser state dict stored with a ``last`` checkpoint (checked like the weights)."""
+    if "optimizer_file" not in doc or "optimizer_state" not in doc:
+        raise _corrupt(json_path, "no optimiser state to resume from")
+    tensors = _load_tensors(json_path.with_name(str(doc["optimizer_file"])), doc.get("optimizer_sha256"))
+    return _unflatten_optimizer(tensors, doc["optimizer_state"])
