@@ -1,0 +1,119 @@
+"""The one-call Python API for notebooks: ``denoise(path_or_array, model=...)``, mirroring the CLI.
+
+Examples
+--------
+>>> import numpy as np
+>>> from meddenoise.api import denoise
+>>> noisy = np.random.default_rng(0).normal(100.0, 5.0, (64, 64)).astype(np.float32)
+>>> clean = denoise(noisy, method="median")   # array in → array out, same units and dtype
+>>> clean.shape, clean.dtype
+((64, 64), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image
+from meddenoise.pipeline.core import DenoiseOptions, denoise_pixels
+from meddenoise.pipeline.intensity import IntensitySpec
+from meddenoise.pipeline.methods import DenoiserResolver
+
+if TYPE_CHECKING:
+    from meddenoise.io import MedicalImage
+
+__all__ = ["denoise"]
+
+
+def _cast_like(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(pixels), info.min, info.max).astype(dtype)
+    return pixels.astype(dtype, copy=False)
+
+
+def denoise(
+    source: str | os.PathLike[str] | np.ndarray | MedicalImage,
+    *,
+    model: str | None = "auto",
+    method: str | None = None,
+    noise_level: str | float | None = "auto",
+    modality: str | None = None,
+    intensity: IntensitySpec | dict[str, Any] | None = None,
+    tile: int = 256,
+    overlap: int = 32,
+    output: str | os.PathLike[str] | None = None,
+    description: str = DEFAULT_DESCRIPTION,
+) -> np.ndarray | MedicalImage:
+    """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
+
+    Parameters
+    ----------
+    source
+        An array ``(H, W)`` or stack ``(N, H, W)`` in its own units (HU for CT), a ``MedicalImage``,
+        or a path to a DICOM, NIfTI, PNG or TIFF file.
+    model
+        ``"auto"`` (the shipped model for the modality; ``general`` for arrays without one),
+        ``"general"``, ``"ct"``, ``"mri"``, ``"xray"``, or a checkpoint path. Ignored when ``method``
+        is given.
+    method
+        A classical method instead of a model: ``median``, ``gaussian``, ``bilateral``, ``nlmeans``,
+        ``tv``, ``wavelet``, ``bm3d``.
+    noise_level
+        ``"auto"`` (estimated), a noise std on the [0, 1] scale the denoiser sees, or ``None``.
+    modality
+        DICOM modality code of an array (``"CT"`` means the array is in HU); files say their own.
+    intensity
+        Override the intensity mapping (:class:`~meddenoise.pipeline.IntensitySpec` or its dict).
+    tile, overlap
+        Tiling of large images.
+    output
+        Also write the result here (same format rules as the CLI; never onto the input).
+    description
+        Appended to the DICOM SeriesDescription of a written DICOM.
+
+    Returns
+    -------
+    numpy.ndarray or MedicalImage
+        Array in → array of the same shape, units and dtype. Path or ``MedicalImage`` in →
+        ``MedicalImage`` with denoised float32 pixels in original units and the source's metadata.
+    """
+    spec = IntensitySpec.from_dict(intensity) if isinstance(intensity, dict) else intensity
+    resolver = DenoiserResolver(model=model, method=method, intensity=spec)
+    options = DenoiseOptions(noise_level=noise_level, tile=tile, overlap=overlap)
+
+    if isinstance(source, np.ndarray):
+        if output is not None:
+            raise ValueError("output= needs a file or MedicalImage input (an array has no format to keep)")
+        arr = np.asarray(source)
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValueError(f"expected a real numeric array, got dtype {arr.dtype}")
+        choice = resolver.for_modality(modality)
+        units = "HU" if (modality or "").upper() == "CT" else None
+        pixels, _ = denoise_pixels(
+            arr.astype(np.float32),
+            choice.denoiser,
+            intensity=choice.intensity,
+            modality=modality,
+            units=units,
+            original_dtype=str(arr.dtype),
+            options=options,
+        )
+        return _cast_like(pixels, arr.dtype)
+
+    from meddenoise.io import MedicalImage, read_image, write_image
+
+    image = source if isinstance(source, MedicalImage) else read_image(Path(source))
+    pixels, _, _ = denoise_image(image, resolver, options)
+    result = MedicalImage(pixels=pixels, meta=image.meta)
+    if output is not None:
+        target = Path(output)
+        src = image.meta.source
+        if src is not None and target.resolve() == Path(src).resolve():
+            raise ValueError(f"{target}: output would overwrite the input; choose another path")
+        write_image(target, pixels, like=image, description=description)
+    return result

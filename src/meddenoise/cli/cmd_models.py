@@ -1,0 +1,49 @@
+"""``meddenoise models``: the pretrained models shipped with the package."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from meddenoise.cli.app import app
+
+
+@app.command()
+def models(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print each model card's details.")
+    ] = False,
+) -> None:
+    """List the shipped pretrained models: name, modality, parameters, training data, quality, speed."""
+    from meddenoise.pretrained import PRETRAINED_DIR, list_pretrained
+
+    cards = list_pretrained()
+    if not cards:
+        typer.echo(f"no pretrained models in {PRETRAINED_DIR}")
+        raise typer.Exit(1)
+    header = ("name", "modality", "params", "PSNR/SSIM (model | BM3D | NL-means)", "ms/512²", "training data")
+    rows = []
+    for card in cards:
+        q = card.quality
+        quality = " | ".join(
+            f"{q[key]['psnr']:.2f}/{q[key]['ssim']:.3f}" if key in q else "-"
+            for key in ("model", "bm3d", "nlmeans")
+        )
+        speed = f"{card.ms_per_512:.0f}" if card.ms_per_512 is not None else "-"
+        rows.append(
+            (card.name, card.modality, f"{card.parameters:,}", quality, speed, card.training_data_line())
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if verbose:
+        for card in cards:
+            typer.echo(f"\n[{card.name}] {card.summary}")
+            typer.echo(f"  architecture: {card.architecture} {card.architecture_params}")
+            typer.echo(f"  intensity:    {card.intensity.describe()}")
+            typer.echo(f"  noise:        {card.noise}")
+            typer.echo(f"  held apart:   {q.get('held_apart', '-') if (q := card.quality) else '-'}")
+            typer.echo(f"  command:      {card.command} (seed {card.seed})")
+            typer.echo(f"  sha256:       {card.sha256}")
+    typer.echo(f"\nModel cards: {PRETRAINED_DIR}/<name>.md")

@@ -1,0 +1,161 @@
+"""Denoising large images in overlapping tiles, blended with smooth weights, in bounded memory.
+
+Each tile is denoised on its own; its output is multiplied by a weight that is 1 in the tile's
+interior and falls smoothly (a raised-cosine ramp) to 0 across the overlap, except on sides that
+touch the image border, which keep full weight. The weighted outputs are summed and divided by the
+summed weights. Pixels near a tile's edge, whose denoising saw a truncated neighbourhood, therefore
+count little, and the ramps of neighbouring tiles sum smoothly: no seams.
+
+Memory holds the image, the output and weight accumulators (float32 each) and one batch of tiles,
+whatever the image size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from meddenoise.denoiser import Denoiser, as_float_image
+
+__all__ = ["blend_ramp", "count_tiles", "denoise_tiled", "tile_starts", "tile_weight"]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap`` overlap.
+
+    The last tile is aligned to the end, so every tile is full size when ``length >= tile``.
+    """
+    if tile <= 0:
+        raise ValueError(f"tile must be positive, got {tile}")
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile), got overlap={overlap}, tile={tile}")
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def blend_ramp(overlap: int) -> np.ndarray:
+    """Blending ramp across an overlap of ``overlap`` pixels, rising from 0 to 1.
+
+    The outer quarter (next to the tile's edge, where a denoiser saw a truncated neighbourhood) gets
+    weight 0, the middle half a raised-cosine rise, the inner quarter weight 1. The ramp is
+    antisymmetric, ``ramp[i] + ramp[overlap - 1 - i] == 1``, so two tiles overlapping by exactly
+    ``overlap`` pixels blend with weights that sum to one, and every pixel keeps a positive total.
+    """
+    if overlap <= 0:
+        return np.ones(0, dtype=np.float32)
+    margin = overlap // 4
+    rise = overlap - 2 * margin
+    positions = (np.arange(rise, dtype=np.float64) + 0.5) / rise
+    middle = np.sin(0.5 * np.pi * positions) ** 2
+    return np.concatenate([np.zeros(margin), middle, np.ones(margin)]).astype(np.float32)
+
+
+def tile_weight(
+    height: int, width: int, overlap: int, *, top: bool, bottom: bool, left: bool, right: bool
+) -> np.ndarray:
+    """Blending weight of one tile: ramps on the sides that face another tile (flags True), 1 elsewhere."""
+
+    def profile(n: int, start_ramp: bool, end_ramp: bool) -> np.ndarray:
+        weights = np.ones(n, dtype=np.float32)
+        k = min(overlap, n // 2)
+        if k > 0:
+            ramp = blend_ramp(k)
+            if start_ramp:
+                weights[:k] = np.minimum(weights[:k], ramp)
+            if end_ramp:
+                weights[n - k :] = np.minimum(weights[n - k :], ramp[::-1])
+        return weights
+
+    return np.outer(profile(height, top, bottom), profile(width, left, right)).astype(np.float32)
+
+
+def _tile_boxes(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
+    for y in tile_starts(height, tile, overlap):
+        for x in tile_starts(width, tile, overlap):
+            yield y, x, min(tile, height), min(tile, width)
+
+
+def denoise_tiled(
+    image: np.ndarray,
+    denoiser: Denoiser | Callable[[np.ndarray], np.ndarray],
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    sigma: float | None = None,
+    batch_size: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Denoise a 2D [0, 1] image in overlapping tiles and blend them.
+
+    Parameters
+    ----------
+    image
+        float image ``(H, W)`` in [0, 1].
+    denoiser
+        A :class:`~meddenoise.denoiser.Denoiser` (batches of tiles go through ``denoise_batch``) or
+        any callable mapping an ``(N, h, w)`` float32 batch to the same shape.
+    tile
+        Tile side in pixels. An image no larger than one tile is denoised whole.
+    overlap
+        Overlap between neighbouring tiles in pixels; should exceed the denoiser's receptive radius.
+    sigma
+        Noise level on the [0, 1] scale, passed to denoisers that use it.
+    batch_size
+        Tiles denoised per call (memory grows with it).
+    progress
+        Called with the number of tiles just finished, e.g. ``tqdm.update``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(H, W)``.
+    """
+    arr = as_float_image(image)
+    if arr.ndim != 2:
+        raise ValueError(f"denoise_tiled expects one 2D image, got shape {arr.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    height, width = arr.shape
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        if isinstance(denoiser, Denoiser):
+            out = denoiser.denoise_batch(batch, sigma=sigma)
+        else:
+            out = denoiser(batch)
+        return np.asarray(out, dtype=np.float32).reshape(batch.shape)
+
+    if height <= tile and width <= tile:
+        out = run(arr[None])[0]
+        if progress is not None:
+            progress(1)
+        return out
+
+    output = np.zeros((height, width), dtype=np.float32)
+    weight_sum = np.zeros((height, width), dtype=np.float32)
+    boxes = list(_tile_boxes(height, width, tile, overlap))
+    for first in range(0, len(boxes), batch_size):
+        chunk = boxes[first : first + batch_size]
+        batch = np.stack([arr[y : y + h, x : x + w] for y, x, h, w in chunk])
+        denoised = run(batch)
+        for (y, x, h, w), patch in zip(chunk, denoised, strict=True):
+            weight = tile_weight(
+                h, w, overlap, top=y > 0, bottom=y + h < height, left=x > 0, right=x + w < width
+            )
+            output[y : y + h, x : x + w] += patch * weight
+            weight_sum[y : y + h, x : x + w] += weight
+        if progress is not None:
+            progress(len(chunk))
+    output /= weight_sum
+    return output
+
+
+def count_tiles(height: int, width: int, *, tile: int = 256, overlap: int = 32) -> int:
+    """Number of tiles :func:`denoise_tiled` uses for an image of this size."""
+    if height <= tile and width <= tile:
+        return 1
+    return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))

@@ -1,0 +1,66 @@
+"""``meddenoise denoise``, ``info`` and ``models`` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+from typer.testing import CliRunner
+
+from meddenoise.cli.main import app
+
+runner = CliRunner()
+
+
+def _inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    (folder / "a").mkdir(parents=True)
+    shutil.copy(get_testdata_file("MR_small.dcm"), folder / "a" / "mr.dcm")
+    shutil.copy(get_testdata_file("CT_small.dcm"), folder / "ct.dcm")
+    return folder
+
+
+def test_denoise_a_folder_mirrors_the_tree_and_prints_a_summary(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["denoise", str(folder), "-o", str(out), "--method", "median", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "2 file(s) denoised, 0 failed" in result.output
+    assert (out / "a" / "mr.dcm").is_file() and (out / "ct.dcm").is_file()
+    assert pydicom.dcmread(out / "ct.dcm").Modality == "CT"
+
+
+def test_failures_are_listed_and_set_the_exit_code(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)
+    (folder / "broken.dcm").write_text("not dicom")
+    result = runner.invoke(
+        app, ["denoise", str(folder), "-o", str(tmp_path / "out"), "--method", "median", "-q"]
+    )
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "broken.dcm" in result.output
+    assert "2 file(s) denoised, 1 failed" in result.output
+
+
+def test_refuses_to_write_onto_inputs_and_rejects_bad_options(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)
+    before = (folder / "ct.dcm").read_bytes()
+    result = runner.invoke(app, ["denoise", str(folder), "-o", str(folder), "--method", "median", "-q"])
+    assert result.exit_code == 2 and "refusing" in result.output
+    assert (folder / "ct.dcm").read_bytes() == before
+    result = runner.invoke(app, ["denoise", str(folder), "-o", str(tmp_path / "o"), "--method", "nope"])
+    assert result.exit_code == 2 and "unknown classical method" in result.output
+    result = runner.invoke(app, ["denoise", str(folder), "-o", str(tmp_path / "o"), "--noise-level", "x"])
+    assert result.exit_code == 2 and "noise level" in result.output
+
+
+def test_info_reports_the_facts_of_a_dicom(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["info", get_testdata_file("CT_small.dcm")])
+    assert result.exit_code == 0, result.output
+    for expected in ("dicom", "CT", "128 x 128", "HU", "pixel spacing", "noise sigma"):
+        assert expected in result.output
+    bad = tmp_path / "x.dcm"
+    bad.write_text("text")
+    result = runner.invoke(app, ["info", str(bad)])
+    assert result.exit_code == 1 and "x.dcm" in result.output

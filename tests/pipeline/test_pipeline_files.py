@@ -1,0 +1,221 @@
+"""The file pipeline end to end on real files: DICOM series out, NIfTI round trip, images, bad inputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import tifffile
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from meddenoise.denoiser import Denoiser
+from meddenoise.pipeline import (
+    DenoiseOptions,
+    DenoiserResolver,
+    IntensitySpec,
+    OutputConflictError,
+    denoise_files,
+    denoise_pixels,
+    plan_jobs,
+)
+
+
+class Identity(Denoiser):
+    name = "identity"
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        return image.copy()
+
+
+class SigmaRecorder(Denoiser):
+    name = "sigma-recorder"
+    uses_sigma = True
+
+    def __init__(self) -> None:
+        self.sigmas: list[float | None] = []
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        self.sigmas.append(sigma)
+        return image.copy()
+
+
+MEDIAN = DenoiserResolver(method="median")
+QUIET = {"show_progress": False}
+
+
+def _sample(name: str) -> Path:
+    path = get_testdata_file(name)
+    assert path is not None, name
+    return Path(path)
+
+
+def test_dicom_in_dicom_out_keeps_tags_and_makes_one_new_series(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "series"
+    src.mkdir(parents=True)
+    # two files of one input series (CT_small under two names; distinct SOP instances)
+    for i in range(2):
+        ds = pydicom.dcmread(_sample("CT_small.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        ds.InstanceNumber = i + 1
+        ds.save_as(src / f"slice{i}.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    summary = denoise_files([tmp_path / "in"], out, resolver=MEDIAN, **QUIET)
+    assert summary.ok and len(summary.done) == 2
+    written = sorted((out / "series").glob("*.dcm"))
+    assert [p.name for p in written] == ["slice0.dcm", "slice1.dcm"]  # the tree is mirrored
+    sources = [pydicom.dcmread(src / p.name) for p in written]
+    results = [pydicom.dcmread(p) for p in written]
+    assert results[0].SeriesInstanceUID == results[1].SeriesInstanceUID != sources[0].SeriesInstanceUID
+    assert len({r.SOPInstanceUID for r in results} | {s.SOPInstanceUID for s in sources}) == 4
+    for before, after in zip(sources, results, strict=True):
+        assert "DERIVED" in after.ImageType
+        for keyword in (
+            "PatientID",
+            "StudyInstanceUID",
+            "Modality",
+            "Rows",
+            "Columns",
+            "BitsStored",
+            "RescaleSlope",
+            "RescaleIntercept",
+            "PixelSpacing",
+            "ImagePositionPatient",
+        ):
+            assert after.get(keyword) == before.get(keyword), keyword
+        hu_before = before.pixel_array * float(before.RescaleSlope) + float(before.RescaleIntercept)
+        hu_after = after.pixel_array * float(after.RescaleSlope) + float(after.RescaleIntercept)
+        assert after.pixel_array.dtype == before.pixel_array.dtype
+        # a 3x3 median moves single pixels but keeps the HU scale
+        assert abs(float(np.median(hu_after)) - float(np.median(hu_before))) < 20
+        assert np.corrcoef(hu_before.ravel(), hu_after.ravel())[0, 1] > 0.95
+
+
+@pytest.mark.data
+def test_chest_ct_dicom_out_in_hu(shared_data: Path, tmp_path: Path) -> None:
+    files = sorted((shared_data / "chest-ct-dicom").glob("*.dcm"))[:2]
+    summary = denoise_files(files, tmp_path, resolver=MEDIAN, **QUIET)
+    assert summary.ok, [r.reason for r in summary.failed]
+    for source in files:
+        before, after = pydicom.dcmread(source), pydicom.dcmread(tmp_path / source.name)
+        hu_before = before.pixel_array * float(before.RescaleSlope) + float(before.RescaleIntercept)
+        hu_after = after.pixel_array * float(after.RescaleSlope) + float(after.RescaleIntercept)
+        assert after.SeriesInstanceUID != before.SeriesInstanceUID
+        assert after.PatientID == before.PatientID and after.StudyInstanceUID == before.StudyInstanceUID
+        # outside the model window (-1024..1024 HU) nothing was touched
+        outside = (hu_before > 1024) | (hu_before < -1024)
+        np.testing.assert_array_equal(hu_after[outside], hu_before[outside])
+        inside = ~outside
+        assert np.abs(hu_after[inside] - hu_before[inside]).mean() < 40
+
+
+def test_identity_round_trip_is_exact_for_every_intensity_method(rng: np.random.Generator) -> None:
+    stored = rng.integers(0, 4096, size=(3, 40, 50)).astype(np.float32) - 1024  # 12-bit CT in HU
+    for spec in (
+        IntensitySpec("window", level=40, width=400),
+        IntensitySpec("percentile"),
+        IntensitySpec("range"),
+    ):
+        out, report = denoise_pixels(
+            stored,
+            Identity(),
+            intensity=spec,
+            modality="CT",
+            units="HU",
+            original_dtype="int16",
+            options=DenoiseOptions(tile=32, overlap=8),
+        )
+        np.testing.assert_array_equal(np.rint(out), stored)
+        assert report.tiles > 3
+
+
+def test_noise_level_reaches_denoisers_that_use_it(rng: np.random.Generator) -> None:
+    image = np.clip(0.5 + 0.1 * rng.normal(size=(64, 64)), 0, 1).astype(np.float32) * 1000
+    rec = SigmaRecorder()
+    denoise_pixels(
+        image,
+        rec,
+        intensity=IntensitySpec("range"),
+        original_dtype="float32",
+        options=DenoiseOptions(noise_level="auto"),
+    )
+    assert rec.sigmas[-1] is not None and 0.05 < rec.sigmas[-1] < 0.15
+    denoise_pixels(image, rec, intensity=IntensitySpec("range"), options=DenoiseOptions(noise_level=0.07))
+    assert rec.sigmas[-1] == pytest.approx(0.07)
+    with pytest.raises(ValueError, match="noise level"):
+        DenoiseOptions(noise_level="loud")
+
+
+def test_nifti_volume_round_trip_keeps_affine_and_header(tmp_path: Path, rng: np.random.Generator) -> None:
+    volume = (1000 + 50 * rng.normal(size=(48, 40, 6))).astype(np.int16)
+    affine = np.array([[0.9, 0, 0, -20], [0, 1.1, 0, 30], [0, 0, 2.5, -5], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(volume, affine), tmp_path / "vol.nii.gz")
+    summary = denoise_files([tmp_path / "vol.nii.gz"], tmp_path / "out", resolver=MEDIAN, **QUIET)
+    assert summary.ok, [r.reason for r in summary.failed]
+    result = nib.load(tmp_path / "out" / "vol.nii.gz")
+    np.testing.assert_allclose(result.affine, affine)
+    assert result.shape == volume.shape
+    # the writer stores denoised values as float32 (no re-quantisation); the geometry is the source's
+    np.testing.assert_allclose(result.header.get_zooms(), (0.9, 1.1, 2.5), rtol=1e-6)
+    assert result.header["qform_code"] == nib.load(tmp_path / "vol.nii.gz").header["qform_code"]
+    data = np.asarray(result.dataobj)
+    assert data.std() < volume.std()  # denoised
+    assert abs(float(data.mean()) - float(volume.mean())) < 5
+
+
+def test_png_and_tiff_keep_their_format_and_depth(tmp_path: Path, rng: np.random.Generator) -> None:
+    Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "b.tif", rng.integers(0, 65536, (40, 30), dtype=np.uint16))
+    summary = denoise_files(
+        [tmp_path / "a.png", tmp_path / "b.tif"], tmp_path / "out", resolver=MEDIAN, **QUIET
+    )
+    assert summary.ok, [r.reason for r in summary.failed]
+    with Image.open(tmp_path / "out" / "a.png") as png:
+        assert png.mode == "L" and png.size == (30, 40)
+    assert tifffile.imread(tmp_path / "out" / "b.tif").dtype == np.uint16
+
+
+def test_bad_inputs_are_reported_while_the_rest_completes(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(_sample("MR_small.dcm"), folder / "good.dcm")
+    (folder / "notes.dcm").write_text("this is a text file, not DICOM\n")
+    (folder / "corrupt.dcm").write_bytes(_sample("CT_small.dcm").read_bytes()[:3000])
+    (folder / "README.txt").write_text("ignored: not an image suffix\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    seen = []
+    summary = denoise_files(
+        [folder, empty, tmp_path / "missing.dcm"],
+        tmp_path / "out",
+        resolver=MEDIAN,
+        on_result=seen.append,
+        **QUIET,
+    )
+    assert [r.source.name for r in summary.done] == ["good.dcm"]
+    reasons = {r.source.name: r.reason for r in summary.failed}
+    assert set(reasons) == {"notes.dcm", "corrupt.dcm", "empty", "missing.dcm"}
+    assert "no image files" in reasons["empty"] and "no such file" in reasons["missing.dcm"]
+    assert all(reason and "\n" not in reason for reason in reasons.values())
+    assert len(seen) == 5 and not summary.ok
+    assert (tmp_path / "out" / "good.dcm").is_file()
+    assert not (tmp_path / "out" / "notes.dcm").exists()
+
+
+def test_refuses_when_an_output_would_land_on_an_input(tmp_path: Path) -> None:
+    shutil.copy(_sample("MR_small.dcm"), tmp_path / "a.dcm")
+    before = (tmp_path / "a.dcm").read_bytes()
+    with pytest.raises(OutputConflictError, match="overwrite the input"):
+        denoise_files([tmp_path], tmp_path, resolver=MEDIAN, **QUIET)
+    with pytest.raises(OutputConflictError, match="overwrite the input"):
+        plan_jobs([tmp_path / "a.dcm"], tmp_path)
+    assert (tmp_path / "a.dcm").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dcm"]
+    (tmp_path / "sub").mkdir()
+    shutil.copy(_sample("MR_small.dcm"), tmp_path / "sub" / "a.dcm")
+    with pytest.raises(OutputConflictError, match="both"):
+        plan_jobs([tmp_path / "a.dcm", tmp_path / "sub" / "a.dcm"], tmp_path / "out")
