@@ -1,0 +1,171 @@
+"""``meddenoise train`` (train a denoiser on image folders) and ``meddenoise denoise-with CHECKPOINT``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from meddenoise.cli.app import app
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, lists), else as strings."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[
+        list[Path], typer.Option("--data", help="Folder or file of training images (repeatable; recursive).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints, history and plots.")],
+    size: Annotated[
+        int | None, typer.Option(help="Resize every image to SIZE x SIZE (area averaging when shrinking).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TrainConfig JSON; the options below override it.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name, e.g. gondara-dae, stacked-dae.")] = None,
+    model_param: Annotated[
+        list[str] | None, typer.Option("--model-param", help="Model parameter KEY=VALUE (repeatable).")
+    ] = None,
+    noise: Annotated[
+        str | None,
+        typer.Option(
+            help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)'; 'none' when the images are already noisy."
+        ),
+    ] = None,
+    noise_mode: Annotated[
+        str | None, typer.Option(help="fresh (new draw per batch) or fixed (one corruption, paper-faithful).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="supervised, noise2void or noise2noise.")] = None,
+    loss: Annotated[str | None, typer.Option(help="mse, l1, bce, ssim or msssim_l1.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam, adamw, adadelta or sgd.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the optimiser's).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Fraction of images held out for validation.")
+    ] = None,
+    patch_size: Annotated[
+        int | None, typer.Option(help="Train on random square patches of this size.")
+    ] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Checkpoint to initialise from (transfer learning).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of initialisation, split, noise and order.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N images (sorted by path).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train a denoiser on image folders; checkpoints, history.json and history.png go to --out.
+
+    Example: meddenoise train --data ../shared/data/mini-mias --size 64 --model gondara-dae
+    --noise "gaussian(p=0.1,sigma=1)" --epochs 100 --batch-size 10 --out runs/mias-dae
+    """
+    from meddenoise.data import load_images
+    from meddenoise.io import ImageReadError
+    from meddenoise.training import CheckpointError, TrainConfig, TrainConfigError, train
+
+    options: dict[str, Any] = {
+        "model": model,
+        "noise_mode": noise_mode,
+        "mode": mode,
+        "loss": loss,
+        "optimizer": optimizer,
+        "lr": lr,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "val_fraction": val_fraction,
+        "patch_size": patch_size,
+        "init_from": None if init_from is None else str(init_from),
+        "seed": seed,
+        "num_threads": threads,
+    }
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if noise is not None:
+        overrides["noise"] = None if noise.strip().lower() == "none" else noise
+    try:
+        if model_param:
+            overrides["model_params"] = _parse_params(model_param)
+        saved = out / "config.json"
+        if config is not None:
+            base = TrainConfig.load(config).to_dict()
+        elif resume and saved.exists():
+            base = TrainConfig.load(saved).to_dict()
+        else:
+            base = {}
+        if (
+            "model" in overrides
+            and "model_params" not in overrides
+            and overrides["model"] != base.get("model")
+        ):
+            base.pop("model_params", None)  # another model's parameters do not carry over
+        cfg = TrainConfig.from_dict({**base, **overrides}, source=str(config or "options"))
+        images = load_images(data if len(data) > 1 else data[0], size=size, progress=not quiet)
+    except (TrainConfigError, ValueError, FileNotFoundError, ImageReadError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if limit is not None:
+        images = images[:limit]
+    typer.echo(
+        f"training {cfg.model} ({cfg.mode}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
+    )
+    try:
+        result = train(cfg, images, out_dir=out, resume=resume, progress=not quiet)
+    except (FileExistsError, CheckpointError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    speed = result.train_images_per_second
+    typer.echo(
+        f"{len(result.history)} epoch(s) done ({result.epochs_run} now) in {result.seconds:.1f} s"
+        + (f", {speed:.0f} images/s" if speed else "")
+        + f"; best epoch {result.best_epoch}, loss {result.best_loss:.5g}"
+        + ("; stopped early" if result.stopped_early else "")
+    )
+    typer.echo(f"checkpoint: {result.best_path}")
+
+
+@app.command("denoise-with")
+def denoise_with_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Run folder, .json or .safetensors of a trained model.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="Image file (PNG, TIFF, DICOM, NIfTI).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its suffix picks the format.")],
+) -> None:
+    """Denoise one image file with a trained checkpoint (see `meddenoise denoise` for folders and tiling)."""
+    from meddenoise.data import Normalizer
+    from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
+    from meddenoise.training import CheckpointError, load_denoiser
+
+    try:
+        denoiser = load_denoiser(checkpoint)
+        image = read_image(input_path)
+    except (CheckpointError, ImageReadError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output.resolve() == input_path.resolve():
+        typer.echo(f"error: {output}: refusing to overwrite the input", err=True)
+        raise typer.Exit(2)
+    normalizer = Normalizer.for_image(image)
+    denoised = normalizer.inverse(denoiser(normalizer.forward(image.pixels)))
+    try:
+        written = write_image(output, denoised, like=image, description=f"meddenoise {denoiser.name}")
+    except (ImageWriteError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{input_path} → {written} ({denoiser.name})")

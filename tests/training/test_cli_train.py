@@ -1,0 +1,90 @@
+"""`meddenoise train` and `meddenoise denoise-with` end to end on a temporary folder of PNGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from training_helpers import make_images
+from typer.testing import CliRunner
+
+from meddenoise.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def png_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, image in enumerate(make_images(10, size=32, seed=5)):
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--data", str(data), "--size", "16", "--model", "gondara-dae", "--model-param", "filters=4",
+        "--noise", "gaussian(p=0.1,sigma=1)", "--epochs", "2", "--batch-size", "4", "--out", str(out),
+        "--threads", "1", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.integration
+def test_cli_train_then_resume_with_more_epochs(tmp_path: Path, png_folder: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, _train_args(png_folder, out, "--seed", "7", "--limit", "8"))
+    assert result.exit_code == 0, result.output
+    assert "on 8 images of 16x16" in result.output and "best epoch" in result.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["model_params"], cfg["seed"], cfg["epochs"]) == ({"filters": 4}, 7, 2)
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    # Running again without --resume is refused; --resume with more epochs continues.
+    again = runner.invoke(app, _train_args(png_folder, out, "--seed", "7", "--limit", "8"))
+    assert again.exit_code == 2 and "already holds a training run" in again.output
+    more = runner.invoke(
+        app, [*_train_args(png_folder, out, "--seed", "7", "--limit", "8", "--resume"), "--epochs", "3"]
+    )
+    assert more.exit_code == 0, more.output
+    assert len(json.loads((out / "history.json").read_text())) == 3
+
+
+@pytest.mark.integration
+def test_cli_train_reports_bad_options_in_one_line(tmp_path: Path, png_folder: Path) -> None:
+    result = runner.invoke(app, _train_args(png_folder, tmp_path / "run", "--loss", "hinge"))
+    assert result.exit_code == 2
+    assert "invalid training config" in result.output and "loss" in result.output
+    missing = runner.invoke(app, _train_args(tmp_path / "nowhere", tmp_path / "run2"))
+    assert missing.exit_code == 2 and "nowhere" in missing.output
+
+
+@pytest.mark.integration
+def test_cli_train_reads_a_config_file(tmp_path: Path, png_folder: Path) -> None:
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"model": "stacked-dae", "model_params": {"channels": [4, 4]},
+                                  "pretrain_epochs_per_layer": 1, "epochs": 1, "batch_size": 5}))  # fmt: skip
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(png_folder),
+        "--size",
+        "16",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "-q",
+    ]
+    result = runner.invoke(app, [*args, "--mode", "noise2noise", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["model"], saved["mode"], saved["batch_size"]) == ("stacked-dae", "noise2noise", 5)
+    assert [r["phase"] for r in json.loads((out / "history.json").read_text())] == [
+        "pretrain-layer-0",
+        "pretrain-layer-1",
+        "train",
+    ]
