@@ -367,6 +367,21 @@ def _set_pixels(ds: Dataset, values: np.ndarray, meta: ImageMeta, path: Path) ->
     ds["PixelData"].is_undefined_length = False
 
 
+_WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def _prepare_for_little_endian(ds: Dataset) -> None:
+    """Parse every element (so each has its dictionary VR for explicit-VR writing) and byte-swap the
+    binary words of a big-endian source, which pydicom keeps as raw bytes."""
+    big_endian = not getattr(ds, "original_encoding", (None, True))[1]
+    with warnings.catch_warnings():  # parsing re-validates the source's values; they are copied as they are
+        warnings.simplefilter("ignore")
+        for elem in ds.iterall():
+            size = _WORD_SIZES.get(str(elem.VR))
+            if big_endian and size and isinstance(elem.value, bytes) and elem.keyword not in _PIXEL_KEYWORDS:
+                elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
+
+
 def _mark_derived(
     ds: Dataset, *, description: str, series_suffix: str, series_uid: str, instance_uid: str
 ) -> None:
@@ -384,8 +399,10 @@ def _mark_derived(
     ds.SeriesDescription = f"{old[:keep]} {series_suffix}".strip() if old else series_suffix[:64]
     if source_sop_instance:
         ref = Dataset()
-        ref.ReferencedSOPClassUID = source_sop_class
-        ref.ReferencedSOPInstanceUID = source_sop_instance
+        with warnings.catch_warnings():  # the source's own (possibly non-conformant) UIDs, copied as they are
+            warnings.simplefilter("ignore")
+            ref.ReferencedSOPClassUID = source_sop_class
+            ref.ReferencedSOPInstanceUID = source_sop_instance
         ds.SourceImageSequence = [ref]
 
     file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
@@ -439,6 +456,7 @@ def write_dicom(
     if n_frames == 1 and values.ndim == 3:
         values = values[0]
     ds = copy.deepcopy(meta.header)
+    _prepare_for_little_endian(ds)
     _set_pixels(ds, values, meta, path)
     _mark_derived(
         ds,
@@ -448,7 +466,7 @@ def write_dicom(
         instance_uid=new_uid(),
     )
     with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
+        pydicom.dcmwrite(tmp, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return path
 
 
