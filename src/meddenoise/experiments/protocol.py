@@ -1,0 +1,189 @@
+"""Helpers shared by the reproductions: seeded splits, per-image scores, training and applying models.
+
+The reproductions compute their own per-image scores (rather than calling
+:func:`meddenoise.experiments.evaluate.evaluate` per method) because every denoised batch is scored
+under several SSIM conventions at once (``data_range`` 1 and 2, FINDINGS.md) and reused for figures.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meddenoise._utils import RNGLike, as_rng
+from meddenoise.denoiser import Denoiser
+from meddenoise.experiments.runner import Cell, cell_from_values
+
+__all__ = [
+    "SCORES",
+    "TrainedModel",
+    "apply_denoiser",
+    "derived_seed",
+    "pick_model",
+    "score_batch",
+    "seeded_split",
+    "summarise",
+    "train_denoiser",
+]
+
+#: Score name → (metric name in :mod:`meddenoise.metrics`, data_range, label).
+#: SSIM uses a 7x7 uniform window (scikit-image's old ``compare_ssim`` default, which the papers' era used).
+SCORES: dict[str, tuple[str, float, str]] = {
+    "ssim": ("ssim", 1.0, "SSIM (data_range=1)"),
+    "ssim_dr2": ("ssim", 2.0, "SSIM (data_range=2)"),
+    "psnr": ("psnr", 1.0, "PSNR (dB)"),
+}
+
+
+def derived_seed(seed: int, *purpose: object) -> int:
+    """A 32-bit seed derived from ``seed`` and a purpose (strings/ints), stable across runs and platforms.
+
+    Each random draw of a reproduction (split, test noise, training noise, subsets) gets its own stream,
+    so adding a step never shifts the draws of another.
+    """
+    words = [int(seed)] + [zlib.crc32(str(p).encode()) for p in purpose]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def seeded_split(n: int, n_train: int, *, rng: RNGLike) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)`` into sorted train and test indices (``n_train`` train)."""
+    if not 0 < n_train < n:
+        raise ValueError(f"need 0 < n_train < n, got n_train={n_train}, n={n}")
+    order = as_rng(rng).permutation(n)
+    return np.sort(order[:n_train]), np.sort(order[n_train:])
+
+
+def score_batch(
+    clean: np.ndarray, estimate: np.ndarray, scores: Sequence[str] = ("ssim", "ssim_dr2", "psnr")
+) -> dict[str, np.ndarray]:
+    """Per-image values of each score in ``scores`` (keys of :data:`SCORES`, or ``"mae"``/``"lpips"``)."""
+    from meddenoise.metrics import metric_batch
+
+    out: dict[str, np.ndarray] = {}
+    for name in scores:
+        metric, data_range, _ = SCORES.get(name, (name, 1.0, name))
+        options: dict[str, Any] = {"win_size": 7, "gaussian_weights": False} if metric == "ssim" else {}
+        out[name] = metric_batch(metric, estimate, clean, data_range=data_range, **options)
+    return out
+
+
+def summarise(values: np.ndarray | Sequence[float], mask: np.ndarray | None = None) -> Cell:
+    """Mean ± std of per-image values (restricted to ``mask`` when given)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if mask is not None:
+        arr = arr[np.asarray(mask)]
+    return cell_from_values(arr)
+
+
+def apply_denoiser(
+    denoiser: Denoiser, noisy: np.ndarray, *, sigma: float | None = None, progress: bool = False
+) -> np.ndarray:
+    """Denoise a batch ``(N, H, W)``; with ``progress`` one image at a time behind a progress bar."""
+    if not progress:
+        return denoiser(noisy, sigma=sigma)
+    from tqdm.auto import tqdm
+
+    return np.stack(
+        [denoiser(img, sigma=sigma) for img in tqdm(noisy, desc=denoiser.name, leave=False)]
+    ).astype(np.float32)
+
+
+@dataclass
+class TrainedModel:
+    """A trained network wrapped as a :class:`Denoiser`, with its loss history and timing."""
+
+    name: str
+    denoiser: Denoiser
+    history: list[dict[str, Any]]
+    seconds: float
+    epochs: int
+    n_train: int
+    n_val: int
+    parameters: int
+    config: dict[str, Any]
+
+    def curves(self) -> dict[str, list[float]]:
+        """``{"train": [...], "val": [...]}`` per epoch (the training phase only)."""
+        rows = [r for r in self.history if r.get("phase", "train") == "train"]
+        return {
+            "train": [float(r["train_loss"]) for r in rows if r.get("train_loss") is not None],
+            "val": [float(r["val_loss"]) for r in rows if r.get("val_loss") is not None],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        curves = self.curves()
+        return {
+            "name": self.name,
+            "epochs": self.epochs,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "parameters": self.parameters,
+            "seconds": round(self.seconds, 2),
+            "final_train_loss": curves["train"][-1] if curves["train"] else None,
+            "final_val_loss": curves["val"][-1] if curves["val"] else None,
+            "best_val_loss": min(curves["val"]) if curves["val"] else None,
+            "config": self.config,
+        }
+
+
+def train_denoiser(
+    name: str,
+    config_fields: Mapping[str, Any],
+    train_images: np.ndarray,
+    *,
+    out_dir: Path,
+    val_images: np.ndarray | None = None,
+    train_targets: np.ndarray | None = None,
+    val_targets: np.ndarray | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> TrainedModel:
+    """Train with :func:`meddenoise.training.train` and wrap the best weights as a Denoiser.
+
+    ``config_fields`` are :class:`~meddenoise.training.TrainConfig` fields. ``out_dir`` must not hold a run
+    (a reproduction writes each training into its own fresh folder).
+    """
+    from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.training import TrainConfig, train
+
+    config = TrainConfig(**dict(config_fields))
+    result = train(
+        config,
+        train_images,
+        val_images,
+        out_dir=out_dir,
+        progress=progress,
+        train_targets=train_targets,
+        val_targets=val_targets,
+    )
+    n_params = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
+    denoiser = ModelDenoiser(result.model, name=name, batch_size=batch_size)
+    meta = result.metadata or {}
+    n_train = int(meta.get("n_train", len(train_images)))
+    n_val = int(meta.get("n_val", 0 if val_images is None else len(val_images)))
+    return TrainedModel(
+        name=name,
+        denoiser=denoiser,
+        history=list(result.history),
+        seconds=float(result.seconds),
+        epochs=int(result.epochs_run),
+        n_train=n_train,
+        n_val=n_val,
+        parameters=int(n_params),
+        config=config.to_dict(),
+    )
+
+
+def pick_model(preferred: Sequence[str]) -> str:
+    """The first of ``preferred`` that is registered in :mod:`meddenoise.models`."""
+    from meddenoise.models import MODEL_REGISTRY
+
+    for name in preferred:
+        if name in MODEL_REGISTRY:
+            return name
+    raise ValueError(f"none of the models {list(preferred)} is registered; have {sorted(MODEL_REGISTRY)}")
