@@ -14,6 +14,7 @@ SPECS = {
     "gaussian": "gaussian(p=0.1,sigma=1)",
     "poisson": "poisson(p=0.2,lam=5)",
     "masking": "masking(fraction=0.25)",
+    "lowdose-ct": "lowdose-ct(dose=0.25,units=unit,angles=64)",
 }
 
 
@@ -41,8 +42,10 @@ def test_shape_dtype_kept_input_untouched_and_seed_determines_noise(name, dtype,
 def test_integer_images_are_rounded_into_their_dtype(name) -> None:
     model = parse_noise(_spec(name))
     clean = np.random.default_rng(0).integers(0, 2, (16, 16)).astype(np.uint8)
+    if name == "lowdose-ct":  # HU slices are signed integers in DICOM files
+        model, clean = parse_noise("lowdose-ct(dose=0.5,angles=64)"), clean.astype(np.int16) * 1000 - 1000
     noisy = model(clean, rng=0)
-    assert noisy.dtype == np.uint8 and noisy.shape == clean.shape
+    assert noisy.dtype == clean.dtype and noisy.shape == clean.shape
 
 
 def test_gaussian_moments_without_clipping(rng) -> None:
