@@ -15,6 +15,7 @@ from meddenoise.data.datasets import (
     load_images,
 )
 from meddenoise.data.normalize import CT_DEFAULT_RANGE, CT_WINDOWS, Normalizer
+from meddenoise.data.samples import SAMPLE_DICOMS, Sample, load_samples, mni152_path, samples_dataset
 from meddenoise.data.splits import Split, dicom_groups, groups_from_paths, slab_groups, train_val_test_split
 from meddenoise.data.transforms import (
     augment,
@@ -30,8 +31,10 @@ __all__ = [
     "CT_DEFAULT_RANGE",
     "CT_WINDOWS",
     "DEFAULT_EXTENSIONS",
+    "SAMPLE_DICOMS",
     "ImageDataset",
     "Normalizer",
+    "Sample",
     "Split",
     "augment",
     "cache_dir",
@@ -43,9 +46,12 @@ __all__ = [
     "list_images",
     "load_dataset",
     "load_images",
+    "load_samples",
+    "mni152_path",
     "pad_to_square",
     "random_patches",
     "resize",
+    "samples_dataset",
     "slab_groups",
     "to_grey",
     "train_val_test_split",
