@@ -207,6 +207,8 @@ def test_fetch_from_file_writes_safetensors(tmp_path: Path, rng: np.random.Gener
         from_file=source, cache_dir=cache, expected_sha256=hashlib.sha256(ckpt).hexdigest(), log=lines.append
     )
     assert path == lpips_weights_path(cache) and lpips_available(cache)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable from a shared cache
+    assert [p.name for p in cache.iterdir()] == [path.name]  # no temporary left behind
     assert any("verified" in line for line in lines)
     assert source.exists()  # the input is never removed
     net = LPIPSNet.from_file(path)

@@ -407,5 +407,7 @@ def fetch_lpips_weights(
     }
     with atomic_path(target) as tmp_target:
         save_file(tensors, str(tmp_target), metadata=metadata)
+        # The temporary file is created 0600; the cache may be shared ($MEDDENOISE_CACHE), and weights are public.
+        tmp_target.chmod(0o644)
     say(f"{target}: written ({sum(t.size for t in tensors.values()):,} parameters)")
     return target
