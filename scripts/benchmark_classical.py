@@ -123,6 +123,9 @@ def main() -> None:
     markdown = "\n".join(lines) + "\n"
     print()
     print(markdown)
+    if hasattr(os, "getloadavg"):
+        machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(f"load average at the end: {machine['load_average_at_end']}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         payload = {

@@ -1,0 +1,85 @@
+"""``meddenoise evaluate``: score denoisers on a folder of images with one seeded noise draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meddenoise.cli.app import app
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Folder (or file) of clean images.")],
+    noise: Annotated[
+        str, typer.Option(help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)' (see meddenoise.noise).")
+    ] = "gaussian(p=0.1,sigma=1)",
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated methods: median, gaussian, bilateral, nlmeans, tv, wavelet, bm3d, "
+            "calibrated-<name>, or checkpoint paths."
+        ),
+    ] = "median,nlmeans,bm3d",
+    metrics: Annotated[
+        str, typer.Option(help="Comma-separated metrics: ssim, psnr, mse, mae, ms_ssim, lpips.")
+    ] = "ssim,psnr",
+    size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use only the first N images (sorted by path).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise (image i uses child i of the seed).")] = 0,
+    sigma: Annotated[
+        float | None,
+        typer.Option(help="Noise std on the [0, 1] scale given to the filters (default: estimated)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Filter parameter METHOD.NAME=VALUE (repeatable).")
+    ] = None,
+    data_range: Annotated[float, typer.Option(help="Data range for the metrics.")] = 1.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write per_image.csv, summary.csv, summary.md, evaluation.json here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+) -> None:
+    """Add seeded noise to every image, denoise it with each method, and print a Markdown table."""
+    from meddenoise.data import list_images, load_dataset
+    from meddenoise.experiments.evaluate import evaluate as run_evaluation
+    from meddenoise.experiments.evaluate_methods import build_denoisers, parse_param_options
+
+    try:
+        denoisers = build_denoisers(_split(methods), parse_param_options(param or []))
+        files: Path | list[Path] = data
+        if limit is not None:
+            files = list_images(data) if data.is_dir() else [data]
+            if not files:
+                raise FileNotFoundError(f"{data}: no image files")
+            files = files[:limit]
+        dataset = load_dataset(files, size=size, progress=progress, name=data.name)
+        result = run_evaluation(
+            denoisers,
+            dataset.images,
+            noise,
+            _split(metrics),
+            seed=seed,
+            data_range=data_range,
+            sigma=sigma,
+            image_names=[
+                f"{p.name}" if s == 0 else f"{p.name}[{s}]"
+                for p, s in zip(dataset.paths, dataset.slice_index, strict=True)
+            ],
+            progress=progress,
+        )
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"{data}" + (f" at {size}x{size}" if size else "") + ": " + result.to_markdown())
+    if out is not None:
+        paths = result.save(out)
+        typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}", err=True)
