@@ -119,3 +119,23 @@ def test_load_chest_ct_dicom_by_hu_range(shared_data: Path) -> None:
     assert ds.images.shape == (45, 64, 64)
     assert ds.normalizers[0]["low"] == -1024.0 and ds.normalizers[0]["units"] == "HU"
     assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0
+
+
+def test_mixed_folder_dicom_nifti_png(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from meddenoise.io.testdata import pydicom_sample
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "mr.dcm").write_bytes(pydicom_sample("emri_small.dcm").read_bytes())  # 10 frames
+    nib.save(
+        nib.Nifti1Image(np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3), np.eye(4)),
+        folder / "v.nii.gz",
+    )
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save(folder / "p.png")
+    ds = load_dataset(folder, size=16, progress=False)
+    assert ds.images.shape == (10 + 3 + 1, 16, 16)
+    assert [p.name for p in ds.paths].count("mr.dcm") == 10
+    assert ds.slice_index.tolist()[:10] == list(range(10))
+    assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0

@@ -168,3 +168,19 @@ def test_chest_ct_dicom_reads_in_hu(shared_data: Path) -> None:
         assert np.mean((inside > -1100) & (inside < -900)) > 0.02, path
         assert img.pixels.min() >= -3100
         assert img.pixels.max() <= 3100
+
+
+def test_dicom_without_suffix_is_sniffed(tmp_path: Path) -> None:
+    target = tmp_path / "IM000001"
+    target.write_bytes(pydicom_sample("MR_small.dcm").read_bytes())
+    img = read_image(target)
+    assert img.meta.format == "dicom" and img.pixels.shape == (64, 64)
+
+
+def test_pgm_16bit(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = rng.integers(0, 65536, size=(6, 5), dtype=np.uint16)
+    header = b"P5\n5 6\n65535\n"
+    (tmp_path / "d.pgm").write_bytes(header + data.astype(">u2").tobytes())
+    img = read_image(tmp_path / "d.pgm")
+    np.testing.assert_array_equal(img.pixels, data)
+    assert img.meta.bits == 16 and img.meta.value_range == (0.0, 65535.0)
