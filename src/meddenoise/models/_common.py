@@ -1,0 +1,103 @@
+"""Pieces every denoising network shares: input checks, pad-to-multiple and crop, fused upsample+conv.
+
+Fully convolutional networks with ``k`` poolings only accept sizes divisible by ``2**k``. Rather than
+refuse a 65x63 slice, :class:`DenoisingNet` pads the batch on the bottom/right to the next multiple
+(reflecting the image, or replicating its edge when the image is too small to reflect), runs the
+network and crops the result back, so a model trained on 64x64 patches denoises a 512x512 slice.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DenoisingNet", "check_image_batch", "pad_to_multiple", "upsample2_conv3x3"]
+
+
+def check_image_batch(x: torch.Tensor, owner: str) -> None:
+    """Raise a one-line :class:`ValueError` unless ``x`` is a non-empty float batch ``(N, 1, H, W)``."""
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"{owner}: expected a batch of shape (N, 1, H, W), got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{owner}: got an empty batch of shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{owner}: expected a floating-point batch, got dtype {x.dtype}")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad ``x`` on the bottom and right so that height and width are multiples of ``multiple``.
+
+    Reflect padding keeps image statistics at the border; it needs the pad to be smaller than the image,
+    so tiny images (e.g. 3x3 padded to 8x8) fall back to replicating the edge.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if (pad_h < h and pad_w < w) else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+# For a 3x3 kernel applied after nearest-neighbour upsampling by 2, output row 2i+a (a = 0 or 1) sees
+# high-resolution rows 2i+a-1, 2i+a, 2i+a+1, i.e. low-resolution rows (i-1, i) for a=0 and (i, i+1) for
+# a=1. _PHASE_TAPS[a, p, r] says which original kernel row r lands on low-resolution tap p of phase a.
+# Phase 1 comes first so that pixel_shuffle interleaves the phases in the right order (see below).
+_PHASE_TAPS = torch.tensor(
+    [
+        [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]],  # phase a=1: taps (i, i+1) get (w0 + w1, w2)
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]],  # phase a=0: taps (i-1, i) get (w0, w1 + w2)
+    ]
+)
+
+
+def upsample2_conv3x3(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv3x3(upsample_nearest_2x(z))`` with zero 'same' padding, computed without upsampling.
+
+    Each of the four output phases is a 2x2 convolution of the low-resolution input whose taps are sums
+    of the 3x3 kernel's taps, so the work falls from 9 to 4 multiply-adds per output pixel and channel,
+    and the 4x larger upsampled tensor is never built. Mathematically identical to the unfused pair
+    (equal to float rounding); the parameters remain the original 3x3 kernel, so weights trained either
+    way are interchangeable and autograd trains them through this function.
+
+    How the phases are assembled: a 2x2 convolution of ``z`` zero-padded by one gives an
+    ``(H+1) x (W+1)`` map per phase; output row ``2i+a`` is that map's row ``i+a``. Writing ``m = i+a``,
+    phase 1 fills high-resolution row ``2m-1`` and phase 0 row ``2m``, so pixel_shuffle with phase 1
+    first yields the output shifted by one pixel: crop one pixel from each border.
+    """
+    c_out = weight.shape[0]
+    taps = _PHASE_TAPS.to(dtype=weight.dtype, device=weight.device)
+    # kernel[o, a, b, i, p, q] = sum_rs taps[a, p, r] taps[b, q, s] weight[o, i, r, s]
+    kernel = torch.einsum("apr,bqs,oirs->oabipq", taps, taps, weight).reshape(4 * c_out, -1, 2, 2)
+    phase_bias = None if bias is None else bias.repeat_interleave(4)
+    phases = F.conv2d(F.pad(z, (1, 1, 1, 1)), kernel, phase_bias)
+    out = F.pixel_shuffle(phases, 2)
+    return out[..., 1:-1, 1:-1]
+
+
+class DenoisingNet(nn.Module):
+    """Base class of the denoising networks: source citation, padding multiple, noise-level use.
+
+    Subclasses set :attr:`source` (paper, figure/table), :attr:`multiple` (input sizes the layers need;
+    the batch is padded to it internally) and :attr:`uses_sigma` (whether ``forward`` takes the noise
+    level ``sigma``), and implement :meth:`forward`.
+    """
+
+    #: Where the architecture comes from (paper and figure/table).
+    source: str = ""
+    #: Height and width must be multiples of this; inputs are padded to it and the output cropped back.
+    multiple: int = 1
+    #: Whether ``forward(x, sigma=...)`` uses the noise level.
+    uses_sigma: bool = False
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def describe(self) -> str:
+        """One line: class, source and parameter count."""
+        return f"{type(self).__name__} ({self.source}); {self.num_parameters():,} parameters"
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, type(self).__name__)
+        return pad_to_multiple(x, self.multiple)
