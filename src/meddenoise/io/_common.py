@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from meddenoise.io.image import ImageReadError
+from meddenoise.io.image import ImageReadError, ImageWriteError
 
 #: ITU-R BT.601 luma weights, the ones Pillow's ``convert("L")`` uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -81,3 +82,17 @@ def float_value_range(pixels: np.ndarray) -> tuple[float, float]:
     if lo == hi:
         return lo, lo + 1.0
     return lo, hi
+
+
+def suffix_of(path: Path) -> str:
+    """Lower-case suffix, with ``.nii.gz`` as one."""
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def reject_source(target: Path, sources: Iterable[str | Path | None]) -> None:
+    """Raise :class:`ImageWriteError` when ``target`` resolves to one of ``sources`` (inputs are never overwritten)."""
+    resolved = Path(target).resolve()
+    for src in sources:
+        if src is not None and Path(src).resolve() == resolved:
+            raise ImageWriteError(target, "refusing to overwrite the input file it was read from")

@@ -19,7 +19,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from meddenoise._utils import atomic_path
-from meddenoise.io._common import check_pixels, colour_to_grey, float_value_range
+from meddenoise.io._common import check_pixels, colour_to_grey, float_value_range, reject_source
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 
 __all__ = [
@@ -412,13 +412,6 @@ def _mark_derived(
     ds.file_meta = file_meta
 
 
-def _reject_source(path: Path, sources: Sequence[Path | None]) -> None:
-    target = path.resolve()
-    for src in sources:
-        if src is not None and Path(src).resolve() == target:
-            raise ImageWriteError(path, "refusing to overwrite the input file it was read from")
-
-
 def write_dicom(
     path: str | Path,
     pixels: np.ndarray,
@@ -443,7 +436,7 @@ def write_dicom(
         raise ImageWriteError(
             path, "writing DICOM needs `like` read from one DICOM file (use write_dicom_series)"
         )
-    _reject_source(path, [meta.source])
+    reject_source(path, [meta.source])
     values = np.asarray(pixels, dtype=np.float64)
     n_frames = int(meta.extra.get("frames", 1))
     expected = like.pixels.shape
@@ -499,7 +492,7 @@ def write_dicom_series(
     series_uid = new_uid()
     targets = [folder / name for name in names]
     for target in targets:
-        _reject_source(target, [m.source for m in metas])
+        reject_source(target, [m.source for m in metas])
     return [
         write_dicom(
             target,

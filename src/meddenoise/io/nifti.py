@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from meddenoise._utils import atomic_path
-from meddenoise.io._common import check_pixels, float_value_range
+from meddenoise.io._common import check_pixels, float_value_range, reject_source
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 
 __all__ = ["read_nifti", "write_nifti"]
@@ -79,12 +79,8 @@ def write_nifti(path: str | Path, pixels: np.ndarray, *, like: MedicalImage | No
     """
     path = Path(path)
     arr = np.asarray(pixels, dtype=np.float32)
-    if (
-        like is not None
-        and like.meta.source is not None
-        and Path(like.meta.source).resolve() == path.resolve()
-    ):
-        raise ImageWriteError(path, "refusing to overwrite the input file it was read from")
+    if like is not None:
+        reject_source(path, [like.meta.source])
     if arr.ndim not in (2, 3):
         raise ImageWriteError(path, f"expected (H, W) or (N, H, W), got shape {arr.shape}")
     if like is not None and like.meta.format == "nifti":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from meddenoise.io._common import suffix_of
 from meddenoise.io.dicom import read_dicom
 from meddenoise.io.image import ImageReadError, MedicalImage
 from meddenoise.io.nifti import read_nifti
@@ -21,15 +22,10 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 READ_SUFFIXES = RASTER_SUFFIXES + TIFF_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
 
 
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
 def detect_format(path: str | Path) -> str:
     """``"dicom"``, ``"nifti"``, ``"tiff"`` or ``"raster"`` from the suffix, else from the file signature."""
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     if suffix in DICOM_SUFFIXES:
         return "dicom"
     if suffix in NIFTI_SUFFIXES:

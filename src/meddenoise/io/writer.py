@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meddenoise.io._common import suffix_of
 from meddenoise.io.dicom import DEFAULT_SERIES_SUFFIX, write_dicom
 from meddenoise.io.image import ImageWriteError, MedicalImage
 from meddenoise.io.nifti import write_nifti
@@ -16,11 +17,6 @@ __all__ = ["WRITE_SUFFIXES", "write_image"]
 
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".dcm", ".nii", ".nii.gz")
 DEFAULT_DESCRIPTION = "denoised with meddenoise"
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
 def _default_range(pixels: np.ndarray) -> tuple[float, float]:
@@ -70,7 +66,7 @@ def write_image(
         ``path``.
     """
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     if suffix not in WRITE_SUFFIXES:
         raise ImageWriteError(
             path, f"cannot write {suffix or 'files without a suffix'}; use one of {', '.join(WRITE_SUFFIXES)}"
