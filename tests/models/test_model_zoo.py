@@ -78,3 +78,62 @@ def test_every_model_cites_its_source(name: str) -> None:
     assert model.source
     assert model.source.split()[0].strip("',") in module_doc
     assert model.multiple >= 1
+
+
+def test_dncnn_17_has_the_papers_layout() -> None:
+    model = build_model("dncnn")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(convs) == 17 and len(norms) == 15
+    assert model.num_parameters() == 556_097
+
+
+def test_dncnn_folded_batchnorm_equals_the_unfolded_network() -> None:
+    torch.manual_seed(0)
+    model = build_model("dncnn", depth=5, width=8)
+    x = torch.rand(2, 1, 17, 19)
+    model.train()
+    model(x)  # move the running statistics away from their identity initial values
+    model.eval()
+    with torch.inference_mode():
+        folded = model(x)
+        y = torch.relu(model.head(x))
+        for block in model.body:
+            y = torch.relu(block(y))
+        unfolded = (x - model.tail(y)).clamp(0, 1)
+    torch.testing.assert_close(folded, unfolded, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("depth", [3, 7])
+def test_rednet_and_dncnn_reject_bad_depths(depth: int) -> None:
+    with pytest.raises(ValueError, match="depth"):
+        build_model("rednet", depth=depth)
+    with pytest.raises(ValueError, match="depth"):
+        build_model("dncnn", depth=depth - 5)
+
+
+def test_unet_noise_conditioning_uses_sigma() -> None:
+    torch.manual_seed(0)
+    model = build_model("unet", channels=(8, 16), blocks=1, noise_conditioned=True).eval()
+    assert model.uses_sigma and not build_model("unet", channels=(8, 16), blocks=1).uses_sigma
+    x = torch.rand(3, 1, 21, 18)
+    with torch.inference_mode():
+        low, high = model(x, sigma=0.01), model(x, sigma=0.3)
+        per_image = model(x, sigma=torch.tensor([0.01, 0.01, 0.3]))
+        blind = model(x)
+    assert not torch.allclose(low, high)
+    torch.testing.assert_close(per_image[:2], low[:2])
+    torch.testing.assert_close(per_image[2:], high[2:])
+    assert blind.shape == x.shape
+    with pytest.raises(ValueError, match="one per image"):
+        model(x, sigma=torch.tensor([0.1, 0.2]))
+
+
+def test_blind_noise_estimate_recovers_gaussian_sigma() -> None:
+    from meddenoise.models.unet import estimate_noise_sigma
+
+    gen = torch.Generator().manual_seed(1)
+    clean = torch.linspace(0.2, 0.8, 128).repeat(128, 1).expand(4, 1, 128, 128)
+    sigmas = torch.tensor([0.02, 0.05, 0.1, 0.2])
+    noisy = clean + sigmas.reshape(-1, 1, 1, 1) * torch.randn(4, 1, 128, 128, generator=gen)
+    torch.testing.assert_close(estimate_noise_sigma(noisy), sigmas, rtol=0.08, atol=0.0)

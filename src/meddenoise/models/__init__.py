@@ -8,6 +8,8 @@ convolutional ones accept any ``H, W`` (padded internally to their ``multiple`` 
 # importing a model module registers its models
 from meddenoise.models import autoencoders as _autoencoders  # noqa: F401
 from meddenoise.models import gondara as _gondara  # noqa: F401
+from meddenoise.models import residual as _residual  # noqa: F401
+from meddenoise.models import unet as _unet  # noqa: F401
 from meddenoise.models.registry import MODEL_REGISTRY, build_model, register_model
 
 __all__ = ["MODEL_REGISTRY", "build_model", "register_model"]
