@@ -19,6 +19,7 @@ from meddenoise.data.datasets import ImageDataset
 from meddenoise.data.normalize import Normalizer
 from meddenoise.data.transforms import pad_to_square, resize
 from meddenoise.io import ImageReadError, MedicalImage, read_image
+from meddenoise.io.dicom import quiet_warnings
 from meddenoise.io.testdata import pydicom_sample_files
 
 __all__ = ["SAMPLE_DICOMS", "Sample", "load_samples", "mni152_path", "samples_dataset"]
@@ -96,8 +97,7 @@ def load_samples(*, include_mri: bool = True, modalities: tuple[str, ...] | None
         if path is None:
             continue
         try:
-            with warnings.catch_warnings():  # colour → grey is intended for these samples
-                warnings.simplefilter("ignore")
+            with quiet_warnings():  # colour → grey is intended for these samples
                 image = read_image(path)
         except ImageReadError:
             continue  # e.g. a codec missing on this machine

@@ -7,9 +7,11 @@ rescale, and mark the result as derived (new UIDs, ``ImageType`` ``DERIVED\\SECO
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,19 @@ _PALETTE_TAGS = (
 )
 
 
+# warnings.catch_warnings() swaps process-wide state: two threads (load_dataset reads in a pool) that
+# interleave their enter/exit could leave "ignore" installed for good. One lock keeps them nested.
+_WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def quiet_warnings() -> Iterator[None]:
+    """Silence warnings (pydicom's chatter about the source file) in a thread-safe way."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def new_uid() -> str:
     """A fresh DICOM UID (pass one as ``series_uid`` to write several files into one new series)."""
     return str(generate_uid())
@@ -71,8 +86,7 @@ def _load_dataset(path: Path) -> Dataset:
     except (OSError, EOFError, ValueError, KeyError, AttributeError, TypeError) as exc:
         raise ImageReadError(path, f"unreadable DICOM ({exc})") from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             ds = pydicom.dcmread(path, force=True)
     except Exception as exc:  # pydicom raises many kinds on arbitrary bytes
         raise ImageReadError(path, f"not a DICOM file ({type(exc).__name__}: {exc})") from None
@@ -95,8 +109,7 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     ts_text = f"'{tsyntax.name}' ({tsyntax})" if tsyntax is not None else "unknown transfer syntax"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             return ds.pixel_array
     except (RuntimeError, NotImplementedError) as exc:
         msg = " ".join(str(exc).split())
@@ -200,8 +213,7 @@ def read_dicom(path: str | Path) -> MedicalImage:
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             rgb = apply_color_lut(raw, ds)
         values, was_colour = colour_to_grey(rgb, path)
         bits = 8 if rgb.dtype.itemsize == 1 else 16
@@ -374,8 +386,7 @@ def _prepare_for_little_endian(ds: Dataset) -> None:
     """Parse every element (so each has its dictionary VR for explicit-VR writing) and byte-swap the
     binary words of a big-endian source, which pydicom keeps as raw bytes."""
     big_endian = not getattr(ds, "original_encoding", (None, True))[1]
-    with warnings.catch_warnings():  # parsing re-validates the source's values; they are copied as they are
-        warnings.simplefilter("ignore")
+    with quiet_warnings():  # parsing re-validates the source's values; they are copied as they are
         for elem in ds.iterall():
             size = _WORD_SIZES.get(str(elem.VR))
             if big_endian and size and isinstance(elem.value, bytes) and elem.keyword not in _PIXEL_KEYWORDS:
@@ -399,8 +410,7 @@ def _mark_derived(
     ds.SeriesDescription = f"{old[:keep]} {series_suffix}".strip() if old else series_suffix[:64]
     if source_sop_instance:
         ref = Dataset()
-        with warnings.catch_warnings():  # the source's own (possibly non-conformant) UIDs, copied as they are
-            warnings.simplefilter("ignore")
+        with quiet_warnings():  # the source's own (possibly non-conformant) UIDs, copied as they are
             ref.ReferencedSOPClassUID = source_sop_class
             ref.ReferencedSOPInstanceUID = source_sop_instance
         ds.SourceImageSequence = [ref]
