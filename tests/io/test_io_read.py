@@ -184,3 +184,12 @@ def test_pgm_16bit(tmp_path: Path, rng: np.random.Generator) -> None:
     img = read_image(tmp_path / "d.pgm")
     np.testing.assert_array_equal(img.pixels, data)
     assert img.meta.bits == 16 and img.meta.value_range == (0.0, 65535.0)
+
+
+def test_meta_to_dict_is_json_ready() -> None:
+    import json
+
+    meta = read_image(pydicom_sample("CT_small.dcm")).meta
+    data = json.loads(json.dumps(meta.to_dict()))
+    assert data["units"] == "HU" and data["modality"] == "CT" and "header" not in data
+    assert data["value_range"] == list(meta.value_range)

@@ -95,6 +95,28 @@ class ImageMeta:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (for reports and sidecar files): every field except ``header``;
+        ``affine`` as nested lists, ``source`` as a string, non-JSON ``extra`` values as strings."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "header":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "affine":
+                value = None if value is None else np.asarray(value).tolist()
+            elif f.name == "source":
+                value = None if value is None else str(value)
+            elif f.name == "extra":
+                value = {
+                    k: v if isinstance(v, str | int | float | bool | None) else str(v)
+                    for k, v in value.items()
+                }
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
 
 @dataclass
 class MedicalImage:
