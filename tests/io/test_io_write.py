@@ -245,3 +245,12 @@ def test_chest_ct_dicom_identity_round_trip(shared_data: Path, tmp_path: Path) -
         np.testing.assert_array_equal(derived.pixel_array, source.pixel_array)
         assert derived.SeriesInstanceUID != source.SeriesInstanceUID
         _kept_tags_equal(source, derived)
+
+
+def test_series_rejects_multiframe_and_mismatched_slices() -> None:
+    from meddenoise.io import ImageReadError
+
+    with pytest.raises(ImageReadError, match="multi-frame"):
+        read_dicom_series([pydicom_sample("emri_small.dcm")])
+    with pytest.raises(ImageReadError, match="differs"):
+        read_dicom_series([pydicom_sample("MR_small.dcm"), pydicom_sample("CT_small.dcm")])

@@ -295,8 +295,12 @@ def read_dicom_series(paths: Sequence[str | Path]) -> MedicalImage:
         raise ImageReadError(Path("."), "no DICOM files given")
     images.sort(key=lambda im: _slice_position(im.meta.header))
     first = images[0]
-    for im in images[1:]:
-        if im.pixels.shape != first.pixels.shape or im.pixels.ndim != 2:
+    for im in images:
+        if im.pixels.ndim != 2:
+            raise ImageReadError(
+                im.meta.source or Path("."), "multi-frame file in a series: read it alone with read_image"
+            )
+        if im.pixels.shape != first.pixels.shape:
             raise ImageReadError(
                 im.meta.source or Path("."),
                 f"slice shape {im.pixels.shape} differs from {first.pixels.shape} of {first.meta.source}",
