@@ -77,8 +77,8 @@ class EvaluationResult:
     ----------
     rows
         One dict per (image, method): ``image`` (index), ``name``, ``method``, one key per metric,
-        and ``seconds`` (denoising time per image: the time of its batch divided by the batch size;
-        0 for ``"noisy"``).
+        and ``seconds`` (denoising time of the image; for denoisers that override
+        ``denoise_batch``, the time of its batch divided by the batch size; 0 for ``"noisy"``).
     methods, metrics
         Method names (``"noisy"`` first) and metric names, in table order.
     config
@@ -310,7 +310,8 @@ def evaluate(
     image_names
         A name per image for the tables (default: the index).
     batch_size
-        Images handed to a denoiser at once (learned models run them as one batch).
+        Images handed at once to a denoiser that overrides ``denoise_batch`` (learned models,
+        median, Gaussian); the others get one image at a time.
     progress
         Show a progress bar (on stderr).
     """
@@ -342,11 +343,13 @@ def evaluate(
         return row
 
     rows = [score(i, NOISY, noisy[i], 0.0) for i in range(len(clean))]
-    runs = _batches(noisy, batch_size)
     with tqdm(total=len(clean) * len(named), desc="evaluate", unit="img", disable=not progress) as bar:
         for method, denoiser in named.items():
             bar.set_postfix_str(method)
-            for run in runs:
+            # Denoisers that only loop over images (the default denoise_batch) gain nothing from
+            # batches: give them one image at a time, so each row gets its own time.
+            batched = type(denoiser).denoise_batch is not Denoiser.denoise_batch
+            for run in _batches(noisy, batch_size if batched else 1):
                 batch = np.stack([noisy[i] for i in run])
                 start = time.perf_counter()
                 out = denoiser(batch, sigma=sigma)
