@@ -56,6 +56,7 @@ class ModalityConfig:
     test_fraction: float = 0.2
     max_train_per_modality: int | None = 160
     max_test_per_modality: int | None = 40
+    max_files_per_folder: int | None = None
     slab_size: int = 10
     slab_gap: int = 2
     figure_images: int = 3
@@ -63,7 +64,14 @@ class ModalityConfig:
 
     @classmethod
     def quick_config(cls, *, seed: int = 0) -> ModalityConfig:
-        return cls(seed=seed, quick=True, epochs=1, max_train_per_modality=12, max_test_per_modality=4)
+        return cls(
+            seed=seed,
+            quick=True,
+            epochs=1,
+            max_train_per_modality=12,
+            max_test_per_modality=4,
+            max_files_per_folder=16,
+        )
 
 
 def _mri_slices(size: int) -> np.ndarray:
@@ -124,7 +132,7 @@ def load_modalities(
     }
 
     ct_dir = data_dir / "chest-ct-dicom"
-    ct_files = sorted(ct_dir.glob("*.dcm"))
+    ct_files = sorted(ct_dir.glob("*.dcm"))[: config.max_files_per_folder]
     if not ct_files:
         raise FileNotFoundError(f"{ct_dir}: no .dcm files")
     ct = load_images(ct_files, size=config.size, normalization="percentile")
@@ -141,6 +149,7 @@ def load_modalities(
     xray_parts = []
     for folder, drop in (("dental-ceph", DX_DUPLICATES), ("mini-mias", ())):
         files = sorted(p for p in (data_dir / folder).glob("*.png") if p.name not in drop)
+        files = files[: config.max_files_per_folder]
         if not files:
             raise FileNotFoundError(f"{data_dir / folder}: no .png files")
         xray_parts.append(load_images(files, size=config.size))
