@@ -64,6 +64,7 @@ def test_run_folder_contents(tmp_path: Path, tiny_images: np.ndarray, tiny_confi
     doc = json.loads((tmp_path / "run" / "best.json").read_text())
     meta = doc["metadata"]
     assert meta["seed"] == tiny_config.seed and meta["torch_version"] == torch.__version__
+    assert (meta["n_train"], meta["n_val"], meta["image_shape"]) == (9, 3, [16, 16])
     assert {"meddenoise_version", "numpy_version", "git_commit", "started_utc", "saved_utc"} <= set(meta)
     assert TrainConfig.from_dict(doc["config"]) == tiny_config
     assert (tmp_path / "run" / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -276,3 +277,18 @@ def _parse(spec: str | None):
 
     assert spec is not None
     return parse_noise(spec)
+
+
+def test_bf16_autocast_and_other_losses_train(
+    tmp_path: Path, tiny_images: np.ndarray, tiny_config: TrainConfig
+) -> None:
+    for i, update in enumerate(
+        [
+            {"bf16": True},
+            {"loss": "ssim", "ssim_window": "uniform7"},
+            {"loss": "msssim_l1", "optimizer": "sgd"},
+        ]
+    ):
+        cfg = tiny_config.model_copy(update={"epochs": 1, **update})
+        result = train(cfg, tiny_images, out_dir=tmp_path / f"run{i}", progress=False)
+        assert np.isfinite(result.history[0]["train_loss"]) and np.isfinite(result.history[0]["val_loss"])

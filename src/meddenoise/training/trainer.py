@@ -391,6 +391,9 @@ def _train(
     config.save(out_dir / "config.json")
 
     metadata = run_metadata(config, started_utc=started_utc)
+    metadata.update(
+        n_train=len(images), n_val=0 if val is None else len(val), image_shape=list(images.shape[1:])
+    )
     if resumed_utc:
         metadata["resumed_utc"] = resumed_utc
     runner = _Runner(config, model)
