@@ -167,3 +167,14 @@ def test_registry_and_batches(rng):
     assert metric_batch("psnr", clean[0], noisy[0], data_range=1.0).shape == (1,)
     gaussian = metric_batch(ssim, clean, noisy, data_range=1.0, gaussian_weights=True)
     assert not np.allclose(gaussian, per_image)
+
+
+def test_metrics_classical_and_bench_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, meddenoise.metrics, meddenoise.classical, meddenoise.experiments.evaluate; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
