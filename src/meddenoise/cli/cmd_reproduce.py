@@ -34,6 +34,9 @@ def reproduce(
     table4_epochs: Annotated[
         int | None, typer.Option(help="gondara2016: epochs of each Table IV model (default: --epochs).")
     ] = None,
+    ours_epochs: Annotated[
+        int | None, typer.Option(help="gondara2016: epochs of the 'ours' blind network.")
+    ] = None,
 ) -> None:
     """Re-run a paper's experiments; write results.json, CSV tables, PNG figures and index.html."""
     from meddenoise._utils import shared_data_dir
@@ -54,6 +57,7 @@ def reproduce(
             seed=seed,
             epochs=epochs,
             table4_epochs=table4_epochs,
+            ours_epochs=ours_epochs,
         )
     except (FileNotFoundError, ValueError, FileExistsError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -21,6 +21,7 @@ def run_experiment(
     seed: int = 0,
     epochs: int | None = None,
     table4_epochs: int | None = None,
+    ours_epochs: int | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run reproduction ``name`` into ``out_dir`` and return the path of its ``index.html``.
@@ -44,6 +45,8 @@ def run_experiment(
             gcfg.table4_epochs = epochs
         if table4_epochs is not None:
             gcfg.table4_epochs = table4_epochs
+        if ours_epochs is not None:
+            gcfg.ours_epochs = ours_epochs
         record = run_gondara2016(data_dir, out_dir, gcfg, log=log)
     elif name == "modality-study":
         from meddenoise.experiments.modality_study import ModalityConfig, run_modality_study

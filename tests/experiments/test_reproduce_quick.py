@@ -1,0 +1,112 @@
+"""End-to-end ``--quick`` runs of every reproduction on the shared data (the same code path as the full runs)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from meddenoise.experiments.reproduce import run_experiment
+from meddenoise.experiments.runner import RESULTS_SCHEMA
+
+pytestmark = [pytest.mark.integration, pytest.mark.data]
+
+
+def _check_report(out: Path, experiment: str) -> dict:
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema"] == RESULTS_SCHEMA
+    assert data["experiment"] == experiment and data["quick"] is True and data["seed"] == 0
+    env = data["environment"]
+    assert env["packages"]["torch"] and env["cpu_count"] and "git_commit" in env
+    assert data["timings"]["total"] > 0 and data["command"]
+    assert data["tables"], "no tables"
+    for table in data["tables"]:
+        sources = {row["source"] for row in table["rows"]}
+        assert "published" in sources, f"{table['key']} has no Published row"
+        assert sources - {"published"}, f"{table['key']} has no measured row"
+        stem = table["key"].split("/", 1)[1]
+        with (out / f"{stem}.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == len(table["rows"]) and rows[0]["source"] == "published"
+    page = (out / "index.html").read_text()
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == len(data["figures"]) > 0
+    assert 'src="http' not in page and "href=" not in page  # self-contained
+    for fig in data["figures"]:
+        assert (out / fig["file"]).read_bytes().startswith(b"\x89PNG")
+    assert "Environment" in page and data["command"].split()[0] in page
+    return data
+
+
+def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gondara2016"
+    run_experiment("gondara2016", data_dir=shared_data, out_dir=out, quick=True, seed=0, log=lambda _m: None)
+    data = _check_report(out, "gondara2016")
+    keys = {t["key"] for t in data["tables"]}
+    assert {
+        "gondara2016/table2",
+        "gondara2016/table3",
+        "gondara2016/table4",
+        "gondara2016/table2_dr2",
+    } <= keys
+    t2 = next(t for t in data["tables"] if t["key"] == "gondara2016/table2")
+    labels = {(r["label"], r["source"]) for r in t2["rows"]}
+    assert ("CNN DAE (paper-faithful)", "paper-faithful") in labels and ("Median (tuned)", "tuned") in labels
+    noisy = next(r for r in t2["rows"] if r["label"] == "Noisy" and r["source"] == "measured")
+    assert 0 < noisy["cells"]["MMM"]["mean"] < 1 and noisy["cells"]["MMM"]["std"] is not None
+    dx = data["protocol"]["data"]["DX"]
+    assert sorted(dx["dropped_duplicates"]) == ["087.png", "129.png", "134.png", "144.png"]
+    assert all(d["likely_reason"] for d in data["discrepancies"])
+    assert {f["title"] for f in data["figures"]} >= {
+        "Fig. 6",
+        "Fig. 7",
+        "Fig. 8",
+        "Fig. 9",
+        "Fig. 10",
+        "Fig. 11",
+    }
+
+
+def test_modality_study_quick(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "modality"
+    run_experiment(
+        "modality-study", data_dir=shared_data, out_dir=out, quick=True, seed=0, log=lambda _m: None
+    )
+    data = _check_report(out, "modality-study")
+    cross = next(t for t in data["tables"] if t["key"] == "modality-study/cross_psnr")
+    assert cross["columns"] == ["MRI", "CT", "X-ray"]
+    assert {r["label"] for r in cross["rows"]} >= {"trained on MRI", "trained on shared"}
+    assert data["protocol"]["data"]["CT"]["split"] == "by DICOM PatientID"
+
+
+def test_dense_vs_conv_quick_via_cli(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meddenoise.cli.main import app
+
+    out = tmp_path / "dvc"
+    result = CliRunner().invoke(
+        app, ["reproduce", "dense-vs-conv", "--data-dir", str(shared_data), "--quick", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "total time" in result.output and "index.html" in result.output
+    data = _check_report(out, "dense-vs-conv")
+    params = next(t for t in data["tables"] if t["key"] == "dense-vs-conv/params")
+    measured = {
+        r["label"]: r["cells"]["Trainable parameters"]["mean"]
+        for r in params["rows"]
+        if r["source"] == "measured"
+    }
+    assert measured == {"Fully connected autoencoder": 101200, "Convolutional autoencoder": 28353}
+
+
+def test_reproduce_cli_rejects_a_missing_data_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meddenoise.cli.main import app
+
+    result = CliRunner().invoke(app, ["reproduce", "gondara2016", "--data-dir", str(tmp_path / "nope")])
+    assert result.exit_code != 0
+    assert "not found" in result.output
