@@ -138,3 +138,20 @@ def test_optimizer_state_round_trips(tmp_path: Path) -> None:
                 torch.as_tensor(fresh.state_dict()["state"][idx][name]), torch.as_tensor(value)
             )
     assert np.isclose(fresh.param_groups[0]["lr"], 1e-3)
+
+
+def test_load_denoiser_denoises_any_size(checkpoint: Path) -> None:
+    from meddenoise.denoiser import Denoiser
+    from meddenoise.training import load_denoiser
+
+    denoiser = load_denoiser(checkpoint.parent)
+    assert isinstance(denoiser, Denoiser) and denoiser.name == "gondara-dae"
+    image = np.random.default_rng(0).random((37, 29)).astype(np.float32)
+    model, _ = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(image)[None, None])[0, 0].numpy()
+    out = denoiser(image)
+    assert out.shape == image.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_denoiser(checkpoint.parent / "missing")

@@ -88,3 +88,21 @@ def test_cli_train_reads_a_config_file(tmp_path: Path, png_folder: Path) -> None
         "pretrain-layer-1",
         "train",
     ]
+
+
+@pytest.mark.integration
+def test_denoise_with_a_trained_checkpoint(tmp_path: Path, png_folder: Path) -> None:
+    out = tmp_path / "run"
+    assert runner.invoke(app, _train_args(png_folder, out)).exit_code == 0
+    source = png_folder / "img03.png"
+    before = source.read_bytes()
+    target = tmp_path / "denoised.png"
+    result = runner.invoke(app, ["denoise-with", str(out), str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert source.read_bytes() == before
+    denoised = np.asarray(Image.open(target))
+    assert denoised.shape == (32, 32) and denoised.dtype == np.uint8
+    refused = runner.invoke(app, ["denoise-with", str(out), str(source), "-o", str(source)])
+    assert refused.exit_code == 2 and "refusing" in refused.output
+    bad = runner.invoke(app, ["denoise-with", str(tmp_path / "nothing"), str(source), "-o", str(target)])
+    assert bad.exit_code == 2 and "checkpoint not found" in bad.output

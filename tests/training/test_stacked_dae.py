@@ -37,3 +37,15 @@ def test_parameter_count_and_layer_structure() -> None:
 def test_bad_channels() -> None:
     with pytest.raises(ValueError, match="channels"):
         StackedConvDAE(channels=())
+
+
+def test_fused_decoder_equals_upsample_then_convolve() -> None:
+    import torch.nn.functional as F
+
+    model = StackedConvDAE(channels=(4, 6))
+    code = torch.rand(2, 6, 5, 7, generator=torch.Generator().manual_seed(1))
+    conv = model.decoders[1].conv
+    expected = F.relu(conv(F.interpolate(code, scale_factor=2, mode="nearest")))
+    with torch.no_grad():
+        torch.testing.assert_close(model.decoders[1](code), expected, rtol=1e-5, atol=1e-6)
+    assert isinstance(build_model("stacked-dae"), StackedConvDAE)

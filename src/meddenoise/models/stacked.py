@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from meddenoise.models._common import DenoisingNet, pad_to_multiple, upsample2_conv3x3
 from meddenoise.models.registry import register_model
 
 __all__ = ["StackedConvDAE"]
@@ -44,11 +45,12 @@ class _Decoder(nn.Module):
         self.image = image
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        y = self.conv(F.interpolate(code, scale_factor=2, mode="nearest"))
+        # conv3x3(upsample_nearest_2x(code)), computed as one sub-pixel convolution (same result)
+        y = upsample2_conv3x3(code, self.conv.weight, self.conv.bias)
         return torch.sigmoid(y) if self.image else F.relu(y)
 
 
-class StackedConvDAE(nn.Module):
+class StackedConvDAE(DenoisingNet):
     """Stacked convolutional DAE with ``len(channels)`` layers; any input size (padded internally).
 
     Parameters
@@ -56,6 +58,8 @@ class StackedConvDAE(nn.Module):
     channels
         Filters of each layer's code, from the first layer up, e.g. ``(64, 64)``.
     """
+
+    source = "Vincent et al. 2010 (stacked denoising autoencoders), convolutional as Masci et al. 2011"
 
     def __init__(self, *, channels: Sequence[int] = (64, 64)) -> None:
         super().__init__()
@@ -74,16 +78,9 @@ class StackedConvDAE(nn.Module):
     def num_layers(self) -> int:
         return len(self.encoders)
 
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
-        return x
-
     def encode(self, x: torch.Tensor, depth: int) -> torch.Tensor:
-        """Codes of layer ``depth - 1`` (``depth = 0`` returns the padded image itself)."""
-        code = self._pad(x)
+        """Codes of layer ``depth - 1`` of a padded ``x`` (``depth = 0`` returns the padded image itself)."""
+        code = pad_to_multiple(x, self.multiple)
         for encoder in self.encoders[:depth]:
             code = encoder(code)
         return code
@@ -98,7 +95,9 @@ class StackedConvDAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        code = self.encode(x, self.num_layers)
+        code = self._pad(x)
+        for encoder in self.encoders:
+            code = encoder(code)
         for decoder in reversed(self.decoders):
             code = decoder(code)
         return code[..., :h, :w]

@@ -157,8 +157,7 @@ class TrainConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        import meddenoise.models
-        import meddenoise.models.stacked  # noqa: F401  (registers stacked-dae)
+        import meddenoise.models  # noqa: F401  (registers the models)
         from meddenoise.models.registry import MODEL_REGISTRY
 
         if name not in MODEL_REGISTRY:
