@@ -184,3 +184,13 @@ def test_score_batch_uses_both_ssim_ranges(rng: np.random.Generator) -> None:
     # A larger data_range means larger stabilising constants C1, C2: SSIM rises.
     assert np.all(s["ssim_dr2"] > s["ssim"])
     np.testing.assert_array_equal(score_batch(clean, clean)["ssim"], np.ones(3))
+
+
+def test_tables_markdown_from_a_saved_run(tmp_path: Path) -> None:
+    from meddenoise.report.experiment_report import tables_markdown
+
+    _record(tmp_path).save()
+    text = tables_markdown(tmp_path, keys=["unit/table2"])
+    assert "| Noisy | published | 0.450 | 0.620 |" in text
+    assert "| Noisy (n=2) | measured | 0.350 ± 0.050 |" not in text  # DX has n=5: counts differ, no label n
+    assert "| Noisy | measured | 0.350 ± 0.050 | 0.700 ± 0.100 |" in text

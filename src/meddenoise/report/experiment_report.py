@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from meddenoise.report.html import HtmlReport
 
-__all__ = ["render_table_html", "write_experiment_report"]
+__all__ = ["render_table_html", "tables_markdown", "write_experiment_report"]
 
 _ROW_STYLE = {
     "published": "background:#fff6d6;font-style:italic",
@@ -37,13 +37,14 @@ def _fmt(cell: Mapping[str, Any] | None, digits: int) -> str:
     return text
 
 
+def _digits(metric: str | None) -> int:
+    """Decimals shown for a metric: counts none, PSNR 2, losses 4, the rest (SSIM, ...) 3."""
+    return {"parameters": 0, "psnr": 2, "val_loss": 4}.get(metric or "", 3)
+
+
 def render_table_html(table: Mapping[str, Any]) -> str:
     """One result table (the ``results.json`` form) as HTML; published rows shaded and italic."""
-    digits = (
-        2 if table.get("metric") in ("psnr", "parameters") else 4 if table.get("metric") == "val_loss" else 3
-    )
-    if table.get("metric") == "parameters":
-        digits = 0
+    digits = _digits(table.get("metric"))
     cols = list(table["columns"])
     parts = ["<table>"]
     parts.append(f"<caption style='text-align:left;font-weight:600'>{html.escape(table['title'])}</caption>")
@@ -156,3 +157,33 @@ def write_experiment_report(run_dir: str | Path, *, path: str | Path | None = No
     flat["started (UTC)"] = data.get("started_utc", "")
     report.add_environment(flat)
     return report.write(Path(path) if path is not None else run_dir / "index.html")
+
+
+def tables_markdown(run_dir: str | Path, *, keys: Sequence[str] | None = None) -> str:
+    """The tables of a finished run (``run_dir/results.json``) as Markdown, e.g. for the docs.
+
+    ``keys`` picks tables by key (default: all), in the given order.
+    """
+    data = json.loads((Path(run_dir) / "results.json").read_text())
+    tables = {t["key"]: t for t in data.get("tables", [])}
+    chosen = [tables[k] for k in keys] if keys is not None else list(tables.values())
+    blocks = []
+    for table in chosen:
+        digits = _digits(table.get("metric"))
+        lines = [
+            f"**{table['title']}**",
+            "",
+            "| " + " | ".join(["method", "source", *table["columns"]]) + " |",
+            "|" + "---|" * (len(table["columns"]) + 2),
+        ]
+        for row in table["rows"]:
+            cells = [_fmt(row["cells"].get(c), digits).split(" <span")[0] for c in table["columns"]]
+            ns = {
+                row["cells"][c]["n"]
+                for c in table["columns"]
+                if row["cells"].get(c) and row["cells"][c].get("n")
+            }
+            label = row["label"] + (f" (n={ns.pop()})" if len(ns) == 1 else "")
+            lines.append("| " + " | ".join([label, row["source"], *cells]) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
