@@ -139,3 +139,16 @@ def test_mixed_folder_dicom_nifti_png(tmp_path: Path) -> None:
     assert [p.name for p in ds.paths].count("mr.dcm") == 10
     assert ds.slice_index.tolist()[:10] == list(range(10))
     assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0
+
+
+def test_cache_is_pruned_oldest_first(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_pngs(tmp_path / "a", rng, 2, shape=(64, 64))
+    load_images(tmp_path / "a", size=32, progress=False)
+    first = list((tmp_path / "cache" / "images").glob("*.npz"))
+    assert len(first) == 1
+    monkeypatch.setenv("MEDDENOISE_CACHE_MAX_MB", str(first[0].stat().st_size * 1.1 / 2**20))
+    load_images(tmp_path / "a", size=16, progress=False)  # a second entry: over budget, the older goes
+    left = list((tmp_path / "cache" / "images").glob("*.npz"))
+    assert len(left) == 1 and left[0] != first[0]

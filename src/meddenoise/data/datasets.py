@@ -42,7 +42,8 @@ __all__ = [
 DEFAULT_EXTENSIONS: tuple[str, ...] = READ_SUFFIXES
 SquareMode = Literal["stretch", "pad", "crop"]
 _CACHE_VERSION = 1
-_CACHE_MAX_BYTES = 512 * 2**20
+_CACHE_MAX_BYTES = 512 * 2**20  # one entry
+_CACHE_TOTAL_BYTES = 2 * 2**30  # the whole cache; oldest entries go first ($MEDDENOISE_CACHE_MAX_MB)
 
 
 def _matches(path: Path, extensions: Iterable[str]) -> bool:
@@ -112,6 +113,25 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "meddenoise"
+
+
+def _prune_cache(folder: Path, keep: Path) -> None:
+    """Delete the least recently used entries until the cache fits its budget (``keep`` stays)."""
+    budget = int(float(os.environ.get("MEDDENOISE_CACHE_MAX_MB", _CACHE_TOTAL_BYTES / 2**20)) * 2**20)
+    entries = []
+    for f in folder.glob("*.npz"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in entries)
+    for _, size, f in sorted(entries):
+        if total <= budget:
+            break
+        if f != keep:
+            f.unlink(missing_ok=True)
+            total -= size
 
 
 def _resolve_files(
@@ -233,6 +253,7 @@ def load_dataset(
     cache_file = cache_dir() / "images" / f"{key}.npz"
     if cache and cache_file.is_file():
         try:
+            os.utime(cache_file)  # mark as recently used for pruning
             with np.load(cache_file, allow_pickle=False) as npz:
                 return ImageDataset(
                     images=npz["images"],
@@ -281,6 +302,7 @@ def load_dataset(
                     slice_index=slice_index,
                     normalizers=np.asarray(json.dumps(normalizers)),
                 )
+            _prune_cache(cache_file.parent, keep=cache_file)
         except OSError as exc:  # a read-only home must not break loading
             warnings.warn(f"could not write the image cache {cache_file}: {exc}", stacklevel=2)
     return dataset
