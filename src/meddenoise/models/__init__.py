@@ -11,6 +11,8 @@ from meddenoise.models import gondara as _gondara  # noqa: F401
 from meddenoise.models import residual as _residual  # noqa: F401
 from meddenoise.models import stacked as _stacked  # noqa: F401
 from meddenoise.models import unet as _unet  # noqa: F401
+from meddenoise.models.denoiser import ModelDenoiser
+from meddenoise.models.flops import count_flops
 from meddenoise.models.registry import MODEL_REGISTRY, build_model, register_model
 
-__all__ = ["MODEL_REGISTRY", "build_model", "register_model"]
+__all__ = ["MODEL_REGISTRY", "ModelDenoiser", "build_model", "count_flops", "register_model"]
