@@ -23,8 +23,8 @@ __all__ = [
     "MS_SSIM_WEIGHTS",
     "Metric",
     "get_metric",
-    "lpips",
     "lpips_available",
+    "lpips_distance",
     "mae",
     "metric_batch",
     "ms_ssim",
@@ -40,7 +40,8 @@ class Metric(Protocol):
     def __call__(self, x: np.ndarray, y: np.ndarray, *, data_range: float) -> float: ...
 
 
-def lpips(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
+# Not named `lpips`: importing the submodule meddenoise.metrics.lpips rebinds that package attribute.
+def lpips_distance(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
     """LPIPS distance (AlexNet, v0.1); imports :mod:`meddenoise.metrics.lpips` (and torch) on first use."""
     from meddenoise.metrics.lpips import lpips as _lpips
 
@@ -63,7 +64,7 @@ METRICS: Mapping[str, Metric] = {
     "mse": mse,
     "mae": mae,
     "ms_ssim": ms_ssim,
-    "lpips": lpips,
+    "lpips": lpips_distance,
 }
 
 #: Whether a larger value of the metric means a better match.
