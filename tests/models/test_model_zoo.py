@@ -137,3 +137,36 @@ def test_blind_noise_estimate_recovers_gaussian_sigma() -> None:
     sigmas = torch.tensor([0.02, 0.05, 0.1, 0.2])
     noisy = clean + sigmas.reshape(-1, 1, 1, 1) * torch.randn(4, 1, 128, 128, generator=gen)
     torch.testing.assert_close(estimate_noise_sigma(noisy), sigmas, rtol=0.08, atol=0.0)
+
+
+@pytest.mark.parametrize("name", ["gondara-dae", "conv-ae"])
+def test_fused_upsample_conv_equals_literal_upsample_then_conv(name: str) -> None:
+    torch.manual_seed(3)
+    fused = build_model(name, filters=8)
+    literal = build_model(name, filters=8, fused_upsample=False)
+    literal.load_state_dict(fused.state_dict())
+    x = torch.rand(2, 1, 23, 30)
+    y_fused, y_literal = fused(x), literal(x)
+    torch.testing.assert_close(y_fused, y_literal, atol=1e-6, rtol=0)
+    y_fused.square().sum().backward()
+    y_literal.square().sum().backward()
+    for (key, p_fused), p_literal in zip(fused.named_parameters(), literal.parameters(), strict=True):
+        torch.testing.assert_close(p_fused.grad, p_literal.grad, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_transposed_convolution_places_taps_like_keras_same_padding() -> None:
+    # Keras Conv2DTranspose(k=3, s=2, "same"): input pixel i spreads to output pixels 2i, 2i+1, 2i+2
+    layer = build_model("conv-ae-transpose").up1
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[0, 0] = 1.0
+        layer.bias.zero_()
+    z = torch.zeros(1, 32, 4, 4)
+    z[0, 0, 1, 2] = 1.0
+    out = type(build_model("conv-ae-transpose"))._up(z, layer)[0, 0]
+    assert out.shape == (8, 8)
+    assert out.nonzero().tolist() == [[r, c] for r in (2, 3, 4) for c in (4, 5, 6)]
+    z = torch.zeros(1, 32, 4, 4)
+    z[0, 0, 3, 3] = 1.0  # the last pixel's third tap falls outside and is cropped, as in Keras
+    out = type(build_model("conv-ae-transpose"))._up(z, layer)[0, 0]
+    assert out.nonzero().tolist() == [[r, c] for r in (6, 7) for c in (6, 7)]
