@@ -139,3 +139,16 @@ def test_models_are_immutable_and_hashable() -> None:
         model.p = 0.5  # type: ignore[misc]
     assert len({model, parse_noise("gaussian(sigma=1,p=0.1)")}) == 1
     assert model.p == 0.1 and model.values == {"p": 0.1, "sigma": 1.0, "mu": 0.0}
+
+
+def test_models_survive_pickle_and_deepcopy() -> None:
+    import copy
+    import pickle
+
+    for spec in ["gaussian(p=0.1,sigma=1)", "lowdose-ct(dose=0.25)+saltpepper(amount=0.1)"]:
+        model = parse_noise(spec)
+        for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+            assert clone == model and str(clone) == spec
+            x = np.full((16, 16), 0.5)
+            if "lowdose" not in spec:
+                assert np.array_equal(clone(x, rng=1), model(x, rng=1))
