@@ -170,3 +170,14 @@ def test_transposed_convolution_places_taps_like_keras_same_padding() -> None:
     z[0, 0, 3, 3] = 1.0  # the last pixel's third tap falls outside and is cropped, as in Keras
     out = type(build_model("conv-ae-transpose"))._up(z, layer)[0, 0]
     assert out.nonzero().tolist() == [[r, c] for r in (6, 7) for c in (6, 7)]
+
+
+def test_gradient_free_max_pool_equals_max_pool2d() -> None:
+    from meddenoise.models._common import max_pool2x2
+
+    y = torch.randn(2, 3, 10, 14).contiguous(memory_format=torch.channels_last)
+    y[0, 0, :4, :4] = 0.5  # ties
+    with torch.no_grad():
+        torch.testing.assert_close(max_pool2x2(y), torch.nn.functional.max_pool2d(y, 2), rtol=0, atol=0)
+    y.requires_grad_(True)
+    torch.testing.assert_close(max_pool2x2(y), torch.nn.functional.max_pool2d(y, 2), rtol=0, atol=0)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DenoisingNet", "check_image_batch", "pad_to_multiple", "upsample2_conv3x3"]
+__all__ = ["DenoisingNet", "check_image_batch", "max_pool2x2", "pad_to_multiple", "upsample2_conv3x3"]
 
 
 def check_image_batch(x: torch.Tensor, owner: str) -> None:
@@ -37,6 +37,19 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         return x
     mode = "reflect" if (pad_h < h and pad_w < w) else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def max_pool2x2(y: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling with stride 2 of a batch with even height and width.
+
+    Without autograd it takes the maximum of the four strided sub-grids, about twice as fast as
+    ``max_pool2d`` (which also computes the indices of the maxima); with autograd it is ``max_pool2d``,
+    whose gradient goes to one maximum where ``torch.maximum`` would split it between ties.
+    """
+    if torch.is_grad_enabled() and y.requires_grad:
+        return F.max_pool2d(y, 2)
+    top = torch.maximum(y[..., 0::2, 0::2], y[..., 0::2, 1::2])
+    return torch.maximum(top, torch.maximum(y[..., 1::2, 0::2], y[..., 1::2, 1::2]))
 
 
 # For a 3x3 kernel applied after nearest-neighbour upsampling by 2, output row 2i+a (a = 0 or 1) sees

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet, check_image_batch
+from meddenoise.models._common import DenoisingNet, check_image_batch, max_pool2x2
 from meddenoise.models.gondara import PoolUpsampleAE
 from meddenoise.models.registry import register_model
 
@@ -98,8 +98,8 @@ class ConvTransposeAE(DenoisingNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         y = self._pad(x)
-        y = F.relu(F.max_pool2d(self.enc1(y), 2), inplace=True)
-        y = F.relu(F.max_pool2d(self.enc2(y), 2), inplace=True)
+        y = F.relu(max_pool2x2(self.enc1(y)), inplace=True)
+        y = F.relu(max_pool2x2(self.enc2(y)), inplace=True)
         y = self._up(self._up(y, self.up1), self.up2)
         return torch.sigmoid(self.out(y))[..., :h, :w]
 
