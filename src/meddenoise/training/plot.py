@@ -11,13 +11,16 @@ from meddenoise._utils import atomic_path
 __all__ = ["plot_history"]
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: str | Path, *, title: str | None = None) -> Path:
+def plot_history(
+    history: Sequence[dict[str, Any]], path: str | Path, *, title: str | None = None, loss_name: str = "loss"
+) -> Path:
     """Plot ``train_loss`` and ``val_loss`` per epoch as a PNG; greedy pretraining epochs are shaded.
 
     Uses the Agg canvas directly (no pyplot), so it never touches the global matplotlib backend.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
     fig = Figure(figsize=(6.4, 4.0), dpi=120)
@@ -33,7 +36,8 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | Path, *, title: 
     if pre:
         ax.axvspan(pre[0]["epoch"] - 0.5, pre[-1]["epoch"] + 0.5, color="0.9", label="greedy pretraining")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(loss_name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -509,7 +509,12 @@ def _train(
     finally:
         bar.close()
         if history:
-            plot_history(history, out_dir / "history.png", title=f"{config.model}, {config.mode}")
+            plot_history(
+                history,
+                out_dir / "history.png",
+                title=f"{config.model}, {config.mode}",
+                loss_name=f"{config.loss} loss",
+            )
 
     best_json = out_dir / "best.json"
     if best_json.exists():
