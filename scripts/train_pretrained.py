@@ -1,0 +1,502 @@
+"""Train the pretrained denoisers shipped in ``src/meddenoise/pretrained`` and write their model cards.
+
+This is the committed, reproducible command behind every shipped weight file:
+
+    .venv/bin/python scripts/train_pretrained.py                 # all four: general, ct, mri, xray
+    .venv/bin/python scripts/train_pretrained.py --models ct     # one of them
+
+Only data whose licence allows redistribution of derived weights is used:
+
+* CT: the TCIA TCGA-LUAD chest CT slices in ``../shared/data/chest-ct-dicom`` (CC BY 3.0; Clark et
+  al. 2013), split by patient: the held-apart patients are never trained on; plus pydicom's own
+  ``CT_small.dcm``. (pydicom-data's ``693_*`` head CT comes from CQ500, CC BY-NC-SA: not used.)
+* MRI: the nilearn MNI152 2009 T1 template (ICBM licence: use and redistribution with the copyright
+  notice), axial slices split by slab (a held-apart slab with a gap on each side); plus pydicom's
+  ``MR_small.dcm`` and pydicom-data's ``MR2_UNCR.dcm``.
+* X-ray: pydicom-data's two computed radiographs ``RG1_UNCR.dcm`` (chest) and ``RG3_UNCR.dcm``
+  (extremity). Two images are few, so the model learns from random patches of their left three
+  quarters; the right quarter of each is held apart for evaluation.
+* general: the union of the three training sets.
+
+Not used (their terms forbid redistribution or commercial use): mini-MIAS, the dental set,
+Set12/Train400, MNIST. dipy's data are downloaded at run time (no network here), so not used.
+
+Noise: per patch, additive Gaussian with a standard deviation drawn uniformly from [0.01, 0.15] on
+the [0, 1] scale (clipped to [0, 1]), so the models are blind denoisers over that range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meddenoise._utils import atomic_path, shared_data_dir
+from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, to_unit
+from meddenoise.pretrained import PRETRAINED_DIR, sha256_file
+
+SEED = 20240607
+#: A compact DnCNN: 7 conv layers of 24 channels, residual learning (Zhang 2017), ~27k parameters:
+#: small enough to train in minutes on a shared 2-core CPU and to run a 512x512 slice in well under a second.
+ARCHITECTURE = "dncnn"
+ARCHITECTURE_PARAMS: dict[str, int] = {"depth": 7, "width": 24}
+CT_INTENSITY = IntensitySpec(method="window", level=0.0, width=2048.0)
+PERCENTILE_INTENSITY = IntensitySpec(method="percentile", low=0.5, high=99.5)
+PATCH = 32
+BATCH = 16
+SIGMA_RANGE = (0.01, 0.15)
+EVAL_SIGMAS = (0.05, 0.1)
+EVAL_CROP = 192
+
+CREDITS = {
+    "tcga-luad": {
+        "name": "TCIA TCGA-LUAD chest CT",
+        "licence": "CC BY 3.0 (TCIA data usage policy)",
+        "credit": "Clark K, et al. The Cancer Imaging Archive (TCIA): maintaining and operating a public "
+        "information repository. J Digit Imaging 2013;26(6):1045-1057; Albertina B, et al. The Cancer Genome "
+        "Atlas Lung Adenocarcinoma Collection (TCGA-LUAD), TCIA.",
+    },
+    "pydicom": {
+        "name": "pydicom / pydicom-data sample DICOMs",
+        "licence": "MIT (pydicom) / as distributed with pydicom-data",
+        "credit": "pydicom contributors, https://pydicom.github.io",
+    },
+    "mni152": {
+        "name": "MNI152 2009 T1 template (nilearn)",
+        "licence": "ICBM/MNI licence: free use and redistribution with the copyright notice",
+        "credit": "Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal Neurological "
+        "Institute, McGill University; Fonov V, et al. NeuroImage 2011;54(1):313-327.",
+    },
+}
+
+
+@dataclass
+class ModelData:
+    """Training images (list of [0, 1] arrays of any size) and held-apart evaluation images."""
+
+    train: list[np.ndarray] = field(default_factory=list)
+    test: list[np.ndarray] = field(default_factory=list)
+    sources: list[dict[str, object]] = field(default_factory=list)
+    held_apart: str = ""
+    intensity: IntensitySpec = PERCENTILE_INTENSITY
+
+
+def _unit(pixels: np.ndarray, spec: IntensitySpec, modality: str, units: str | None = None) -> np.ndarray:
+    return to_unit(fit_intensity(pixels, spec, modality=modality, units=units), pixels)
+
+
+def _pydicom_sample(name: str) -> np.ndarray:
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.io import read_image
+
+    path = get_testdata_file(name)
+    if path is None:
+        raise FileNotFoundError(f"pydicom sample {name} is missing")
+    return read_image(path).pixels
+
+
+def ct_data() -> ModelData:
+    from meddenoise.data import dicom_groups, train_val_test_split
+    from meddenoise.io import read_image
+
+    root = shared_data_dir()
+    folder = root / "chest-ct-dicom" if root else None
+    if folder is None or not folder.is_dir():
+        raise SystemExit("the CT model needs ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
+    files = sorted(folder.glob("*.dcm"))
+    groups = dicom_groups(files)
+    split = train_val_test_split(len(files), fractions=(0.8, 0.0, 0.2), groups=groups, seed=SEED)
+    data = ModelData(intensity=CT_INTENSITY)
+    for idx in split.train:
+        data.train.append(_unit(read_image(files[idx]).pixels, CT_INTENSITY, "CT", "HU"))
+    first_of_patient: dict[str, int] = {}
+    for idx in split.test:  # one slice per held-apart patient for the evaluation
+        first_of_patient.setdefault(groups[idx], idx)
+    for idx in first_of_patient.values():
+        data.test.append(_unit(read_image(files[idx]).pixels, CT_INTENSITY, "CT", "HU"))
+    data.train.append(_unit(_pydicom_sample("CT_small.dcm"), CT_INTENSITY, "CT", "HU"))
+    test_patients = sorted({groups[i] for i in split.test})
+    data.held_apart = (
+        f"{len(test_patients)} held-apart patients ({', '.join(test_patients)}; {len(split.test)} slices, never "
+        f"trained on), one slice each, centre {EVAL_CROP}x{EVAL_CROP}"
+    )
+    data.sources = [
+        {
+            **CREDITS["tcga-luad"],
+            "images": f"{len(split.train)} slices of {len(set(groups)) - len(test_patients)} patients",
+        },
+        {**CREDITS["pydicom"], "images": "CT_small.dcm"},
+    ]
+    return data
+
+
+def mri_data() -> ModelData:
+    from nilearn.datasets import load_mni152_template
+
+    volume = np.asarray(load_mni152_template(resolution=1).get_fdata(), dtype=np.float32)
+    # axial slices that hold brain; slab 70..89 held apart, with 8-slice gaps either side never used
+    axial = np.moveaxis(volume, 2, 0)
+    brain = [i for i in range(axial.shape[0]) if (axial[i] > 0.1 * axial.max()).mean() > 0.08]
+    test_slab = range(70, 90)
+    gap = set(range(62, 70)) | set(range(90, 98))
+    unit = _unit(axial, PERCENTILE_INTENSITY, "MR")
+    data = ModelData(intensity=PERCENTILE_INTENSITY)
+    data.train = [unit[i] for i in brain if i not in test_slab and i not in gap]
+    data.test = [unit[i] for i in test_slab if i in brain][::7]
+    for name in ("MR_small.dcm", "MR2_UNCR.dcm"):
+        data.train.append(_unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "MR"))
+    data.held_apart = (
+        f"{len(data.test)} axial MNI152 slices from the held-apart slab z=70..89 (8-slice gaps either side "
+        f"unused), whole 197x233 slices"
+    )
+    data.sources = [
+        {**CREDITS["mni152"], "images": f"{len(data.train) - 2} axial slices (1 mm template)"},
+        {**CREDITS["pydicom"], "images": "MR_small.dcm, MR2_UNCR.dcm"},
+    ]
+    return data
+
+
+def xray_data() -> ModelData:
+    data = ModelData(intensity=PERCENTILE_INTENSITY)
+    for name in ("RG1_UNCR.dcm", "RG3_UNCR.dcm"):
+        unit = _unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "CR")
+        cut = unit.shape[1] * 3 // 4
+        data.train.append(unit[:, :cut])
+        held = unit[:, cut:]
+        # two crops of the held-apart strip
+        h = held.shape[0]
+        top = h // 3
+        data.test.append(held[top : top + EVAL_CROP, :EVAL_CROP])
+    data.held_apart = f"right quarter of RG1_UNCR and RG3_UNCR (never trained on): one {EVAL_CROP}x{EVAL_CROP} crop from each"
+    data.sources = [
+        {**CREDITS["pydicom"], "images": "RG1_UNCR.dcm, RG3_UNCR.dcm (left three quarters, random patches)"}
+    ]
+    return data
+
+
+def general_data(parts: dict[str, ModelData]) -> ModelData:
+    data = ModelData(intensity=IntensitySpec(method="auto", level=0.0, width=2048.0, low=0.5, high=99.5))
+    for part in parts.values():
+        data.train += part.train
+        data.test += part.test
+        data.sources += part.sources
+    data.held_apart = "every second image of the union of the CT, MRI and X-ray held-apart images"
+    return data
+
+
+def patches(images: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random PATCH x PATCH patches, images chosen in proportion to their area."""
+    usable = [im for im in images if min(im.shape) >= PATCH]
+    areas = np.array([im.size for im in usable], dtype=np.float64)
+    picks = rng.choice(len(usable), size=count, p=areas / areas.sum())
+    out = np.empty((count, PATCH, PATCH), dtype=np.float32)
+    for k, i in enumerate(picks):
+        im = usable[i]
+        y = rng.integers(0, im.shape[0] - PATCH + 1)
+        x = rng.integers(0, im.shape[1] - PATCH + 1)
+        patch = im[y : y + PATCH, x : x + PATCH]
+        out[k] = np.rot90(patch, k=int(rng.integers(4))) if rng.random() < 0.5 else patch
+    return out
+
+
+def add_mixed_gaussian(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sigmas = rng.uniform(*SIGMA_RANGE, size=(len(clean), 1, 1)).astype(np.float32)
+    return np.clip(clean + sigmas * rng.standard_normal(clean.shape).astype(np.float32), 0, 1)
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top : top + size, left : left + size]
+
+
+def evaluate(model_denoiser, test: list[np.ndarray], rng: np.random.Generator) -> dict[str, object]:
+    """PSNR/SSIM of the model, BM3D, NL-means and the noisy input on the held-apart images."""
+    from meddenoise.classical import get_classical
+    from meddenoise.metrics import psnr, ssim
+    from meddenoise.noise import estimate_sigma
+
+    methods = {"model": model_denoiser, "nlmeans": get_classical("nlmeans")}
+    with contextlib.suppress(ImportError):
+        methods["bm3d"] = get_classical("bm3d")
+    crops = [centre_crop(im, EVAL_CROP) for im in test]
+    table: dict[str, dict[str, float]] = {}
+    per_sigma: dict[str, dict[str, dict[str, float]]] = {}
+    for sigma in EVAL_SIGMAS:
+        scores: dict[str, list[tuple[float, float]]] = {name: [] for name in ["noisy", *methods]}
+        for clean in crops:
+            noisy = np.clip(clean + sigma * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
+            est = float(estimate_sigma(noisy))
+            scores["noisy"].append((psnr(noisy, clean, data_range=1.0), ssim(noisy, clean, data_range=1.0)))
+            for name, den in methods.items():
+                out = np.clip(den(noisy, sigma=est if den.uses_sigma else None), 0, 1)
+                scores[name].append((psnr(out, clean, data_range=1.0), ssim(out, clean, data_range=1.0)))
+        per_sigma[f"{sigma:g}"] = {
+            name: {
+                "psnr": round(float(np.mean([s[0] for s in v])), 2),
+                "ssim": round(float(np.mean([s[1] for s in v])), 4),
+            }
+            for name, v in scores.items()
+        }
+    # headline: the mean over the evaluation noise levels
+    for name in per_sigma[f"{EVAL_SIGMAS[0]:g}"]:
+        table[name] = {
+            "psnr": round(float(np.mean([per_sigma[s][name]["psnr"] for s in per_sigma])), 2),
+            "ssim": round(float(np.mean([per_sigma[s][name]["ssim"] for s in per_sigma])), 4),
+        }
+    return {
+        **table,
+        "per_sigma": per_sigma,
+        "images": len(crops),
+        "crop": EVAL_CROP,
+        "noise": f"gaussian sigma {', '.join(f'{s:g}' for s in EVAL_SIGMAS)} on [0, 1], clipped; "
+        "headline = mean over the levels; BM3D/NL-means given the blind wavelet sigma estimate",
+    }
+
+
+def ms_per_512(denoiser, repeats: int = 3) -> float:
+    image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
+    denoiser(image)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        denoiser(image)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(float(np.median(times)), 1)
+
+
+def write_card(
+    name: str, modality: str, summary: str, data: ModelData, model, meta: dict[str, object], out: Path
+) -> None:
+    from safetensors.torch import save_file
+
+    weights = out / f"{name}.safetensors"
+    state = {
+        k: v.detach().to(torch.float32).contiguous()
+        for k, v in model.state_dict().items()
+        if v.is_floating_point()
+    }
+    state.update({k: v.contiguous() for k, v in model.state_dict().items() if not v.is_floating_point()})
+    with atomic_path(weights) as tmp:
+        save_file(state, str(tmp), metadata={"architecture": ARCHITECTURE, "model_card": f"{name}.json"})
+    card = {
+        "name": name,
+        "modality": modality,
+        "summary": summary,
+        "architecture": ARCHITECTURE,
+        "architecture_params": ARCHITECTURE_PARAMS,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "weights": weights.name,
+        "sha256": sha256_file(weights),
+        "size_bytes": weights.stat().st_size,
+        "intensity": data.intensity.to_dict(),
+        "intensity_text": data.intensity.describe(),
+        "noise": f"additive Gaussian, std uniform in [{SIGMA_RANGE[0]}, {SIGMA_RANGE[1]}] per patch on the [0, 1] "
+        "scale, clipped to [0, 1] (blind: no noise-level input)",
+        "training_data": data.sources,
+        "held_apart": data.held_apart,
+        "command": str(meta.pop("command")),
+        "seed": SEED,
+        **meta,
+    }
+    with atomic_path(out / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    q = card["quality"]
+    rows = "\n".join(
+        f"| {label} | {q[key]['psnr']:.2f} | {q[key]['ssim']:.4f} |"
+        for key, label in (
+            ("noisy", "noisy input"),
+            ("model", f"**{name}** (this model)"),
+            ("bm3d", "BM3D"),
+            ("nlmeans", "NL-means"),
+        )
+        if key in q
+    )
+    sources = "\n".join(
+        f"- **{s['name']}** — {s.get('images', '')}. Licence: {s['licence']}. Credit: {s['credit']}"
+        for s in data.sources
+    )
+    md = f"""# Pretrained model `{name}` ({modality})
+
+{summary}
+
+| | |
+|---|---|
+| architecture | `{ARCHITECTURE}` {ARCHITECTURE_PARAMS}, {card["parameters"]:,} parameters |
+| weights | `{weights.name}` ({card["size_bytes"]:,} bytes), sha256 `{card["sha256"]}` |
+| intensity mapping | {data.intensity.describe()} → [0, 1]; values outside are left unchanged |
+| noise trained on | {card["noise"]} |
+| training | {meta["training"]["patches"]} random {PATCH}x{PATCH} patches, {meta["training"]["epochs"]} epochs, Adam, MSE, seed {SEED}, {meta["training"]["seconds"]:.0f} s on {meta["training"]["machine"]} |
+| initialised from | {meta.get("initialised_from") or "random (seeded)"} |
+| speed | {card["ms_per_512"]} ms per 512x512 slice ({meta["training"]["machine"]}, torch threads {torch.get_num_threads()}) |
+| command | `{card["command"]}` |
+
+## Training data
+
+{sources}
+
+Not used, because their terms forbid redistribution or commercial use: mini-MIAS, the dental set, Set12/Train400, MNIST.
+
+## Quality on held-apart images
+
+Held apart: {data.held_apart}. Noise: {q["noise"]}.
+
+| method | PSNR (dB) | SSIM |
+|---|---|---|
+{rows}
+
+Measured by `scripts/train_pretrained.py` right after training (timings on a shared machine are noisy).
+"""
+    with atomic_path(out / f"{name}.md") as tmp:
+        tmp.write_text(md, encoding="utf-8")
+
+
+SUMMARIES = {
+    "general": (
+        "any",
+        "Blind Gaussian denoiser for any grey medical image (CT, MRI and X-ray training data).",
+    ),
+    "ct": ("CT", "Blind Gaussian denoiser for CT slices in HU, through a -1024..1024 HU window."),
+    "mri": ("MR", "Blind Gaussian denoiser for MR slices, intensity by robust percentiles."),
+    "xray": (
+        "CR/DX",
+        "Blind Gaussian denoiser for radiographs, intensity by robust percentiles (trained on patches of two images).",
+    ),
+}
+
+
+def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str | None) -> object:
+    from meddenoise.training import TrainConfig
+
+    return TrainConfig(
+        model=ARCHITECTURE,
+        model_params=ARCHITECTURE_PARAMS,
+        init_from=init_from,
+        noise=None,  # the noisy patches are made here: a mix of Gaussian levels
+        loss="mse",
+        optimizer="adam",
+        lr=lr,
+        lr_schedule="cosine",
+        epochs=epochs,
+        batch_size=BATCH,
+        val_fraction=0.1,
+        seed=SEED,
+        num_threads=args.threads,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    global ARCHITECTURE, ARCHITECTURE_PARAMS  # --architecture overrides the shipped choice (smoke runs)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
+    )
+    parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where weights and cards go")
+    parser.add_argument("--patches", type=int, default=1600, help="training patches of the general model")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of the general model")
+    parser.add_argument("--finetune-patches", type=int, default=640, help="patches per modality model")
+    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
+    parser.add_argument(
+        "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
+    )
+    parser.add_argument("--no-eval", action="store_true", help="skip the held-apart evaluation (smoke runs)")
+    args = parser.parse_args(argv)
+    ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
+
+    from meddenoise.models import build_model
+    from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.training import train
+
+    torch.set_num_threads(args.threads)
+    parts: dict[str, ModelData] = {}
+    for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
+        print(f"loading {part} data ...", flush=True)
+        parts[part] = loader()
+    general = general_data(parts)
+    wanted = set(args.models)
+    with tempfile.TemporaryDirectory() as tmp:
+        general_run = Path(tmp) / "general"
+        # The general model is always trained first: every modality model is fine-tuned from it.
+        order = ["general"] + [m for m in ("ct", "mri", "xray") if m in wanted]
+        for name in order:
+            data = general if name == "general" else parts[name]
+            rng = np.random.default_rng([SEED, list(SUMMARIES).index(name)])
+            if name == "general":
+                patches_n, epochs, lr, init = args.patches, args.epochs, 1e-3, None
+            else:
+                patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
+                init = str(general_run)
+            clean = patches(data.train, patches_n, rng)
+            noisy = add_mixed_gaussian(clean, rng)
+            config = _config(args, epochs=epochs, lr=lr, init_from=init)
+            print(f"training {name}: {patches_n} patches, {epochs} epochs", flush=True)
+            t0 = time.perf_counter()
+            run_dir = general_run if name == "general" else Path(tmp) / name
+            result = train(config, noisy, out_dir=run_dir, train_targets=clean)
+            seconds = time.perf_counter() - t0
+            if name not in wanted:
+                continue
+            # rebuild from the registry so the shipped state dict loads exactly as users will load it
+            shipped = build_model(ARCHITECTURE, **ARCHITECTURE_PARAMS)
+            shipped.load_state_dict(result.model.state_dict())
+            shipped.eval()
+            denoiser = ModelDenoiser(shipped, name=name, batch_size=4)
+            test = data.test if name != "general" else data.test[::2]
+            quality = (
+                evaluate(denoiser, test, np.random.default_rng([SEED, 99]))
+                if not args.no_eval
+                else {k: {"psnr": 0.0, "ssim": 0.0} for k in ("noisy", "model", "nlmeans")}
+                | {"noise": "not evaluated"}
+            )
+            quality["held_apart"] = data.held_apart
+            sources = data.sources
+            if name != "general":
+                sources = [
+                    {**item, "images": f"{item.get('images', '')} (general pre-training)"}
+                    for item in general.sources
+                    if item not in data.sources
+                ] + data.sources
+            meta = {
+                "command": ".venv/bin/python scripts/train_pretrained.py "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+                "quality": quality,
+                "ms_per_512": ms_per_512(denoiser),
+                "initialised_from": None
+                if name == "general"
+                else "the general model (same command, same seed)",
+                "training": {
+                    "patches": patches_n,
+                    "epochs": epochs,
+                    "seconds": round(seconds, 1),
+                    "machine": f"{torch.get_num_threads()}-thread CPU (shared)",
+                    "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+                    "config": json.loads(config.model_dump_json()),
+                },
+            }
+            modality, summary = SUMMARIES[name]
+            card_data = ModelData(data.train, data.test, sources, data.held_apart, data.intensity)
+            write_card(name, modality, summary, card_data, shipped, meta, args.out)
+            q = quality
+            print(
+                f"{name}: {seconds:.0f} s; model {q['model']['psnr']:.2f} dB / {q['model']['ssim']:.3f}, "
+                + (f"bm3d {q['bm3d']['psnr']:.2f} / {q['bm3d']['ssim']:.3f}, " if "bm3d" in q else "")
+                + f"nlmeans {q['nlmeans']['psnr']:.2f} / {q['nlmeans']['ssim']:.3f}; {meta['ms_per_512']} ms/512²",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
