@@ -97,16 +97,17 @@ def phantom(size: int, seed: int = 0) -> np.ndarray:
     return np.clip(clean + 0.1 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
 
 
-def train_rate(name: str, size: int, *, steps: int, repeats: int) -> dict[str, float]:
-    """Training images/s: Adam + MSE on batches of 10, fp32, channels_last."""
+def train_rate(name: str, size: int, *, steps: int, repeats: int, channels_last: bool) -> dict[str, float]:
+    """Training images/s: Adam + MSE on batches of 10, fp32, NCHW or channels_last."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = build_model(name).to(memory_format=torch.channels_last).train()
+    model = build_model(name).to(memory_format=layout).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     clean = torch.rand(TRAIN_BATCH, 1, size, size, generator=gen)
     noisy = (clean + 0.1 * torch.randn(clean.shape, generator=gen)).clamp(0, 1)
-    clean = clean.contiguous(memory_format=torch.channels_last)
-    noisy = noisy.contiguous(memory_format=torch.channels_last)
+    clean = clean.contiguous(memory_format=layout)
+    noisy = noisy.contiguous(memory_format=layout)
 
     def run() -> None:
         for _ in range(steps):
@@ -170,7 +171,12 @@ def benchmark_model(
         "flops_per_image_train_size": count_flops(model, (1, 1, train_size, train_size)),
         "flops_per_image_infer_size": count_flops(model, (1, 1, infer_size, infer_size)),
     }
-    row["train_images_per_s"] = train_rate(name, train_size, steps=train_steps, repeats=repeats)
+    row["train_images_per_s"] = train_rate(
+        name, train_size, steps=train_steps, repeats=repeats, channels_last=True
+    )
+    row["train_images_per_s_nchw"] = train_rate(
+        name, train_size, steps=train_steps, repeats=repeats, channels_last=False
+    )
     row["inference_ms"] = inference(name, infer_size, repeats=repeats, time_bf16=time_bf16)
     for ms in row["inference_ms"].values():
         if isinstance(ms, dict):  # a timed variant
@@ -189,18 +195,19 @@ def to_markdown(machine: dict[str, Any], rows: list[dict[str, Any]], command: st
         f"torch {machine['torch']} ({machine['torch_cpu_capability']}), {machine['threads']} threads; "
         f"load average at start {machine['load_average_at_start']}.",
         "",
-        "Times: median (best) over the repeats. Training: Adam + MSE, fp32, channels_last, batch 10 at 64x64. "
+        "Times: median (best) over the repeats. Training: Adam + MSE, fp32, NCHW and channels_last (CL), "
+        "batch 10 at 64x64. "
         f"Inference: ModelDenoiser on one {infer_size}x{infer_size} image (dense-ae: 28x28). "
         "GFLOP/s from the best time. bf16 is timed only on CPUs with native bf16 (avx512_bf16 / amx_bf16), "
         "unless --bf16 on; its difference from fp32 is always measured.",
         "",
-        f"| model | params | MFLOP/img 64² | GFLOP/img {infer_size}² | train img/s | fp32 ms | fp32 CL ms | bf16 CL ms "
+        f"| model | params | MFLOP/img 64² | GFLOP/img {infer_size}² | train img/s NCHW | train img/s CL | fp32 ms | fp32 CL ms | bf16 CL ms "
         "| GFLOP/s fp32 CL | bf16 max/mean abs diff |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['model']} | skipped: {row['error']} |||||||||")
+            lines.append(f"| {row['model']} | skipped: {row['error']} ||||||||||")
             continue
         inf = row["inference_ms"]
         size_note = f" ({row['infer_size']}²)" if row["model"] == "dense-ae" else ""
@@ -213,6 +220,7 @@ def to_markdown(machine: dict[str, Any], rows: list[dict[str, Any]], command: st
         lines.append(
             f"| {row['model']}{size_note} | {row['parameters']:,} | {row['flops_per_image_train_size'] / 1e6:.1f} "
             f"| {row['flops_per_image_infer_size'] / 1e9:.3g} "
+            f"| {row['train_images_per_s_nchw']['median']:.0f} ({row['train_images_per_s_nchw']['best']:.0f}) "
             f"| {row['train_images_per_s']['median']:.0f} ({row['train_images_per_s']['best']:.0f}) "
             f"| {ms('fp32')} | {ms('fp32_channels_last')} | {ms('bf16_channels_last')} "
             f"| {inf['fp32_channels_last']['gflops_per_s']:.0f} "
