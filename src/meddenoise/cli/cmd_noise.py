@@ -45,9 +45,9 @@ def noise(
 ) -> None:
     """Add seeded noise to an image file and write the result, or --list the noise models.
 
-    The image is mapped to [0, 1] as for denoising (CT: -1024..1024 HU; 8/16-bit files: their
-    range; other DICOM/NIfTI: min..max), corrupted and mapped back to its units. lowdose-ct
-    (units=hu, its default) works on the HU pixels of a CT file directly.
+    The image is mapped to [0, 1] as for denoising (CT: -1024..3071 HU; 8/16-bit files: their range;
+    other DICOM/NIfTI: min..max), corrupted and mapped back to its units. lowdose-ct (units=hu, its
+    default) works on the HU pixels of a CT file directly.
     """
     from meddenoise.data import Normalizer
     from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
