@@ -11,6 +11,8 @@ from meddenoise.models import MODEL_REGISTRY, build_model
 
 # Small configurations keep the deep models fast in tests; the defaults are checked for parameter counts.
 SMALL = {
+    "gondara-dae": {"filters": 16},
+    "conv-ae": {"filters": 16},
     "rednet": {"depth": 6, "width": 16},
     "dncnn": {"depth": 5, "width": 16},
     "unet": {"channels": (8, 16, 32), "blocks": 1},
@@ -181,3 +183,12 @@ def test_gradient_free_max_pool_equals_max_pool2d() -> None:
         torch.testing.assert_close(max_pool2x2(y), torch.nn.functional.max_pool2d(y, 2), rtol=0, atol=0)
     y.requires_grad_(True)
     torch.testing.assert_close(max_pool2x2(y), torch.nn.functional.max_pool2d(y, 2), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["gondara-dae", "unet"])
+def test_a_full_size_slice_is_denoised_at_its_own_size(name: str) -> None:
+    # a model trained on 64x64 patches denoises a 512x512 slice (and an odd-sized one)
+    model = small_model(name).eval()
+    with torch.inference_mode():
+        for size in [(512, 512), (513, 510)]:
+            assert model(torch.rand(1, 1, *size)).shape == (1, 1, *size)
