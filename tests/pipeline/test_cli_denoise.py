@@ -64,3 +64,13 @@ def test_info_reports_the_facts_of_a_dicom(tmp_path: Path) -> None:
     bad.write_text("text")
     result = runner.invoke(app, ["info", str(bad)])
     assert result.exit_code == 1 and "x.dcm" in result.output
+
+
+def test_default_model_auto_denoises_with_the_shipped_model_for_the_modality(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["denoise", str(folder / "ct.dcm"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    written = pydicom.dcmread(out / "ct.dcm")
+    assert "pretrained ct" in str(written.get("DerivationDescription", ""))
+    assert written.pixel_array.dtype == pydicom.dcmread(folder / "ct.dcm").pixel_array.dtype

@@ -96,9 +96,10 @@ def test_dicom_in_dicom_out_keeps_tags_and_makes_one_new_series(tmp_path: Path) 
 
 
 @pytest.mark.data
-def test_chest_ct_dicom_out_in_hu(shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("resolver", [MEDIAN, DenoiserResolver(model="ct")], ids=["median", "ct-model"])
+def test_chest_ct_dicom_out_in_hu(shared_data: Path, tmp_path: Path, resolver: DenoiserResolver) -> None:
     files = sorted((shared_data / "chest-ct-dicom").glob("*.dcm"))[:2]
-    summary = denoise_files(files, tmp_path, resolver=MEDIAN, **QUIET)
+    summary = denoise_files(files, tmp_path, resolver=resolver, **QUIET)
     assert summary.ok, [r.reason for r in summary.failed]
     for source in files:
         before, after = pydicom.dcmread(source), pydicom.dcmread(tmp_path / source.name)
