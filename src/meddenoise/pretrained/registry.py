@@ -109,8 +109,8 @@ class ModelCard:
             raise PretrainedModelError(f"model card {data.get('name', '?')!r} is invalid: {exc}") from exc
 
     def training_data_line(self) -> str:
-        """The training data names, comma-separated."""
-        return ", ".join(str(item.get("name", "?")) for item in self.training_data)
+        """The training data names, comma-separated, each once."""
+        return ", ".join(dict.fromkeys(str(item.get("name", "?")) for item in self.training_data))
 
 
 def list_pretrained(directory: str | Path | None = None) -> list[ModelCard]:
