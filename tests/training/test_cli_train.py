@@ -106,3 +106,18 @@ def test_denoise_with_a_trained_checkpoint(tmp_path: Path, png_folder: Path) -> 
     assert refused.exit_code == 2 and "refusing" in refused.output
     bad = runner.invoke(app, ["denoise-with", str(tmp_path / "nothing"), str(source), "-o", str(target)])
     assert bad.exit_code == 2 and "checkpoint not found" in bad.output
+
+
+@pytest.mark.integration
+def test_cli_train_with_an_explicit_validation_folder(tmp_path: Path, png_folder: Path) -> None:
+    val_folder = tmp_path / "val"
+    val_folder.mkdir()
+    for name in ("img08.png", "img09.png"):
+        (png_folder / name).rename(val_folder / name)
+    out = tmp_path / "run"
+    result = runner.invoke(app, _train_args(png_folder, out, "--val-data", str(val_folder), "--augment"))
+    assert result.exit_code == 0, result.output
+    assert "on 8 images of 16x16, validating on 2" in result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["augment_flips"] and saved["augment_rot90"]
+    assert json.loads((out / "best.json").read_text())["metadata"]["n_val"] == 2

@@ -31,6 +31,12 @@ def train_command(
         list[Path], typer.Option("--data", help="Folder or file of training images (repeatable; recursive).")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints, history and plots.")],
+    val_data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--val-data", help="Explicit validation images (repeatable); else --val-fraction is held out."
+        ),
+    ] = None,
     size: Annotated[
         int | None, typer.Option(help="Resize every image to SIZE x SIZE (area averaging when shrinking).")
     ] = None,
@@ -65,6 +71,12 @@ def train_command(
     init_from: Annotated[
         Path | None, typer.Option(help="Checkpoint to initialise from (transfer learning).")
     ] = None,
+    augment: Annotated[
+        bool | None, typer.Option("--augment/--no-augment", help="Random flips and 90-degree rotations.")
+    ] = None,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="Stop after this many epochs without a better validation loss.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initialisation, split, noise and order.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (sorted by path).")] = None,
@@ -94,6 +106,9 @@ def train_command(
         "init_from": None if init_from is None else str(init_from),
         "seed": seed,
         "num_threads": threads,
+        "augment_flips": augment,
+        "augment_rot90": augment,
+        "early_stopping_patience": early_stopping,
     }
     overrides = {k: v for k, v in options.items() if v is not None}
     if noise is not None:
@@ -116,6 +131,11 @@ def train_command(
             base.pop("model_params", None)  # another model's parameters do not carry over
         cfg = TrainConfig.from_dict({**base, **overrides}, source=str(config or "options"))
         images = load_images(data if len(data) > 1 else data[0], size=size, progress=not quiet)
+        val_images = (
+            None
+            if not val_data
+            else load_images(val_data if len(val_data) > 1 else val_data[0], size=size, progress=not quiet)
+        )
     except (TrainConfigError, ValueError, FileNotFoundError, ImageReadError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -123,9 +143,10 @@ def train_command(
         images = images[:limit]
     typer.echo(
         f"training {cfg.model} ({cfg.mode}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
+        + ("" if val_images is None else f", validating on {len(val_images)}")
     )
     try:
-        result = train(cfg, images, out_dir=out, resume=resume, progress=not quiet)
+        result = train(cfg, images, val_images, out_dir=out, resume=resume, progress=not quiet)
     except (FileExistsError, CheckpointError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
