@@ -59,6 +59,14 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
     dx = data["protocol"]["data"]["DX"]
     assert sorted(dx["dropped_duplicates"]) == ["087.png", "129.png", "134.png", "144.png"]
     assert all(d["likely_reason"] for d in data["discrepancies"])
+    # A reason quoting the data_range=2 value quotes the measured cell of the _dr2 table, not the published one.
+    tables = {t["key"]: t for t in data["tables"]}
+    for d in data["discrepancies"]:
+        quoted = re.search(r"we measure (\d\.\d{3})", d["likely_reason"])
+        if quoted:
+            rows = tables[d["table"] + "_dr2"]["rows"]
+            row = next(r for r in rows if r["label"] == d["row"] and r["source"] == d["source"])
+            assert float(quoted.group(1)) == pytest.approx(row["cells"][d["column"]]["mean"], abs=6e-4)
     assert {f["title"] for f in data["figures"]} >= {
         "Fig. 6",
         "Fig. 7",

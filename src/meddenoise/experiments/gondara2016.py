@@ -435,20 +435,17 @@ def _table(
     return table
 
 
-def _reason(run: _Run, dr2_table: ResultTable | None) -> Callable[[str, str], str]:
+def _reason(
+    run: _Run, dr2_table: ResultTable | None, pairs: dict[str, tuple[str, str]]
+) -> Callable[[str, str], str]:
+    """Likely reasons for a published/measured difference; checks the data_range=2 table first."""
+
     def reason(pub_label: str, column: str) -> str:
         parts = []
-        if dr2_table is not None:
+        if dr2_table is not None and pub_label in pairs:
             try:
                 pub = dr2_table.row(pub_label, "published").cells[column]
-                meas_label = {
-                    "CNN DAE": "CNN DAE (paper-faithful)",
-                    "CNN DAE (b)": "CNN DAE (b, paper-faithful)",
-                    "CNN DAE (a)": "CNN DAE (a, paper-faithful)",
-                    "NL means": "NL means (untuned)",
-                    "Median filter": "Median (untuned)",
-                }.get(pub_label, pub_label)
-                meas = dr2_table.row(meas_label).cells[column]
+                meas = dr2_table.row(*pairs[pub_label]).cells[column]
                 if pub is not None and meas is not None and abs(meas.mean - pub.mean) <= 0.05:
                     parts.append(
                         f"with data_range=2 (old scikit-image default) we measure {meas.mean:.3f}, within 0.05 "
@@ -662,9 +659,8 @@ def _build_tables(run: _Run, keys: Sequence[str]) -> None:
     ):
         main = record.table(f"gondara2016/{name}")
         dr2 = record.table(f"gondara2016/{name}_dr2")
-        record.compare_with_published(
-            main, pairs={**pairs_common, **extra_pairs}, tolerance=0.05, reasons=_reason(run, dr2)
-        )
+        pairs = {**pairs_common, **extra_pairs}
+        record.compare_with_published(main, pairs=pairs, tolerance=0.05, reasons=_reason(run, dr2, pairs))
 
 
 def _build_figures(run: _Run, keys: Sequence[str]) -> None:
