@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 from training_helpers import make_images
 
 from meddenoise.training import TrainConfig
@@ -29,12 +26,3 @@ def tiny_config() -> TrainConfig:
         seed=3,
         num_threads=1,
     )
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # Tiny tensors gain nothing from threads, and on a busy machine spinning threads only slow them.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
