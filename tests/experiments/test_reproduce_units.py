@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meddenoise.experiments.dense_vs_conv import read_idx_images
+from meddenoise.data import read_idx_images
 from meddenoise.experiments.figures import image_grid, loss_curves
 from meddenoise.experiments.protocol import derived_seed, score_batch, seeded_split
 from meddenoise.experiments.published import GONDARA2016, published_tables

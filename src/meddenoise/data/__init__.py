@@ -14,6 +14,7 @@ from meddenoise.data.datasets import (
     load_dataset,
     load_images,
 )
+from meddenoise.data.idx import read_idx_images
 from meddenoise.data.normalize import CT_DEFAULT_RANGE, CT_WINDOWS, Normalizer
 from meddenoise.data.samples import SAMPLE_DICOMS, Sample, load_samples, mni152_path, samples_dataset
 from meddenoise.data.splits import Split, dicom_groups, groups_from_paths, slab_groups, train_val_test_split
@@ -50,6 +51,7 @@ __all__ = [
     "mni152_path",
     "pad_to_square",
     "random_patches",
+    "read_idx_images",
     "resize",
     "samples_dataset",
     "slab_groups",

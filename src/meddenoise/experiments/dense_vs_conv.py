@@ -16,52 +16,22 @@ Protocol:
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from meddenoise.data import read_idx_images
 from meddenoise.experiments import figures
 from meddenoise.experiments.protocol import derived_seed, score_batch, summarise, train_denoiser
 from meddenoise.experiments.published import DENSE_VS_CONV
 from meddenoise.experiments.runner import ExperimentRecord, ResultTable
 
-__all__ = ["DenseConvConfig", "read_idx_images", "run_dense_vs_conv"]
-
-_IDX_UBYTE_3D = 0x00000803
+__all__ = ["DenseConvConfig", "run_dense_vs_conv"]
 
 #: Model registered in meddenoise.models → label in the paper's tables.
 MODELS = {"dense-ae": "Fully connected autoencoder", "conv-ae-transpose": "Convolutional autoencoder"}
-
-
-def read_idx_images(path: str | Path) -> np.ndarray:
-    """Read an IDX3 ``ubyte`` image file (MNIST's format, optionally ``.gz``) as uint8 ``(N, rows, cols)``.
-
-    Raises
-    ------
-    ValueError
-        ``"<path>: <reason>"`` when the header is not an IDX3 unsigned-byte header or the file is short.
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    if len(raw) < 16:
-        raise ValueError(f"{path}: too short for an IDX3 header ({len(raw)} bytes)")
-    magic, n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in range(0, 16, 4))
-    if magic != _IDX_UBYTE_3D:
-        raise ValueError(f"{path}: not an IDX3 unsigned-byte image file (magic 0x{magic:08x})")
-    expected = 16 + n * rows * cols
-    if len(raw) != expected:
-        raise ValueError(
-            f"{path}: expected {expected} bytes for {n} images of {rows}x{cols}, found {len(raw)}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
 
 
 @dataclass
