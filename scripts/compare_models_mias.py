@@ -35,7 +35,7 @@ BUDGETS: dict[str, list[str]] = {
     "conv-ae-transpose": ["--epochs", "20"],
     "stacked-dae": ["--epochs", "10"],
     "rednet": ["--epochs", "5", "--patch-size", "32"],
-    "dncnn": ["--epochs", "4", "--patch-size", "32"],
+    "dncnn": ["--epochs", "15", "--patch-size", "32"],
     "unet": ["--epochs", "5", "--patch-size", "32"],
 }
 
