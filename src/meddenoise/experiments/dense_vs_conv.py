@@ -17,7 +17,7 @@ Protocol:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +57,16 @@ def run_dense_vs_conv(
     data_dir: Path, out_dir: Path, config: DenseConvConfig, *, log: Callable[[str], None] = print
 ) -> ExperimentRecord:
     """Train both autoencoders and write tables (parameters, validation loss, PSNR/SSIM) and Figs 6-7."""
-    import torch
 
     from meddenoise.noise import parse_noise
 
-    torch.set_num_threads(config.num_threads)
-    record = ExperimentRecord(
-        experiment="dense-vs-conv",
-        title="Venkataraman — dense vs convolutional denoising autoencoder on MNIST",
-        out_dir=out_dir,
-        seed=config.seed,
-        quick=config.quick,
+    record = ExperimentRecord.start(
+        "dense-vs-conv",
+        "Venkataraman — dense vs convolutional denoising autoencoder on MNIST",
+        out_dir,
+        config,
         log=log,
     )
-    record.protocol["config"] = asdict(config)
     with record.step("load MNIST"):
         images = read_idx_images(Path(data_dir) / "mnist" / "t10k-images-idx3-ubyte.gz")
         images = images.astype(np.float32) / 255.0

@@ -27,7 +27,7 @@ Protocol (every choice the paper leaves open is written into ``results.json`` an
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -485,20 +485,13 @@ def run_gondara2016(
 
     The HTML page is written by :func:`meddenoise.report.experiment_report.write_experiment_report`.
     """
-    import torch
-
-    torch.set_num_threads(config.num_threads)
-    record = ExperimentRecord(
-        experiment="gondara2016",
-        title="Gondara 2016 — CNN denoising autoencoders on small medical image sets",
-        out_dir=out_dir,
-        seed=config.seed,
-        quick=config.quick,
+    record = ExperimentRecord.start(
+        "gondara2016",
+        "Gondara 2016 — CNN denoising autoencoders on small medical image sets",
+        out_dir,
+        config,
         log=log,
     )
-    record.protocol["config"] = {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
-    }
     with record.step("load data"):
         data = load_gondara_data(data_dir, config)
     record.protocol["data"] = {

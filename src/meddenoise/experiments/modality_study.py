@@ -20,7 +20,7 @@ Protocol:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -170,21 +170,17 @@ def run_modality_study(
     data_dir: Path, out_dir: Path, config: ModalityConfig, *, log: Callable[[str], None] = print
 ) -> ExperimentRecord:
     """Train one conv-ae per modality and a shared one; write the metric and cross-modality tables."""
-    import torch
 
     from meddenoise.metrics import lpips_available
     from meddenoise.noise import parse_noise
 
-    torch.set_num_threads(config.num_threads)
-    record = ExperimentRecord(
-        experiment="modality-study",
-        title="2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray) at 128x128",
-        out_dir=out_dir,
-        seed=config.seed,
-        quick=config.quick,
+    record = ExperimentRecord.start(
+        "modality-study",
+        "2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray) at 128x128",
+        out_dir,
+        config,
         log=log,
     )
-    record.protocol["config"] = asdict(config)
     with record.step("load MRI, CT and X-ray images"):
         train, test, info = load_modalities(data_dir, config)
     record.protocol["data"] = info

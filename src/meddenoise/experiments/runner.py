@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -248,6 +249,23 @@ class ExperimentRecord:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if not self.command:
             self.command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+    @classmethod
+    def start(
+        cls, experiment: str, title: str, out_dir: Path, config: Any, *, log: Callable[[str], None] = print
+    ) -> ExperimentRecord:
+        """Begin a run of a dataclass ``config`` (with ``seed``, ``quick``, ``num_threads``): set torch's threads
+        and record the config (tuples as lists, as JSON has them) in the protocol."""
+        import torch
+
+        torch.set_num_threads(config.num_threads)
+        record = cls(
+            experiment=experiment, title=title, out_dir=out_dir, seed=config.seed, quick=config.quick, log=log
+        )
+        record.protocol["config"] = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()
+        }
+        return record
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
