@@ -375,6 +375,20 @@ SUMMARIES = {
 }
 
 
+def _recorded_command(argv: list[str]) -> str:
+    """The command for the card; ``--out`` is left out (where the files go does not change them)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not arg.startswith("--out="):
+            kept.append(arg)
+    return " ".join([".venv/bin/python scripts/train_pretrained.py", *kept])
+
+
 def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str | None) -> object:
     from meddenoise.training import TrainConfig
 
@@ -402,10 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
     )
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where weights and cards go")
-    parser.add_argument("--patches", type=int, default=1600, help="training patches of the general model")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the general model")
-    parser.add_argument("--finetune-patches", type=int, default=640, help="patches per modality model")
-    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--patches", type=int, default=12000, help="training patches of the general model")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of the general model")
+    parser.add_argument("--finetune-patches", type=int, default=6000, help="patches per modality model")
+    parser.add_argument("--finetune-epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
     parser.add_argument(
@@ -469,8 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                     if item not in data.sources
                 ] + data.sources
             meta = {
-                "command": ".venv/bin/python scripts/train_pretrained.py "
-                + " ".join(sys.argv[1:] if argv is None else argv),
+                "command": _recorded_command(sys.argv[1:] if argv is None else argv),
                 "quality": quality,
                 "ms_per_512": ms_per_512(denoiser),
                 "initialised_from": None
@@ -480,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                     "patches": patches_n,
                     "epochs": epochs,
                     "seconds": round(seconds, 1),
-                    "machine": f"{torch.get_num_threads()}-thread CPU (shared)",
+                    "machine": f"{torch.get_num_threads()}-thread CPU",
                     "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
                     "config": json.loads(config.model_dump_json()),
                 },
