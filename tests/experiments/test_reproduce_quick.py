@@ -89,6 +89,54 @@ def test_modality_study_quick(shared_data: Path, tmp_path: Path) -> None:
     assert data["protocol"]["data"]["CT"]["split"] == "by DICOM PatientID"
 
 
+def test_modality_study_64_adds_chest_xray_split_by_patient(shared_data: Path) -> None:
+    from meddenoise.experiments.modality_study import ModalityConfig, load_modalities
+
+    config = ModalityConfig.quick_config(seed=0)
+    config.size = 64
+    config.max_files_per_folder = 40
+    config.max_train_per_modality = config.max_test_per_modality = None
+    train, test, info = load_modalities(shared_data, config)
+    xray = info["X-ray"]
+    assert "chest-xray-64" in xray["source"] and "not_used" not in xray
+    per_source = xray["per_source"]
+    assert set(per_source) == {"dental-ceph", "mini-mias", "chest-xray-64"}
+    assert sum(v["train"] for v in per_source.values()) == len(train["X-ray"]) == xray["train"]
+    assert sum(v["test"] for v in per_source.values()) == len(test["X-ray"]) == xray["test"]
+    assert per_source["chest-xray-64"]["train"] > 0 and per_source["chest-xray-64"]["test"] > 0
+    assert train["X-ray"].shape[1:] == test["MRI"].shape[1:] == (64, 64)
+
+
+def test_modality_study_128_leaves_chest_xray_out(shared_data: Path) -> None:
+    from meddenoise.experiments.modality_study import ModalityConfig, load_modalities
+
+    _, _, info = load_modalities(shared_data, ModalityConfig.quick_config(seed=0))
+    assert "chest-xray-64" in info["X-ray"]["not_used"]
+    assert set(info["X-ray"]["per_source"]) == {"dental-ceph", "mini-mias"}
+
+
+def test_reproduce_size_is_for_the_modality_study_only(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meddenoise.cli.main import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "reproduce",
+            "gondara2016",
+            "--data-dir",
+            str(shared_data),
+            "--quick",
+            "--size",
+            "64",
+            "--out",
+            str(tmp_path / "g"),
+        ],
+    )
+    assert result.exit_code == 1 and "modality-study only" in result.output
+
+
 def test_dense_vs_conv_quick_via_cli(shared_data: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -194,3 +194,12 @@ def test_tables_markdown_from_a_saved_run(tmp_path: Path) -> None:
     assert "| Noisy | published | 0.450 | 0.620 |" in text
     assert "| Noisy (n=2) | measured | 0.350 ± 0.050 |" not in text  # DX has n=5: counts differ, no label n
     assert "| Noisy | measured | 0.350 ± 0.050 | 0.700 ± 0.100 |" in text
+
+
+def test_nih_patient_id_from_chest_xray_64_names() -> None:
+    from meddenoise.experiments.modality_study import nih_patient_id
+
+    assert nih_patient_id("test_0_normal_00000231_013.png") == "00000231"
+    assert nih_patient_id("train_1_abnormal_00012345_000.png") == "00012345"
+    with pytest.raises(ValueError, match="not a chest-xray-64 file name"):
+        nih_patient_id("mdb001.png")

@@ -37,6 +37,13 @@ def reproduce(
     ours_epochs: Annotated[
         int | None, typer.Option(help="gondara2016: epochs of the 'ours' blind network.")
     ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            help="modality-study: image size (default 128; 64 adds chest-xray-64 to the X-ray data; "
+            "default report folder reports/modality-study-<size>)."
+        ),
+    ] = None,
 ) -> None:
     """Re-run a paper's experiments; write results.json, CSV tables, PNG figures and index.html."""
     from meddenoise._utils import shared_data_dir
@@ -46,7 +53,8 @@ def reproduce(
     if data is None or not Path(data).is_dir():
         typer.echo(f"error: data folder {data} not found; pass --data-dir", err=True)
         raise typer.Exit(2)
-    out_dir = out if out is not None else Path("reports") / experiment.value
+    default_name = experiment.value + (f"-{size}" if size is not None else "")
+    out_dir = out if out is not None else Path("reports") / default_name
     started = time.perf_counter()
     try:
         page = run_experiment(
@@ -58,6 +66,7 @@ def reproduce(
             epochs=epochs,
             table4_epochs=table4_epochs,
             ours_epochs=ours_epochs,
+            size=size,
         )
     except (FileNotFoundError, ValueError, FileExistsError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -9,7 +9,9 @@ Protocol:
   its 0.5-99.5 percentiles (the report used display-ready Kaggle images), 512 → 128 by area averaging.
 * X-ray: ``dental-ceph`` (146 distinct) and ``mini-mias`` (322), full resolution → 128x128 by area
   averaging; seeded random split. ``chest-xray-64`` is only 64x64 and is not upsampled: it is left out
-  of this 128x128 study.
+  of the 128x128 study and joins the X-ray data only in the 64x64 variant (``size=64``), split by NIH
+  patient so no patient is in both train and test; the protocol records how many images of each source
+  are in each split.
 * Noise ``clip(x + 0.3 * N(0, 1.5), 0, 1)`` = ``gaussian(p=0.3,sigma=1.5)``; model ``conv-ae`` (Conv 64 →
   pool → Conv 128 → pool → Conv 128 → up → Conv 64 → up → Conv 1 sigmoid), Adam, MSE (the report's loss
   curves reach ~0.0009, an MSE), 50 epochs, batch 16, fresh noise each batch.
@@ -19,6 +21,7 @@ Protocol:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,9 @@ from meddenoise.experiments.runner import ExperimentRecord, ResultTable
 __all__ = ["MODALITIES", "ModalityConfig", "load_modalities", "run_modality_study"]
 
 MODALITIES = ("MRI", "CT", "X-ray")
+#: ``chest-xray-64`` images are 64x64: they take part only in a study run at exactly this size.
+CHEST_XRAY_SIZE = 64
+_NIH_PATIENT = re.compile(r"_(\d{8})_\d{3}\.png$")
 
 
 @dataclass
@@ -92,6 +98,24 @@ def _cap(idx: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarr
     return np.sort(rng.choice(idx, size=cap, replace=False))
 
 
+def _split_indices(
+    n: int,
+    config: ModalityConfig,
+    purpose: str,
+    rng: np.random.Generator,
+    groups: Sequence[object] | np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (group-aware) train/test indices, each part capped at the config's per-modality maximum."""
+    from meddenoise.data import train_val_test_split
+
+    frac = (1 - config.test_fraction, 0.0, config.test_fraction)
+    split = train_val_test_split(n, fractions=frac, seed=derived_seed(config.seed, purpose), groups=groups)
+    return (
+        _cap(split.train, config.max_train_per_modality, rng),
+        _cap(split.test, config.max_test_per_modality, rng),
+    )
+
+
 def _split_capped(
     images: np.ndarray,
     config: ModalityConfig,
@@ -99,23 +123,22 @@ def _split_capped(
     rng: np.random.Generator,
     groups: Sequence[object] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded (group-aware) train/test split, each part capped at the config's per-modality maximum."""
-    from meddenoise.data import train_val_test_split
+    train_idx, test_idx = _split_indices(len(images), config, purpose, rng, groups)
+    return images[train_idx], images[test_idx]
 
-    frac = (1 - config.test_fraction, 0.0, config.test_fraction)
-    split = train_val_test_split(
-        len(images), fractions=frac, seed=derived_seed(config.seed, purpose), groups=groups
-    )
-    return (
-        images[_cap(split.train, config.max_train_per_modality, rng)],
-        images[_cap(split.test, config.max_test_per_modality, rng)],
-    )
+
+def nih_patient_id(name: str) -> str:
+    """The NIH ChestX-ray14 patient of a ``chest-xray-64`` file (``<split>_<label>_<patient>_<index>.png``)."""
+    match = _NIH_PATIENT.search(name)
+    if match is None:
+        raise ValueError(f"{name}: not a chest-xray-64 file name (<split>_<label>_<patient>_<index>.png)")
+    return match.group(1)
 
 
 def load_modalities(
     data_dir: Path, config: ModalityConfig
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, object]]]:
-    """Train and test images per modality (128x128, [0, 1]) and a description of each split."""
+    """Train and test images per modality (``config.size`` square, [0, 1]) and a description of each split."""
     from meddenoise.data import dicom_groups, load_images, slab_groups
 
     data_dir = Path(data_dir)
@@ -146,21 +169,47 @@ def load_modalities(
         "intensity": "per-slice 0.5-99.5 percentile window",
     }
 
-    xray_parts = []
+    xray_parts, sources, xray_groups = [], [], []
     for folder, drop in (("dental-ceph", DX_DUPLICATES), ("mini-mias", ())):
         files = sorted(p for p in (data_dir / folder).glob("*.png") if p.name not in drop)
         files = files[: config.max_files_per_folder]
         if not files:
             raise FileNotFoundError(f"{data_dir / folder}: no .png files")
         xray_parts.append(load_images(files, size=config.size))
+        sources += [folder] * len(files)
+        xray_groups += [f"{folder}/{p.name}" for p in files]
+    with_chest = config.size == CHEST_XRAY_SIZE
+    if with_chest:
+        folder = "chest-xray-64"
+        files = sorted((data_dir / folder).glob("*.png"))[: config.max_files_per_folder]
+        if not files:
+            raise FileNotFoundError(f"{data_dir / folder}: no .png files")
+        xray_parts.append(load_images(files, size=config.size))
+        sources += [folder] * len(files)
+        xray_groups += [f"nih/{nih_patient_id(p.name)}" for p in files]
     xray = np.concatenate(xray_parts)
-    train["X-ray"], test["X-ray"] = _split_capped(xray, config, "xray", rng)
+    source_of = np.asarray(sources)
+    # without chest-xray-64 every image is its own group: the plain seeded random split
+    train_idx, test_idx = _split_indices(len(xray), config, "xray", rng, xray_groups if with_chest else None)
+    train["X-ray"], test["X-ray"] = xray[train_idx], xray[test_idx]
     info["X-ray"] = {
-        "source": "dental-ceph (146 distinct) + mini-mias (322), full resolution → 128x128",
+        "source": "dental-ceph (146 distinct) + mini-mias (322), full resolution → "
+        f"{config.size}x{config.size}"
+        + (" + chest-xray-64 (NIH ChestX-ray14, 64x64 as given)" if with_chest else ""),
         "images": len(xray),
-        "split": "seeded random",
-        "not_used": "chest-xray-64 (64x64 only; not upsampled for a 128x128 study)",
+        "split": "seeded random" + ("; chest-xray-64 by NIH patient" if with_chest else ""),
+        "per_source": {
+            name: {
+                "train": int(np.sum(source_of[train_idx] == name)),
+                "test": int(np.sum(source_of[test_idx] == name)),
+            }
+            for name in dict.fromkeys(sources)
+        },
     }
+    if not with_chest:
+        info["X-ray"]["not_used"] = (
+            f"chest-xray-64 (64x64 only; not upsampled for a {config.size}x{config.size} study)"
+        )
     for m in MODALITIES:
         info[m].update({"train": len(train[m]), "test": len(test[m])})
     return train, test, info
@@ -176,7 +225,7 @@ def run_modality_study(
 
     record = ExperimentRecord.start(
         "modality-study",
-        "2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray) at 128x128",
+        f"2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray) at {config.size}x{config.size}",
         out_dir,
         config,
         log=log,
@@ -323,7 +372,12 @@ def run_modality_study(
         "by slab), CT from chest-ct-dicom (split by patient), X-ray from dental-ceph + mini-mias.",
         f"Per modality at most {config.max_train_per_modality} training and {config.max_test_per_modality} test "
         "images (balances the modalities and bounds the run time).",
-        "chest-xray-64 is not used: it is 64x64 and the study is 128x128 (no upsampling).",
+        (
+            "X-ray includes chest-xray-64 (NIH ChestX-ray14, 64x64 as given, split by patient); the protocol's "
+            "data.X-ray.per_source gives the images of each source in train and test."
+            if config.size == CHEST_XRAY_SIZE
+            else f"chest-xray-64 is not used: it is 64x64 and the study is {config.size}x{config.size} (no upsampling)."
+        ),
         f"Noise {noise}; {config.model}, Adam, MSE, {config.epochs} epochs, batch {config.batch_size}, fresh noise.",
         "LPIPS "
         + ("computed (AlexNet v0.1)." if use_lpips else "not computed: its weights are not present."),

@@ -22,16 +22,22 @@ def run_experiment(
     epochs: int | None = None,
     table4_epochs: int | None = None,
     ours_epochs: int | None = None,
+    size: int | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run reproduction ``name`` into ``out_dir`` and return the path of its ``index.html``.
 
     ``out_dir/runs`` (the training folders of a previous run into the same folder) is replaced.
+    ``size`` (modality-study only) sets the image size; 64 adds ``chest-xray-64`` to the X-ray data.
     """
     from meddenoise.report.experiment_report import write_experiment_report
 
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    if size is not None and name != "modality-study":
+        raise ValueError(f"--size applies to modality-study only ({name} uses its paper's image size)")
+    if size is not None and size < 8:
+        raise ValueError(f"--size must be at least 8, got {size}")
     out_dir = Path(out_dir)
     runs = out_dir / "runs"
     if runs.is_dir():
@@ -54,6 +60,8 @@ def run_experiment(
         mcfg = ModalityConfig.quick_config(seed=seed) if quick else ModalityConfig(seed=seed)
         if epochs is not None:
             mcfg.epochs = epochs
+        if size is not None:
+            mcfg.size = size
         record = run_modality_study(data_dir, out_dir, mcfg, log=log)
     else:
         from meddenoise.experiments.dense_vs_conv import DenseConvConfig, run_dense_vs_conv
