@@ -89,6 +89,30 @@ def test_modality_study_quick(shared_data: Path, tmp_path: Path) -> None:
     assert data["protocol"]["data"]["CT"]["split"] == "by DICOM PatientID"
 
 
+def test_modality_study_retries_a_collapsed_training(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meddenoise.experiments.modality_study as study
+
+    calls: list[int] = []
+
+    def first_collapses(*_args: object, **_kwargs: object) -> bool:
+        calls.append(1)
+        return len(calls) == 1  # the first (MRI) training "collapses", its retry and the rest do not
+
+    monkeypatch.setattr(study, "output_collapsed", first_collapses)
+    out = tmp_path / "modality"
+    run_experiment(
+        "modality-study", data_dir=shared_data, out_dir=out, quick=True, seed=0, log=lambda _m: None
+    )
+    data = json.loads((out / "results.json").read_text())
+    assert list(data["extra"]["collapsed_training_seeds"]) == ["MRI"]
+    assert any(
+        n.startswith("MRI: training seed(s)") and "trained normally on retry" in n for n in data["notes"]
+    )
+    assert (out / "runs" / "MRI-retry1").is_dir() and len(calls) == 5
+
+
 def test_modality_study_64_adds_chest_xray_split_by_patient(shared_data: Path) -> None:
     from meddenoise.experiments.modality_study import ModalityConfig, load_modalities
 

@@ -203,3 +203,19 @@ def test_nih_patient_id_from_chest_xray_64_names() -> None:
     assert nih_patient_id("train_1_abnormal_00012345_000.png") == "00012345"
     with pytest.raises(ValueError, match="not a chest-xray-64 file name"):
         nih_patient_id("mdb001.png")
+
+
+def test_output_collapsed_flags_a_constant_network_only() -> None:
+    from meddenoise.classical import get_classical
+    from meddenoise.experiments.protocol import output_collapsed
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((4, 32, 32)).astype(np.float32)
+    noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
+
+    def saturated(x: np.ndarray) -> np.ndarray:  # a sigmoid stuck at 0: tiny, input-independent output
+        return np.full_like(x, 1e-4) + 1e-4 * x
+
+    assert output_collapsed(saturated, noisy, clean)
+    assert not output_collapsed(lambda x: x, noisy, clean)
+    assert not output_collapsed(get_classical("median"), noisy, clean)

@@ -179,6 +179,17 @@ def train_denoiser(
     )
 
 
+def output_collapsed(denoiser: Denoiser, noisy: np.ndarray, clean: np.ndarray, *, ratio: float = 0.1) -> bool:
+    """True when a trained network gives (nearly) the same output whatever its input.
+
+    A sigmoid output layer trained with MSE on mostly dark images can saturate at 0 early on; the
+    saturated sigmoid then passes no gradient and the run never recovers. Detected on *training*
+    images: the outputs' standard deviation is below ``ratio`` times the clean images'.
+    """
+    out = np.asarray(denoiser(np.asarray(noisy, dtype=np.float32)), dtype=np.float64)
+    return bool(out.std() < ratio * float(np.std(clean)))
+
+
 def pick_model(preferred: Sequence[str]) -> str:
     """The first of ``preferred`` that is registered in :mod:`meddenoise.models`."""
     from meddenoise.models import MODEL_REGISTRY
