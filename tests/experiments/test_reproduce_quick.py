@@ -107,9 +107,14 @@ def test_modality_study_retries_a_collapsed_training(
     )
     data = json.loads((out / "results.json").read_text())
     assert list(data["extra"]["collapsed_training_seeds"]) == ["MRI"]
+    (collapse,) = data["extra"]["collapsed_training_seeds"]["MRI"]
+    assert collapse["lr"] == 1e-3
     assert any(
-        n.startswith("MRI: training seed(s)") and "trained normally on retry" in n for n in data["notes"]
+        n.startswith("MRI: training collapsed") and "trained normally at seed" in n and "lr 0.0001" in n
+        for n in data["notes"]
     )
+    retry_config = json.loads((out / "runs" / "MRI-retry1" / "config.json").read_text())
+    assert retry_config["lr"] == pytest.approx(1e-4)
     assert (out / "runs" / "MRI-retry1").is_dir() and len(calls) == 5
 
 

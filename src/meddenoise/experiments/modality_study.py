@@ -68,7 +68,8 @@ class ModalityConfig:
     slab_gap: int = 2
     figure_images: int = 3
     num_threads: int = 2
-    #: a training whose output is constant on these training images is retried with a new seed
+    #: a training whose output is constant on these training images is retried with a new seed and a
+    #: 10x smaller learning rate (up to ``max_attempts`` trainings in all)
     collapse_check_images: int = 8
     max_attempts: int = 3
 
@@ -226,6 +227,7 @@ def run_modality_study(
 
     from meddenoise.metrics import lpips_available
     from meddenoise.noise import parse_noise
+    from meddenoise.training import TrainConfig
 
     record = ExperimentRecord.start(
         "modality-study",
@@ -261,15 +263,18 @@ def run_modality_study(
             "seed": derived_seed(config.seed, "train", name),
             "num_threads": config.num_threads,
         }
+        base_lr = TrainConfig(**fields).learning_rate
         check = images[: config.collapse_check_images]
         check_noisy = noise(check, rng=derived_seed(config.seed, "collapse-check", name)).astype(np.float32)
         for attempt in range(config.max_attempts):
             run_name = name if attempt == 0 else f"{name}-retry{attempt}"
             if attempt:
+                # a new seed and a 10x smaller step: the collapse comes from early steps that are too large
                 fields["seed"] = derived_seed(config.seed, "train", name, attempt)
+                fields["lr"] = base_lr / 10**attempt
             with record.step(
                 f"train {config.model} on {name} ({len(images)} images, {config.epochs} epochs)"
-                + (f", retry {attempt}" if attempt else "")
+                + (f", retry {attempt} at lr {fields['lr']:g}" if attempt else "")
             ):
                 model = train_denoiser(
                     f"{config.model} ({name})",
@@ -280,15 +285,22 @@ def run_modality_study(
                 )
             collapsed = output_collapsed(model.denoiser, check_noisy, check)
             if collapsed:
-                collapses.setdefault(name, []).append(int(fields["seed"]))
+                collapses.setdefault(name, []).append(
+                    {"seed": int(fields["seed"]), "lr": float(fields.get("lr", base_lr))}
+                )
             models[name] = model
             if not collapsed:
                 break
         if name in collapses:
-            outcome = "still collapsed" if collapsed else "trained normally on retry"
+            tried = ", ".join(f"seed {c['seed']} at lr {c['lr']:g}" for c in collapses[name])
+            outcome = (
+                "still collapsed after the last attempt"
+                if collapsed
+                else f"trained normally at seed {fields['seed']}, lr {fields['lr']:g}"
+            )
             record.notes.append(
-                f"{name}: training seed(s) {collapses[name]} collapsed to a constant output (the sigmoid "
-                f"saturated at 0, which MSE cannot pull back); retrained with a new seed: {outcome}."
+                f"{name}: training collapsed to a constant output ({tried}: the sigmoid saturated at 0, which "
+                f"MSE cannot pull back); retried with a new seed and a 10x smaller learning rate: {outcome}."
             )
 
     scores: dict[tuple[str, str], dict[str, np.ndarray]] = {}
