@@ -174,24 +174,23 @@ def load_modalities(
         "intensity": "per-slice 0.5-99.5 percentile window",
     }
 
+    with_chest = config.size == CHEST_XRAY_SIZE
+    folders = [("dental-ceph", DX_DUPLICATES), ("mini-mias", ())]
+    if with_chest:
+        folders.append(("chest-xray-64", ()))
     xray_parts, sources, xray_groups = [], [], []
-    for folder, drop in (("dental-ceph", DX_DUPLICATES), ("mini-mias", ())):
+    for folder, drop in folders:
         files = sorted(p for p in (data_dir / folder).glob("*.png") if p.name not in drop)
         files = files[: config.max_files_per_folder]
         if not files:
             raise FileNotFoundError(f"{data_dir / folder}: no .png files")
         xray_parts.append(load_images(files, size=config.size))
         sources += [folder] * len(files)
-        xray_groups += [f"{folder}/{p.name}" for p in files]
-    with_chest = config.size == CHEST_XRAY_SIZE
-    if with_chest:
-        folder = "chest-xray-64"
-        files = sorted((data_dir / folder).glob("*.png"))[: config.max_files_per_folder]
-        if not files:
-            raise FileNotFoundError(f"{data_dir / folder}: no .png files")
-        xray_parts.append(load_images(files, size=config.size))
-        sources += [folder] * len(files)
-        xray_groups += [f"nih/{nih_patient_id(p.name)}" for p in files]
+        # chest X-rays are grouped by NIH patient; every other image is its own group
+        xray_groups += [
+            f"nih/{nih_patient_id(p.name)}" if folder == "chest-xray-64" else f"{folder}/{p.name}"
+            for p in files
+        ]
     xray = np.concatenate(xray_parts)
     source_of = np.asarray(sources)
     # without chest-xray-64 every image is its own group: the plain seeded random split
