@@ -240,11 +240,12 @@ def load_dataset(
         Images of different sizes and ``size=None``.
     """
     files = _resolve_files(source, recursive, tuple(extensions))
-    hw = (
-        None
-        if size is None
-        else ((int(size), int(size)) if isinstance(size, int | np.integer) else tuple(size))
-    )
+    hw: tuple[int, int] | None = None
+    if isinstance(size, int | np.integer):
+        hw = (int(size), int(size))
+    elif size is not None:
+        height, width = size
+        hw = (int(height), int(width))
     if name is None:
         first = Path(source if isinstance(source, str | os.PathLike) else next(iter(source)))
         name = first.name if first.is_dir() else first.parent.name
@@ -282,7 +283,7 @@ def load_dataset(
             )
     shapes = {r[0].shape[1:] for r in results}
     if len(shapes) > 1:
-        examples = {}
+        examples: dict[tuple[int, ...], Path] = {}
         for f, (arr, _) in zip(files, results, strict=True):
             examples.setdefault(arr.shape[1:], f)
         listing = "; ".join(f"{p.name} is {s[0]}x{s[1]}" for s, p in list(examples.items())[:3])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -165,10 +165,23 @@ class Normalizer:
     def width(self) -> float:
         return self.high - self.low
 
+    @overload
+    def forward(self, x: np.ndarray, *, return_residual: Literal[False] = False) -> np.ndarray: ...
+    @overload
+    def forward(self, x: np.ndarray, *, return_residual: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def forward(
+        self, x: np.ndarray, *, return_residual: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+
     def forward(
         self, x: np.ndarray, *, return_residual: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Original units → float32 [0, 1] (clipped); with ``return_residual`` also ``x - clip(x)``."""
+        """Original units → float32 [0, 1] (clipped); with ``return_residual`` also ``x - clip(x)``.
+
+        The return type follows the flag: an array, or ``(y, residual)`` with ``return_residual=True``
+        (see also :meth:`forward_with_residual`).
+        """
         arr = np.asarray(x, dtype=np.float64)
         clipped = np.clip(arr, self.low, self.high)
         y = ((clipped - self.low) / self.width).astype(np.float32)
@@ -177,6 +190,10 @@ class Normalizer:
         return y, (arr - clipped).astype(np.float32)
 
     __call__ = forward
+
+    def forward_with_residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``forward(x, return_residual=True)``: the [0, 1] image and ``x - clip(x)`` (zero inside the range)."""
+        return self.forward(x, return_residual=True)
 
     def inverse(self, y: np.ndarray, *, residual: np.ndarray | None = None) -> np.ndarray:
         """[0, 1] → original units (float32); ``residual`` from :meth:`forward` restores clipped values."""

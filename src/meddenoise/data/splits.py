@@ -44,7 +44,7 @@ def _target_counts(
         c = tuple(int(v) for v in counts)
         if len(c) != 3 or min(c) < 0 or sum(c) > n:
             raise ValueError(f"counts must be 3 non-negative numbers summing to at most {n}, got {counts}")
-        return c  # type: ignore[return-value]
+        return c[0], c[1], c[2]
     f = tuple(float(v) for v in (fractions if fractions is not None else (0.8, 0.1, 0.1)))
     if len(f) != 3 or min(f) < 0 or not 0 < sum(f) <= 1 + 1e-9:
         raise ValueError(f"fractions must be 3 non-negative numbers summing to at most 1, got {fractions}")

@@ -23,7 +23,13 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
     """
     path = Path(path)
     try:
-        img = nib.load(path)
+        loaded = nib.load(path)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
+        raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
+    if not isinstance(loaded, nib.nifti1.Nifti1Pair):  # NIfTI-1 and NIfTI-2, single file or pair
+        raise ImageReadError(path, f"not a NIfTI image (nibabel read a {type(loaded).__name__})")
+    img = loaded
+    try:
         data = np.asarray(img.get_fdata(dtype=np.float64))  # scl_slope/scl_inter applied
         header = img.header.copy()
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:

@@ -14,6 +14,7 @@ This module needs NumPy and safetensors only (no torch), so the CLI can fetch we
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import os
 import pickle
@@ -25,6 +26,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from importlib.util import find_spec
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -121,21 +123,21 @@ def missing_weights_message(path: Path) -> str:
 # --------------------------------------------------------------------------- restricted unpickling
 
 
-def _numpy_multiarray() -> Any:
+def _numpy_module(name: str) -> ModuleType:
     # NumPy 2 moved the implementation to numpy._core; pickles written by NumPy 1 name numpy.core.
     try:
-        import numpy._core.multiarray as multiarray
+        return importlib.import_module(f"numpy._core.{name}")
     except ImportError:  # pragma: no cover - NumPy 1.x
-        import numpy.core.multiarray as multiarray
-    return multiarray
+        return importlib.import_module(f"numpy.core.{name}")
+
+
+def _numpy_multiarray() -> Any:
+    return _numpy_module("multiarray")
 
 
 def _numpy_frombuffer() -> Callable[..., np.ndarray]:
-    try:
-        from numpy._core.numeric import _frombuffer
-    except ImportError:  # pragma: no cover - NumPy 1.x
-        from numpy.core.numeric import _frombuffer
-    return _frombuffer
+    frombuffer: Callable[..., np.ndarray] = _numpy_module("numeric")._frombuffer
+    return frombuffer
 
 
 def _safe_dtype(*args: Any) -> np.dtype:

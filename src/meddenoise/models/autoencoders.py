@@ -29,6 +29,7 @@ from meddenoise.models.registry import register_model
 __all__ = ["ConvAE", "ConvTransposeAE", "DenseAE"]
 
 
+@register_model("conv-ae")
 class ConvAE(PoolUpsampleAE):
     """The 2025 report's convolutional autoencoder (64/128/128/64 filters); any size (multiple of 4).
 
@@ -46,6 +47,7 @@ class ConvAE(PoolUpsampleAE):
         super().__init__(widths=(filters, 2 * filters, 2 * filters, filters), fused_upsample=fused_upsample)
 
 
+@register_model("dense-ae")
 class DenseAE(DenoisingNet):
     """Venkataraman's fully connected autoencoder 784 → 64 → 784 on 28x28 images (101,200 parameters).
 
@@ -71,6 +73,7 @@ class DenseAE(DenoisingNet):
         return torch.sigmoid(self.decoder(code)).reshape(x.shape)
 
 
+@register_model("conv-ae-transpose")
 class ConvTransposeAE(DenoisingNet):
     """Venkataraman's Conv2D/Conv2DTranspose autoencoder (28,353 parameters); any size (multiple of 4).
 
@@ -102,18 +105,3 @@ class ConvTransposeAE(DenoisingNet):
         y = F.relu(max_pool2x2(self.enc2(y)), inplace=True)
         y = self._up(self._up(y, self.up1), self.up2)
         return torch.sigmoid(self.out(y))[..., :h, :w]
-
-
-@register_model("conv-ae")
-def _build_conv_ae(**params: int) -> nn.Module:
-    return ConvAE(**params)
-
-
-@register_model("dense-ae")
-def _build_dense_ae(**params: int) -> nn.Module:
-    return DenseAE(**params)
-
-
-@register_model("conv-ae-transpose")
-def _build_conv_ae_transpose(**params: int) -> nn.Module:
-    return ConvTransposeAE(**params)

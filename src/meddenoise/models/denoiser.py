@@ -60,7 +60,8 @@ class ModelDenoiser(Denoiser):
         self.uses_sigma = bool(getattr(model, "uses_sigma", False))
         model.to(self.device)
         if channels_last:
-            model.to(memory_format=torch.channels_last)
+            # Module.to accepts memory_format at run time; torch's overloads do not declare it
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
 
     def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:

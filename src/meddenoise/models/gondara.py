@@ -64,6 +64,7 @@ class PoolUpsampleAE(DenoisingNet):
         return y[..., :h, :w]
 
 
+@register_model("gondara-dae")
 class GondaraDAE(PoolUpsampleAE):
     """Gondara 2016 CNN DAE (Fig. 5): ``filters`` (64) in every hidden convolution; 112,001 parameters."""
 
@@ -71,8 +72,3 @@ class GondaraDAE(PoolUpsampleAE):
 
     def __init__(self, *, filters: int = 64, fused_upsample: bool = True) -> None:
         super().__init__(widths=(filters,) * 4, fused_upsample=fused_upsample)
-
-
-@register_model("gondara-dae")
-def _build_gondara(**params: int) -> nn.Module:
-    return GondaraDAE(**params)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -12,10 +12,18 @@ __all__ = ["MODEL_REGISTRY", "build_model", "register_model"]
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a model builder under ``name`` (decorator)."""
+#: A model builder: a network class or a function, called with keyword parameters only.
+BuilderT = TypeVar("BuilderT", bound=Callable[..., nn.Module])
 
-    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+
+def register_model(name: str) -> Callable[[BuilderT], BuilderT]:
+    """Register a model builder under ``name`` (class or function decorator; returns it unchanged).
+
+    A builder takes the model's parameters as keywords (``build_model(name, **params)``), so decorating
+    the network class itself is enough when its ``__init__`` has keyword-only options.
+    """
+
+    def decorate(builder: BuilderT) -> BuilderT:
         if name in MODEL_REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
         MODEL_REGISTRY[name] = builder

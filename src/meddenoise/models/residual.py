@@ -19,6 +19,8 @@ Both are fully convolutional without pooling (``multiple = 1``). Their residual 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,6 +36,7 @@ def _finish_residual(model: nn.Module, residual_out: torch.Tensor) -> torch.Tens
     return residual_out if model.training else residual_out.clamp(0.0, 1.0)
 
 
+@register_model("rednet")
 class REDNet(DenoisingNet):
     """RED-Net (Mao 2016): symmetric conv/deconv chain with skip connections every two layers.
 
@@ -77,6 +80,7 @@ class REDNet(DenoisingNet):
         return _finish_residual(self, x + y)
 
 
+@register_model("dncnn")
 class DnCNN(DenoisingNet):
     """DnCNN (Zhang 2017): residual learning with batch normalisation; output = input − predicted noise.
 
@@ -108,9 +112,17 @@ class DnCNN(DenoisingNet):
         )
         self.tail = nn.Conv2d(width, 1, 3, padding=1)
 
+    def _blocks(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+        """The hidden layers' (conv, batch norm) pairs, in order."""
+        return [
+            cast("tuple[nn.Conv2d, nn.BatchNorm2d]", tuple(cast(nn.Sequential, block))) for block in self.body
+        ]
+
     @staticmethod
-    def _folded(block: nn.Sequential, y: torch.Tensor) -> torch.Tensor:
-        conv, bn = block[0], block[1]
+    def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d, y: torch.Tensor) -> torch.Tensor:
+        """``bn(conv(y))`` in evaluation mode as one convolution (batch norm folded into its weights)."""
+        if bn.running_mean is None or bn.running_var is None:
+            raise ValueError("DnCNN: folding batch norm needs its running statistics")
         scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
         weight = conv.weight * scale.reshape(-1, 1, 1, 1)
         bias = bn.bias - bn.running_mean * scale
@@ -119,17 +131,8 @@ class DnCNN(DenoisingNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._pad(x)  # validates the batch; no pooling, so nothing to pad
         y = F.relu(self.head(x), inplace=True)
-        fold = not self.training and all(b[1].track_running_stats for b in self.body)
-        for block in self.body:
-            y = F.relu(self._folded(block, y) if fold else block(y), inplace=True)
+        blocks = self._blocks()
+        fold = not self.training and all(bn.track_running_stats for _, bn in blocks)
+        for conv, bn in blocks:
+            y = F.relu(self._folded(conv, bn, y) if fold else bn(conv(y)), inplace=True)
         return _finish_residual(self, x - self.tail(y))
-
-
-@register_model("rednet")
-def _build_rednet(**params: int) -> nn.Module:
-    return REDNet(**params)
-
-
-@register_model("dncnn")
-def _build_dncnn(**params: int) -> nn.Module:
-    return DnCNN(**params)

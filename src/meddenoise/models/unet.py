@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,7 @@ class ResBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+@register_model("unet")
 class UNetDenoiser(DenoisingNet):
     """DRUNet-like U-Net with residual blocks; ``forward(x, sigma=None)``; any size (multiple of 2**levels).
 
@@ -132,14 +134,12 @@ class UNetDenoiser(DenoisingNet):
             y = stage(y)
         y = self.body(y)
         for stage, skip in zip(reversed(self.up), reversed(skips), strict=True):
-            y = stage[1:](stage[0](y) + skip)  # upsample, add the encoder's skip, residual blocks
+            upsample, *blocks = cast(nn.Sequential, stage)
+            y = upsample(y) + skip  # upsample, add the encoder's skip, residual blocks
+            for block in blocks:
+                y = block(y)
         y = self.tail(y)
         if self.residual:
             y = y + padded
         y = y[..., :h, :w]
         return y if self.training else y.clamp(0.0, 1.0)
-
-
-@register_model("unet")
-def _build_unet(**params: object) -> nn.Module:
-    return UNetDenoiser(**params)  # type: ignore[arg-type]

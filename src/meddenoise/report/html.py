@@ -23,7 +23,7 @@ import platform
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from meddenoise._utils import atomic_path
 
@@ -172,15 +172,16 @@ class HtmlReport:
             head, body = (list(header), parsed) if header is not None else (parsed[0], parsed[1:])
             body_rows: list[Sequence[Any]] = list(body)
         elif rows and isinstance(rows[0], Mapping):
+            dict_rows = cast("Sequence[Mapping[str, Any]]", rows)
             head = list(header) if header is not None else []
             if header is None:
-                for row in rows:
-                    for key in row:  # type: ignore[union-attr]
+                for row in dict_rows:
+                    for key in row:
                         if key not in head:
                             head.append(key)
-            body_rows = [[row.get(key, "") for key in head] for row in rows]  # type: ignore[union-attr]
+            body_rows = [[row.get(key, "") for key in head] for row in dict_rows]
         else:
-            seq_rows = [list(r) for r in rows]  # type: ignore[arg-type]
+            seq_rows: list[Sequence[Any]] = [list(r) for r in rows]
             if header is not None:
                 head, body_rows = list(header), seq_rows
             elif seq_rows:
@@ -195,9 +196,9 @@ class HtmlReport:
                 "<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr></thead>"
             )
         parts.append("<tbody>")
-        for row in body_rows:
+        for body_row in body_rows:
             cells = []
-            for value in row:
+            for value in body_row:
                 text, numeric = _format_cell(value, float_format)
                 cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
