@@ -87,6 +87,31 @@ def test_parameters_are_checked():
     assert get_classical("median", size=5).params["size"] == 5
 
 
+def test_filters_take_keyword_only_parameters_with_the_documented_defaults():
+    from meddenoise.classical import MedianDenoiser, NLMeansDenoiser, TVDenoiser
+
+    assert MedianDenoiser.defaults == {"size": 3}
+    assert NLMeansDenoiser.defaults == {
+        "h": None,
+        "h_factor": 0.8,
+        "patch_size": 5,
+        "patch_distance": 6,
+        "fast_mode": True,
+    }
+    with pytest.raises(TypeError):
+        MedianDenoiser(5)  # positional: refused
+    tv = TVDenoiser(weight_factor=0.5)
+    assert tv.weight_factor == 0.5 and tv.params == {
+        "weight": None,
+        "weight_factor": 0.5,
+        "max_num_iter": 200,
+    }
+    assert repr(get_classical("median", size=5)) == "MedianDenoiser(size=5)"
+    for name in CLASSICAL_METHODS:  # get_classical accepts exactly the constructor's keywords
+        if name != "bm3d" or bm3d_available():
+            assert get_classical(name).params == get_classical(name).defaults
+
+
 def test_bm3d_missing_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # makes `import bm3d` raise ImportError
     with pytest.raises(ImportError, match=r"meddenoise\[bm3d\] \(non-commercial licence\)"):

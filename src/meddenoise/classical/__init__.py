@@ -88,7 +88,7 @@ def get_classical(name: str, *, calibrate: bool = False, **params: Any) -> Denoi
         Choose the main parameter per image by J-invariant self-calibration (same as the prefix).
         ``grid=`` and ``stride=`` then go to :class:`CalibratedDenoiser`.
     **params
-        Filter parameters (see each class's ``defaults``).
+        Filter parameters: the keyword-only arguments of the filter's class (its ``defaults``).
 
     Raises
     ------
@@ -104,4 +104,4 @@ def get_classical(name: str, *, calibrate: bool = False, **params: Any) -> Denoi
         raise ValueError(f"unknown classical method {name!r}; choose from {choices} (or calibrated-<name>)")
     if calibrate:
         return CalibratedDenoiser(_FILTERS[key], **params)
-    return _FILTERS[key](**params)
+    return _FILTERS[key].from_params(**params)

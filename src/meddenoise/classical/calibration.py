@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from skimage.restoration import calibrate_denoiser
@@ -77,7 +77,9 @@ class CalibratedDenoiser(Denoiser):
         self.points = _grid_points(self.grid)
         self.fixed = fixed
         self.stride = int(stride)
-        base(**fixed)  # validates the fixed parameters (and, for BM3D, that the package is present)
+        base.from_params(
+            **fixed
+        )  # validates the fixed parameters (and, for BM3D, that the package is present)
         self.name = f"calibrated-{base.name}"
         self.uses_sigma = base.uses_sigma
         #: The parameters chosen for the most recent image (for logging).
@@ -85,11 +87,13 @@ class CalibratedDenoiser(Denoiser):
 
     def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
         image = as_float_image(image)
-        probe = self.base(**self.fixed)
+        probe = self.base.from_params(**self.fixed)
         noise = probe.noise_level(image, sigma) if self.base.uses_sigma else None
 
         def run(img: np.ndarray, **params: Any) -> np.ndarray:
-            return self.base(**{**self.fixed, **params}).denoise_image(img.astype(np.float32), sigma=noise)
+            return self.base.from_params(**{**self.fixed, **params}).denoise_image(
+                img.astype(np.float32), sigma=noise
+            )
 
         best = calibrate_denoiser(
             image,
@@ -104,6 +108,38 @@ class CalibratedDenoiser(Denoiser):
 
     def __repr__(self) -> str:
         return f"CalibratedDenoiser({self.base.__name__}, grid={self.grid!r}, fixed={self.fixed!r})"
+
+
+@overload
+def tune_classical(
+    name: str,
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    metric: str = "ssim",
+    data_range: float = 1.0,
+    sigma: float | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    return_scores: Literal[False] = False,
+    progress: bool = False,
+) -> dict[str, Any]: ...
+
+
+@overload
+def tune_classical(
+    name: str,
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    metric: str = "ssim",
+    data_range: float = 1.0,
+    sigma: float | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    return_scores: Literal[True],
+    progress: bool = False,
+) -> tuple[dict[str, Any], list[tuple[dict[str, Any], float]]]: ...
 
 
 def tune_classical(

@@ -8,7 +8,9 @@ image. None of them needs the clean image.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -38,29 +40,50 @@ BM3D_MISSING_MESSAGE = (
 # (near) identities instead of dividing by zero.
 _SIGMA_FLOOR = 1e-4
 
+_FilterT = TypeVar("_FilterT", bound="ClassicalDenoiser")
+
 
 class ClassicalDenoiser(Denoiser):
     """Base class of the classical filters: keyword-only parameters, noise-level plumbing, clipping.
 
-    Subclasses set :attr:`name`, :attr:`uses_sigma`, :attr:`defaults` (every parameter with its
-    default) and implement :meth:`_filter`. Outputs are clipped to [0, 1] in place.
+    Subclasses set :attr:`name` and :attr:`uses_sigma`, take their parameters as keyword-only
+    ``__init__`` arguments (checked there and stored as attributes of the same names) and implement
+    :meth:`_filter`. :attr:`defaults` and :attr:`params` are read off that signature. Outputs are
+    clipped to [0, 1] in place.
     """
 
-    #: Parameter name → default value; the constructor accepts exactly these keywords.
+    #: Parameter name → default value, from the keyword-only arguments of the subclass's ``__init__``.
     defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {
+            p.name: p.default
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    @classmethod
+    def from_params(cls: type[_FilterT], **params: Any) -> _FilterT:
+        """Build the filter from keyword ``params`` read from a config or the command line.
+
+        Raises
+        ------
+        TypeError
+            For a parameter the filter does not take (the message lists the accepted ones).
+        """
+        unknown = sorted(set(params) - set(cls.defaults))
         if unknown:
             raise TypeError(
-                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"accepted: {', '.join(self.defaults) or 'none'}"
+                f"{cls.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(cls.defaults) or 'none'}"
             )
-        self.params: dict[str, Any] = {**self.defaults, **params}
-        self._validate()
+        return cls(**params)
 
-    def _validate(self) -> None:
-        """Check :attr:`params`; raise ValueError naming the filter and the parameter."""
+    @property
+    def params(self) -> dict[str, Any]:
+        """The filter's parameters (every keyword of ``__init__``) with their values."""
+        return {key: getattr(self, key) for key in self.defaults}
 
     def noise_level(self, image: np.ndarray, sigma: float | None) -> float:
         """The noise std to use for ``image``: ``sigma`` when given, else the blind estimate."""
@@ -82,11 +105,11 @@ class ClassicalDenoiser(Denoiser):
         return f"{type(self).__name__}({args})"
 
 
-def _positive(name: str, params: dict[str, Any], *keys: str) -> None:
-    for key in keys:
-        value = params[key]
+def _positive(owner: str, **values: float | None) -> None:
+    """Raise a ValueError naming ``owner`` and the parameter unless each value is None or > 0."""
+    for key, value in values.items():
         if value is not None and not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: {key} must be a positive number, got {value!r}")
+            raise ValueError(f"{owner}: {key} must be a positive number, got {value!r}")
 
 
 class MedianDenoiser(ClassicalDenoiser):
@@ -97,18 +120,17 @@ class MedianDenoiser(ClassicalDenoiser):
 
     name = "median"
     uses_sigma = False
-    defaults: ClassVar[dict[str, Any]] = {"size": 3}
 
-    def _validate(self) -> None:
-        size = self.params["size"]
+    def __init__(self, *, size: int = 3) -> None:
         if int(size) != size or size < 1:
             raise ValueError(f"median: size must be a positive integer, got {size!r}")
+        self.size = size
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        return ndimage.median_filter(image, size=int(self.params["size"]), mode="reflect")
+        return ndimage.median_filter(image, size=int(self.size), mode="reflect")
 
     def denoise_batch(self, images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        size = int(self.params["size"])
+        size = int(self.size)
         out = ndimage.median_filter(images, size=(1, size, size), mode="reflect")
         return np.clip(out, 0.0, 1.0, out=out)
 
@@ -118,16 +140,16 @@ class GaussianDenoiser(ClassicalDenoiser):
 
     name = "gaussian"
     uses_sigma = False
-    defaults: ClassVar[dict[str, Any]] = {"width": 1.0}
 
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "width")
+    def __init__(self, *, width: float = 1.0) -> None:
+        _positive(self.name, width=width)
+        self.width = width
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        return ndimage.gaussian_filter(image, sigma=float(self.params["width"]), mode="reflect")
+        return ndimage.gaussian_filter(image, sigma=float(self.width), mode="reflect")
 
     def denoise_batch(self, images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        out = ndimage.gaussian_filter(images, sigma=float(self.params["width"]), mode="reflect", axes=(1, 2))
+        out = ndimage.gaussian_filter(images, sigma=float(self.width), mode="reflect", axes=(1, 2))
         return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -140,26 +162,30 @@ class BilateralDenoiser(ClassicalDenoiser):
 
     name = "bilateral"
     uses_sigma = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "sigma_color": None,
-        "color_factor": 2.0,
-        "sigma_spatial": 1.5,
-        "win_size": None,
-    }
 
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "sigma_color", "color_factor", "sigma_spatial")
+    def __init__(
+        self,
+        *,
+        sigma_color: float | None = None,
+        color_factor: float = 2.0,
+        sigma_spatial: float = 1.5,
+        win_size: int | None = None,
+    ) -> None:
+        _positive(self.name, sigma_color=sigma_color, color_factor=color_factor, sigma_spatial=sigma_spatial)
+        self.sigma_color = sigma_color
+        self.color_factor = color_factor
+        self.sigma_spatial = sigma_spatial
+        self.win_size = win_size
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        p = self.params
-        color = p["sigma_color"]
+        color = self.sigma_color
         if color is None:
-            color = p["color_factor"] * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
+            color = self.color_factor * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
         return denoise_bilateral(
             image,
-            win_size=p["win_size"],
+            win_size=self.win_size,
             sigma_color=float(color),
-            sigma_spatial=float(p["sigma_spatial"]),
+            sigma_spatial=float(self.sigma_spatial),
             mode="reflect",
         )
 
@@ -174,28 +200,33 @@ class NLMeansDenoiser(ClassicalDenoiser):
 
     name = "nlmeans"
     uses_sigma = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "h": None,
-        "h_factor": 0.8,
-        "patch_size": 5,
-        "patch_distance": 6,
-        "fast_mode": True,
-    }
 
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "h", "h_factor", "patch_size", "patch_distance")
+    def __init__(
+        self,
+        *,
+        h: float | None = None,
+        h_factor: float = 0.8,
+        patch_size: int = 5,
+        patch_distance: int = 6,
+        fast_mode: bool = True,
+    ) -> None:
+        _positive(self.name, h=h, h_factor=h_factor, patch_size=patch_size, patch_distance=patch_distance)
+        self.h = h
+        self.h_factor = h_factor
+        self.patch_size = patch_size
+        self.patch_distance = patch_distance
+        self.fast_mode = fast_mode
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        p = self.params
         noise = self.noise_level(image, sigma)
-        h = p["h"] if p["h"] is not None else p["h_factor"] * max(noise, _SIGMA_FLOOR)
+        h = self.h if self.h is not None else self.h_factor * max(noise, _SIGMA_FLOOR)
         return denoise_nl_means(
             image,
             h=float(h),
             sigma=noise,
-            patch_size=int(p["patch_size"]),
-            patch_distance=int(p["patch_distance"]),
-            fast_mode=bool(p["fast_mode"]),
+            patch_size=int(self.patch_size),
+            patch_distance=int(self.patch_distance),
+            fast_mode=bool(self.fast_mode),
         )
 
 
@@ -207,17 +238,20 @@ class TVDenoiser(ClassicalDenoiser):
 
     name = "tv"
     uses_sigma = True
-    defaults: ClassVar[dict[str, Any]] = {"weight": None, "weight_factor": 1.0, "max_num_iter": 200}
 
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "weight", "weight_factor", "max_num_iter")
+    def __init__(
+        self, *, weight: float | None = None, weight_factor: float = 1.0, max_num_iter: int = 200
+    ) -> None:
+        _positive(self.name, weight=weight, weight_factor=weight_factor, max_num_iter=max_num_iter)
+        self.weight = weight
+        self.weight_factor = weight_factor
+        self.max_num_iter = max_num_iter
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        p = self.params
-        weight = p["weight"]
+        weight = self.weight
         if weight is None:
-            weight = p["weight_factor"] * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
-        return denoise_tv_chambolle(image, weight=float(weight), max_num_iter=int(p["max_num_iter"]))
+            weight = self.weight_factor * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
+        return denoise_tv_chambolle(image, weight=float(weight), max_num_iter=int(self.max_num_iter))
 
 
 class WaveletDenoiser(ClassicalDenoiser):
@@ -228,31 +262,34 @@ class WaveletDenoiser(ClassicalDenoiser):
 
     name = "wavelet"
     uses_sigma = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "wavelet": "db2",
-        "mode": "soft",
-        "levels": None,
-        "method": "BayesShrink",
-        "sigma_factor": 1.0,
-    }
 
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "sigma_factor")
-        if self.params["method"] not in ("BayesShrink", "VisuShrink"):
-            raise ValueError(
-                f"wavelet: method must be BayesShrink or VisuShrink, got {self.params['method']!r}"
-            )
+    def __init__(
+        self,
+        *,
+        wavelet: str = "db2",
+        mode: Literal["soft", "hard"] = "soft",
+        levels: int | None = None,
+        method: Literal["BayesShrink", "VisuShrink"] = "BayesShrink",
+        sigma_factor: float = 1.0,
+    ) -> None:
+        _positive(self.name, sigma_factor=sigma_factor)
+        if method not in ("BayesShrink", "VisuShrink"):
+            raise ValueError(f"wavelet: method must be BayesShrink or VisuShrink, got {method!r}")
+        self.wavelet = wavelet
+        self.mode = mode
+        self.levels = levels
+        self.method = method
+        self.sigma_factor = sigma_factor
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        p = self.params
-        noise = p["sigma_factor"] * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
+        noise = self.sigma_factor * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
         return denoise_wavelet(
             image,
             sigma=noise,
-            wavelet=p["wavelet"],
-            mode=p["mode"],
-            wavelet_levels=p["levels"],
-            method=p["method"],
+            wavelet=self.wavelet,
+            mode=self.mode,
+            wavelet_levels=self.levels,
+            method=self.method,
             rescale_sigma=True,
         )
 
@@ -271,20 +308,17 @@ class BM3DDenoiser(ClassicalDenoiser):
 
     name = "bm3d"
     uses_sigma = True
-    defaults: ClassVar[dict[str, Any]] = {"sigma_factor": 1.0, "profile": "np"}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, sigma_factor: float = 1.0, profile: str = "np") -> None:
+        _positive(self.name, sigma_factor=sigma_factor)
+        self.sigma_factor = sigma_factor
+        self.profile = profile
         try:
             import bm3d
         except ImportError as exc:
             raise ImportError(BM3D_MISSING_MESSAGE) from exc
-        self._bm3d = bm3d.bm3d
-
-    def _validate(self) -> None:
-        _positive(self.name, self.params, "sigma_factor")
+        self._bm3d: Callable[..., np.ndarray] = bm3d.bm3d
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
-        p = self.params
-        noise = p["sigma_factor"] * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
-        return self._bm3d(image, sigma_psd=noise, profile=p["profile"])
+        noise = self.sigma_factor * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
+        return self._bm3d(image, sigma_psd=noise, profile=self.profile)
