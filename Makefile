@@ -33,9 +33,13 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
 
+# ruff (style), mypy (types, config in pyproject.toml), lint-imports (the layer contract in pyproject.toml;
+# PYTHONPATH=src so that it reads this tree even from a venv installed from another checkout).
 lint: venv
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/mypy src
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff format src tests scripts
@@ -46,4 +50,4 @@ bench: venv
 	$(PY) scripts/benchmark_models.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
