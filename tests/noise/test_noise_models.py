@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from meddenoise.noise import NOISE_MODELS, parse_noise
+from meddenoise.noise import NOISE_MODELS, NoiseModel, parse_noise
 
 # One representative spec per registered model, at a setting where clipping does not matter
 # unless the test is about clipping.
@@ -46,6 +46,36 @@ def test_integer_images_are_rounded_into_their_dtype(name) -> None:
         model, clean = parse_noise("lowdose-ct(dose=0.5,angles=64)"), clean.astype(np.int16) * 1000 - 1000
     noisy = model(clean, rng=0)
     assert noisy.dtype == clean.dtype and noisy.shape == clean.shape
+    # the same noise as on the float image, rounded to the nearest integer and clipped to the dtype
+    info = np.iinfo(clean.dtype)
+    unrounded = model(clean.astype(np.float64), rng=0)
+    assert np.array_equal(noisy, np.clip(np.rint(unrounded), info.min, info.max).astype(clean.dtype))
+
+
+class _AddOffsets(NoiseModel):
+    """Adds fixed offsets: fractional ones and ones that leave the integer dtype's range."""
+
+    name = "add-offsets"
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return x + np.array([-3.7, 0.4, 9.2, 0.6, -0.5, 1.5])
+
+
+@pytest.mark.parametrize(
+    ("clean", "expected"),
+    [
+        (np.array([0, 10, 250, 128, 7, 7], np.uint8), np.array([0, 10, 255, 129, 6, 8], np.uint8)),
+        (
+            np.array([-32766, 5, 32760, 0, 0, 32766], np.int16),
+            np.array([-32768, 5, 32767, 1, 0, 32767], np.int16),
+        ),
+    ],
+)
+def test_integer_results_are_rounded_half_to_even_and_clipped_not_wrapped(clean, expected) -> None:
+    # Without rounding, astype truncates (10.4 -> 10 but 128.6 -> 128); without clipping, 259.2 wraps to 3.
+    noisy = _AddOffsets()(clean, rng=0)
+    assert noisy.dtype == clean.dtype
+    assert np.array_equal(noisy, expected)
 
 
 def test_gaussian_moments_without_clipping(rng) -> None:
