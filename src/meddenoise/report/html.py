@@ -6,10 +6,11 @@ file, an e-mail attachment or a CI artefact exactly as it was written.
 Example
 -------
 >>> from meddenoise.report import HtmlReport
->>> report = HtmlReport("Denoising demo")
->>> report.add_heading("Metrics")
->>> report.add_table([{"method": "median", "PSNR": 27.1}, {"method": "nlmeans", "PSNR": 29.4}])
+>>> rows = [{"method": "median", "PSNR": 27.1}, {"method": "nlmeans", "PSNR": 29.4}]
+>>> report = HtmlReport("Denoising demo").add_heading("Metrics").add_table(rows)  # each add_* returns the report
 >>> html = report.render()
+>>> "<th>PSNR</th>" in html and "<td>nlmeans</td>" in html
+True
 """
 
 from __future__ import annotations
