@@ -1,4 +1,8 @@
-"""Shared fixtures: the research data folder (skip when absent) and a deterministic generator."""
+"""Shared fixtures: the research data folder (skip when absent) and a deterministic generator.
+
+Markers (tests/GUIDELINES.md): a test that uses ``shared_data``, directly or through another fixture,
+is marked ``data`` here, so ``-m "not data"`` never selects a test that would skip for want of it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,12 @@ import numpy as np
 import pytest
 
 from meddenoise._utils import shared_data_dir
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()) and item.get_closest_marker("data") is None:
+            item.add_marker(pytest.mark.data)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from meddenoise import __version__
 from meddenoise.cli.main import app
+
+pytestmark = pytest.mark.integration  # every test here drives the command line
 
 runner = CliRunner()
 

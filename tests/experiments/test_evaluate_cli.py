@@ -27,6 +27,7 @@ def png_folder(tmp_path):
     return folder
 
 
+@pytest.mark.integration
 def test_evaluate_prints_a_table_and_saves(png_folder, tmp_path):
     out = tmp_path / "result"
     args = ["evaluate", "--data", str(png_folder), "--size", "32", "--methods", "median,tv",
@@ -61,12 +62,14 @@ def test_evaluate_prints_a_table_and_saves(png_folder, tmp_path):
         (["--param", "tv.size=5"], "not among the methods"),
     ],
 )
+@pytest.mark.integration
 def test_evaluate_bad_options_give_one_clear_line(png_folder, args, message):
     result = runner.invoke(app, ["evaluate", "--data", str(png_folder), "--methods", "median", *args])
     assert result.exit_code == 2
     assert message in result.output
 
 
+@pytest.mark.integration
 def test_evaluate_missing_folder(tmp_path):
     result = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "nope"), "--methods", "median"])
     assert result.exit_code == 2 and "nope" in result.output
@@ -86,6 +89,7 @@ def test_parsing_helpers():
         build_denoisers(["median", "median"])
 
 
+@pytest.mark.integration
 @pytest.mark.data
 def test_evaluate_on_mini_mias(shared_data):
     folder = shared_data / "mini-mias"

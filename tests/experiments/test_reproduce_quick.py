@@ -12,7 +12,7 @@ import pytest
 from meddenoise.experiments.reproduce import run_experiment
 from meddenoise.experiments.runner import RESULTS_SCHEMA
 
-pytestmark = [pytest.mark.integration, pytest.mark.data]
+pytestmark = pytest.mark.integration  # the tests that use shared_data get `data` from conftest.py
 
 
 def _check_report(out: Path, experiment: str) -> dict:

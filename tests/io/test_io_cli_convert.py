@@ -6,11 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
 from meddenoise.io import read_image
 from meddenoise.io.testdata import pydicom_sample
+
+pytestmark = pytest.mark.integration  # every test here drives the command line
 
 runner = CliRunner()
 

@@ -237,6 +237,7 @@ def test_fetch_refuses_wrong_digest_and_malicious_checkpoint(
     assert not cache.exists() or not any(cache.iterdir())
 
 
+@pytest.mark.integration
 def test_fetch_weights_cli_reports_one_error_line(tmp_path: Path, rng: np.random.Generator) -> None:
     from meddenoise.cli.main import app
 

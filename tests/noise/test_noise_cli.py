@@ -26,6 +26,7 @@ def png(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_list_names_every_model_and_its_parameters() -> None:
     result = runner.invoke(app, ["noise", "--list"])
     assert result.exit_code == 0, result.output
@@ -35,6 +36,7 @@ def test_list_names_every_model_and_its_parameters() -> None:
             assert param.name in result.output
 
 
+@pytest.mark.integration
 def test_png_gets_the_spec_noise_on_the_unit_scale(png: Path, tmp_path: Path) -> None:
     out = tmp_path / "noisy.png"
     result = runner.invoke(app, ["noise", str(png), str(out), "-n", "gaussian(p=0.1,sigma=1)", "--seed", "3"])
@@ -48,6 +50,7 @@ def test_png_gets_the_spec_noise_on_the_unit_scale(png: Path, tmp_path: Path) ->
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(out)))
 
 
+@pytest.mark.integration
 def test_lowdose_ct_on_a_dicom_stays_in_hu(tmp_path: Path) -> None:
     out = tmp_path / "lowdose.dcm"
     result = runner.invoke(app, ["noise", str(CT), str(out), "-n", "lowdose-ct(dose=0.05,angles=90)"])
@@ -62,6 +65,7 @@ def test_lowdose_ct_on_a_dicom_stays_in_hu(tmp_path: Path) -> None:
     ("spec", "message"),
     [("bogus(a=1)", "unknown noise model 'bogus'"), ("gaussian(p=3)", "'p' must be in [0, 1]")],
 )
+@pytest.mark.integration
 def test_bad_spec_is_one_clear_error_line(png: Path, tmp_path: Path, spec: str, message: str) -> None:
     result = runner.invoke(app, ["noise", str(png), str(tmp_path / "x.png"), "-n", spec])
     assert result.exit_code == 1
@@ -69,6 +73,7 @@ def test_bad_spec_is_one_clear_error_line(png: Path, tmp_path: Path, spec: str, 
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.integration
 def test_existing_output_is_kept_without_overwrite(png: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.png"
     out.write_bytes(b"keep")
@@ -78,6 +83,7 @@ def test_existing_output_is_kept_without_overwrite(png: Path, tmp_path: Path) ->
     assert runner.invoke(app, ["noise", str(png), str(out), "--overwrite"]).exit_code == 0
 
 
+@pytest.mark.integration
 def test_missing_arguments_and_missing_file(tmp_path: Path) -> None:
     assert runner.invoke(app, ["noise"]).exit_code == 2
     result = runner.invoke(app, ["noise", str(tmp_path / "none.png"), str(tmp_path / "o.png")])

@@ -6,10 +6,13 @@ import shutil
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
+
+pytestmark = pytest.mark.integration  # every test here drives the command line
 
 runner = CliRunner()
 

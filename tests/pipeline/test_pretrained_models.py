@@ -76,6 +76,7 @@ def test_modalities_map_to_models_and_unknown_names_fail() -> None:
         get_card("nosuchmodel")
 
 
+@pytest.mark.integration
 def test_models_command_lists_them() -> None:
     result = CliRunner().invoke(app, ["models", "--verbose"])
     assert result.exit_code == 0, result.output
