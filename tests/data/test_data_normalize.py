@@ -71,6 +71,19 @@ def test_percentile_and_minmax_normalisers_are_valid(x: np.ndarray) -> None:
         assert np.all(np.abs(back - x) <= 1e-6 * (norm.width + np.abs(x)) + 1e-3)
 
 
+def test_forward_returns_the_array_alone_unless_the_residual_is_asked_for() -> None:
+    norm = Normalizer.from_range(0.0, 10.0)
+    x = np.array([-5.0, 0.0, 2.5, 10.0, 14.0])
+    y = norm.forward(x)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float32
+    np.testing.assert_array_equal(y, [0.0, 0.0, 0.25, 1.0, 1.0])
+    np.testing.assert_array_equal(norm(x), y)
+    for pair in (norm.forward(x, return_residual=True), norm.forward_with_residual(x)):
+        assert isinstance(pair, tuple) and len(pair) == 2
+        np.testing.assert_array_equal(pair[0], y)
+        np.testing.assert_array_equal(pair[1], [-5.0, 0.0, 0.0, 0.0, 4.0])
+
+
 def test_to_dict_round_trip_through_json() -> None:
     norm = Normalizer.from_window("lung")
     again = Normalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
