@@ -34,7 +34,7 @@ def convert(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it exists.")] = False,
 ) -> None:
     """Convert an image file; a PNG shows the source's usual range (CT: -1024..3071 HU) unless --window says."""
-    from meddenoise.data import CT_WINDOWS, Normalizer
+    from meddenoise.data import CT_WINDOWS, DEFAULT_INTENSITY, Normalizer, intensity_for_image
     from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
 
     if output.resolve() == source.resolve():
@@ -60,7 +60,7 @@ def convert(
                 low, high = (float(v) for v in window.split(","))
                 norm = Normalizer.from_range(low, high)
             else:
-                norm = Normalizer.for_image(image)
+                norm = intensity_for_image(image, DEFAULT_INTENSITY)
             value_range = (norm.low, norm.high)
             if bits is None:
                 bits = 16 if image.meta.bits > 8 else 8

@@ -135,19 +135,17 @@ class Normalizer:
     ) -> Normalizer:
         """A normaliser for a read image.
 
-        ``"auto"``: CT in HU → :data:`CT_DEFAULT_RANGE`; integer raster files (PNG, PGM, TIFF...) → their
-        dtype range (8-bit /255, 16-bit /65535); other DICOM and NIfTI (whose stored range says little
-        about the signal) → the image's min/max. ``"range"`` → ``meta.value_range``; ``"dtype"``,
+        ``"auto"`` is the intensity policy's ``auto`` (:mod:`meddenoise.data.intensity`: CT in HU → window
+        L0/W2048, others → percentiles 0.5-99.5); use :func:`meddenoise.data.intensity_for_image` for the
+        policy's other methods and its default. ``"range"`` → ``meta.value_range``; ``"dtype"``,
         ``"minmax"``, ``"percentile"`` (``lower``, ``upper``), ``"window"`` (``level``, ``width``).
         """
         meta = image.meta
         units = meta.units
         if method == "auto":
-            if meta.units == "HU":
-                return cls(*CT_DEFAULT_RANGE, method="range", params={"auto": "ct"}, units=units)
-            if meta.format not in ("dicom", "nifti") and np.issubdtype(np.dtype(meta.dtype), np.integer):
-                return cls(*meta.value_range, method="dtype", params={"dtype": meta.dtype}, units=units)
-            return cls.from_minmax(image.pixels, units=units)
+            from meddenoise.data.intensity import IntensitySpec, intensity_for_image
+
+            return intensity_for_image(image, IntensitySpec("auto"))
         if method == "range":
             return cls(*meta.value_range, method="range", units=units)
         if method == "dtype":

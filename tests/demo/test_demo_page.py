@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
-from meddenoise.pipeline.demo import run_demo
+from meddenoise.demo import run_demo
 
 
 def test_demo_page_has_images_and_a_metrics_table(tmp_path: Path) -> None:
