@@ -56,7 +56,9 @@ def _as_unit_sample(name: str, modality: str, pixels: np.ndarray, units: str | N
     model = pretrained_for_modality(modality)
     # the shipped model's intensity policy (no shipped models: the classical one)
     spec = (
-        build_denoiser(PRETRAINED_PREFIX + model).intensity if model in shipped_names() else CLASSICAL_INTENSITY
+        build_denoiser(PRETRAINED_PREFIX + model).intensity
+        if model in shipped_names()
+        else CLASSICAL_INTENSITY
     )
     unit = to_unit(fit_intensity(arr, spec, modality=modality, units=units), arr)
     unit = center_crop_to_square(unit)
