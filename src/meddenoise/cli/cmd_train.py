@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -131,11 +132,9 @@ def train_command(
             base.pop("model_params", None)  # another model's parameters do not carry over
         cfg = TrainConfig.from_dict({**base, **overrides}, source=str(config or "options"))
         # the images are mapped to [0, 1] with the config's intensity policy, which the checkpoint records
-        load = {"size": size, "progress": not quiet, "normalization": cfg.intensity}
-        images = load_images(data if len(data) > 1 else data[0], **load)
-        val_images = (
-            None if not val_data else load_images(val_data if len(val_data) > 1 else val_data[0], **load)
-        )
+        load = partial(load_images, size=size, progress=not quiet, normalization=cfg.intensity)
+        images = load(data if len(data) > 1 else data[0])
+        val_images = None if not val_data else load(val_data if len(val_data) > 1 else val_data[0])
     except (TrainConfigError, ValueError, FileNotFoundError, ImageReadError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -186,12 +186,17 @@ def fit_intensity(
     if method == "range":
         if hu:
             return Normalizer(*CT_DEFAULT_RANGE, method="range", params={"auto": "ct"}, units=units or "HU")
-        integer = original_dtype is not None and np.issubdtype(np.dtype(original_dtype), np.integer)
-        if integer and (file_format or "") not in _WIDE_FORMATS:
+        stored = np.dtype(original_dtype) if original_dtype is not None else None
+        if (
+            stored is not None
+            and np.issubdtype(stored, np.integer)
+            and (file_format or "") not in _WIDE_FORMATS
+        ):
             if value_range is not None and value_range[1] > value_range[0]:
-                dtype_name = np.dtype(original_dtype).name  # type: ignore[arg-type]
-                return Normalizer(*value_range, method="dtype", params={"dtype": dtype_name}, units=unit_name)
-            return Normalizer.for_dtype(original_dtype)  # type: ignore[arg-type]
+                return Normalizer(
+                    *value_range, method="dtype", params={"dtype": stored.name}, units=unit_name
+                )
+            return Normalizer.for_dtype(stored)
     return Normalizer.from_minmax(arr, units=unit_name)
 
 
