@@ -21,6 +21,7 @@ __all__ = [
     "OPTIONAL_DEPENDENCIES",
     "MissingOptionalDependency",
     "OptionalDependency",
+    "feature_for_method",
     "is_available",
     "missing_message",
     "require",
@@ -33,13 +34,15 @@ class MissingOptionalDependency(ImportError):
 
 @dataclass(frozen=True)
 class OptionalDependency:
-    """One optional feature: the modules it imports, the PyPI package(s) and the ``meddenoise`` extra."""
+    """One optional feature: the modules it imports, the PyPI package(s), the ``meddenoise`` extra and the
+    denoising methods it provides (checked by :func:`meddenoise.methods.build_denoiser`)."""
 
     feature: str
     modules: tuple[str, ...]
     packages: tuple[str, ...]
     extra: str
     note: str = ""
+    methods: tuple[str, ...] = ()
 
     @property
     def install_hint(self) -> str:
@@ -50,7 +53,9 @@ class OptionalDependency:
 OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
     dep.feature: dep
     for dep in (
-        OptionalDependency("bm3d", ("bm3d",), ("bm3d",), "bm3d", "closed binary, non-commercial licence"),
+        OptionalDependency(
+            "bm3d", ("bm3d",), ("bm3d",), "bm3d", "closed binary, non-commercial licence", methods=("bm3d",)
+        ),
         OptionalDependency(
             "codecs",
             ("pylibjpeg", "openjpeg"),
@@ -97,3 +102,11 @@ def require(feature: str, *, what: str | None = None) -> None:
     """Raise :class:`MissingOptionalDependency` unless ``feature`` is available."""
     if not is_available(feature):
         raise MissingOptionalDependency(missing_message(feature, what=what))
+
+
+def feature_for_method(method: str) -> str | None:
+    """The optional feature that provides the denoising method ``method`` (e.g. ``"bm3d"``), if any."""
+    for dep in OPTIONAL_DEPENDENCIES.values():
+        if method in dep.methods:
+            return dep.feature
+    return None

@@ -92,7 +92,7 @@ def test_models_take_no_parameters_and_lists_refuse_duplicates() -> None:
 
 @pytest.fixture
 def bm3d_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    fake = OptionalDependency("bm3d", ("meddenoise_no_such_module",), ("bm3d",), "bm3d")
+    fake = OptionalDependency("bm3d", ("meddenoise_no_such_module",), ("bm3d",), "bm3d", methods=("bm3d",))
     monkeypatch.setitem(_optional.OPTIONAL_DEPENDENCIES, "bm3d", fake)
     _optional.is_available.cache_clear()
     yield

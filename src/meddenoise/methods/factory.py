@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from meddenoise._optional import require
+from meddenoise._optional import feature_for_method, require
 from meddenoise.data.intensity import CLASSICAL_INTENSITY, DEFAULT_INTENSITY, IntensitySpec
 from meddenoise.denoiser import Denoiser
 
@@ -51,8 +51,6 @@ logger = logging.getLogger(__name__)
 PRETRAINED_PREFIX = "pretrained:"
 #: Suffixes that make a name a checkpoint path.
 CHECKPOINT_SUFFIXES: tuple[str, ...] = (".safetensors", ".json")
-#: Classical methods whose back end is optional → the feature in :mod:`meddenoise._optional`.
-_OPTIONAL_BACKENDS: dict[str, str] = {"bm3d": "bm3d"}
 
 MethodKind = Literal["classical", "pretrained", "checkpoint"]
 
@@ -199,8 +197,9 @@ def build_denoiser(
 
         base = _classical_base(text)
         assert base is not None  # method_kind said classical
-        if base in _OPTIONAL_BACKENDS:
-            require(_OPTIONAL_BACKENDS[base], what=base)
+        feature = feature_for_method(base)  # an optional back end says so in meddenoise._optional
+        if feature is not None:
+            require(feature, what=base)
         denoiser = get_classical(text, **dict(params or {}))
         return DenoiserChoice(denoiser, intensity or CLASSICAL_INTENSITY, text, "classical")
     if kind == "pretrained":
