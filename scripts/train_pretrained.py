@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from meddenoise._utils import atomic_path, shared_data_dir
-from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, to_unit
+from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.pretrained import PRETRAINED_DIR, sha256_file
 
 SEED = 20240607

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from meddenoise.data.intensity import IntensitySpec
+from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image
 from meddenoise.pipeline.core import DenoiseOptions, denoise_pixels
-from meddenoise.pipeline.intensity import IntensitySpec
-from meddenoise.pipeline.methods import DenoiserResolver
 
 if TYPE_CHECKING:
     from meddenoise.io import MedicalImage
@@ -58,8 +58,9 @@ def denoise(
         or a path to a DICOM, NIfTI, PNG or TIFF file.
     model
         ``"auto"`` (the shipped model for the modality; ``general`` for arrays without one),
-        ``"general"``, ``"ct"``, ``"mri"``, ``"xray"``, or a checkpoint path. Ignored when ``method``
-        is given.
+        ``"general"``, ``"ct"``, ``"mri"``, ``"xray"`` (also ``"pretrained:ct"``, ...), or a checkpoint
+        path, resolved by :func:`meddenoise.methods.build_denoiser` (a registered name wins over a
+        file of that name; write ``"./ct"`` for a path). Ignored when ``method`` is given.
     method
         A classical method instead of a model: ``median``, ``gaussian``, ``bilateral``, ``nlmeans``,
         ``tv``, ``wavelet``, ``bm3d``.
@@ -68,7 +69,8 @@ def denoise(
     modality
         DICOM modality code of an array (``"CT"`` means the array is in HU); files say their own.
     intensity
-        Override the intensity mapping (:class:`~meddenoise.pipeline.IntensitySpec` or its dict).
+        Override the intensity mapping (:class:`~meddenoise.data.IntensitySpec` or its dict); by
+        default the denoiser's own (model card, checkpoint's training config, or the classical one).
     tile, overlap
         Tiling of large images.
     output
@@ -105,7 +107,7 @@ def denoise(
         )
         return _cast_like(pixels, arr.dtype)
 
-    from meddenoise.io import MedicalImage, read_image, write_image
+    from meddenoise.io import MedicalImage, read_image, write_like_source
 
     image = source if isinstance(source, MedicalImage) else read_image(Path(source))
     pixels, _, _ = denoise_image(image, resolver, options)
@@ -115,5 +117,5 @@ def denoise(
         src = image.meta.source
         if src is not None and target.resolve() == Path(src).resolve():
             raise ValueError(f"{target}: output would overwrite the input; choose another path")
-        write_image(target, pixels, like=image, description=description)
+        write_like_source(target, pixels, image, description=description)
     return result

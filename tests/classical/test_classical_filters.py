@@ -114,7 +114,9 @@ def test_filters_take_keyword_only_parameters_with_the_documented_defaults():
 
 def test_bm3d_missing_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # makes `import bm3d` raise ImportError
-    with pytest.raises(ImportError, match=r"meddenoise\[bm3d\] \(non-commercial licence\)"):
+    with pytest.raises(
+        ImportError, match=r"needs the optional package 'bm3d' \(pip install 'meddenoise\[bm3d\]'"
+    ):
         get_classical("bm3d")
     assert "non-commercial" in BM3D_MISSING_MESSAGE
 

@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from meddenoise.data import CT_DEFAULT_RANGE, Normalizer
+from meddenoise.data import (
+    CT_DEFAULT_RANGE,
+    DEFAULT_INTENSITY,
+    IntensitySpec,
+    Normalizer,
+    intensity_for_image,
+)
 from meddenoise.io import read_image
 from meddenoise.io.testdata import pydicom_sample
 
@@ -102,11 +108,17 @@ def test_dtype_and_bad_input() -> None:
         Normalizer.for_dtype(np.float32)
 
 
-def test_for_image_auto_choices() -> None:
+def test_for_image_choices_follow_the_intensity_policy() -> None:
     ct = read_image(pydicom_sample("CT_small.dcm"))
-    assert (Normalizer.for_image(ct).low, Normalizer.for_image(ct).high) == CT_DEFAULT_RANGE
+    default = intensity_for_image(ct, DEFAULT_INTENSITY)
+    assert (default.low, default.high) == CT_DEFAULT_RANGE
     mr = read_image(pydicom_sample("MR_small.dcm"))
-    auto = Normalizer.for_image(mr)
-    assert auto.method == "minmax" and auto.low == mr.pixels.min() and auto.high == mr.pixels.max()
+    nominal = intensity_for_image(mr, DEFAULT_INTENSITY)
+    assert nominal.method == "minmax" and nominal.low == mr.pixels.min() and nominal.high == mr.pixels.max()
+    # Normalizer.for_image's "auto" is the policy's "auto", not a second definition
+    auto = intensity_for_image(ct, IntensitySpec("auto"))
+    assert (auto.low, auto.high) == (-1024.0, 1024.0)
+    with pytest.raises(ValueError, match="intensity_for_image"):
+        Normalizer.for_image(ct, method="auto")  # type: ignore[arg-type]
     win = Normalizer.for_image(ct, method="window", level=40, width=400)
     assert (win.low, win.high) == (-160, 240)

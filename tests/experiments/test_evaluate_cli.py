@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from meddenoise.classical import CalibratedDenoiser, MedianDenoiser
 from meddenoise.cli.main import app
-from meddenoise.experiments.evaluate_methods import build_denoisers, parse_param_options, parse_value
+from meddenoise.experiments.evaluate_methods import parse_param_options, parse_value
+from meddenoise.methods import build_denoisers
 
 runner = CliRunner()
 
@@ -82,7 +83,10 @@ def test_parsing_helpers():
         "median": {"size": 5},
         "calibrated-tv": {"stride": 2},
     }
-    built = build_denoisers(["median", "calibrated-tv"], {"median": {"size": 7}})
+    built = {
+        k: c.denoiser
+        for k, c in build_denoisers(["median", "calibrated-tv"], {"median": {"size": 7}}).items()
+    }
     assert isinstance(built["median"], MedianDenoiser) and built["median"].params["size"] == 7
     assert isinstance(built["calibrated-tv"], CalibratedDenoiser)
     with pytest.raises(ValueError, match="twice"):

@@ -13,11 +13,11 @@ import tifffile
 from PIL import Image
 from pydicom.data import get_testdata_file
 
+from meddenoise.data import IntensitySpec
 from meddenoise.denoiser import Denoiser
+from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline import (
     DenoiseOptions,
-    DenoiserResolver,
-    IntensitySpec,
     OutputConflictError,
     denoise_files,
     denoise_pixels,

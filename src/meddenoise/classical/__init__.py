@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meddenoise._optional import is_available
 from meddenoise.classical.calibration import DEFAULT_GRIDS, CalibratedDenoiser, tune_classical
 from meddenoise.classical.filters import (
     BM3D_MISSING_MESSAGE,
@@ -69,12 +70,8 @@ CALIBRATED_PREFIX = "calibrated-"
 
 
 def bm3d_available() -> bool:
-    """Whether the optional ``bm3d`` package can be imported."""
-    try:
-        import bm3d  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the optional ``bm3d`` package is installed (:func:`meddenoise._optional.is_available`)."""
+    return is_available("bm3d")
 
 
 def get_classical(name: str, *, calibrate: bool = False, **params: Any) -> Denoiser:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.restoration import denoise_bilateral, denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
+from meddenoise._optional import missing_message
 from meddenoise.denoiser import Denoiser
 from meddenoise.noise import estimate_sigma
 
@@ -31,10 +32,8 @@ __all__ = [
     "WaveletDenoiser",
 ]
 
-BM3D_MISSING_MESSAGE = (
-    "BM3D needs the optional `bm3d` package (a closed binary): install meddenoise[bm3d] "
-    "(non-commercial licence), e.g. `pip install 'meddenoise[bm3d]'`"
-)
+#: Declared with the other optional back ends in :mod:`meddenoise._optional`.
+BM3D_MISSING_MESSAGE = missing_message("bm3d", what="BM3D")
 
 # Below this the noise is treated as absent: filters whose strength scales with sigma become
 # (near) identities instead of dividing by zero.

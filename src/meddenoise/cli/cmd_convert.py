@@ -34,8 +34,8 @@ def convert(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it exists.")] = False,
 ) -> None:
     """Convert an image file; a PNG shows the source's usual range (CT: -1024..3071 HU) unless --window says."""
-    from meddenoise.data import CT_WINDOWS, Normalizer
-    from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
+    from meddenoise.data import CT_WINDOWS, DEFAULT_INTENSITY, Normalizer, intensity_for_image
+    from meddenoise.io import ImageReadError, ImageWriteError, MedicalImage, read_image, write_image
 
     if output.resolve() == source.resolve():
         typer.echo(f"error: {output}: refusing to overwrite the input file", err=True)
@@ -46,7 +46,7 @@ def convert(
     try:
         image = read_image(source, slice_axis=slice_axis)
         pixels = image.pixels
-        like = image
+        like: MedicalImage | None = image
         if slice_index is not None:
             stack = image.slices()
             if not -len(stack) <= slice_index < len(stack):
@@ -60,7 +60,7 @@ def convert(
                 low, high = (float(v) for v in window.split(","))
                 norm = Normalizer.from_range(low, high)
             else:
-                norm = Normalizer.for_image(image)
+                norm = intensity_for_image(image, DEFAULT_INTENSITY)
             value_range = (norm.low, norm.high)
             if bits is None:
                 bits = 16 if image.meta.bits > 8 else 8

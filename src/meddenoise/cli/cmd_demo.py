@@ -23,7 +23,7 @@ def demo(
     bm3d: Annotated[bool, typer.Option("--bm3d/--no-bm3d", help="Include BM3D when it is installed.")] = True,
 ) -> None:
     """Denoise noisy built-in samples with the shipped models and classical filters; write an HTML page."""
-    from meddenoise.pipeline.demo import run_demo
+    from meddenoise.demo import run_demo
 
     try:
         result = run_demo(out, noise=noise, seed=seed, size=size, include_bm3d=bm3d, log=typer.echo)

@@ -21,8 +21,9 @@ def denoise_command(
     model: Annotated[
         str,
         typer.Option(
-            help="'auto' (the shipped model for each file's modality), general, ct, mri, xray, or a "
-            "checkpoint .safetensors path."
+            help="'auto' (the shipped model for each file's modality), general, ct, mri, xray (also "
+            "pretrained:<name>), or a checkpoint path (.safetensors, .json or run folder; a registered "
+            "name wins over a file of that name: write ./ct for a path)."
         ),
     ] = "auto",
     method: Annotated[
@@ -47,12 +48,13 @@ def denoise_command(
 
     Inputs are never overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
     """
-    from meddenoise.pipeline import DenoiseOptions, DenoiserResolver, OutputConflictError, denoise_files
+    from meddenoise.methods import DenoiserResolver
+    from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
 
     try:
         options = DenoiseOptions(noise_level=noise_level, tile=tile, overlap=overlap)
         resolver = DenoiserResolver(model=model, method=method)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:

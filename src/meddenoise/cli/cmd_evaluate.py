@@ -24,7 +24,8 @@ def evaluate(
         str,
         typer.Option(
             help="Comma-separated methods: median, gaussian, bilateral, nlmeans, tv, wavelet, bm3d, "
-            "calibrated-<name>, or checkpoint paths."
+            "calibrated-<name>, shipped models (ct, mri, xray, general; also pretrained:<name>), or "
+            "checkpoint paths."
         ),
     ] = "median,nlmeans,bm3d",
     metrics: Annotated[
@@ -51,17 +52,20 @@ def evaluate(
     """Add seeded noise to every image, denoise it with each method, and print a Markdown table."""
     from meddenoise.data import list_images, load_dataset
     from meddenoise.experiments.evaluate import evaluate as run_evaluation
-    from meddenoise.experiments.evaluate_methods import build_denoisers, parse_param_options
+    from meddenoise.experiments.evaluate_methods import parse_param_options
+    from meddenoise.methods import build_denoisers, common_intensity
 
     try:
-        denoisers = build_denoisers(_split(methods), parse_param_options(param or []))
+        choices = build_denoisers(_split(methods), parse_param_options(param or []))
+        denoisers = {name: choice.denoiser for name, choice in choices.items()}
+        intensity = common_intensity(list(choices.values()))
         files: Path | list[Path] = data
         if limit is not None:
             files = list_images(data) if data.is_dir() else [data]
             if not files:
                 raise FileNotFoundError(f"{data}: no image files")
             files = files[:limit]
-        dataset = load_dataset(files, size=size, progress=progress, name=data.name)
+        dataset = load_dataset(files, size=size, progress=progress, name=data.name, normalization=intensity)
         result = run_evaluation(
             denoisers,
             dataset.images,

@@ -45,11 +45,12 @@ def noise(
 ) -> None:
     """Add seeded noise to an image file and write the result, or --list the noise models.
 
-    The image is mapped to [0, 1] as for denoising (CT: -1024..3071 HU; 8/16-bit files: their range;
-    other DICOM/NIfTI: min..max), corrupted and mapped back to its units. lowdose-ct (units=hu, its
+    The image is mapped to [0, 1] by the default intensity policy (meddenoise.data.DEFAULT_INTENSITY, as
+    for training data: CT -1024..3071 HU; 8/16-bit files: their range; other DICOM/NIfTI: min..max),
+    corrupted and mapped back to its units. lowdose-ct (units=hu, its
     default) works on the HU pixels of a CT file directly.
     """
-    from meddenoise.data import Normalizer
+    from meddenoise.data import DEFAULT_INTENSITY, intensity_for_image
     from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
     from meddenoise.noise import NoiseSpecError, parse_noise
     from meddenoise.noise.files import noise_image
@@ -66,7 +67,7 @@ def noise(
     try:
         model = parse_noise(spec)
         image = read_image(source)
-        noisy = noise_image(image, model, rng=seed, mapping=Normalizer.for_image(image))
+        noisy = noise_image(image, model, rng=seed, mapping=intensity_for_image(image, DEFAULT_INTENSITY))
         write_image(output, noisy, like=image, description=f"noise {model} seed {seed}")
     except (NoiseSpecError, ImageReadError, ImageWriteError, FileNotFoundError, IsADirectoryError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,12 +131,10 @@ def train_command(
         ):
             base.pop("model_params", None)  # another model's parameters do not carry over
         cfg = TrainConfig.from_dict({**base, **overrides}, source=str(config or "options"))
-        images = load_images(data if len(data) > 1 else data[0], size=size, progress=not quiet)
-        val_images = (
-            None
-            if not val_data
-            else load_images(val_data if len(val_data) > 1 else val_data[0], size=size, progress=not quiet)
-        )
+        # the images are mapped to [0, 1] with the config's intensity policy, which the checkpoint records
+        load = partial(load_images, size=size, progress=not quiet, normalization=cfg.intensity)
+        images = load(data if len(data) > 1 else data[0])
+        val_images = None if not val_data else load(val_data if len(val_data) > 1 else val_data[0])
     except (TrainConfigError, ValueError, FileNotFoundError, ImageReadError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -168,25 +167,31 @@ def denoise_with_command(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its suffix picks the format.")],
 ) -> None:
-    """Denoise one image file with a trained checkpoint (see `meddenoise denoise` for folders and tiling)."""
-    from meddenoise.data import Normalizer
-    from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
-    from meddenoise.training import CheckpointError, load_denoiser
+    """Denoise one image file with a trained checkpoint (see `meddenoise denoise` for folders and tiling).
 
-    try:
-        denoiser = load_denoiser(checkpoint)
-        image = read_image(input_path)
-    except (CheckpointError, ImageReadError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    Runs exactly what `meddenoise denoise --model CHECKPOINT` runs: the checkpoint's recorded intensity
+    mapping, the same tiling and the same writer, so both give the same pixels.
+    """
+    from meddenoise.io import ImageReadError, ImageWriteError
+    from meddenoise.methods import DenoiserResolver
+    from meddenoise.pipeline import denoise_file
+    from meddenoise.training import CheckpointError
+
     if output.resolve() == input_path.resolve():
         typer.echo(f"error: {output}: refusing to overwrite the input", err=True)
         raise typer.Exit(2)
-    normalizer = Normalizer.for_image(image)
-    denoised = normalizer.inverse(denoiser(normalizer.forward(image.pixels)))
     try:
-        written = write_image(output, denoised, like=image, description=f"meddenoise {denoiser.name}")
+        # CHECKPOINT is always a path ("./" keeps a folder named like a shipped model a path)
+        resolver = DenoiserResolver(model=str(checkpoint) if checkpoint.is_absolute() else f"./{checkpoint}")
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        _, label = denoise_file(input_path, output, resolver=resolver)
+    except (ImageReadError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except (ImageWriteError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{input_path} → {written} ({denoiser.name})")
+    typer.echo(f"{input_path} → {output} ({label})")

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meddenoise._utils import atomic_path
+from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec, intensity_for_image
 from meddenoise.data.normalize import NormalizationMethod, Normalizer
 from meddenoise.data.transforms import center_crop_to_square, pad_to_square, resize
 from meddenoise.io import read_image
@@ -41,7 +42,7 @@ __all__ = [
 #: Suffixes :func:`list_images` picks by default (every format :func:`meddenoise.io.read_image` reads).
 DEFAULT_EXTENSIONS: tuple[str, ...] = READ_SUFFIXES
 SquareMode = Literal["stretch", "pad", "crop"]
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the default mapping is the intensity policy's; "auto" is the policy's auto
 _CACHE_MAX_BYTES = 512 * 2**20  # one entry
 _CACHE_TOTAL_BYTES = 2 * 2**30  # the whole cache; oldest entries go first ($MEDDENOISE_CACHE_MAX_MB)
 
@@ -160,10 +161,16 @@ def _load_one(
     path: Path,
     size: tuple[int, int] | None,
     square: SquareMode,
-    normalization: NormalizationMethod,
+    normalization: NormalizationMethod | Literal["auto"] | IntensitySpec,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     image = read_image(path)
-    normalizer = Normalizer.for_image(image, method=normalization)
+    if normalization == "auto":
+        normalization = IntensitySpec("auto")
+    normalizer = (
+        intensity_for_image(image, normalization)
+        if isinstance(normalization, IntensitySpec)
+        else Normalizer.for_image(image, method=normalization)
+    )
     slices = image.slices()
     if size is None:
         return normalizer.forward(slices), normalizer.to_dict()
@@ -199,7 +206,7 @@ def load_dataset(
     recursive: bool = True,
     extensions: Iterable[str] = DEFAULT_EXTENSIONS,
     square: SquareMode = "stretch",
-    normalization: NormalizationMethod = "auto",
+    normalization: NormalizationMethod | Literal["auto"] | IntensitySpec = DEFAULT_INTENSITY,
     cache: bool = True,
     progress: bool = True,
     workers: int | None = None,
@@ -219,8 +226,9 @@ def load_dataset(
         With a square ``size``: ``"stretch"`` resizes as is (Gondara 2016), ``"pad"`` pads to square
         first, ``"crop"`` centre-crops to square first.
     normalization
-        How each image maps to [0, 1] (:meth:`Normalizer.for_image`): ``"auto"`` = 8/16-bit files by dtype
-        range, CT by the HU range -1024..3071, other DICOM/NIfTI by min/max.
+        How each image maps to [0, 1]: an :class:`~meddenoise.data.IntensitySpec` (default
+        :data:`~meddenoise.data.DEFAULT_INTENSITY`: 8/16-bit files by their stored range, CT by the HU range
+        -1024..3071, other DICOM/NIfTI by min/max), or a :meth:`Normalizer.for_image` method name.
     cache
         Cache resized loads on disk (see :func:`cache_dir`); never for full-size loads over 512 MiB.
     progress
@@ -249,7 +257,8 @@ def load_dataset(
     if name is None:
         first = Path(source if isinstance(source, str | os.PathLike) else next(iter(source)))
         name = first.name if first.is_dir() else first.parent.name
-    options = {"size": hw, "square": square, "normalization": normalization}
+    norm_key = normalization.to_dict() if isinstance(normalization, IntensitySpec) else normalization
+    options = {"size": hw, "square": square, "normalization": norm_key}
     key = _cache_key(files, options) if cache else ""
     cache_file = cache_dir() / "images" / f"{key}.npz"
     if cache and cache_file.is_file():

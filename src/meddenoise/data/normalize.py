@@ -29,7 +29,7 @@ from meddenoise.io.image import MedicalImage
 
 __all__ = ["CT_DEFAULT_RANGE", "CT_WINDOWS", "NormalizationMethod", "Normalizer"]
 
-NormalizationMethod = Literal["range", "dtype", "minmax", "percentile", "window", "auto"]
+NormalizationMethod = Literal["range", "dtype", "minmax", "percentile", "window"]
 
 #: Default HU range for CT when no window is asked for: what 12-bit CT stores after the usual
 #: intercept of -1024 (air -1000 to dense bone/metal ~3000).
@@ -131,23 +131,17 @@ class Normalizer:
 
     @classmethod
     def for_image(
-        cls, image: MedicalImage, *, method: NormalizationMethod = "auto", **kwargs: Any
+        cls, image: MedicalImage, *, method: NormalizationMethod = "range", **kwargs: Any
     ) -> Normalizer:
-        """A normaliser for a read image.
+        """A normaliser for a read image by one explicit low-level method.
 
-        ``"auto"``: CT in HU → :data:`CT_DEFAULT_RANGE`; integer raster files (PNG, PGM, TIFF...) → their
-        dtype range (8-bit /255, 16-bit /65535); other DICOM and NIfTI (whose stored range says little
-        about the signal) → the image's min/max. ``"range"`` → ``meta.value_range``; ``"dtype"``,
-        ``"minmax"``, ``"percentile"`` (``lower``, ``upper``), ``"window"`` (``level``, ``width``).
+        ``"range"`` → ``meta.value_range``; ``"dtype"``, ``"minmax"``, ``"percentile"`` (``lower``,
+        ``upper``), ``"window"`` (``level``, ``width``). The project's intensity *policy* (which mapping
+        a modality gets, and the ``auto`` rule) is :func:`meddenoise.data.intensity_for_image`, the one
+        place that decides it; this method only builds the mapping it is asked for.
         """
         meta = image.meta
         units = meta.units
-        if method == "auto":
-            if meta.units == "HU":
-                return cls(*CT_DEFAULT_RANGE, method="range", params={"auto": "ct"}, units=units)
-            if meta.format not in ("dicom", "nifti") and np.issubdtype(np.dtype(meta.dtype), np.integer):
-                return cls(*meta.value_range, method="dtype", params={"dtype": meta.dtype}, units=units)
-            return cls.from_minmax(image.pixels, units=units)
         if method == "range":
             return cls(*meta.value_range, method="range", units=units)
         if method == "dtype":
@@ -158,7 +152,10 @@ class Normalizer:
             return cls.from_percentiles(image.pixels, units=units, **kwargs)
         if method == "window":
             return cls.from_window(kwargs.pop("level", "soft-tissue"), kwargs.pop("width", None), units=units)
-        raise ValueError(f"unknown normalisation method {method!r}")
+        raise ValueError(
+            f"unknown normalisation method {method!r}"
+            + ("; the 'auto' policy is meddenoise.data.intensity_for_image" if method == "auto" else "")
+        )
 
     # ------------------------------------------------------------------ mapping
     @property

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from meddenoise.data.datasets import ImageDataset
-from meddenoise.data.normalize import Normalizer
+from meddenoise.data.intensity import DEFAULT_INTENSITY, intensity_for_image
 from meddenoise.data.transforms import pad_to_square, resize
 from meddenoise.io import ImageReadError, MedicalImage, read_image
 from meddenoise.io.dicom import quiet_warnings
@@ -128,11 +128,11 @@ def samples_dataset(
     Each frame of a multi-frame DICOM and each MNI152 axial slice (every ``mri_step``-th, rotated upright,
     kept when at least ``min_foreground`` of it is brain) is one image. ``source`` is the sample name
     and ``slice_index`` the frame/slice number, so ``slab_groups`` can keep neighbouring MRI slices in
-    one split part. Normalisation: CT by HU -1024..3071, others by their min/max.
+    one split part. Normalisation: :data:`~meddenoise.data.DEFAULT_INTENSITY` (CT by HU -1024..3071, others by min/max).
     """
     images, paths, slice_index, source, normalizers = [], [], [], [], []
     for sample in load_samples(include_mri=include_mri):
-        normalizer = Normalizer.for_image(sample.image)
+        normalizer = intensity_for_image(sample.image, DEFAULT_INTENSITY)
         is_mri_volume = sample.name == "mni152-t1"
         for k, pixels in enumerate(sample.image.slices()):
             if is_mri_volume:

@@ -7,6 +7,15 @@ or a float TIFF, atomically and never over its source.
 
 from meddenoise.io._common import ColourConversionWarning
 from meddenoise.io.dicom import new_uid, read_dicom, read_dicom_series, write_dicom, write_dicom_series
+from meddenoise.io.files import (
+    ROUND_TRIP_SUFFIXES,
+    find_images,
+    is_dicom_without_suffix,
+    is_supported_image,
+    output_name,
+    series_uid,
+    write_like_source,
+)
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 from meddenoise.io.nifti import read_nifti, write_nifti
 from meddenoise.io.reader import READ_SUFFIXES, detect_format, read_image
@@ -14,6 +23,7 @@ from meddenoise.io.writer import WRITE_SUFFIXES, write_image
 
 __all__ = [
     "READ_SUFFIXES",
+    "ROUND_TRIP_SUFFIXES",
     "WRITE_SUFFIXES",
     "ColourConversionWarning",
     "ImageMeta",
@@ -21,13 +31,19 @@ __all__ = [
     "ImageWriteError",
     "MedicalImage",
     "detect_format",
+    "find_images",
+    "is_dicom_without_suffix",
+    "is_supported_image",
     "new_uid",
+    "output_name",
     "read_dicom",
     "read_dicom_series",
     "read_image",
     "read_nifti",
+    "series_uid",
     "write_dicom",
     "write_dicom_series",
     "write_image",
+    "write_like_source",
     "write_nifti",
 ]

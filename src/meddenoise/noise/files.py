@@ -33,8 +33,9 @@ def noise_image(
     """Corrupt an image read by :func:`meddenoise.io.read_image`; the result is in the image's units.
 
     Noise models act on [0, 1] images: the pixels are mapped to [0, 1] by ``mapping`` (e.g.
-    ``meddenoise.data.Normalizer.for_image(image)``; default: the file's nominal value range
-    ``image.meta.value_range``), corrupted and mapped back; values the mapping clipped are restored. ``lowdose-ct`` with ``units=hu`` (its default) instead gets the pixels in Hounsfield
+    ``meddenoise.data.intensity_for_image(image)``, the intensity policy; default: the file's nominal
+    value range ``image.meta.value_range``), corrupted and mapped back; values the mapping clipped are
+    restored. ``lowdose-ct`` with ``units=hu`` (its default) instead gets the pixels in Hounsfield
     units directly; it then needs a CT image in HU and cannot share a spec with [0, 1] models (give
     it ``units=unit`` with ``hu_lo``/``hu_hi`` equal to the value range to compose it).
 

@@ -19,22 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
+from meddenoise.io import MedicalImage, find_images, output_name, read_image, series_uid, write_like_source
+from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels
-from meddenoise.pipeline.methods import DenoiserResolver
 
 __all__ = [
-    "IMAGE_SUFFIXES",
+    "DEFAULT_DESCRIPTION",
     "BatchSummary",
     "FileJob",
     "FileResult",
     "OutputConflictError",
+    "denoise_file",
     "denoise_files",
     "denoise_image",
     "plan_jobs",
 ]
-
-#: File suffixes the pipeline reads and writes back in the same format.
-IMAGE_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima", ".png", ".tif", ".tiff", ".nii", ".nii.gz")
 
 DEFAULT_DESCRIPTION = "denoised by meddenoise"
 
@@ -84,31 +83,6 @@ class BatchSummary:
         return not self.failed
 
 
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _is_dicom_without_suffix(path: Path) -> bool:
-    if path.suffix:
-        return False
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def _is_image_file(path: Path) -> bool:
-    return _suffix(path) in IMAGE_SUFFIXES or _is_dicom_without_suffix(path)
-
-
-def _output_name(path: Path) -> str:
-    # Extensionless DICOM files are written with a .dcm suffix, which the writer dispatches on.
-    return path.name + ".dcm" if _is_dicom_without_suffix(path) else path.name
-
-
 def plan_jobs(inputs: Iterable[str | Path], output_dir: str | Path) -> tuple[list[FileJob], list[FileResult]]:
     """Expand files and folders into jobs; inputs that cannot become a job are returned as failures.
 
@@ -123,20 +97,14 @@ def plan_jobs(inputs: Iterable[str | Path], output_dir: str | Path) -> tuple[lis
     for raw in inputs:
         source = Path(raw)
         if source.is_dir():
-            files = sorted(
-                p
-                for p in source.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(source).parts)
-                and _is_image_file(p)
-            )
+            files = find_images(source)
             if not files:
                 failures.append(FileResult(source, None, False, "folder holds no image files"))
             for path in files:
                 rel = path.relative_to(source)
-                jobs.append(FileJob(path, out_root / rel.parent / _output_name(path)))
+                jobs.append(FileJob(path, out_root / rel.parent / output_name(path)))
         elif source.is_file():
-            jobs.append(FileJob(source, out_root / _output_name(source)))
+            jobs.append(FileJob(source, out_root / output_name(source)))
         else:
             failures.append(FileResult(source, None, False, "no such file or folder"))
 
@@ -162,51 +130,47 @@ def _one_line(exc: BaseException) -> str:
 
 
 def denoise_image(
-    image: object,
+    image: MedicalImage,
     resolver: DenoiserResolver,
     options: DenoiseOptions,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, SliceReport, str]:
     """Denoise a :class:`~meddenoise.io.MedicalImage`; returns (pixels in original units, report, label)."""
-    meta = image.meta  # type: ignore[attr-defined]
+    meta = image.meta
     choice = resolver.for_modality(meta.modality)
     pixels, report = denoise_pixels(
-        image.pixels,  # type: ignore[attr-defined]
+        image.pixels,
         choice.denoiser,
         intensity=choice.intensity,
         modality=meta.modality,
         units=meta.units,
         original_dtype=meta.dtype,
+        file_format=meta.format,
+        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
         options=options,
         progress=progress,
     )
     return pixels, report, choice.label
 
 
-def _series_uid(image: object) -> str | None:
-    header = getattr(image.meta, "header", None)  # type: ignore[attr-defined]
-    uid = getattr(header, "SeriesInstanceUID", None) if header is not None else None
-    return str(uid) if uid else None
+def denoise_file(
+    source: str | Path,
+    target: str | Path,
+    *,
+    resolver: DenoiserResolver,
+    options: DenoiseOptions | None = None,
+    description: str = DEFAULT_DESCRIPTION,
+    series: str | None = None,
+) -> tuple[SliceReport, str]:
+    """Read ``source``, denoise it and write ``target`` in the source's format; returns (report, label).
 
-
-def _write(job: FileJob, pixels: np.ndarray, image: object, description: str, series_uid: str | None) -> None:
-    from meddenoise.io import write_image
-
-    meta = image.meta  # type: ignore[attr-defined]
-    if _suffix(job.target) in (".tif", ".tiff") and np.issubdtype(np.dtype(meta.dtype), np.integer):
-        # Keep an integer TIFF's depth (io's writer stores float32): round onto the source's grid.
-        import tifffile
-
-        from meddenoise._utils import atomic_path
-
-        info = np.iinfo(np.dtype(meta.dtype))
-        stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
-        with atomic_path(job.target) as tmp:
-            tifffile.imwrite(tmp, stored, photometric="minisblack")
-        return
-    # One input series → one derived series: every file of it gets the same new SeriesInstanceUID.
-    write_image(job.target, pixels, like=image, description=description, series_uid=series_uid)  # type: ignore[arg-type]
+    ``series`` is the SeriesInstanceUID a DICOM output joins (default: a new one).
+    """
+    image = read_image(Path(source))
+    pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions())
+    write_like_source(target, pixels, image, description=f"{description}: {label}", series_uid=series)
+    return report, label
 
 
 def denoise_files(
@@ -246,8 +210,6 @@ def denoise_files(
     from pydicom.uid import generate_uid
     from tqdm.auto import tqdm
 
-    from meddenoise.io import read_image
-
     start = time.perf_counter()
     resolver = resolver or DenoiserResolver()
     options = options or DenoiseOptions()
@@ -265,9 +227,12 @@ def denoise_files(
             try:
                 image = read_image(job.source)
                 pixels, report, label = denoise_image(image, resolver, options)
-                uid = _series_uid(image)
+                uid = series_uid(image)
                 derived_uid = new_series.setdefault(uid, generate_uid()) if uid else None
-                _write(job, pixels, image, f"{description}: {label}", derived_uid)
+                # One input series → one derived series: every file of it gets the same new SeriesInstanceUID.
+                write_like_source(
+                    job.target, pixels, image, description=f"{description}: {label}", series_uid=derived_uid
+                )
                 sigmas = [s for s in report.sigmas if s is not None]
                 result = FileResult(
                     job.source,

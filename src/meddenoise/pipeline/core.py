@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meddenoise.data import Normalizer
+from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
 from meddenoise.pipeline.tiling import count_tiles, denoise_tiled
 
 __all__ = ["DenoiseOptions", "SliceReport", "denoise_pixels", "parse_noise_level"]
@@ -93,12 +93,15 @@ def denoise_pixels(
     modality: str | None = None,
     units: str | None = None,
     original_dtype: str | None = None,
+    file_format: str | None = None,
+    value_range: tuple[float, float] | None = None,
     options: DenoiseOptions | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, SliceReport]:
     """Denoise an image ``(H, W)`` or stack ``(N, H, W)`` given in original units.
 
-    The intensity mapping is fitted once on the whole input (so every slice of a volume shares it),
+    ``intensity`` with ``modality``, ``units``, ``original_dtype``, ``file_format`` and ``value_range``
+    chooses the mapping (:func:`meddenoise.data.fit_intensity`). It is fitted once on the whole input (so every slice of a volume shares it),
     each slice is denoised in tiles, and the result is mapped back to the original units; pixels that
     lay outside the mapping's range keep their original value.
 
@@ -111,7 +114,15 @@ def denoise_pixels(
     arr = np.asarray(pixels, dtype=np.float32)
     if arr.ndim not in (2, 3):
         raise ValueError(f"expected an image (H, W) or a stack (N, H, W), got shape {arr.shape}")
-    mapping = fit_intensity(arr, intensity, modality=modality, units=units, original_dtype=original_dtype)
+    mapping = fit_intensity(
+        arr,
+        intensity,
+        modality=modality,
+        units=units,
+        original_dtype=original_dtype,
+        file_format=file_format,
+        value_range=value_range,
+    )
     stack = arr if arr.ndim == 3 else arr[None]
     out = np.empty_like(stack)
     report = SliceReport(mapping=mapping)

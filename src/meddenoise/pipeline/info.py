@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, to_unit
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, fit_intensity, to_unit
 
 __all__ = ["describe_image"]
 
@@ -34,7 +34,13 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     stack = pixels if pixels.ndim == 3 else pixels[None]
     middle = stack[len(stack) // 2]
     mapping = fit_intensity(
-        middle, IntensitySpec(), modality=meta.modality, units=meta.units, original_dtype=meta.dtype
+        middle,
+        CLASSICAL_INTENSITY,
+        modality=meta.modality,
+        units=meta.units,
+        original_dtype=meta.dtype,
+        file_format=meta.format,
+        value_range=meta.value_range,
     )
     sigma_unit = float(estimate_sigma(to_unit(mapping, middle)))
     height, width = stack.shape[1:]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meddenoise.data.intensity import IntensitySpec
 from meddenoise.denoiser import Denoiser
-from meddenoise.pipeline.intensity import IntensitySpec
 
 __all__ = [
     "PRETRAINED_DIR",

@@ -34,11 +34,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from meddenoise._utils import atomic_path
+from meddenoise.data.intensity import IntensitySpec
 from meddenoise.training.config import TrainConfig, TrainConfigError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
+    "checkpoint_intensity",
     "load_checkpoint",
     "read_checkpoint_json",
     "resolve_checkpoint",
@@ -201,6 +203,24 @@ def read_checkpoint_json(path: str | Path) -> tuple[Path, dict[str, Any]]:
         if key not in doc:
             raise _corrupt(json_path, f"JSON sidecar lacks {key!r}")
     return json_path, doc
+
+
+def checkpoint_intensity(path: str | Path) -> IntensitySpec | None:
+    """The intensity mapping a checkpoint was trained with, or ``None`` when its config records none.
+
+    Checkpoints written before :attr:`TrainConfig.intensity` existed record none; they were trained
+    with :data:`meddenoise.data.DEFAULT_INTENSITY` (which :class:`TrainConfig` then fills in).
+    """
+    json_path, doc = read_checkpoint_json(path)
+    recorded = doc["config"].get("intensity") if isinstance(doc["config"], dict) else None
+    if recorded is None:
+        return None
+    if not isinstance(recorded, dict):
+        raise _corrupt(json_path, "config.intensity is not an object")
+    try:
+        return IntensitySpec.from_dict(recorded)
+    except ValueError as exc:
+        raise _mismatched(json_path, f"intensity: {' '.join(str(exc).split())}") from None
 
 
 def _check_safetensors_header(path: Path) -> None:

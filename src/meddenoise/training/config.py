@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec
+
 __all__ = [
     "LOSSES",
     "MODES",
@@ -118,6 +120,11 @@ class TrainConfig(BaseModel):
     early_stopping_min_delta: float = Field(0.0, ge=0.0)
 
     # --- data --------------------------------------------------------------------------------------
+    intensity: IntensitySpec = Field(
+        DEFAULT_INTENSITY,
+        description="How training images map from original units to [0, 1] (meddenoise.data.intensity); "
+        "recorded in checkpoints and used again whenever the checkpoint denoises.",
+    )
     seed: int = Field(0, ge=0)
     augment_flips: bool = Field(False, description="Random horizontal and vertical flips.")
     augment_rot90: bool = Field(False, description="Random rotations by multiples of 90 degrees.")

@@ -1,12 +1,13 @@
 """``meddenoise demo``: built-in samples + noise → shipped models and classical baselines → one HTML page.
 
 Needs no data folder and no network: the samples come with pydicom-data and nilearn
-(:func:`meddenoise.data.load_samples`), the models with the package.
+(:func:`meddenoise.data.load_samples`), the models with the package. Every denoiser comes from the
+factory (:func:`meddenoise.methods.build_denoiser`); each sample is mapped to [0, 1] with the intensity
+policy of the shipped model for its modality.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from meddenoise._optional import is_available
 from meddenoise._utils import RNGLike, as_rng
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, to_unit
+from meddenoise.methods import PRETRAINED_PREFIX, build_denoiser, shipped_names
 
 __all__ = ["DEMO_NOISE", "DemoResult", "demo_denoisers", "run_demo"]
 
@@ -45,15 +48,18 @@ class _Sample:
 
 def _as_unit_sample(name: str, modality: str, pixels: np.ndarray, units: str | None, size: int) -> _Sample:
     from meddenoise.data import center_crop_to_square, resize
-    from meddenoise.pretrained import get_card, pretrained_for_modality
+    from meddenoise.pretrained import pretrained_for_modality
 
     arr = np.asarray(pixels, dtype=np.float32)
     if arr.ndim == 3:
         arr = arr[len(arr) // 2]
-    try:
-        spec = get_card(pretrained_for_modality(modality)).intensity
-    except ValueError:  # no shipped models: the classical mapping
-        spec = IntensitySpec()
+    model = pretrained_for_modality(modality)
+    # the shipped model's intensity policy (no shipped models: the classical one)
+    spec = (
+        build_denoiser(PRETRAINED_PREFIX + model).intensity
+        if model in shipped_names()
+        else CLASSICAL_INTENSITY
+    )
     unit = to_unit(fit_intensity(arr, spec, modality=modality, units=units), arr)
     unit = center_crop_to_square(unit)
     if unit.shape[0] > size:
@@ -79,20 +85,18 @@ def _demo_samples(size: int) -> list[_Sample]:
 
 def demo_denoisers(modality: str, *, include_bm3d: bool = True) -> dict[str, Denoiser]:
     """The denoisers shown for one modality: its shipped model, the general one, and the baselines."""
-    from meddenoise.classical import get_classical
-    from meddenoise.pretrained import list_pretrained, load_pretrained, pretrained_for_modality
+    from meddenoise.pretrained import pretrained_for_modality
 
     denoisers: dict[str, Denoiser] = {}
-    shipped = {card.name for card in list_pretrained()}
+    shipped = shipped_names()
     specific = pretrained_for_modality(modality)
     for name in dict.fromkeys([specific, "general"]):
         if name in shipped:
-            denoisers[f"model: {name}"] = load_pretrained(name)
-    denoisers["median 3x3"] = get_classical("median")
-    denoisers["nlmeans"] = get_classical("nlmeans")
-    if include_bm3d:
-        with contextlib.suppress(ImportError):
-            denoisers["bm3d"] = get_classical("bm3d")
+            denoisers[f"model: {name}"] = build_denoiser(PRETRAINED_PREFIX + name).denoiser
+    denoisers["median 3x3"] = build_denoiser("median").denoiser
+    denoisers["nlmeans"] = build_denoiser("nlmeans").denoiser
+    if include_bm3d and is_available("bm3d"):
+        denoisers["bm3d"] = build_denoiser("bm3d").denoiser
     return denoisers
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
-from meddenoise.pipeline.demo import run_demo
+from meddenoise.demo import run_demo
 
 
 def test_demo_page_has_images_and_a_metrics_table(tmp_path: Path) -> None:
@@ -19,6 +19,7 @@ def test_demo_page_has_images_and_a_metrics_table(tmp_path: Path) -> None:
     result = run_demo(tmp_path / "demo", samples=[("phantom", "CT", phantom)], include_bm3d=False, seed=1)
     html = result.html.read_text(encoding="utf-8")
     methods = [row["method"] for row in result.rows]
+    assert {row["sample"] for row in result.rows} == {"phantom"}
     assert methods[0] == "noisy input" and "median 3x3" in methods and "nlmeans" in methods
     # clean + noisy + one image per method
     assert len(re.findall(r"data:image/png;base64,", html)) == 2 + len(methods) - 1

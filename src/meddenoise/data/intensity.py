@@ -1,0 +1,231 @@
+"""THE intensity policy: how an image's original units map to the [0, 1] scale a denoiser sees, and back.
+
+Every entry point (training data, ``train``, ``denoise``, ``denoise-with``, ``noise``, ``convert``,
+``evaluate``, the Python API, the demo) maps intensities through :func:`fit_intensity` with an
+:class:`IntensitySpec`; there is no other definition of any of the methods below.
+
+Methods
+-------
+``range`` (:data:`DEFAULT_INTENSITY`: training data, ``noise``, ``convert``, checkpoints)
+    The nominal range of the stored values: CT in HU → -1024..3071 HU
+    (:data:`~meddenoise.data.CT_DEFAULT_RANGE`, what 12-bit CT stores); integer raster files (PNG, TIFF,
+    PGM: 8-bit /255, 16-bit /65535) and integer arrays → their stored range; anything else (other
+    DICOM, NIfTI, float data) → the image's min/max.
+``auto`` (classical filters; the ``general`` shipped model)
+    CT in HU → the ``window`` below (default L0/W2048 HU); everything else → the ``percentile`` below.
+``window``
+    A CT window ``[level - width/2, level + width/2]`` in HU (the ``ct`` shipped model: L0/W2048).
+``percentile``
+    Robust percentiles ``low``/``high`` (percent) of the image itself (``mri``, ``xray`` shipped models).
+``minmax``
+    The image's own min/max.
+
+Which spec a denoiser gets
+--------------------------
+A shipped model uses the spec on its model card; a checkpoint the ``intensity`` of its
+:class:`~meddenoise.training.TrainConfig` (recorded by ``meddenoise train``; a checkpoint from before
+it was recorded is assumed to use :data:`DEFAULT_INTENSITY`, which is what training used then, and
+says so once); a classical filter :data:`CLASSICAL_INTENSITY`. Data preparation (training data,
+``noise``, ``convert``, ``evaluate``) uses :data:`DEFAULT_INTENSITY` unless told otherwise.
+
+The mapping is a :class:`~meddenoise.data.Normalizer` (affine, exactly invertible inside its range).
+Pixels outside the range are clipped on the way in; :func:`from_unit` gives them their original value
+back, so an identity denoiser is an exact round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+from pydantic.dataclasses import dataclass
+
+from meddenoise.data.normalize import CT_DEFAULT_RANGE, Normalizer
+from meddenoise.io.image import MedicalImage
+
+__all__ = [
+    "CLASSICAL_INTENSITY",
+    "DEFAULT_INTENSITY",
+    "INTENSITY_METHODS",
+    "IntensityMethod",
+    "IntensitySpec",
+    "fit_intensity",
+    "from_unit",
+    "intensity_for_image",
+    "to_unit",
+]
+
+IntensityMethod = Literal["range", "auto", "window", "percentile", "minmax"]
+INTENSITY_METHODS: tuple[str, ...] = ("range", "auto", "window", "percentile", "minmax")
+
+#: Formats whose integer stored range says little about the signal (their stored type is wide).
+_WIDE_FORMATS = frozenset({"dicom", "nifti"})
+#: A strided sample keeps the percentiles of very large images cheap.
+_PERCENTILE_SAMPLE = 4_000_000
+
+
+@dataclass(frozen=True)
+class IntensitySpec:
+    """How to map an image's original units to [0, 1] for a denoiser (see the module docstring).
+
+    Parameters
+    ----------
+    method
+        ``"range"``, ``"auto"``, ``"window"``, ``"percentile"`` or ``"minmax"``.
+    level, width
+        CT window centre and width in HU (``window``, and CT under ``auto``).
+    low, high
+        Percentiles in percent (``percentile``, and non-CT under ``auto``).
+
+    Examples
+    --------
+    >>> IntensitySpec("window", level=40, width=400).describe()
+    'CT window L40/W400 HU'
+    >>> IntensitySpec.from_dict({"method": "percentile", "unknown": 1}).method
+    'percentile'
+    """
+
+    method: IntensityMethod = "range"
+    level: float = 0.0
+    width: float = 2048.0
+    low: float = 0.5
+    high: float = 99.5
+
+    def __post_init__(self) -> None:
+        if self.width <= 0:
+            raise ValueError(f"window width must be positive, got {self.width}")
+        if not 0.0 <= self.low < self.high <= 100.0:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.low}, {self.high}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (model cards, checkpoint configs)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IntensitySpec:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored.
+
+        Raises
+        ------
+        ValueError
+            For an unknown method or invalid numbers.
+        """
+        known = {k: data[k] for k in ("method", "level", "width", "low", "high") if k in data}
+        if known.get("method", "range") not in INTENSITY_METHODS:
+            raise ValueError(
+                f"unknown intensity method {known['method']!r}; choose from {', '.join(INTENSITY_METHODS)}"
+            )
+        return cls(**known)
+
+    def describe(self) -> str:
+        """One-line human description, e.g. ``CT window L0/W2048 HU; other modalities percentiles 0.5-99.5``."""
+        window = f"CT window L{self.level:g}/W{self.width:g} HU"
+        pct = f"percentiles {self.low:g}-{self.high:g}"
+        if self.method == "auto":
+            return f"{window}; other modalities {pct}"
+        if self.method == "window":
+            return window
+        if self.method == "percentile":
+            return pct
+        if self.method == "minmax":
+            return "the image's min..max"
+        low, high = CT_DEFAULT_RANGE
+        return f"nominal range (CT {low:g}..{high:g} HU; integer raster files their stored range; others min..max)"
+
+
+#: The one default: training data, ``noise``, ``convert``, ``evaluate``, and checkpoints that record none.
+DEFAULT_INTENSITY = IntensitySpec("range")
+#: Classical filters: CT through a wide window, others by robust percentiles.
+CLASSICAL_INTENSITY = IntensitySpec("auto")
+
+
+def _is_hu(modality: str | None, units: str | None) -> bool:
+    return (units or "").upper() == "HU" or ((modality or "").upper() == "CT" and not units)
+
+
+def fit_intensity(
+    pixels: np.ndarray,
+    spec: IntensitySpec,
+    *,
+    modality: str | None = None,
+    units: str | None = None,
+    original_dtype: np.dtype | str | None = None,
+    file_format: str | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> Normalizer:
+    """The mapping of ``pixels`` (original units) to [0, 1] that ``spec`` chooses for this image.
+
+    Parameters
+    ----------
+    pixels
+        The image or stack in original units (percentiles and min/max are taken over all of it).
+    spec
+        The policy.
+    modality, units
+        DICOM modality code and pixel units (``"HU"``); CT with unknown units counts as HU.
+    original_dtype
+        The stored sample type (``range`` uses an integer type's range).
+    file_format
+        :attr:`meddenoise.io.ImageMeta.format`; under ``range`` integer DICOM and NIfTI use their min/max.
+    value_range
+        The file's nominal range (:attr:`meddenoise.io.ImageMeta.value_range`); under ``range`` an
+        integer raster file uses it rather than its dtype's.
+    """
+    arr = np.asarray(pixels, dtype=np.float32)
+    unit_name = units or ""
+    hu = _is_hu(modality, units)
+    method = spec.method
+    if method == "auto":
+        method = "window" if hu else "percentile"
+    if method == "window":
+        return Normalizer.from_window(spec.level, spec.width, units=units or "HU")
+    if method == "percentile":
+        sample = arr if arr.size <= _PERCENTILE_SAMPLE else arr.reshape(-1)[:: arr.size // _PERCENTILE_SAMPLE]
+        return Normalizer.from_percentiles(sample, lower=spec.low, upper=spec.high, units=unit_name)
+    if method == "range":
+        if hu:
+            return Normalizer(*CT_DEFAULT_RANGE, method="range", params={"auto": "ct"}, units=units or "HU")
+        stored = np.dtype(original_dtype) if original_dtype is not None else None
+        if (
+            stored is not None
+            and np.issubdtype(stored, np.integer)
+            and (file_format or "") not in _WIDE_FORMATS
+        ):
+            if value_range is not None and value_range[1] > value_range[0]:
+                return Normalizer(
+                    *value_range, method="dtype", params={"dtype": stored.name}, units=unit_name
+                )
+            return Normalizer.for_dtype(stored)
+    return Normalizer.from_minmax(arr, units=unit_name)
+
+
+def intensity_for_image(image: MedicalImage, spec: IntensitySpec = DEFAULT_INTENSITY) -> Normalizer:
+    """:func:`fit_intensity` for an image read by :func:`meddenoise.io.read_image` (all of its slices)."""
+    meta = image.meta
+    return fit_intensity(
+        image.pixels,
+        spec,
+        modality=meta.modality,
+        units=meta.units,
+        original_dtype=meta.dtype,
+        file_format=meta.format,
+        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
+    )
+
+
+def to_unit(normalizer: Normalizer, pixels: np.ndarray) -> np.ndarray:
+    """Original units → float32 [0, 1] (clipped) with ``normalizer``."""
+    return np.asarray(normalizer.forward(pixels), dtype=np.float32)
+
+
+def from_unit(normalizer: Normalizer, unit: np.ndarray, *, original: np.ndarray) -> np.ndarray:
+    """[0, 1] → original units (float32); pixels of ``original`` outside the normaliser's range keep their value.
+
+    Those pixels were clipped on the way in, so the denoiser never saw them: returning them untouched
+    is the only faithful answer (and makes an identity denoiser an exact round trip).
+    """
+    back = normalizer.inverse(np.clip(unit, 0.0, 1.0))
+    orig = np.asarray(original, dtype=np.float32)
+    outside = (orig < normalizer.low) | (orig > normalizer.high)
+    return np.where(outside, orig, back).astype(np.float32)

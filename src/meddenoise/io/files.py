@@ -1,0 +1,102 @@
+"""Which files are images a denoised copy can be written back for, and writing that copy.
+
+The pipeline asks these questions instead of keeping suffix lists or DICOM sniffing of its own:
+:func:`is_supported_image`, :func:`find_images` (a folder's images, recursively), :func:`output_name`
+(the name of a file's denoised copy), :func:`series_uid` (DICOM series grouping) and
+:func:`write_like_source` (write pixels in the source's format and depth).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from meddenoise._utils import atomic_path
+from meddenoise.io._common import suffix_of
+from meddenoise.io.image import MedicalImage
+from meddenoise.io.writer import write_image
+
+__all__ = [
+    "ROUND_TRIP_SUFFIXES",
+    "find_images",
+    "is_dicom_without_suffix",
+    "is_supported_image",
+    "output_name",
+    "series_uid",
+    "write_like_source",
+]
+
+#: Suffixes read and written back in the same format (files without a suffix are sniffed for DICOM).
+ROUND_TRIP_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima", ".png", ".tif", ".tiff", ".nii", ".nii.gz")
+
+
+def is_dicom_without_suffix(path: str | Path) -> bool:
+    """Whether ``path`` has no suffix and carries the DICOM ``DICM`` marker at byte 128."""
+    path = Path(path)
+    if path.suffix:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def is_supported_image(path: str | Path) -> bool:
+    """Whether ``path`` is an image file that can be read and written back in its own format."""
+    path = Path(path)
+    return suffix_of(path) in ROUND_TRIP_SUFFIXES or is_dicom_without_suffix(path)
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Every supported image under ``folder`` (recursively, sorted), skipping hidden files and folders."""
+    root = Path(folder)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and is_supported_image(p)
+    )
+
+
+def output_name(path: str | Path) -> str:
+    """File name of the written copy of ``path``: the same, except extensionless DICOM gains ``.dcm``."""
+    path = Path(path)
+    return path.name + ".dcm" if is_dicom_without_suffix(path) else path.name
+
+
+def series_uid(image: MedicalImage) -> str | None:
+    """The DICOM SeriesInstanceUID of an image read from DICOM, else ``None``."""
+    header = getattr(image.meta, "header", None)
+    uid = getattr(header, "SeriesInstanceUID", None) if header is not None else None
+    return str(uid) if uid else None
+
+
+def write_like_source(
+    target: str | Path,
+    pixels: np.ndarray,
+    source: MedicalImage,
+    *,
+    description: str,
+    series_uid: str | None = None,
+) -> Path:
+    """Write ``pixels`` (original units) as a copy of ``source``: same format, metadata and depth.
+
+    DICOM becomes a derived image (``series_uid`` puts several files into one new series); an integer
+    TIFF keeps its depth (rounded onto the source's grid); everything else goes through
+    :func:`~meddenoise.io.write_image`.
+    """
+    target = Path(target)
+    meta = source.meta
+    if suffix_of(target) in (".tif", ".tiff") and np.issubdtype(np.dtype(meta.dtype), np.integer):
+        import tifffile
+
+        info = np.iinfo(np.dtype(meta.dtype))
+        stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
+        with atomic_path(target) as tmp:
+            tifffile.imwrite(tmp, stored, photometric="minisblack")
+        return target
+    return write_image(target, pixels, like=source, description=description, series_uid=series_uid)

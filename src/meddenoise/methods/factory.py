@@ -1,0 +1,252 @@
+"""THE denoiser factory: a name or a path → a ready :class:`~meddenoise.denoiser.Denoiser` + its intensity policy.
+
+Accepted names, resolved in this order (the rule is explicit: **a registered name wins; a path is a path**):
+
+1. ``pretrained:NAME`` — the shipped model ``NAME`` (``general``, ``ct``, ``mri``, ``xray``).
+2. A classical method (:data:`~meddenoise.classical.CLASSICAL_METHODS`, also ``calibrated-<name>``).
+3. A shipped model name (``ct``, ...). A file or folder of that name in the working directory does
+   not change this; write ``./ct`` to mean the path.
+4. A checkpoint path: anything containing a path separator or starting with ``.`` or ``~``, ending in
+   ``.safetensors`` or ``.json``, or naming an existing file or run folder.
+
+Anything else is an error listing the choices. Optional back ends (``bm3d``) are checked through
+:mod:`meddenoise._optional`, so a missing one says which package provides it.
+
+Each denoiser comes with the :class:`~meddenoise.data.IntensitySpec` it needs: a shipped model's card
+intensity, a checkpoint's recorded :attr:`TrainConfig.intensity` (a checkpoint that records none is
+assumed to use :data:`~meddenoise.data.DEFAULT_INTENSITY`, said once in one log line), or
+:data:`~meddenoise.data.CLASSICAL_INTENSITY` for classical filters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from meddenoise._optional import feature_for_method, require
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, DEFAULT_INTENSITY, IntensitySpec
+from meddenoise.denoiser import Denoiser
+
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "PRETRAINED_PREFIX",
+    "DenoiserChoice",
+    "MethodKind",
+    "UnknownMethodError",
+    "build_denoiser",
+    "build_denoisers",
+    "classical_names",
+    "common_intensity",
+    "method_kind",
+    "method_names",
+    "shipped_names",
+]
+
+logger = logging.getLogger(__name__)
+
+PRETRAINED_PREFIX = "pretrained:"
+#: Suffixes that make a name a checkpoint path.
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (".safetensors", ".json")
+
+MethodKind = Literal["classical", "pretrained", "checkpoint"]
+
+
+class UnknownMethodError(ValueError):
+    """A method name that is neither registered nor a path."""
+
+
+@dataclass(frozen=True)
+class DenoiserChoice:
+    """A ready denoiser, the intensity mapping to feed it, a label for summaries and where it came from."""
+
+    denoiser: Denoiser
+    intensity: IntensitySpec
+    label: str
+    kind: MethodKind | Literal["instance"]
+
+
+def classical_names() -> tuple[str, ...]:
+    """Registered classical method names (each also accepted as ``calibrated-<name>``)."""
+    from meddenoise.classical import CLASSICAL_METHODS
+
+    return CLASSICAL_METHODS
+
+
+def shipped_names() -> tuple[str, ...]:
+    """Names of the shipped pretrained models."""
+    from meddenoise.pretrained import list_pretrained
+
+    return tuple(card.name for card in list_pretrained())
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered name: classical methods, then shipped models."""
+    return classical_names() + shipped_names()
+
+
+def _classical_base(name: str) -> str | None:
+    from meddenoise.classical import CALIBRATED_PREFIX
+
+    base = name.lower().removeprefix(CALIBRATED_PREFIX)
+    return base if base in classical_names() else None
+
+
+def _is_path_like(name: str) -> bool:
+    return (
+        "/" in name
+        or os.sep in name
+        or name.startswith((".", "~"))
+        or name.lower().endswith(CHECKPOINT_SUFFIXES)
+        or Path(name).exists()
+    )
+
+
+def method_kind(name: str) -> MethodKind:
+    """What ``name`` means (see the module docstring for the rule), without loading anything.
+
+    Raises
+    ------
+    UnknownMethodError
+        When ``name`` is neither registered nor a path; the message lists the choices.
+    """
+    text = name.strip()
+    if text.lower().startswith(PRETRAINED_PREFIX):
+        return "pretrained"
+    if _classical_base(text) is not None:
+        return "classical"
+    if text in shipped_names():
+        return "pretrained"
+    if text and _is_path_like(text):
+        return "checkpoint"
+    raise UnknownMethodError(
+        f"unknown method {name!r}: choose from {', '.join(classical_names())} (also calibrated-<name>), "
+        f"the shipped models {', '.join(shipped_names()) or 'none'} (also pretrained:<name>), "
+        "or a checkpoint path (.safetensors, .json or a run folder)"
+    )
+
+
+def _pretrained(name: str, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
+    from meddenoise.pretrained import get_card, load_pretrained
+
+    card = get_card(name)
+    denoiser = load_pretrained(name) if batch_size is None else load_pretrained(name, batch_size=batch_size)
+    return DenoiserChoice(denoiser, intensity or card.intensity, f"pretrained {name}", "pretrained")
+
+
+def _checkpoint(name: str, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
+    from meddenoise.training import load_denoiser
+    from meddenoise.training.checkpoint import checkpoint_intensity
+
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    denoiser = load_denoiser(path) if batch_size is None else load_denoiser(path, batch_size=batch_size)
+    spec = intensity
+    if spec is None:
+        spec = checkpoint_intensity(path)
+        if spec is None:
+            logger.warning(
+                "%s: checkpoint records no intensity mapping; assuming the default %r (%s)",
+                path,
+                DEFAULT_INTENSITY.method,
+                DEFAULT_INTENSITY.describe(),
+            )
+            spec = DEFAULT_INTENSITY
+    return DenoiserChoice(denoiser, spec, f"checkpoint {path.name}", "checkpoint")
+
+
+def build_denoiser(
+    name: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    intensity: IntensitySpec | None = None,
+    batch_size: int | None = None,
+) -> DenoiserChoice:
+    """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
+
+    Parameters
+    ----------
+    name
+        See the module docstring for the resolution rule.
+    params
+        Keyword parameters of a classical method (refused for models).
+    intensity
+        Overrides the intensity mapping the denoiser would get.
+    batch_size
+        Images per forward pass of a model (default: the loader's).
+
+    Raises
+    ------
+    UnknownMethodError
+        For a name that is neither registered nor a path.
+    meddenoise._optional.MissingOptionalDependency
+        (an ``ImportError``) When the method's optional back end is not installed.
+    FileNotFoundError, ValueError
+        For a missing or unusable checkpoint, an unknown shipped model, or parameters given to a model.
+    """
+    text = name.strip()
+    kind = method_kind(text)
+    if params and kind != "classical":
+        raise ValueError(f"{text}: a {kind} model takes no parameters")
+    if kind == "classical":
+        from meddenoise.classical import get_classical
+
+        base = _classical_base(text)
+        assert base is not None  # method_kind said classical
+        feature = feature_for_method(base)  # an optional back end says so in meddenoise._optional
+        if feature is not None:
+            require(feature, what=base)
+        denoiser = get_classical(text, **dict(params or {}))
+        return DenoiserChoice(denoiser, intensity or CLASSICAL_INTENSITY, text, "classical")
+    if kind == "pretrained":
+        return _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity)
+    return _checkpoint(text, batch_size, intensity)
+
+
+def build_denoisers(
+    names: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    batch_size: int | None = None,
+) -> dict[str, DenoiserChoice]:
+    """:func:`build_denoiser` for each name, keyed by the name as given (for evaluations).
+
+    Raises
+    ------
+    ValueError
+        For a name listed twice, or parameters for a method not among ``names``; and whatever
+        :func:`build_denoiser` raises.
+    """
+    params = dict(params or {})
+    unused = sorted(set(params) - set(names))
+    if unused:
+        raise ValueError(f"parameters given for {', '.join(unused)}, which is not among the methods")
+    built: dict[str, DenoiserChoice] = {}
+    for name in names:
+        if name in built:
+            raise ValueError(f"method {name!r} is listed twice")
+        built[name] = build_denoiser(name, params=params.get(name), batch_size=batch_size)
+    return built
+
+
+def common_intensity(choices: Sequence[DenoiserChoice]) -> IntensitySpec:
+    """The intensity policy to load clean images with for an evaluation: the models' own when they agree.
+
+    Classical filters work on any [0, 1] scale; a trained model must see the mapping it was trained
+    with. Models that need different mappings cannot share one noisy image: that is an error.
+
+    Raises
+    ------
+    ValueError
+        When the models among ``choices`` need different intensity mappings.
+    """
+    models = {c.label: c.intensity for c in choices if c.kind in ("pretrained", "checkpoint")}
+    specs = set(models.values())
+    if len(specs) > 1:
+        detail = "; ".join(f"{label}: {spec.describe()}" for label, spec in models.items())
+        raise ValueError(f"the models need different intensity mappings, evaluate them separately ({detail})")
+    return specs.pop() if specs else DEFAULT_INTENSITY

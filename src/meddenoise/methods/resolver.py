@@ -1,0 +1,82 @@
+"""Per-image choice of denoiser for the pipeline: ``--model auto`` picks the shipped model per modality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, IntensitySpec
+from meddenoise.denoiser import Denoiser
+from meddenoise.methods.factory import (
+    PRETRAINED_PREFIX,
+    DenoiserChoice,
+    UnknownMethodError,
+    build_denoiser,
+    classical_names,
+    method_kind,
+)
+
+__all__ = ["DenoiserResolver"]
+
+
+def _is_classical(name: str) -> bool:
+    try:
+        return method_kind(name) == "classical"
+    except UnknownMethodError:
+        return False
+
+
+@dataclass
+class DenoiserResolver:
+    """Picks (and caches) the denoiser for each image; every name goes through :func:`build_denoiser`.
+
+    Parameters
+    ----------
+    model
+        ``"auto"`` (the shipped model for the image's modality), a shipped model name (``general``,
+        ``ct``, ``mri``, ``xray``, also ``pretrained:NAME``), or a checkpoint path. Ignored when
+        ``method`` is given.
+    method
+        A classical method name, e.g. ``median``, or any :class:`~meddenoise.denoiser.Denoiser`
+        instance (used as is).
+    intensity
+        Overrides the intensity mapping (default: the one the denoiser comes with).
+    batch_size
+        Tiles per forward pass of a model.
+    """
+
+    model: str | None = "auto"
+    method: str | Denoiser | None = None
+    intensity: IntensitySpec | None = None
+    batch_size: int = 4
+    _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.method is None and not self.model:
+            self.model = "auto"
+        if isinstance(self.method, str) and not _is_classical(self.method):
+            raise UnknownMethodError(
+                f"unknown classical method {self.method!r}; choose from {', '.join(classical_names())} "
+                "(or calibrated-<name>); models and checkpoints go in model="
+            )
+        # Fail early, before any file is touched, when the choice cannot be resolved.
+        if self.method is not None or self.model != "auto":
+            self.for_modality(None)
+
+    def for_modality(self, modality: str | None) -> DenoiserChoice:
+        """The denoiser for an image of this DICOM modality code."""
+        if isinstance(self.method, Denoiser):
+            if "instance" not in self._cache:
+                spec = self.intensity or CLASSICAL_INTENSITY
+                self._cache["instance"] = DenoiserChoice(self.method, spec, self.method.name, "instance")
+            return self._cache["instance"]
+        if self.method is not None:
+            name = self.method
+        elif self.model == "auto" or self.model is None:
+            from meddenoise.pretrained import pretrained_for_modality
+
+            name = PRETRAINED_PREFIX + pretrained_for_modality(modality)
+        else:
+            name = self.model
+        if name not in self._cache:
+            self._cache[name] = build_denoiser(name, intensity=self.intensity, batch_size=self.batch_size)
+        return self._cache[name]

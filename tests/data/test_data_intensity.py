@@ -1,0 +1,83 @@
+"""THE intensity policy: one definition per method, the shipped cards' specs unchanged, exact round trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+
+from meddenoise.data import (
+    CLASSICAL_INTENSITY,
+    CT_DEFAULT_RANGE,
+    DEFAULT_INTENSITY,
+    IntensitySpec,
+    fit_intensity,
+    from_unit,
+    intensity_for_image,
+    to_unit,
+)
+from meddenoise.io import read_image
+from meddenoise.pretrained import PRETRAINED_DIR, get_card
+
+
+def test_the_methods_on_a_ct_in_hu() -> None:
+    ct = read_image(get_testdata_file("CT_small.dcm"))
+    spans = {
+        "range": CT_DEFAULT_RANGE,
+        "auto": (-1024.0, 1024.0),
+        "window": (-1024.0, 1024.0),
+        "minmax": (float(ct.pixels.min()), float(ct.pixels.max())),
+    }
+    for method, span in spans.items():
+        mapping = intensity_for_image(ct, IntensitySpec(method))  # type: ignore[arg-type]
+        assert (mapping.low, mapping.high) == span, method
+    pct = intensity_for_image(ct, IntensitySpec("percentile", low=1, high=99))
+    assert (pct.low, pct.high) == tuple(np.percentile(ct.pixels.astype(np.float64), [1, 99]))
+
+
+def test_range_uses_the_stored_range_of_integer_raster_files_and_minmax_otherwise() -> None:
+    pixels = np.array([[10, 20], [30, 200]], dtype=np.float32)
+    png = fit_intensity(
+        pixels, DEFAULT_INTENSITY, units="intensity", original_dtype="uint8", file_format="png"
+    )
+    assert (png.low, png.high) == (0.0, 255.0)
+    dicom = fit_intensity(
+        pixels, DEFAULT_INTENSITY, units="counts", original_dtype="uint16", file_format="dicom"
+    )
+    assert (dicom.low, dicom.high) == (10.0, 200.0)
+    auto = fit_intensity(pixels, CLASSICAL_INTENSITY, modality="MR", units="counts")
+    assert auto.method == "percentile"
+
+
+def test_the_shipped_cards_keep_their_specs() -> None:
+    for name, method in (
+        ("ct", "window"),
+        ("general", "auto"),
+        ("mri", "percentile"),
+        ("xray", "percentile"),
+    ):
+        raw = json.loads((PRETRAINED_DIR / f"{name}.json").read_text())["intensity"]
+        assert get_card(name).intensity == IntensitySpec.from_dict(raw)
+        assert get_card(name).intensity.method == method
+    assert get_card("ct").intensity.describe() == "CT window L0/W2048 HU"
+
+
+def test_spec_validation_and_serialisation() -> None:
+    spec = IntensitySpec("window", level=40, width=400)
+    assert IntensitySpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(ValueError, match="unknown intensity method 'nope'"):
+        IntensitySpec.from_dict({"method": "nope"})
+    with pytest.raises(ValueError, match="width must be positive"):
+        IntensitySpec("window", width=0)
+    with pytest.raises(ValueError, match="percentiles"):
+        IntensitySpec("percentile", low=60, high=40)
+
+
+def test_identity_round_trip_is_exact_including_out_of_range_pixels() -> None:
+    hu = np.array([[-3000.0, -1000.0], [40.0, 3500.0]], dtype=np.float32)
+    mapping = fit_intensity(hu, IntensitySpec("window", level=0, width=2048), modality="CT", units="HU")
+    back = from_unit(mapping, to_unit(mapping, hu), original=hu)
+    np.testing.assert_allclose(back, hu, atol=1e-3)
+    assert back[0, 0] == -3000.0 and back[1, 1] == 3500.0

@@ -1,0 +1,138 @@
+"""The one denoiser factory: names, the ``pretrained:`` prefix, paths, errors, optional back ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meddenoise import _optional
+from meddenoise._optional import MissingOptionalDependency, OptionalDependency
+from meddenoise.classical import CalibratedDenoiser, MedianDenoiser
+from meddenoise.data import CLASSICAL_INTENSITY, IntensitySpec
+from meddenoise.methods import (
+    DenoiserResolver,
+    UnknownMethodError,
+    build_denoiser,
+    build_denoisers,
+    common_intensity,
+    method_kind,
+    shipped_names,
+)
+from meddenoise.pretrained import get_card
+from meddenoise.training.checkpoint import CheckpointError
+
+
+def test_classical_names_build_filters_with_their_params_and_the_classical_intensity() -> None:
+    choice = build_denoiser("median", params={"size": 5})
+    assert isinstance(choice.denoiser, MedianDenoiser) and choice.denoiser.params["size"] == 5
+    assert (choice.kind, choice.intensity, choice.label) == ("classical", CLASSICAL_INTENSITY, "median")
+    assert isinstance(build_denoiser("calibrated-tv").denoiser, CalibratedDenoiser)
+
+
+@pytest.mark.parametrize("name", ["ct", "pretrained:ct", " pretrained:ct "])
+def test_shipped_model_names_and_the_pretrained_prefix(name: str) -> None:
+    choice = build_denoiser(name)
+    assert choice.kind == "pretrained" and choice.label == "pretrained ct"
+    # the model card's intensity, exactly (the ct card records its window L0/W2048)
+    assert choice.intensity == get_card("ct").intensity == IntensitySpec("window", level=0, width=2048)
+
+
+def test_a_folder_named_like_a_shipped_model_does_not_change_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ct").mkdir()
+    (tmp_path / "median").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert method_kind("ct") == "pretrained" and build_denoiser("ct").label == "pretrained ct"
+    assert method_kind("median") == "classical"
+    # "./ct" is the path, and that folder holds no checkpoint
+    assert method_kind("./ct") == "checkpoint"
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        build_denoiser("./ct")
+
+
+def test_paths_are_paths(tmp_path: Path) -> None:
+    assert method_kind("runs/model") == "checkpoint"
+    assert method_kind("model.safetensors") == "checkpoint" and method_kind("model.json") == "checkpoint"
+    run = tmp_path / "myrun"
+    run.mkdir()
+    assert method_kind(str(run)) == "checkpoint"
+    with pytest.raises(FileNotFoundError, match=r"nothing\.safetensors: checkpoint not found"):
+        build_denoiser(str(tmp_path / "nothing.safetensors"))
+
+
+def test_an_unknown_name_lists_the_choices() -> None:
+    with pytest.raises(UnknownMethodError) as info:
+        build_denoiser("nope")
+    message = str(info.value)
+    assert message.startswith("unknown method 'nope'")
+    for choice in (
+        "median",
+        "bm3d",
+        "calibrated-<name>",
+        "pretrained:<name>",
+        "checkpoint path",
+        *shipped_names(),
+    ):
+        assert choice in message
+    with pytest.raises(ValueError, match="no pretrained model 'nope'"):
+        build_denoiser("pretrained:nope")
+
+
+def test_models_take_no_parameters_and_lists_refuse_duplicates() -> None:
+    with pytest.raises(ValueError, match="takes no parameters"):
+        build_denoiser("ct", params={"size": 3})
+    with pytest.raises(ValueError, match="twice"):
+        build_denoisers(["median", "median"])
+    with pytest.raises(ValueError, match="not among the methods"):
+        build_denoisers(["median"], {"tv": {"weight": 0.1}})
+
+
+@pytest.fixture
+def bm3d_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    fake = OptionalDependency("bm3d", ("meddenoise_no_such_module",), ("bm3d",), "bm3d", methods=("bm3d",))
+    monkeypatch.setitem(_optional.OPTIONAL_DEPENDENCIES, "bm3d", fake)
+    _optional.is_available.cache_clear()
+    yield
+    _optional.is_available.cache_clear()
+
+
+@pytest.mark.usefixtures("bm3d_missing")
+def test_a_missing_optional_back_end_names_its_package() -> None:
+    assert not _optional.is_available("bm3d")
+    with pytest.raises(MissingOptionalDependency) as info:
+        build_denoiser("bm3d")
+    assert str(info.value).startswith(
+        "bm3d needs the optional package 'bm3d' (pip install 'meddenoise[bm3d]')"
+    )
+    assert isinstance(info.value, ImportError)
+    with pytest.raises(MissingOptionalDependency):
+        build_denoiser("calibrated-bm3d")
+
+
+def test_the_optional_registry_is_the_one_place() -> None:
+    assert set(_optional.OPTIONAL_DEPENDENCIES) >= {"bm3d", "codecs"}
+    assert "pylibjpeg-openjpeg" in _optional.missing_message("codecs")
+    with pytest.raises(ValueError, match="unknown optional feature"):
+        _optional.is_available("nothing")
+
+
+def test_resolver_auto_picks_per_modality_and_method_must_be_classical() -> None:
+    resolver = DenoiserResolver()
+    assert resolver.for_modality("CT").label == "pretrained ct"
+    assert resolver.for_modality("US").label == "pretrained general"
+    assert resolver.for_modality("CT") is resolver.for_modality("CT")  # cached
+    with pytest.raises(UnknownMethodError, match="unknown classical method 'ct'"):
+        DenoiserResolver(method="ct")
+    override = IntensitySpec("percentile", low=1, high=99)
+    assert DenoiserResolver(model="ct", intensity=override).for_modality("CT").intensity == override
+
+
+def test_common_intensity_is_the_models_own_or_an_error() -> None:
+    ct, median = build_denoiser("ct"), build_denoiser("median")
+    assert common_intensity([ct, median]) == ct.intensity
+    assert common_intensity([median]).method == "range"  # the default policy
+    with pytest.raises(ValueError, match="different intensity mappings"):
+        common_intensity([ct, build_denoiser("mri")])
