@@ -82,7 +82,11 @@ def test_cli_train_reads_a_config_file(tmp_path: Path, png_folder: Path) -> None
     result = runner.invoke(app, [*args, "--mode", "noise2noise", "--threads", "1"])
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["model"], saved["mode"], saved["batch_size"]) == ("stacked-dae", "noise2noise", 5)
+    assert (saved["model"], saved["objective"]["kind"], saved["batch_size"]) == (
+        "stacked-dae",
+        "noise2noise",
+        5,
+    )
     assert [r["phase"] for r in json.loads((out / "history.json").read_text())] == [
         "pretrain-layer-0",
         "pretrain-layer-1",
@@ -119,5 +123,5 @@ def test_cli_train_with_an_explicit_validation_folder(tmp_path: Path, png_folder
     assert result.exit_code == 0, result.output
     assert "on 8 images of 16x16, validating on 2" in result.output
     saved = json.loads((out / "config.json").read_text())
-    assert saved["augment_flips"] and saved["augment_rot90"]
+    assert saved["data"]["augment_flips"] and saved["data"]["augment_rot90"]
     assert json.loads((out / "best.json").read_text())["metadata"]["n_val"] == 2

@@ -35,7 +35,7 @@ def test_round_trip_through_json_file(tmp_path: Path) -> None:
 
 def test_defaults_are_the_papers_batch_and_epochs() -> None:
     cfg = TrainConfig()
-    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.optimizer) == ("gondara-dae", 10, 100, "adam")
+    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.optim.optimizer) == ("gondara-dae", 10, 100, "adam")
     assert cfg.learning_rate == pytest.approx(1e-3)
     assert TrainConfig(optimizer="adadelta").learning_rate == pytest.approx(1.0)
 
@@ -58,7 +58,7 @@ def test_noise_spec_is_canonicalised_and_checked() -> None:
         ({"epochs": 0}, "epochs"),
         ({"val_fraction": 1.0}, "val_fraction"),
         ({"mode": "noise2void", "loss": "ssim"}, "per-pixel loss"),
-        ({"model_params": {"filterz": 3}}, "model_params"),
+        ({"model": "stacked-dae", "model_params": {"filterz": 3}}, "model_params"),
         ({"patches_per_image": 4}, "patch_size"),
     ],
 )
