@@ -197,6 +197,11 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
+    def __init__(self, **data: Any) -> None:
+        # Spelled out so that the flat keyword arguments of older versions (``mode=``, ``lr=``,
+        # ``patch_size=``, …; moved into their groups by ``_flat_fields``) type-check as well.
+        super().__init__(**data)
+
     # --- model -------------------------------------------------------------------------------------
     model: str = Field("gondara-dae", description="Registered model name (meddenoise.models).")
     model_params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the model.")

@@ -217,7 +217,8 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # Module.to accepts memory_format at run time; torch's overloads do not declare it
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model, info
 
 

@@ -121,10 +121,10 @@ class ConfiguredLoss:
         return self._loss(pred, target, mask)
 
 
-C = TypeVar("C", bound=type[ObjectiveConfig])
+C = TypeVar("C", bound=ObjectiveConfig)
 
 
-def register_objective(config_class: C) -> C:
+def register_objective(config_class: type[C]) -> type[C]:
     """Register an objective's config class under its ``kind`` default (class decorator)."""
     kind = config_class.model_fields["kind"].default
     if not isinstance(kind, str) or not kind:

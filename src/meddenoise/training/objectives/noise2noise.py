@@ -52,7 +52,7 @@ class Noise2NoiseObjective(ConfiguredLoss):
             clean = crops[0]
             return Batch(as_float32(noise(clean, rng=rng)), as_float32(noise(clean, rng=rng)), None)
         # Either realisation can be the input: swapping at random doubles the pairs seen.
-        swap = rng.random(crops.shape[1]) < 0.5
+        swap = np.asarray(rng.random(crops.shape[1]) < 0.5)
         first = np.where(swap[:, None, None], crops[1], crops[0])
         second = np.where(swap[:, None, None], crops[0], crops[1])
         return Batch(first, second, None)
