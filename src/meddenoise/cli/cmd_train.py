@@ -145,7 +145,7 @@ def train_command(
     if limit is not None:
         images = images[:limit]
     typer.echo(
-        f"training {cfg.model} ({cfg.mode}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
+        f"training {cfg.model} ({cfg.objective.kind}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
         + ("" if val_images is None else f", validating on {len(val_images)}")
     )
     try:
