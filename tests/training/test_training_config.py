@@ -178,3 +178,14 @@ def test_validation_builds_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TrainConfigError, match="model_params"):
         cfg.derive(model_params={"depth": 3})  # checked against the builder's signature
     assert built == []
+
+
+def test_flat_fields_never_hide_a_typo_in_a_group() -> None:
+    with pytest.raises(TrainConfigError, match=r"objective\.fractoin"):
+        TrainConfig.from_dict({"objective": {"kind": "noise2void", "fractoin": 0.1}, "lr": 0.01})
+    with pytest.raises(TrainConfigError, match=r"optim\.learning_rate"):
+        TrainConfig.from_dict({"optim": {"learning_rate": 0.1}, "mode": "noise2void"})
+    # --mode over a saved noise2void config: its blind-spot settings do not fit supervised and go
+    saved = TrainConfig(mode="noise2void", blind_spot_fraction=0.1, loss="l1").to_dict()
+    assert TrainConfig.from_dict({**saved, "mode": "supervised"}).objective.model_dump() == {
+        "kind": "supervised", "loss": "l1", "ssim_window": "gaussian11", "msssim_alpha": 0.84}  # fmt: skip

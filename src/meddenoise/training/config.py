@@ -58,6 +58,9 @@ MODES: tuple[str, ...] = ("supervised", "noise2void", "noise2noise")
 #: (which Gondara 2016 used); SGD with momentum 0.01.
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
 
+# The grouped fields: a dict given for one of them in derive() updates only the fields it names.
+_GROUPS = ("objective", "optim", "data", "pretrain")
+
 # Flat field of the configs written before the groups → (group, field in the group).
 _FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "loss": ("objective", "loss"),
@@ -151,35 +154,37 @@ def _migrate_flat(data: dict[str, Any]) -> dict[str, Any]:
     """Move the flat fields of old configs (and flat keyword arguments) into their groups.
 
     A flat field wins over the same field inside its group, so ``{**saved, "lr": 0.1}`` changes the
-    learning rate of a saved grouped config. ``mode`` selects the objective's kind; the objective's
-    other settings are kept when they exist for the new kind.
+    learning rate of a saved grouped config. ``mode`` selects the objective's kind; when it changes
+    the kind, the objective's settings that the new kind lacks are dropped, and so are flat
+    objective fields the kind lacks (the ``blind_spot_*`` defaults every flat config carried).
     """
     out = dict(data)
+    flat = {key: out.pop(key) for key in list(out) if key in _FLAT_FIELDS}
+    mode = out.pop("mode", None)
+    if not flat and mode is None:
+        return out
     groups: dict[str, dict[str, Any]] = {}
-    for name in ("objective", "optim", "data", "pretrain"):
+    for name in _GROUPS:
         value = out.get(name)
         if isinstance(value, BaseModel):
             value = value.model_dump()
         if isinstance(value, dict):
             groups[name] = dict(value)
-    flat = {key: out.pop(key) for key in list(out) if key in _FLAT_FIELDS}
-    mode = out.pop("mode", None)
-    if not flat and mode is None:
-        return out
+    flat_objective: dict[str, Any] = {}
     for key, value in flat.items():
         group, field = _FLAT_FIELDS[key]
-        groups.setdefault(group, {})[field] = value
-    objective = groups.get("objective")
-    if objective is not None or mode is not None:
-        objective = dict(objective or {})
-        kind = mode if mode is not None else objective.get("kind", "supervised")
-        objective["kind"] = kind
-        target = OBJECTIVES.get(kind) if isinstance(kind, str) else None
-        if target is not None:
-            # Settings of another kind (blind_spot_* of a flat supervised config) do not carry over.
-            objective = {k: v for k, v in objective.items() if k in target.model_fields}
-        groups["objective"] = objective
+        (flat_objective if group == "objective" else groups.setdefault(group, {}))[field] = value
+    current = groups.get("objective", {})
+    old_kind = current.get("kind", "supervised")
+    kind = old_kind if mode is None else mode
+    target = OBJECTIVES.get(kind) if isinstance(kind, str) else None
+
+    def fitting(fields: dict[str, Any]) -> dict[str, Any]:
+        return fields if target is None else {k: v for k, v in fields.items() if k in target.model_fields}
+
+    kept = current if kind == old_kind else fitting(current)
     out.update(groups)
+    out["objective"] = {**kept, **fitting(flat_objective), "kind": kind}
     return out
 
 
@@ -334,7 +339,7 @@ class TrainConfig(BaseModel):
             same_kind = key != "objective" or (
                 isinstance(value, dict) and value.get("kind", self.objective.kind) == self.objective.kind
             )
-            if key in ("objective", "optim", "data", "pretrain") and isinstance(value, dict) and same_kind:
+            if key in _GROUPS and isinstance(value, dict) and same_kind:
                 assert isinstance(current, dict)
                 data[key] = {**current, **value}
             else:
