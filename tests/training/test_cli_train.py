@@ -57,6 +57,8 @@ def test_cli_train_reports_bad_options_in_one_line(tmp_path: Path, png_folder: P
     result = runner.invoke(app, _train_args(png_folder, tmp_path / "run", "--loss", "hinge"))
     assert result.exit_code == 2
     assert "invalid training config" in result.output and "loss" in result.output
+    unknown = runner.invoke(app, _train_args(png_folder, tmp_path / "run", "--mode", "gan"))
+    assert unknown.exit_code == 2 and "unknown objective kind 'gan'" in unknown.output
     missing = runner.invoke(app, _train_args(tmp_path / "nowhere", tmp_path / "run2"))
     assert missing.exit_code == 2 and "nowhere" in missing.output
 
