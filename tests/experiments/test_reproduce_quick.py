@@ -114,7 +114,7 @@ def test_modality_study_retries_a_collapsed_training(
         for n in data["notes"]
     )
     retry_config = json.loads((out / "runs" / "MRI-retry1" / "config.json").read_text())
-    assert retry_config["lr"] == pytest.approx(1e-4)
+    assert retry_config["optim"]["lr"] == pytest.approx(1e-4)
     assert (out / "runs" / "MRI-retry1").is_dir() and len(calls) == 5
 
 

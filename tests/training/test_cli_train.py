@@ -57,6 +57,8 @@ def test_cli_train_reports_bad_options_in_one_line(tmp_path: Path, png_folder: P
     result = runner.invoke(app, _train_args(png_folder, tmp_path / "run", "--loss", "hinge"))
     assert result.exit_code == 2
     assert "invalid training config" in result.output and "loss" in result.output
+    unknown = runner.invoke(app, _train_args(png_folder, tmp_path / "run", "--mode", "gan"))
+    assert unknown.exit_code == 2 and "unknown objective kind 'gan'" in unknown.output
     missing = runner.invoke(app, _train_args(tmp_path / "nowhere", tmp_path / "run2"))
     assert missing.exit_code == 2 and "nowhere" in missing.output
 
@@ -82,7 +84,11 @@ def test_cli_train_reads_a_config_file(tmp_path: Path, png_folder: Path) -> None
     result = runner.invoke(app, [*args, "--mode", "noise2noise", "--threads", "1"])
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["model"], saved["mode"], saved["batch_size"]) == ("stacked-dae", "noise2noise", 5)
+    assert (saved["model"], saved["objective"]["kind"], saved["batch_size"]) == (
+        "stacked-dae",
+        "noise2noise",
+        5,
+    )
     assert [r["phase"] for r in json.loads((out / "history.json").read_text())] == [
         "pretrain-layer-0",
         "pretrain-layer-1",
@@ -119,5 +125,5 @@ def test_cli_train_with_an_explicit_validation_folder(tmp_path: Path, png_folder
     assert result.exit_code == 0, result.output
     assert "on 8 images of 16x16, validating on 2" in result.output
     saved = json.loads((out / "config.json").read_text())
-    assert saved["augment_flips"] and saved["augment_rot90"]
+    assert saved["data"]["augment_flips"] and saved["data"]["augment_rot90"]
     assert json.loads((out / "best.json").read_text())["metadata"]["n_val"] == 2

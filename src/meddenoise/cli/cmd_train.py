@@ -57,7 +57,10 @@ def train_command(
     noise_mode: Annotated[
         str | None, typer.Option(help="fresh (new draw per batch) or fixed (one corruption, paper-faithful).")
     ] = None,
-    mode: Annotated[str | None, typer.Option(help="supervised, noise2void or noise2noise.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="Objective: supervised, noise2void, noise2noise (or a registered objective kind)."),
+    ] = None,
     loss: Annotated[str | None, typer.Option(help="mse, l1, bce, ssim or msssim_l1.")] = None,
     optimizer: Annotated[str | None, typer.Option(help="adam, adamw, adadelta or sgd.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the optimiser's).")] = None,
@@ -141,7 +144,7 @@ def train_command(
     if limit is not None:
         images = images[:limit]
     typer.echo(
-        f"training {cfg.model} ({cfg.mode}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
+        f"training {cfg.model} ({cfg.objective.kind}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
         + ("" if val_images is None else f", validating on {len(val_images)}")
     )
     try:

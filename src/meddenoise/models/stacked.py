@@ -11,14 +11,17 @@ the codes of layer ``k-1`` (the image for ``k = 0``), decoder ``UpSample 2 → C
 ``enc_0 … enc_{L-1}`` followed by ``dec_{L-1} … dec_0``. With the default two layers of 64 filters it
 has the shape of Gondara's CNN DAE without its middle convolution.
 
-Greedy pretraining (each layer a denoising autoencoder on the previous layer's codes) and the final
-end-to-end fine-tuning are done by :mod:`meddenoise.training` when the config names ``stacked-dae``.
+The model declares its greedy pretraining (each layer a denoising autoencoder on the previous layer's
+codes) as training phases, :meth:`StackedConvDAE.pretraining_phases`; :mod:`meddenoise.training` runs
+them before its end-to-end fine-tuning, as it does for any model that declares phases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,7 +29,9 @@ from torch import nn
 from meddenoise.models._common import DenoisingNet, pad_to_multiple, upsample2_conv3x3
 from meddenoise.models.registry import register_model
 
-__all__ = ["StackedConvDAE"]
+__all__ = ["GreedyLayerPhase", "StackedConvDAE"]
+
+Criterion = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 class _Encoder(nn.Module):
@@ -93,6 +98,15 @@ class StackedConvDAE(DenoisingNet):
         """Parameters of layer ``k``'s encoder and decoder (what greedy pretraining of layer k trains)."""
         return [*self.encoders[k].parameters(), *self.decoders[k].parameters()]
 
+    def pretraining_phases(self, *, epochs_per_layer: int, code_corruption: float) -> list[GreedyLayerPhase]:
+        """Greedy layer-wise pretraining (Vincent 2010): one phase per layer, bottom up."""
+        if epochs_per_layer <= 0:
+            return []
+        return [
+            GreedyLayerPhase(self, layer=k, epochs=epochs_per_layer, code_corruption=code_corruption)
+            for k in range(self.num_layers)
+        ]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         code = self._pad(x)
@@ -101,6 +115,50 @@ class StackedConvDAE(DenoisingNet):
         for decoder in reversed(self.decoders):
             code = decoder(code)
         return code[..., :h, :w]
+
+
+@dataclass(frozen=True)
+class GreedyLayerPhase:
+    """Pretraining of one layer of a :class:`StackedConvDAE` as its own denoising autoencoder.
+
+    Layer 0 reconstructs the images (noisy input → the objective's target, with the objective's loss
+    and mask). Layer ``k > 0`` reconstructs the codes of the frozen layers below it from a copy in
+    which ``code_corruption`` of the units are zeroed (masking noise), with MSE. Only layer ``k``'s
+    encoder and decoder are trained; every other parameter stays as it is.
+    """
+
+    model: StackedConvDAE
+    layer: int
+    epochs: int
+    code_corruption: float
+
+    @property
+    def name(self) -> str:
+        return f"pretrain-layer-{self.layer}"
+
+    def parameters(self) -> list[nn.Parameter]:
+        return self.model.layer_parameters(self.layer)
+
+    def loss(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor | None,
+        *,
+        criterion: Criterion,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        model = self.model
+        if self.layer == 0:
+            pred = model.layer_autoencoder(0, model.encode(inputs, 0))
+            pred = pred[..., : inputs.shape[-2], : inputs.shape[-1]]
+            return criterion(pred.float(), targets, mask)
+        with torch.no_grad():
+            codes = model.encode(targets, self.layer)
+        keep = rng.random(codes.shape) >= self.code_corruption
+        corrupted = codes * torch.from_numpy(keep).to(codes.dtype)
+        pred = model.layer_autoencoder(self.layer, corrupted)
+        return torch.mean((pred.float() - codes.float()) ** 2)
 
 
 @register_model("stacked-dae")

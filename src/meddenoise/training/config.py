@@ -2,42 +2,89 @@
 
 One :class:`TrainConfig` fully determines a training run: the same config, data and seed give the
 same weights. Unknown keys are refused (``extra="forbid"``) so a typo never silently falls back to a
-default.
+default. Settings that belong together are groups: ``objective`` (which objective and its loss,
+selected by ``kind``), ``optim`` (optimiser and learning-rate schedule), ``data`` (patches and
+augmentation) and ``pretrain`` (greedy layer-wise pretraining of models that declare it).
+
+Configs written before the groups existed (one flat level: ``mode``, ``loss``, ``optimizer``,
+``lr``, ``patch_size``, ``blind_spot_fraction``, ``pretrain_epochs_per_layer``, …) still load: the
+flat fields are moved into their groups before validation, so old checkpoints and the flat keyword
+arguments ``TrainConfig(mode="noise2void", lr=1e-3)`` keep working. Configs are immutable; derive a
+changed one with :meth:`TrainConfig.derive`, which validates the result.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec
+from meddenoise.training.objectives import OBJECTIVES, ObjectiveConfig, SupervisedConfig
 
 __all__ = [
     "LOSSES",
     "MODES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "DataConfig",
+    "OptimConfig",
+    "PretrainConfig",
     "TrainConfig",
     "TrainConfigError",
     "parse_noise_spec",
 ]
 
-LossName = Literal["mse", "l1", "bce", "ssim", "msssim_l1"]
 OptimizerName = Literal["adam", "adamw", "adadelta", "sgd"]
 ScheduleName = Literal["none", "cosine", "step", "plateau"]
-ModeName = Literal["supervised", "noise2void", "noise2noise"]
 
 LOSSES: tuple[str, ...] = ("mse", "l1", "bce", "ssim", "msssim_l1")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adadelta", "sgd")
 SCHEDULES: tuple[str, ...] = ("none", "cosine", "step", "plateau")
+#: The built-in objectives (``--mode`` of the CLI); registered plugins add to ``OBJECTIVES``.
 MODES: tuple[str, ...] = ("supervised", "noise2void", "noise2noise")
 
 #: Learning rates used when ``lr`` is left unset: Adam's usual 1e-3; Adadelta's 1.0 as in Keras
 #: (which Gondara 2016 used); SGD with momentum 0.01.
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
+
+# The grouped fields: a dict given for one of them in derive() updates only the fields it names.
+_GROUPS = ("objective", "optim", "data", "pretrain")
+
+# Flat field of the configs written before the groups → (group, field in the group).
+_FLAT_FIELDS: dict[str, tuple[str, str]] = {
+    "loss": ("objective", "loss"),
+    "ssim_window": ("objective", "ssim_window"),
+    "msssim_alpha": ("objective", "msssim_alpha"),
+    "blind_spot_fraction": ("objective", "fraction"),
+    "blind_spot_replacement": ("objective", "replacement"),
+    "blind_spot_radius": ("objective", "radius"),
+    "optimizer": ("optim", "optimizer"),
+    "lr": ("optim", "lr"),
+    "weight_decay": ("optim", "weight_decay"),
+    "grad_clip": ("optim", "grad_clip"),
+    "lr_schedule": ("optim", "schedule"),
+    "lr_step_size": ("optim", "step_size"),
+    "lr_gamma": ("optim", "gamma"),
+    "lr_plateau_patience": ("optim", "plateau_patience"),
+    "augment_flips": ("data", "augment_flips"),
+    "augment_rot90": ("data", "augment_rot90"),
+    "patch_size": ("data", "patch_size"),
+    "patches_per_image": ("data", "patches_per_image"),
+    "pretrain_epochs_per_layer": ("pretrain", "epochs_per_layer"),
+    "pretrain_code_corruption": ("pretrain", "code_corruption"),
+}
 
 
 class TrainConfigError(ValueError):
@@ -51,6 +98,97 @@ def parse_noise_spec(spec: str) -> Any:
     return parse_noise(spec)
 
 
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OptimConfig(_Group):
+    """Optimiser, learning rate and its schedule."""
+
+    optimizer: OptimizerName = "adam"
+    lr: float | None = Field(None, gt=0, description="Learning rate; None → per-optimiser default.")
+    weight_decay: float = Field(0.0, ge=0.0)
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    schedule: ScheduleName = "none"
+    step_size: int = Field(30, ge=1, description="step schedule: epochs between decays.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/plateau schedule: decay factor.")
+    plateau_patience: int = Field(5, ge=0, description="plateau schedule: epochs without improvement.")
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in use: ``lr`` or the optimiser's default."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+
+class DataConfig(_Group):
+    """How training samples are cut from the images and augmented."""
+
+    augment_flips: bool = Field(False, description="Random horizontal and vertical flips.")
+    augment_rot90: bool = Field(False, description="Random rotations by multiples of 90 degrees.")
+    patch_size: int | None = Field(
+        None, ge=8, description="Train on random square patches of this size (new patches each epoch)."
+    )
+    patches_per_image: int = Field(1, ge=1, description="Random patches drawn from each image per epoch.")
+
+    @model_validator(mode="after")
+    def _patches(self) -> DataConfig:
+        if self.patch_size is None and self.patches_per_image != 1:
+            raise ValueError("patches_per_image needs patch_size")
+        return self
+
+
+class PretrainConfig(_Group):
+    """Greedy layer-wise pretraining, for models that declare pretraining phases (``stacked-dae``)."""
+
+    epochs_per_layer: int = Field(
+        5, ge=0, description="Greedy layer-wise pretraining epochs per layer (0 skips it)."
+    )
+    code_corruption: float = Field(
+        0.25,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of code units zeroed (masking noise) when pretraining layers above the first.",
+    )
+
+
+def _migrate_flat(data: dict[str, Any]) -> dict[str, Any]:
+    """Move the flat fields of old configs (and flat keyword arguments) into their groups.
+
+    A flat field wins over the same field inside its group, so ``{**saved, "lr": 0.1}`` changes the
+    learning rate of a saved grouped config. ``mode`` selects the objective's kind; when it changes
+    the kind, the objective's settings that the new kind lacks are dropped, and so are flat
+    objective fields the kind lacks (the ``blind_spot_*`` defaults every flat config carried).
+    """
+    out = dict(data)
+    flat = {key: out.pop(key) for key in list(out) if key in _FLAT_FIELDS}
+    mode = out.pop("mode", None)
+    if not flat and mode is None:
+        return out
+    groups: dict[str, dict[str, Any]] = {}
+    for name in _GROUPS:
+        value = out.get(name)
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if isinstance(value, dict):
+            groups[name] = dict(value)
+    flat_objective: dict[str, Any] = {}
+    for key, value in flat.items():
+        group, field = _FLAT_FIELDS[key]
+        (flat_objective if group == "objective" else groups.setdefault(group, {}))[field] = value
+    current = groups.get("objective", {})
+    old_kind = current.get("kind", "supervised")
+    kind = old_kind if mode is None else mode
+    target = OBJECTIVES.get(kind) if isinstance(kind, str) else None
+
+    def fitting(fields: dict[str, Any]) -> dict[str, Any]:
+        return fields if target is None else {k: v for k, v in fields.items() if k in target.model_fields}
+
+    kept = current if kind == old_kind else fitting(current)
+    out.update(groups)
+    out["objective"] = {**kept, **fitting(flat_objective), "kind": kind}
+    return out
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a training run.
 
@@ -59,9 +197,16 @@ class TrainConfig(BaseModel):
     >>> cfg = TrainConfig(model="gondara-dae", noise="gaussian(p=0.1,sigma=1)", epochs=100, batch_size=10)
     >>> TrainConfig.from_json(cfg.to_json()) == cfg
     True
+    >>> cfg.derive(mode="noise2void", lr=1e-4).objective.kind
+    'noise2void'
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    def __init__(self, **data: Any) -> None:
+        # Spelled out so that the flat keyword arguments of older versions (``mode=``, ``lr=``,
+        # ``patch_size=``, …; moved into their groups by ``_flat_fields``) type-check as well.
+        super().__init__(**data)
 
     # --- model -------------------------------------------------------------------------------------
     model: str = Field("gondara-dae", description="Registered model name (meddenoise.models).")
@@ -71,19 +216,10 @@ class TrainConfig(BaseModel):
     )
 
     # --- objective ---------------------------------------------------------------------------------
-    mode: ModeName = Field(
-        "supervised",
-        description="supervised (noisy→clean), noise2void (blind-spot masking on noisy images only) or "
-        "noise2noise (noisy→independent noisy realisation).",
-    )
-    loss: LossName = Field(
-        "mse", description="mse, l1, bce (as in the papers), ssim or msssim_l1 (Zhao 2017)."
-    )
-    ssim_window: Literal["gaussian11", "uniform7"] = Field(
-        "gaussian11", description="Window of the SSIM loss: Gaussian 11x11 (sigma 1.5) or uniform 7x7."
-    )
-    msssim_alpha: float = Field(
-        0.84, ge=0.0, le=1.0, description="Weight of MS-SSIM in msssim_l1 (Zhao 2017)."
+    objective: SerializeAsAny[ObjectiveConfig] = Field(
+        default_factory=SupervisedConfig,
+        description="The training objective; its 'kind' (supervised, noise2void, noise2noise or a "
+        "registered plugin) selects the config class.",
     )
 
     # --- noise -------------------------------------------------------------------------------------
@@ -98,19 +234,9 @@ class TrainConfig(BaseModel):
         "the whole dataset before training.",
     )
 
-    # --- optimisation ------------------------------------------------------------------------------
-    optimizer: OptimizerName = "adam"
-    lr: float | None = Field(None, gt=0, description="Learning rate; None → per-optimiser default.")
-    weight_decay: float = Field(0.0, ge=0.0)
-    lr_schedule: ScheduleName = "none"
-    lr_step_size: int = Field(30, ge=1, description="step schedule: epochs between decays.")
-    lr_gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/plateau schedule: decay factor.")
-    lr_plateau_patience: int = Field(5, ge=0, description="plateau schedule: epochs without improvement.")
+    # --- length, validation and stopping -----------------------------------------------------------
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(10, ge=1)
-    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
-
-    # --- validation and stopping -------------------------------------------------------------------
     val_fraction: float = Field(
         0.1, ge=0.0, lt=1.0, description="Fraction of training images held out when no val set is given."
     )
@@ -126,46 +252,38 @@ class TrainConfig(BaseModel):
         "recorded in checkpoints and used again whenever the checkpoint denoises.",
     )
     seed: int = Field(0, ge=0)
-    augment_flips: bool = Field(False, description="Random horizontal and vertical flips.")
-    augment_rot90: bool = Field(False, description="Random rotations by multiples of 90 degrees.")
-    patch_size: int | None = Field(
-        None, ge=8, description="Train on random square patches of this size (new patches each epoch)."
-    )
-    patches_per_image: int = Field(1, ge=1, description="Random patches drawn from each image per epoch.")
 
-    # --- self-supervised ---------------------------------------------------------------------------
-    blind_spot_fraction: float = Field(
-        0.02, gt=0.0, le=0.5, description="noise2void: fraction of pixels masked per image."
-    )
-    blind_spot_replacement: Literal["neighbour", "local_mean"] = Field(
-        "neighbour",
-        description="noise2void: replace a masked pixel by a random neighbour (N2V) or by the mean of "
-        "its neighbourhood excluding itself (Noise2Self-style).",
-    )
-    blind_spot_radius: int = Field(2, ge=1, le=5, description="noise2void: neighbourhood radius (2 → 5x5).")
-
-    # --- stacked DAE (Vincent 2010) ----------------------------------------------------------------
-    pretrain_epochs_per_layer: int = Field(
-        5, ge=0, description="stacked-dae: greedy layer-wise pretraining epochs per layer (0 skips it)."
-    )
-    pretrain_code_corruption: float = Field(
-        0.25,
-        ge=0.0,
-        lt=1.0,
-        description="stacked-dae: fraction of code units zeroed (masking noise) when pretraining layers "
-        "above the first.",
-    )
+    # --- groups ------------------------------------------------------------------------------------
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
     # --- speed -------------------------------------------------------------------------------------
     channels_last: bool = Field(True, description="Use the channels_last memory format (exact, faster).")
     bf16: bool = Field(False, description="bfloat16 autocast for forward passes (faster, less exact).")
     num_threads: int | None = Field(None, ge=1, description="torch threads; None leaves torch's setting.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_fields(cls, data: Any) -> Any:
+        return _migrate_flat(data) if isinstance(data, dict) else data
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_kind(cls, value: Any) -> Any:
+        if isinstance(value, BaseModel) and not isinstance(value, ObjectiveConfig):
+            value = value.model_dump()
+        if isinstance(value, dict):
+            kind = value.get("kind", "supervised")
+            if kind not in OBJECTIVES:
+                raise ValueError(f"unknown objective kind {kind!r}; valid: {', '.join(OBJECTIVES)}")
+            return OBJECTIVES[kind].model_validate(value)
+        return value
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        import meddenoise.models  # noqa: F401  (registers the models)
-        from meddenoise.models.registry import MODEL_REGISTRY
+        from meddenoise.models import MODEL_REGISTRY
 
         if name not in MODEL_REGISTRY:
             raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODEL_REGISTRY))}")
@@ -182,28 +300,59 @@ class TrainConfig(BaseModel):
             return spec
 
     @model_validator(mode="after")
-    def _consistent(self) -> TrainConfig:
-        from meddenoise.models.registry import build_model
+    def _model_params_fit(self) -> TrainConfig:
+        # Cheap: the parameter names against the builder's signature. Values are checked when the
+        # trainer builds the network; no network is built here.
+        from meddenoise.models import MODEL_REGISTRY
 
         try:
-            build_model(self.model, **self.model_params)
-        except (TypeError, ValueError) as exc:
+            inspect.signature(MODEL_REGISTRY[self.model]).bind(**self.model_params)
+        except TypeError as exc:
             raise ValueError(
                 f"model_params {self.model_params} do not fit model {self.model!r}: {exc}"
             ) from None
-        if self.mode == "noise2void" and self.loss not in ("mse", "l1", "bce"):
-            raise ValueError(
-                f"noise2void trains on masked pixels only; use a per-pixel loss (mse, l1, bce), not {self.loss!r}"
-            )
-        if self.patch_size is None and self.patches_per_image != 1:
-            raise ValueError("patches_per_image needs patch_size")
         return self
 
     # --- derived -----------------------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """The learning rate in use: ``lr`` or the optimiser's default."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        """The learning rate in use: ``optim.lr`` or the optimiser's default."""
+        return self.optim.learning_rate
+
+    @property
+    def mode(self) -> str:
+        """The objective's kind (``supervised``, ``noise2void``, ``noise2noise``, …)."""
+        return self.objective.kind
+
+    def derive(self, **changes: Any) -> TrainConfig:
+        """A new config with ``changes`` applied, validated like a fresh one.
+
+        ``changes`` are top-level fields, groups (a dict updates only the fields it names; a dict
+        with another objective ``kind`` replaces the objective) or the flat names of old configs
+        (``lr``, ``mode``, ``patch_size``, …). Changing ``model`` without ``model_params`` drops the
+        old model's parameters. Raises :class:`TrainConfigError` naming every bad field.
+
+        Examples
+        --------
+        >>> TrainConfig().derive(epochs=3, optim={"lr": 0.01}).optim.lr
+        0.01
+        """
+        data = self.to_dict()
+        if "model" in changes and "model_params" not in changes and changes["model"] != self.model:
+            data.pop("model_params")
+        for key, value in changes.items():
+            if isinstance(value, BaseModel):
+                value = value.model_dump()
+            current = data.get(key)
+            same_kind = key != "objective" or (
+                isinstance(value, dict) and value.get("kind", self.objective.kind) == self.objective.kind
+            )
+            if key in _GROUPS and isinstance(value, dict) and same_kind:
+                assert isinstance(current, dict)
+                data[key] = {**current, **value}
+            else:
+                data[key] = value
+        return type(self).from_dict(data, source="derive")
 
     # --- serialisation -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -236,7 +385,7 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """Read a config JSON file."""
+        """Read a config JSON file (the flat configs of older versions included)."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")

@@ -13,6 +13,12 @@ Determinism: model initialisation uses ``torch.manual_seed(seed)`` (in a forked 
 caller's state alone); every random draw of epoch ``e`` (order, patches, augmentation, noise,
 blind-spot masks, code corruption) comes from a numpy Generator seeded by ``(seed, e)``. A run resumed
 from ``last`` therefore replays exactly the epochs an uninterrupted run would have.
+
+The steps of a run: check and split the data (:func:`train`), make the batch sources
+(:func:`_make_sources`), build the model (:func:`_init_model`) and its phases
+(:func:`~meddenoise.training.phases.plan_phases`), restore a resumed run (:func:`_restore`), then per
+epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record and checkpoint
+(:meth:`_Run.end_epoch`).
 """
 
 from __future__ import annotations
@@ -50,22 +56,14 @@ from meddenoise.training.checkpoint import (
     save_checkpoint,
 )
 from meddenoise.training.config import TrainConfig, parse_noise_spec
-from meddenoise.training.losses import get_loss
+from meddenoise.training.objectives import Objective
+from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
-__all__ = ["Phase", "TrainResult", "train"]
+__all__ = ["TrainResult", "batch_loss", "train"]
 
 # Fields that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience"})
-
-
-@dataclass(frozen=True)
-class Phase:
-    """A stretch of epochs: greedy pretraining of one stacked-DAE layer, or the main training."""
-
-    name: str  # "pretrain-layer-<k>" or "train"
-    layer: int | None
-    epochs: int
 
 
 @dataclass
@@ -93,45 +91,40 @@ class TrainResult:
         return float(np.mean([r["images_per_second"] for r in rows])) if rows else None
 
 
-def _phases(config: TrainConfig, model: nn.Module) -> list[Phase]:
-    phases: list[Phase] = []
-    layers = getattr(model, "num_layers", None)
-    if config.model == "stacked-dae" and layers and config.pretrain_epochs_per_layer > 0:
-        phases = [Phase(f"pretrain-layer-{k}", k, config.pretrain_epochs_per_layer) for k in range(layers)]
-    return [*phases, Phase("train", None, config.epochs)]
+# --- setup -------------------------------------------------------------------------------------------
 
 
-def _phase_at(phases: list[Phase], epoch: int) -> tuple[Phase, int]:
-    """The phase of global epoch index ``epoch`` (0-based) and the epoch index inside that phase."""
+def _phase_at(phases: list[TrainingPhase], epoch: int) -> TrainingPhase:
+    """The phase of global epoch index ``epoch`` (0-based)."""
     for phase in phases:
         if epoch < phase.epochs:
-            return phase, epoch
+            return phase
         epoch -= phase.epochs
     raise IndexError(epoch)
 
 
 def _make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    lr, wd = config.learning_rate, config.weight_decay
-    if config.optimizer == "adam":
+    optim = config.optim
+    lr, wd = optim.learning_rate, optim.weight_decay
+    if optim.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if config.optimizer == "adamw":
+    if optim.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if config.optimizer == "adadelta":
+    if optim.optimizer == "adadelta":
         # Keras' Adadelta (rho 0.95, epsilon 1e-7), as in the papers' Keras code.
         return torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-7, weight_decay=wd)
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
 
 
 def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
-    if config.lr_schedule == "cosine":
+    optim = config.optim
+    if optim.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    if config.lr_schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=config.lr_step_size, gamma=config.lr_gamma
-        )
-    if config.lr_schedule == "plateau":
+    if optim.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
+    if optim.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.lr_gamma, patience=config.lr_plateau_patience
+            optimizer, mode="min", factor=optim.gamma, patience=optim.plateau_patience
         )
     return None
 
@@ -164,69 +157,54 @@ def _split(
         raise ValueError(f"val_fraction {config.val_fraction} leaves no training images out of {n}")
     order = seeded_rng(config.seed, STREAM_SPLIT).permutation(n)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+
+    def pick(a: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+        return None if a is None else a[idx]
+
     return images[train_idx], pick(targets, train_idx), images[val_idx], pick(targets, val_idx)
 
 
-class _Runner:
-    """Computes the loss of a batch for a phase (greedy layer pretraining or end-to-end training)."""
-
-    def __init__(self, config: TrainConfig, model: nn.Module) -> None:
-        self.config = config
-        self.model = model
-        self.loss_fn = get_loss(config.loss, ssim_window=config.ssim_window, msssim_alpha=config.msssim_alpha)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-
-    def _tensor(self, arr: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None].contiguous(
-            memory_format=self.memory_format
-        )
-
-    def loss(self, batch: Batch, phase: Phase, rng: np.random.Generator) -> torch.Tensor:
-        inputs, targets = self._tensor(batch.inputs), self._tensor(batch.targets)
-        mask = None if batch.mask is None else self._tensor(batch.mask)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
-            if phase.layer is None:
-                pred = self.model(inputs)
-            elif phase.layer == 0:
-                pred = self.model.layer_autoencoder(0, self.model.encode(inputs, 0))
-                pred = pred[..., : inputs.shape[-2], : inputs.shape[-1]]
-            else:
-                return self._code_loss(targets, phase.layer, rng)
-        return self.loss_fn(pred.float(), targets, mask)
-
-    def _code_loss(self, images: torch.Tensor, layer: int, rng: np.random.Generator) -> torch.Tensor:
-        # Vincent 2010: layer k is a denoising autoencoder of the codes below it. Codes of the (frozen)
-        # lower layers are corrupted by masking noise and layer k learns to restore them.
-        model = self.model
-        with torch.no_grad():
-            codes = model.encode(images, layer)
-        keep = rng.random(codes.shape) >= self.config.pretrain_code_corruption
-        corrupted = codes * torch.from_numpy(keep).to(codes.dtype)
-        pred = model.layer_autoencoder(layer, corrupted)
-        return torch.mean((pred.float() - codes.float()) ** 2)
-
-
-def _evaluate(runner: _Runner, source: BatchSource, phase: Phase, config: TrainConfig) -> float:
-    """Mean loss over the validation set; its noise and masks are the same draws every epoch."""
-    rng = seeded_rng(config.seed, STREAM_VAL)
-    total, count = 0.0, 0
-    runner.model.eval()
-    with torch.no_grad():
-        for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
-            total += float(runner.loss(batch, phase, rng)) * len(batch.inputs)
-            count += len(batch.inputs)
-    return total / count
-
-
-def _noise_model(config: TrainConfig) -> Callable[..., np.ndarray] | None:
-    return None if config.noise is None else parse_noise_spec(config.noise)
+def _make_sources(
+    config: TrainConfig,
+    objective: Objective,
+    images: np.ndarray,
+    targets: np.ndarray | None,
+    val: np.ndarray | None,
+    val_tgt: np.ndarray | None,
+) -> tuple[BatchSource, BatchSource | None]:
+    """The training and validation batch sources (fixed noise drawn here, from their own streams)."""
+    noise = None if config.noise is None else parse_noise_spec(config.noise)
+    train_src = BatchSource(
+        config,
+        images,
+        targets=targets,
+        noise=noise,
+        fixed_rng=seeded_rng(config.seed, STREAM_FIXED_NOISE),
+        objective=objective,
+    )
+    if val is None:
+        return train_src, None
+    val_src = BatchSource(
+        config,
+        val,
+        targets=val_tgt,
+        noise=noise,
+        fixed_rng=seeded_rng(config.seed, STREAM_VAL, 1),
+        objective=objective,
+    )
+    return train_src, val_src
 
 
 def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
+    """The network, seeded from ``config.seed`` (or loaded from ``init_from``), and where it came from."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = build_model(config.model, **config.model_params)
+        try:
+            model = build_model(config.model, **config.model_params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"model_params {config.model_params} do not fit model {config.model!r}: {exc}"
+            ) from None
     info: dict[str, Any] = {}
     if config.init_from is not None:
         source, source_config = load_checkpoint(config.init_from)
@@ -238,15 +216,303 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         model.load_state_dict(source.state_dict())
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
+    if config.channels_last:
+        # Module.to accepts memory_format at run time; torch's overloads do not declare it
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model, info
 
 
+# --- one batch -----------------------------------------------------------------------------------------
+
+
+def _tensor(arr: np.ndarray, memory_format: torch.memory_format) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None].contiguous(
+        memory_format=memory_format
+    )
+
+
+def _full_precision(criterion: Criterion) -> Criterion:
+    """``criterion`` evaluated outside any bf16 autocast (losses are computed in float32)."""
+
+    def loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=False):
+            return criterion(pred.float(), target, mask)
+
+    return loss
+
+
+def batch_loss(
+    phase: TrainingPhase,
+    batch: Batch,
+    objective: Objective,
+    *,
+    rng: np.random.Generator,
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """The loss of one batch in ``phase``: the forward pass under the run's (bf16) autocast, the
+    objective's loss on the batch's target and mask in float32."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    inputs, targets = _tensor(batch.inputs, memory_format), _tensor(batch.targets, memory_format)
+    mask = None if batch.mask is None else _tensor(batch.mask, memory_format)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        return phase.loss(inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng)
+
+
+# --- resume ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """What a run carries from epoch to epoch, and what ``last.json`` stores for a resume."""
+
+    epoch: int = 0  # epochs finished
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_loss: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    started_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    resumed_utc: list[str] = field(default_factory=list)
+    init_info: dict[str, Any] = field(default_factory=dict)
+    # Optimiser and scheduler state to load when the interrupted phase goes on.
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+
+    def resume_doc(self, phase: str, scheduler: Any) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "phase": phase,
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+        }
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "model_params":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _resumable(saved: TrainConfig, config: TrainConfig, path: Path) -> None:
-    a, b = saved.to_dict(), config.to_dict()
-    changed = sorted(k for k in a if a[k] != b[k] and k not in _RESUMABLE_CHANGES)
+    a, b = _flat(saved.to_dict()), _flat(config.to_dict())
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in _RESUMABLE_CHANGES)
     if changed:
-        details = ", ".join(f"{k}: {a[k]!r} → {b[k]!r}" for k in changed[:4])
+        details = ", ".join(f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in changed[:4])
         raise ValueError(f"{path}: cannot resume a run with a different config ({details})")
+
+
+def _restore(
+    out_dir: Path, config: TrainConfig, model: nn.Module, phases: list[TrainingPhase], state: _State
+) -> _State:
+    """Load ``out_dir/last`` into ``model`` and return the state to go on from."""
+    json_path, doc = read_checkpoint_json(out_dir / "last.json")
+    saved_model, saved_config = load_checkpoint(json_path)
+    _resumable(saved_config, config, json_path)
+    model.load_state_dict(saved_model.state_dict())
+    saved = doc.get("resume")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{json_path}: checkpoint is corrupt: no resume state")
+    restored = _State(
+        epoch=int(saved["epoch"]),
+        history=list(saved["history"]),
+        best_loss=saved["best_loss"],
+        best_epoch=saved["best_epoch"],
+        bad_epochs=int(saved["bad_epochs"]),
+        started_utc=doc["metadata"].get("started_utc") or state.started_utc,
+        resumed_utc=[*doc["metadata"].get("resumed_utc", []), datetime.now(timezone.utc).isoformat()],
+        init_info={k: doc[k] for k in ("init_from", "init_from_sha256") if k in doc},
+    )
+    total = sum(p.epochs for p in phases)
+    # The optimiser state belongs to the phase that was interrupted; a new phase starts afresh.
+    if restored.epoch < total and _phase_at(phases, restored.epoch).name == saved["phase"]:
+        restored.optimizer_state = load_optimizer_state(json_path, doc)
+        restored.scheduler_state = saved.get("scheduler")
+    return restored
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def _evaluate(
+    model: nn.Module,
+    phase: TrainingPhase,
+    source: BatchSource,
+    config: TrainConfig,
+    objective: Objective,
+) -> float:
+    """Mean loss over the validation set; its noise and masks are the same draws every epoch."""
+    rng = seeded_rng(config.seed, STREAM_VAL)
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
+            loss = batch_loss(
+                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+            )
+            total += float(loss) * len(batch.inputs)
+            count += len(batch.inputs)
+    return total / count
+
+
+class _Run:
+    """One call of :func:`train`: the epochs from ``state.epoch`` on, phase by phase."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module,
+        objective: Objective,
+        phases: list[TrainingPhase],
+        sources: tuple[BatchSource, BatchSource | None],
+        *,
+        out_dir: Path,
+        state: _State,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.config = config
+        self.model = model
+        self.objective = objective
+        self.phases = phases
+        self.train_src, self.val_src = sources
+        self.out_dir = out_dir
+        self.state = state
+        self.metadata = metadata
+        self.total_epochs = sum(p.epochs for p in phases)
+        self.phase: TrainingPhase | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.epochs_run = 0
+
+    def enter_phase(self, phase: TrainingPhase) -> torch.optim.Optimizer:
+        """A fresh optimiser (and, for the main phase, scheduler) for ``phase``; resumed state loaded."""
+        if phase is self.phase and self.optimizer is not None:
+            return self.optimizer
+        state = self.state
+        optimizer = _make_optimizer(self.config, phase.parameters())
+        scheduler = _make_scheduler(self.config, optimizer) if isinstance(phase, MainPhase) else None
+        if state.optimizer_state is not None:
+            optimizer.load_state_dict(state.optimizer_state)
+            state.optimizer_state = None
+        if scheduler is not None and state.scheduler_state is not None:
+            scheduler.load_state_dict(state.scheduler_state)
+        state.scheduler_state = None
+        self.phase, self.optimizer, self.scheduler = phase, optimizer, scheduler
+        return optimizer
+
+    def train_epoch(self, epoch: int, phase: TrainingPhase, bar: Any) -> dict[str, Any]:
+        """One pass over the training batches; returns the epoch's history row (without validation)."""
+        config, model = self.config, self.model
+        optimizer = self.enter_phase(phase)
+        params = phase.parameters()
+        rng = seeded_rng(config.seed, STREAM_EPOCH, epoch)
+        model.train()
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        lr = float(optimizer.param_groups[0]["lr"])
+        history = self.state.history
+        last_val = history[-1]["val_loss"] if history else None
+        for batch in self.train_src.batches(rng, batch_size=config.batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(
+                phase, batch, self.objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+            )
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}")
+            loss.backward()
+            if config.optim.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
+            optimizer.step()
+            total += float(loss.detach()) * len(batch.inputs)
+            count += len(batch.inputs)
+            bar.update(1)
+            bar.set_postfix_str(
+                f"epoch {epoch + 1}/{self.total_epochs} {phase.name} loss {total / count:.4g}"
+                + (f" val {last_val:.4g}" if last_val else ""),
+                refresh=False,
+            )
+        seconds = time.perf_counter() - t0
+        return {
+            "epoch": epoch + 1,
+            "phase": phase.name,
+            "train_loss": total / count,
+            "val_loss": None,
+            "lr": lr,
+            "seconds": seconds,
+            "images_per_second": count / seconds if seconds > 0 else None,
+        }
+
+    def end_epoch(self, phase: TrainingPhase, row: dict[str, Any]) -> bool:
+        """Record ``row``, step the scheduler, write the checkpoints; True when early stopping says stop."""
+        config, state = self.config, self.state
+        state.history.append(row)
+        state.epoch = row["epoch"]
+        self.epochs_run += 1
+        monitored = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(monitored)
+            else:
+                self.scheduler.step()
+        info = {k: row[k] for k in ("epoch", "phase", "train_loss", "val_loss")}
+        info.update(state.init_info)
+        main = isinstance(phase, MainPhase)  # best weights and early stopping: the main phase only
+        if main:
+            if state.best_loss is None or monitored < state.best_loss - config.early_stopping_min_delta:
+                state.best_loss, state.best_epoch, state.bad_epochs = monitored, row["epoch"], 0
+                self._save("best", info)
+            else:
+                state.bad_epochs += 1
+        self._save("last", info, resume=state.resume_doc(phase.name, self.scheduler))
+        _write_history(self.out_dir, state.history)
+        patience = config.early_stopping_patience
+        return main and patience is not None and state.bad_epochs >= patience
+
+    def _save(self, name: str, info: dict[str, Any], resume: dict[str, Any] | None = None) -> None:
+        save_checkpoint(
+            self.out_dir,
+            name,
+            model=self.model,
+            config=self.config,
+            metadata=self.metadata,
+            info=info,
+            optimizer=None if resume is None else self.optimizer,
+            resume=resume,
+        )
+
+    def run(
+        self, *, progress: bool, on_epoch_end: Callable[[dict[str, Any]], bool | None] | None
+    ) -> tuple[bool, bool]:
+        """Train the remaining epochs; returns ``(stopped_early, interrupted)``."""
+        config, start = self.config, self.state.epoch
+        steps = (self.total_epochs - start) * self.train_src.num_batches(config.batch_size)
+        bar = tqdm(total=steps, disable=not progress, unit="batch", dynamic_ncols=True, desc=config.model)
+        try:
+            for epoch in range(start, self.total_epochs):
+                phase = _phase_at(self.phases, epoch)
+                row = self.train_epoch(epoch, phase, bar)
+                if self.val_src is not None:
+                    row["val_loss"] = _evaluate(self.model, phase, self.val_src, config, self.objective)
+                if self.end_epoch(phase, row):
+                    return True, False
+                if on_epoch_end is not None and on_epoch_end(dict(row)):
+                    return False, True
+            return False, False
+        finally:
+            bar.close()
+            if self.state.history:
+                plot_history(
+                    self.state.history,
+                    self.out_dir / "history.png",
+                    title=f"{config.model}, {config.objective.kind}",
+                    loss_name=f"{config.objective.loss} loss",
+                )
 
 
 def train(
@@ -313,208 +579,26 @@ def train(
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     try:
-        return _train(
-            config,
-            images,
-            targets,
-            val,
-            val_tgt,
-            out_dir=out_dir,
-            resume=resume and last_json.exists(),
-            progress=progress,
-            on_epoch_end=on_epoch_end,
-            started=started,
+        objective = config.objective.build()
+        sources = _make_sources(config, objective, images, targets, val, val_tgt)
+        model, init_info = _init_model(config)
+        phases = plan_phases(config, model)
+        state = _State(init_info=init_info)
+        if resume and last_json.exists():
+            state = _restore(out_dir, config, model, phases, state)
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        config.save(out_dir / "config.json")
+        metadata = run_metadata(config, started_utc=state.started_utc)
+        metadata.update(
+            n_train=len(images), n_val=0 if val is None else len(val), image_shape=list(images.shape[1:])
         )
+        if state.resumed_utc:
+            metadata["resumed_utc"] = state.resumed_utc
+        run = _Run(config, model, objective, phases, sources, out_dir=out_dir, state=state, metadata=metadata)
+        stopped_early, interrupted = run.run(progress=progress, on_epoch_end=on_epoch_end)
     finally:
         torch.set_num_threads(old_threads)
-
-
-def _train(
-    config: TrainConfig,
-    images: np.ndarray,
-    targets: np.ndarray | None,
-    val: np.ndarray | None,
-    val_tgt: np.ndarray | None,
-    *,
-    out_dir: Path,
-    resume: bool,
-    progress: bool,
-    on_epoch_end: Callable[[dict[str, Any]], bool | None] | None,
-    started: float,
-) -> TrainResult:
-    noise = _noise_model(config)
-    fixed_rng = seeded_rng(config.seed, STREAM_FIXED_NOISE)
-    train_src = BatchSource(config, images, targets=targets, noise=noise, fixed_rng=fixed_rng)
-    val_src = (
-        None
-        if val is None
-        else BatchSource(
-            config, val, targets=val_tgt, noise=noise, fixed_rng=seeded_rng(config.seed, STREAM_VAL, 1)
-        )
-    )
-
-    model, init_info = _init_model(config)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    phases = _phases(config, model)
-    total_epochs = sum(p.epochs for p in phases)
-
-    history: list[dict[str, Any]] = []
-    best_loss: float | None = None
-    best_epoch: int | None = None
-    bad_epochs = 0
-    start_epoch = 0
-    optimizer_state: dict[str, Any] | None = None
-    scheduler_state: dict[str, Any] | None = None
-    started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    resumed_utc: list[str] = []
-
-    if resume:
-        json_path, doc = read_checkpoint_json(out_dir / "last.json")
-        saved_model, saved_config = load_checkpoint(json_path)
-        _resumable(saved_config, config, json_path)
-        model.load_state_dict(saved_model.state_dict())
-        state = doc.get("resume")
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{json_path}: checkpoint is corrupt: no resume state")
-        start_epoch = int(state["epoch"])
-        history = list(state["history"])
-        best_loss, best_epoch, bad_epochs = state["best_loss"], state["best_epoch"], int(state["bad_epochs"])
-        started_utc = doc["metadata"].get("started_utc") or started_utc
-        resumed_utc = [*doc["metadata"].get("resumed_utc", []), datetime.now(timezone.utc).isoformat()]
-        init_info = {k: doc[k] for k in ("init_from", "init_from_sha256") if k in doc}
-        if start_epoch < total_epochs and _phase_at(phases, start_epoch)[0].name == state["phase"]:
-            optimizer_state = load_optimizer_state(json_path, doc)
-            scheduler_state = state.get("scheduler")
-    else:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    config.save(out_dir / "config.json")
-
-    metadata = run_metadata(config, started_utc=started_utc)
-    metadata.update(
-        n_train=len(images), n_val=0 if val is None else len(val), image_shape=list(images.shape[1:])
-    )
-    if resumed_utc:
-        metadata["resumed_utc"] = resumed_utc
-    runner = _Runner(config, model)
-    optimizer: torch.optim.Optimizer | None = None
-    scheduler: Any = None
-    current_phase: str | None = None
-    stopped_early = interrupted = False
-    epochs_run = 0
-
-    steps = sum(train_src.num_batches(config.batch_size) for _ in range(start_epoch, total_epochs))
-    bar = tqdm(total=steps, disable=not progress, unit="batch", dynamic_ncols=True, desc=config.model)
-    try:
-        for epoch in range(start_epoch, total_epochs):
-            phase, _ = _phase_at(phases, epoch)
-            if phase.name != current_phase:
-                params = (
-                    list(model.parameters()) if phase.layer is None else model.layer_parameters(phase.layer)
-                )
-                optimizer = _make_optimizer(config, params)
-                scheduler = _make_scheduler(config, optimizer) if phase.layer is None else None
-                if optimizer_state is not None:
-                    optimizer.load_state_dict(optimizer_state)
-                    optimizer_state = None
-                if scheduler is not None and scheduler_state is not None:
-                    scheduler.load_state_dict(scheduler_state)
-                scheduler_state = None
-                current_phase = phase.name
-            assert optimizer is not None
-
-            rng = seeded_rng(config.seed, STREAM_EPOCH, epoch)
-            model.train()
-            t0 = time.perf_counter()
-            total, count = 0.0, 0
-            lr = float(optimizer.param_groups[0]["lr"])
-            for batch in train_src.batches(rng, batch_size=config.batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                loss = runner.loss(batch, phase, rng)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}")
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                total += float(loss.detach()) * len(batch.inputs)
-                count += len(batch.inputs)
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"epoch {epoch + 1}/{total_epochs} {phase.name} loss {total / count:.4g}"
-                    + (f" val {history[-1]['val_loss']:.4g}" if history and history[-1]["val_loss"] else ""),
-                    refresh=False,
-                )
-            seconds = time.perf_counter() - t0
-            train_loss = total / count
-            val_loss = None if val_src is None else _evaluate(runner, val_src, phase, config)
-            row = {
-                "epoch": epoch + 1,
-                "phase": phase.name,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "lr": lr,
-                "seconds": seconds,
-                "images_per_second": count / seconds if seconds > 0 else None,
-            }
-            history.append(row)
-            epochs_run += 1
-
-            if scheduler is not None:
-                monitored = val_loss if val_loss is not None else train_loss
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(monitored)
-                else:
-                    scheduler.step()
-
-            info = {"epoch": epoch + 1, "phase": phase.name, "train_loss": train_loss, "val_loss": val_loss}
-            info.update(init_info)
-            if phase.layer is None:
-                monitored = val_loss if val_loss is not None else train_loss
-                if best_loss is None or monitored < best_loss - config.early_stopping_min_delta:
-                    best_loss, best_epoch, bad_epochs = monitored, epoch + 1, 0
-                    save_checkpoint(out_dir, "best", model=model, config=config, metadata=metadata, info=info)
-                else:
-                    bad_epochs += 1
-            resume_state = {
-                "epoch": epoch + 1,
-                "phase": phase.name,
-                "history": history,
-                "best_loss": best_loss,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-                "scheduler": None if scheduler is None else scheduler.state_dict(),
-            }
-            save_checkpoint(
-                out_dir,
-                "last",
-                model=model,
-                config=config,
-                metadata=metadata,
-                info=info,
-                optimizer=optimizer,
-                resume=resume_state,
-            )
-            _write_history(out_dir, history)
-            if (
-                phase.layer is None
-                and config.early_stopping_patience is not None
-                and bad_epochs >= config.early_stopping_patience
-            ):
-                stopped_early = True
-                break
-            if on_epoch_end is not None and on_epoch_end(dict(row)):
-                interrupted = True
-                break
-    finally:
-        bar.close()
-        if history:
-            plot_history(
-                history,
-                out_dir / "history.png",
-                title=f"{config.model}, {config.mode}",
-                loss_name=f"{config.loss} loss",
-            )
 
     best_json = out_dir / "best.json"
     if best_json.exists():
@@ -524,15 +608,15 @@ def _train(
     return TrainResult(
         model=model,
         config=config,
-        history=history,
+        history=state.history,
         out_dir=out_dir,
         best_path=best_json,
-        last_path=out_dir / "last.json",
-        best_epoch=best_epoch,
-        best_loss=best_loss,
+        last_path=last_json,
+        best_epoch=state.best_epoch,
+        best_loss=state.best_loss,
         stopped_early=stopped_early,
         interrupted=interrupted,
-        epochs_run=epochs_run,
+        epochs_run=run.epochs_run,
         seconds=time.perf_counter() - started,
         metadata=metadata,
     )

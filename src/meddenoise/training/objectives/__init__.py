@@ -1,0 +1,31 @@
+"""Training objectives: supervised, noise2noise and noise2void (blind-spot), each with its config.
+
+A config's ``kind`` selects the objective: ``TrainConfig(objective={"kind": "noise2void", ...})``.
+Add one by writing a module with an :class:`ObjectiveConfig` subclass (a literal ``kind`` and a
+``build()``), decorated with :func:`register_objective`, and an :class:`Objective`; import it below.
+"""
+
+from meddenoise.training.objectives.base import (
+    OBJECTIVES,
+    Batch,
+    Objective,
+    ObjectiveConfig,
+    register_objective,
+)
+from meddenoise.training.objectives.noise2noise import Noise2NoiseConfig, Noise2NoiseObjective
+from meddenoise.training.objectives.noise2void import Noise2VoidConfig, Noise2VoidObjective
+from meddenoise.training.objectives.supervised import SupervisedConfig, SupervisedObjective
+
+__all__ = [
+    "OBJECTIVES",
+    "Batch",
+    "Noise2NoiseConfig",
+    "Noise2NoiseObjective",
+    "Noise2VoidConfig",
+    "Noise2VoidObjective",
+    "Objective",
+    "ObjectiveConfig",
+    "SupervisedConfig",
+    "SupervisedObjective",
+    "register_objective",
+]

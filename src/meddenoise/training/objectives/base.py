@@ -1,0 +1,135 @@
+"""What a training objective is: its config (selected by ``kind``), its batches and its loss.
+
+An objective decides what the network sees and what it is compared with. Given the images of a data
+set it makes the arrays that are cropped and augmented together (:meth:`Objective.sources`), turns
+one batch of crops into ``(inputs, targets, mask)`` (:meth:`Objective.batch`) and scores the
+network's prediction (:meth:`Objective.loss`). Its settings are a pydantic :class:`ObjectiveConfig`
+subclass with a literal ``kind``; :func:`register_objective` makes the kind usable as
+``TrainConfig(objective={"kind": ...})``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from meddenoise.training.losses import LossFn, get_loss
+
+__all__ = [
+    "OBJECTIVES",
+    "Batch",
+    "ConfiguredLoss",
+    "LossName",
+    "NoiseFn",
+    "Objective",
+    "ObjectiveConfig",
+    "as_float32",
+    "register_objective",
+]
+
+LossName = Literal["mse", "l1", "bce", "ssim", "msssim_l1"]
+NoiseFn = Callable[..., np.ndarray]
+
+#: kind → config class of every registered objective.
+OBJECTIVES: dict[str, type[ObjectiveConfig]] = {}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch ``(B, H, W)`` float32: network input, target and optional loss mask."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray | None
+
+
+def as_float32(array: np.ndarray) -> np.ndarray:
+    """``array`` as float32 (no copy when it already is)."""
+    return np.asarray(array, dtype=np.float32)
+
+
+class Objective(Protocol):
+    """A training objective built from its config by :meth:`ObjectiveConfig.build`."""
+
+    def sources(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray | None,
+        *,
+        noise: NoiseFn | None,
+        rng: np.random.Generator,
+    ) -> list[np.ndarray]:
+        """The ``(N, H, W)`` arrays that are cropped and augmented together, one sample each.
+
+        ``noise`` is given for ``noise_mode="fixed"`` (corrupt ``images`` once, here, with ``rng``);
+        it is None when ``images`` are already noisy, and ``targets`` then holds the explicit targets
+        (or None). Raise ``ValueError`` for data the objective cannot train on.
+        """
+        ...
+
+    def batch(self, crops: np.ndarray, *, noise: NoiseFn | None, rng: np.random.Generator) -> Batch:
+        """One batch from ``crops`` ``(S, B, H, W)``: one crop of each array of :meth:`sources`.
+
+        With ``noise_mode="fresh"`` the trainer skips :meth:`sources`: ``crops`` is then
+        ``(1, B, H, W)`` clean crops and ``noise`` draws new corruptions with ``rng``.
+        """
+        ...
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The scalar loss of a prediction ``(B, 1, H, W)`` against a batch's target and mask."""
+        ...
+
+
+class ObjectiveConfig(BaseModel):
+    """Settings shared by every objective: the per-pixel or structural loss it minimises."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    loss: LossName = Field(
+        "mse", description="mse, l1, bce (as in the papers), ssim or msssim_l1 (Zhao 2017)."
+    )
+    ssim_window: Literal["gaussian11", "uniform7"] = Field(
+        "gaussian11", description="Window of the SSIM loss: Gaussian 11x11 (sigma 1.5) or uniform 7x7."
+    )
+    msssim_alpha: float = Field(
+        0.84, ge=0.0, le=1.0, description="Weight of MS-SSIM in msssim_l1 (Zhao 2017)."
+    )
+
+    def loss_fn(self) -> LossFn:
+        """The configured loss ``fn(pred, target, mask=None)``."""
+        return get_loss(self.loss, ssim_window=self.ssim_window, msssim_alpha=self.msssim_alpha)
+
+    def build(self) -> Objective:
+        """The objective these settings describe."""
+        raise NotImplementedError(f"objective {self.kind!r} does not implement build()")
+
+
+class ConfiguredLoss:
+    """Base of objectives whose loss is the config's ``loss`` (with the batch's mask, if any)."""
+
+    def __init__(self, config: ObjectiveConfig) -> None:
+        self.config = config
+        self._loss = config.loss_fn()
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self._loss(pred, target, mask)
+
+
+C = TypeVar("C", bound=ObjectiveConfig)
+
+
+def register_objective(config_class: type[C]) -> type[C]:
+    """Register an objective's config class under its ``kind`` default (class decorator)."""
+    kind = config_class.model_fields["kind"].default
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"{config_class.__name__}: an objective config needs a default 'kind'")
+    if kind in OBJECTIVES and OBJECTIVES[kind] is not config_class:
+        raise ValueError(f"objective {kind!r} is registered twice")
+    OBJECTIVES[kind] = config_class
+    return config_class
