@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from meddenoise.experiments.evaluate import NOISY, EvaluationResult, evaluate
+from meddenoise.evaluation import NOISY, EvaluationResult, evaluate
 
 __all__ = ["NOISY", "EvaluationResult", "evaluate"]

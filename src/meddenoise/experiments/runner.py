@@ -14,15 +14,11 @@ import dataclasses
 import datetime as _dt
 import json
 import math
-import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +26,7 @@ import numpy as np
 
 from meddenoise._utils import atomic_path
 from meddenoise.experiments.published import PublishedTable
+from meddenoise.provenance import environment
 
 __all__ = [
     "RESULTS_SCHEMA",
@@ -44,19 +41,6 @@ __all__ = [
 
 #: Version tag written into every ``results.json``; bump it when the layout changes.
 RESULTS_SCHEMA = "meddenoise.reproduce/1"
-
-_PACKAGES = (
-    "meddenoise",
-    "torch",
-    "numpy",
-    "scipy",
-    "scikit-image",
-    "pillow",
-    "bm3d",
-    "pydicom",
-    "nilearn",
-    "matplotlib",
-)
 
 
 @dataclass(frozen=True)
@@ -374,51 +358,8 @@ class ExperimentRecord:
 
 
 def environment_info() -> dict[str, Any]:
-    """Versions, CPU, threads and the git commit of the working tree, for the report's environment section."""
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    info: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "packages": versions,
-        "git_commit": _git(["rev-parse", "HEAD"]),
-        "git_dirty": bool(_git(["status", "--porcelain", "--untracked-files=no"])),
-    }
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git(args: list[str]) -> str | None:
-    repo = Path(__file__).resolve().parents[3]
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.strip()
+    """Versions, CPU, threads and the git commit (see :func:`meddenoise.provenance.environment`)."""
+    return dict(environment())
 
 
 def _file_stem(key: str) -> str:
