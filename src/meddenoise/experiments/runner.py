@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import datetime as _dt
 import json
 import math
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from meddenoise._utils import atomic_path
+from meddenoise.experiments.config import ReproductionConfig
 from meddenoise.experiments.published import PublishedTable
 from meddenoise.provenance import environment
 
@@ -236,19 +236,29 @@ class ExperimentRecord:
 
     @classmethod
     def start(
-        cls, experiment: str, title: str, out_dir: Path, config: Any, *, log: Callable[[str], None] = print
+        cls,
+        experiment: str,
+        title: str,
+        config: ReproductionConfig,
+        *,
+        log: Callable[[str], None] = print,
     ) -> ExperimentRecord:
-        """Begin a run of a dataclass ``config`` (with ``seed``, ``quick``, ``num_threads``): set torch's threads
-        and record the config (tuples as lists, as JSON has them) in the protocol."""
+        """Begin a run of ``config`` into ``config.out``: set torch's threads and record the config
+        (as JSON has it) in the protocol."""
         import torch
 
-        torch.set_num_threads(config.num_threads)
+        if config.out is None:
+            raise ValueError(f"{experiment}: the config has no report folder (out)")
+        torch.set_num_threads(config.threads)
         record = cls(
-            experiment=experiment, title=title, out_dir=out_dir, seed=config.seed, quick=config.quick, log=log
+            experiment=experiment,
+            title=title,
+            out_dir=config.out,
+            seed=config.seed,
+            quick=config.quick,
+            log=log,
         )
-        record.protocol["config"] = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()
-        }
+        record.protocol["config"] = config.model_dump(mode="json", exclude={"data_dir", "out"})
         return record
 
     @contextlib.contextmanager
