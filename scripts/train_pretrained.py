@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from meddenoise._utils import atomic_path, shared_data_dir
+from meddenoise.denoiser import Denoiser
 from meddenoise.experiments.model_cards import EVAL_CROP, measure_quality
 from meddenoise.pipeline.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.pretrained import PRETRAINED_DIR
@@ -218,7 +219,7 @@ def add_mixed_gaussian(clean: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.clip(clean + sigmas * rng.standard_normal(clean.shape).astype(np.float32), 0, 1)
 
 
-def ms_per_512(denoiser, repeats: int = 3) -> float:
+def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
     image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
     denoiser(image)  # warm-up
     times = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meddenoise import provenance
+import meddenoise.provenance as provenance
 
 _GIT = shutil.which("git")
 

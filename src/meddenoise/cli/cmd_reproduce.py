@@ -120,7 +120,7 @@ def reproduce(
             quick=quick,
             seed=seed,
             threads=threads,
-            **changes,
+            options=changes,
         )
     except (ReproductionError, FileNotFoundError, ValueError, FileExistsError) as exc:
         typer.echo(f"error: {exc}", err=True)

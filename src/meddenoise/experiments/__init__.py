@@ -1,4 +1,5 @@
-"""Experiments: the evaluation bench (:func:`evaluate`) and the papers' reproduction runs."""
+"""Experiments (applications): the papers' reproductions (:mod:`.registry`, :mod:`.reproductions`) and the
+model-card measurements; :func:`evaluate` is re-exported from :mod:`meddenoise.evaluation`."""
 
 from __future__ import annotations
 

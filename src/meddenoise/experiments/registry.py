@@ -114,7 +114,7 @@ class Reproduction(ABC, Generic[C]):
 _REGISTRY: dict[str, Reproduction[ReproductionConfig]] = {}
 _discovered = False
 
-R = TypeVar("R", bound=type[Reproduction])  # type: ignore[type-arg]
+R = TypeVar("R", bound=type[Reproduction])
 
 
 def register(cls: R) -> R:

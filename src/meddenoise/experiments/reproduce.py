@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from meddenoise.experiments.registry import get_reproduction, reproduction_names
@@ -20,11 +20,12 @@ def run_experiment(
     seed: int = 0,
     threads: int | None = None,
     log: Callable[[str], None] = print,
+    options: Mapping[str, object] | None = None,
     **changes: object,
 ) -> Path:
     """Run reproduction ``name`` into ``out_dir`` and return the path of its ``index.html``.
 
-    ``changes`` set fields of the reproduction's config (e.g. ``epochs=5``; ``size=64`` for the
+    ``options`` and ``changes`` (the same, as a mapping or as keywords) set fields of the reproduction's config (e.g. ``epochs=5``; ``size=64`` for the
     modality study); one it does not have is a :class:`~meddenoise.experiments.registry.ReproductionError`
     naming the reproductions that have it. ``None`` values are ignored. ``out_dir/runs`` (the training
     folders of a previous run into the same folder) is replaced.
@@ -32,7 +33,7 @@ def run_experiment(
     from meddenoise.report.experiment_report import write_experiment_report
 
     reproduction = get_reproduction(name)
-    given = {key: value for key, value in changes.items() if value is not None}
+    given = {key: value for key, value in {**(options or {}), **changes}.items() if value is not None}
     if threads is not None:
         given["threads"] = threads
     config = reproduction.make_config(quick=quick, seed=seed, data_dir=Path(data_dir), out=Path(out_dir))

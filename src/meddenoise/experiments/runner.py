@@ -174,7 +174,7 @@ class ResultTable:
             "|" + "---|" * (len(self.columns) + 2),
         ]
         for r in self.rows:
-            vals = ["" if r.cells[c] is None else r.cells[c].format(self.digits) for c in self.columns]
+            vals = [_format_cell(r.cells[c], self.digits) for c in self.columns]
             lines.append("| " + " | ".join([r.label, r.source, *vals]) + " |")
         return "\n".join(lines)
 
@@ -370,6 +370,10 @@ class ExperimentRecord:
 def environment_info() -> dict[str, Any]:
     """Versions, CPU, threads and the git commit (see :func:`meddenoise.provenance.environment`)."""
     return dict(environment())
+
+
+def _format_cell(cell: Cell | None, digits: int) -> str:
+    return "" if cell is None else cell.format(digits)
 
 
 def _file_stem(key: str) -> str:

@@ -39,6 +39,7 @@ def classical_baselines(run: GondaraRun, key: str) -> None:
     med_params = tune_classical("median", clean_t, noisy_t, {"size": cfg.median_grid})
     nlm_grid = {"h": cfg.nlm_h_grid, "patch_size": cfg.nlm_patch_grid}
     nlm_params = tune_classical("nlmeans", clean_t, noisy_t, nlm_grid, sigma=sigma)
+    assert isinstance(med_params, dict) and isinstance(nlm_params, dict)  # without return_scores
     run.tuned[key] = {"median": med_params, "nlmeans": nlm_params, "images": len(clean_t)}
     run.record_method(key, MEDIAN_TUNED, get_classical("median", **med_params)(noisy))
     nlm = get_classical("nlmeans", **nlm_params)

@@ -92,7 +92,9 @@ def build_figures(run: GondaraRun, keys: Sequence[str]) -> None:
                 rows += [(f"noisy {SETTINGS[k].column}", out(k, NOISY)), ("CNN DAE", out(k, DAE))]
         path = plots.image_grid(rows, record.figure_path(file), column_labels=cols, title=title)
         record.add_figure(path, fig, caption)
-    curves7 = {n: run.models[n].curves() for n in ("dae-MMM", "dae-DX", "dae-combined") if n in run.models}
+    curves7: dict[str, dict[str, list[float]]] = {
+        n: run.models[n].curves() for n in ("dae-MMM", "dae-DX", "dae-combined") if n in run.models
+    }
     path = plots.loss_curves(
         curves7,
         record.figure_path("fig7_loss.png"),

@@ -78,28 +78,36 @@ def build_tables(run: GondaraRun, keys: Sequence[str]) -> None:
                 "CNN DAE: one model per dataset. Ours: one blind model trained on the combined set.",
             )
         )
+
+        def t3cell(label: str, col: str, score: str = score) -> Cell | None:
+            return run.cell(BASE_KEY, label, score)
+
+        t4 = [k for k in TABLE4_KEYS if k in keys]
+        by_col = {SETTINGS[k].column: k for k in t4}
+
+        def t4cell(label: str, col: str, score: str = score, by_col: dict[str, str] = by_col) -> Cell | None:
+            return run.cell(by_col[col], label, score)
+
         record.add_table(
             _table(
                 f"gondara2016/table3{suffix}",
                 "Table III: MMM and DX combined, Gaussian p=0.1 sigma=1",
                 score,
                 ("Combined",),
-                lambda label, col, score=score: run.cell(BASE_KEY, label, score),
+                t3cell,
                 _TABLE3_ROWS,
                 "table3",
                 {name: name for name in (PUB_NOISY, PUB_NLM, PUB_MEDIAN, PUB_DAE_A, PUB_DAE_B)},
                 "(a): the per-dataset models of Table II, each on its own test images; (b): trained on the combined set.",
             )
         )
-        t4 = [k for k in TABLE4_KEYS if k in keys]
-        by_col = {SETTINGS[k].column: k for k in t4}
         record.add_table(
             _table(
                 f"gondara2016/table4{suffix}",
                 "Table IV (and the other Table I settings): combined test set",
                 score,
                 list(by_col),
-                lambda label, col, score=score, by_col=by_col: run.cell(by_col[col], label, score),
+                t4cell,
                 _DAE_ROWS,
                 "table4",
                 {name: name for name in (PUB_NOISY, PUB_NLM, PUB_MEDIAN, PUB_DAE)},
