@@ -5,13 +5,17 @@
   (:class:`EvaluationResult`: per-image rows, summaries with 95% CIs, paired differences, CSV/JSON).
 
 Used by ``meddenoise evaluate``, the reproductions (:mod:`meddenoise.experiments`) and the model-card
-measurements (:mod:`meddenoise.pretrained.cards`).
+measurements (:mod:`meddenoise.experiments.model_cards`). The bench is imported on first use.
 """
 
 from __future__ import annotations
 
-from meddenoise.evaluation.bench import NOISY, EvaluationResult, evaluate, software_versions
+from typing import TYPE_CHECKING
+
 from meddenoise.evaluation.scores import SSIM_METRICS, Score, as_scores, score_images
+
+if TYPE_CHECKING:
+    from meddenoise.evaluation.bench import NOISY, EvaluationResult, evaluate, software_versions
 
 __all__ = [
     "NOISY",
@@ -23,3 +27,13 @@ __all__ = [
     "score_images",
     "software_versions",
 ]
+
+_BENCH = ("NOISY", "EvaluationResult", "evaluate", "software_versions")
+
+
+def __getattr__(name: str) -> object:
+    if name in _BENCH:
+        from meddenoise.evaluation import bench
+
+        return getattr(bench, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

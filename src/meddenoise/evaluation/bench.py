@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from tqdm.auto import tqdm
 
 from meddenoise._utils import atomic_path
@@ -62,6 +61,8 @@ def software_versions() -> dict[str, str]:
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float, float, float]:
     """Mean, sample std, and the two-sided 95% Student-t interval of the mean (NaN for n < 2)."""
+    from scipy import stats
+
     n = values.size
     mean = float(np.mean(values))
     if n < 2:
@@ -137,6 +138,8 @@ class EvaluationResult:
 
     def paired_difference(self, method: str, baseline: str, metric: str) -> dict[str, float]:
         """Mean per-image difference ``method - baseline`` with its 95% CI and the paired t-test p-value."""
+        from scipy import stats
+
         diff = self.values(method, metric) - self.values(baseline, metric)
         diff = diff[np.isfinite(diff)]
         mean, std, low, high = _mean_ci(diff)

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meddenoise.metrics import HIGHER_IS_BETTER, get_metric, ssim
-
 __all__ = ["SSIM_METRICS", "Score", "as_scores", "score_images"]
 
 #: Metrics that take a window (``win_size``, ``gaussian_weights``).
@@ -55,7 +53,6 @@ class Score:
 
     def __post_init__(self) -> None:
         metric = (self.metric or self.name).strip().lower().replace("-", "_")
-        get_metric(metric)  # unknown metric: one clear error now, not after the denoising
         object.__setattr__(self, "metric", metric)
         if not self.label:
             object.__setattr__(self, "label", self.name)
@@ -64,12 +61,23 @@ class Score:
         if (self.win_size is not None or self.gaussian_weights) and self.metric not in SSIM_METRICS:
             raise ValueError(f"score {self.name}: a window applies to SSIM only, not {self.metric}")
 
+    def check(self) -> Score:
+        """This score, after checking that its metric exists (``ValueError`` naming the choices otherwise)."""
+        from meddenoise.metrics import get_metric
+
+        get_metric(self.metric)
+        return self
+
     @property
     def higher_is_better(self) -> bool:
+        from meddenoise.metrics import HIGHER_IS_BETTER
+
         return HIGHER_IS_BETTER.get(self.metric, True)
 
     def __call__(self, estimate: np.ndarray, clean: np.ndarray) -> float:
         """The score of one image pair."""
+        from meddenoise.metrics import get_metric, ssim
+
         if self.metric == "ssim":
             return float(
                 ssim(
@@ -90,11 +98,12 @@ def as_scores(
     win_size: int | None = None,
     gaussian_weights: bool = False,
 ) -> tuple[Score, ...]:
-    """Scores from names or :class:`Score` objects; names get the given data range and SSIM window."""
+    """Scores from names or :class:`Score` objects (metrics checked before any work); names get the given
+    data range and SSIM window."""
     out: list[Score] = []
     for item in scores:
         if isinstance(item, Score):
-            out.append(item)
+            out.append(item.check())
             continue
         name = item.strip().lower().replace("-", "_")
         windowed = name in SSIM_METRICS
@@ -104,7 +113,7 @@ def as_scores(
                 data_range=data_range,
                 win_size=win_size if windowed else None,
                 gaussian_weights=gaussian_weights and windowed,
-            )
+            ).check()
         )
     names = [s.name for s in out]
     if len(set(names)) != len(names):

@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from meddenoise.data import read_idx_images
-from meddenoise.evaluation import NOISY, Score, evaluate
-from meddenoise.experiments import figures
+from meddenoise.evaluation import Score
 from meddenoise.experiments.config import ReproductionConfig
 from meddenoise.experiments.protocol import TrainedModel, derived_seed, summarise, train_denoiser
 from meddenoise.experiments.published import PublishedTable
@@ -122,6 +120,9 @@ def train_config(config: DenseConvConfig, model: str) -> TrainConfig:
 def run_dense_vs_conv(config: DenseConvConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
     """Train both autoencoders and write tables (parameters, validation loss, PSNR/SSIM) and Figs 6-7."""
 
+    from meddenoise.data import read_idx_images
+    from meddenoise.evaluation import NOISY, evaluate
+    from meddenoise.experiments import figures
     from meddenoise.noise import parse_noise
 
     if config.data_dir is None:

@@ -28,9 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from meddenoise.data.curation import curated_pngs, nih_patient_id
-from meddenoise.evaluation import NOISY, Score, evaluate
-from meddenoise.experiments import figures
+from meddenoise.evaluation import Score
 from meddenoise.experiments.config import ReproductionConfig, derive
 from meddenoise.experiments.protocol import (
     TrainedModel,
@@ -184,6 +182,7 @@ def load_modalities(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, object]]]:
     """Train and test images per modality (``config.size`` square, [0, 1]) and a description of each split."""
     from meddenoise.data import dicom_groups, load_images, slab_groups
+    from meddenoise.data.curation import curated_pngs, nih_patient_id
 
     data_dir = Path(data_dir)
     rng = np.random.default_rng(derived_seed(config.seed, "modality-caps"))
@@ -274,6 +273,8 @@ def train_config(config: ModalityConfig, seed: int) -> TrainConfig:
 def run_modality_study(config: ModalityConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
     """Train one conv-ae per modality and a shared one; write the metric and cross-modality tables."""
 
+    from meddenoise.evaluation import NOISY, evaluate
+    from meddenoise.experiments import figures
     from meddenoise.metrics import lpips_available
     from meddenoise.noise import parse_noise
 

@@ -21,11 +21,10 @@ The package, one module per job: ``settings`` (noise settings, scores, config), 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meddenoise.experiments.registry import Reproduction, ReproductionError, register
-from meddenoise.experiments.reproductions.gondara2016.baselines import classical_baselines
-from meddenoise.experiments.reproductions.gondara2016.data import GondaraData, load_gondara_data
-from meddenoise.experiments.reproductions.gondara2016.figures import FIGURES, build_figures
 from meddenoise.experiments.reproductions.gondara2016.published import GONDARA2016
 from meddenoise.experiments.reproductions.gondara2016.settings import (
     BASE_KEY,
@@ -34,10 +33,13 @@ from meddenoise.experiments.reproductions.gondara2016.settings import (
     GondaraConfig,
     NoiseSetting,
 )
-from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
-from meddenoise.experiments.reproductions.gondara2016.tables import build_tables, write_notes
-from meddenoise.experiments.reproductions.gondara2016.training import paper_faithful_models, train_ours
 from meddenoise.experiments.runner import ExperimentRecord
+
+if TYPE_CHECKING:
+    from meddenoise.experiments.reproductions.gondara2016.data import GondaraData
+
+#: The paper's figures this reproduction re-draws (:mod:`.figures`).
+FIGURES = ("Fig. 6", "Fig. 7", "Fig. 8", "Fig. 9", "Fig. 10", "Fig. 11")
 
 __all__ = [
     "SETTINGS",
@@ -48,6 +50,13 @@ __all__ = [
     "load_gondara_data",
     "run_gondara2016",
 ]
+
+
+def load_gondara_data(data_dir: Path, config: GondaraConfig) -> GondaraData:
+    """MMM and DX at ``config.size``, curated and split (:func:`.data.load_gondara_data`)."""
+    from meddenoise.experiments.reproductions.gondara2016 import data
+
+    return data.load_gondara_data(data_dir, config)
 
 
 @register
@@ -81,6 +90,13 @@ def run_gondara2016(config: GondaraConfig, *, log: Callable[[str], None] = print
 
     The caller saves ``results.json`` (:meth:`ExperimentRecord.save`) and writes the HTML page.
     """
+    # the run's modules are imported here, not with the package: listing reproductions stays fast
+    from meddenoise.experiments.reproductions.gondara2016.baselines import classical_baselines
+    from meddenoise.experiments.reproductions.gondara2016.figures import build_figures
+    from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
+    from meddenoise.experiments.reproductions.gondara2016.tables import build_tables, write_notes
+    from meddenoise.experiments.reproductions.gondara2016.training import paper_faithful_models, train_ours
+
     if config.data_dir is None:
         raise ReproductionError("gondara2016: the config has no data folder (data_dir)")
     data_dir = config.data_dir

@@ -20,10 +20,7 @@ from meddenoise.experiments.reproductions.gondara2016.labels import (
 from meddenoise.experiments.reproductions.gondara2016.settings import BASE_KEY, SETTINGS
 from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
 
-__all__ = ["FIGURES", "build_figures"]
-
-#: The paper's figures this reproduction re-draws.
-FIGURES = ("Fig. 6", "Fig. 7", "Fig. 8", "Fig. 9", "Fig. 10", "Fig. 11")
+__all__ = ["build_figures"]
 
 
 def build_figures(run: GondaraRun, keys: Sequence[str]) -> None:
