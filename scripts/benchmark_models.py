@@ -37,6 +37,7 @@ from meddenoise._utils import atomic_path
 from meddenoise.models import MODEL_REGISTRY, build_model
 from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.flops import count_flops
+from meddenoise.provenance import cpu_info, package_versions
 
 TRAIN_SIZE, TRAIN_BATCH = 64, 10
 INFER_SIZE = 512
@@ -45,26 +46,17 @@ DENSE_SIZE = 28  # the dense autoencoder only takes MNIST-sized images
 
 def machine_description(threads: int) -> dict[str, Any]:
     """CPU model, cores, vector extensions that matter for torch, torch version and threads."""
-    cpu_model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu_model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    cpu = cpu_info()
     return {
-        "cpu": cpu_model,
-        "cores": os.cpu_count(),
-        "cpu_flags": [f for f in wanted if f in flags],
+        "cpu": cpu.model,
+        "cores": cpu.count,
+        "cpu_flags": list(cpu.flags),
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": threads,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),
+        "versions": package_versions(),
     }
 
 

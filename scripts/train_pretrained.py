@@ -28,7 +28,6 @@ the [0, 1] scale (clipped to [0, 1]), so the models are blind denoisers over tha
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import sys
@@ -36,13 +35,21 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from meddenoise._utils import atomic_path, shared_data_dir
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
-from meddenoise.pretrained import PRETRAINED_DIR, sha256_file
+from meddenoise.denoiser import Denoiser
+from meddenoise.experiments.model_cards import EVAL_CROP, measure_quality
+from meddenoise.pretrained import PRETRAINED_DIR
+from meddenoise.pretrained.cards import CardTraining, ModelCardData, Quality, QualityTable, write_model_card
+from meddenoise.provenance import sha256_file
+
+if TYPE_CHECKING:
+    from meddenoise.training import TrainConfig
 
 SEED = 20240607
 #: A compact DnCNN: 7 conv layers of 24 channels, residual learning (Zhang 2017), ~27k parameters:
@@ -54,8 +61,6 @@ PERCENTILE_INTENSITY = IntensitySpec(method="percentile", low=0.5, high=99.5)
 PATCH = 32
 BATCH = 16
 SIGMA_RANGE = (0.01, 0.15)
-EVAL_SIGMAS = (0.05, 0.1)
-EVAL_CROP = 192
 
 CREDITS = {
     "tcga-luad": {
@@ -214,57 +219,7 @@ def add_mixed_gaussian(clean: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.clip(clean + sigmas * rng.standard_normal(clean.shape).astype(np.float32), 0, 1)
 
 
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[top : top + size, left : left + size]
-
-
-def evaluate(model_denoiser, test: list[np.ndarray], rng: np.random.Generator) -> dict[str, object]:
-    """PSNR/SSIM of the model, BM3D, NL-means and the noisy input on the held-apart images."""
-    from meddenoise.classical import get_classical
-    from meddenoise.metrics import psnr, ssim
-    from meddenoise.noise import estimate_sigma
-
-    methods = {"model": model_denoiser, "nlmeans": get_classical("nlmeans")}
-    with contextlib.suppress(ImportError):
-        methods["bm3d"] = get_classical("bm3d")
-    crops = [centre_crop(im, EVAL_CROP) for im in test]
-    table: dict[str, dict[str, float]] = {}
-    per_sigma: dict[str, dict[str, dict[str, float]]] = {}
-    for sigma in EVAL_SIGMAS:
-        scores: dict[str, list[tuple[float, float]]] = {name: [] for name in ["noisy", *methods]}
-        for clean in crops:
-            noisy = np.clip(clean + sigma * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
-            est = float(estimate_sigma(noisy))
-            scores["noisy"].append((psnr(noisy, clean, data_range=1.0), ssim(noisy, clean, data_range=1.0)))
-            for name, den in methods.items():
-                out = np.clip(den(noisy, sigma=est if den.uses_sigma else None), 0, 1)
-                scores[name].append((psnr(out, clean, data_range=1.0), ssim(out, clean, data_range=1.0)))
-        per_sigma[f"{sigma:g}"] = {
-            name: {
-                "psnr": round(float(np.mean([s[0] for s in v])), 2),
-                "ssim": round(float(np.mean([s[1] for s in v])), 4),
-            }
-            for name, v in scores.items()
-        }
-    # headline: the mean over the evaluation noise levels
-    for name in per_sigma[f"{EVAL_SIGMAS[0]:g}"]:
-        table[name] = {
-            "psnr": round(float(np.mean([per_sigma[s][name]["psnr"] for s in per_sigma])), 2),
-            "ssim": round(float(np.mean([per_sigma[s][name]["ssim"] for s in per_sigma])), 4),
-        }
-    return {
-        **table,
-        "per_sigma": per_sigma,
-        "images": len(crops),
-        "crop": EVAL_CROP,
-        "noise": f"gaussian sigma {', '.join(f'{s:g}' for s in EVAL_SIGMAS)} on [0, 1], clipped; "
-        "headline = mean over the levels; BM3D/NL-means given the blind wavelet sigma estimate",
-    }
-
-
-def ms_per_512(denoiser, repeats: int = 3) -> float:
+def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
     image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
     denoiser(image)  # warm-up
     times = []
@@ -275,9 +230,8 @@ def ms_per_512(denoiser, repeats: int = 3) -> float:
     return round(float(np.median(times)), 1)
 
 
-def write_card(
-    name: str, modality: str, summary: str, data: ModelData, model, meta: dict[str, object], out: Path
-) -> None:
+def write_weights(name: str, model: torch.nn.Module, out: Path) -> Path:
+    """``<out>/<name>.safetensors``: float tensors as float32, the rest as they are."""
     from safetensors.torch import save_file
 
     weights = out / f"{name}.safetensors"
@@ -289,76 +243,7 @@ def write_card(
     state.update({k: v.contiguous() for k, v in model.state_dict().items() if not v.is_floating_point()})
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"architecture": ARCHITECTURE, "model_card": f"{name}.json"})
-    card = {
-        "name": name,
-        "modality": modality,
-        "summary": summary,
-        "architecture": ARCHITECTURE,
-        "architecture_params": ARCHITECTURE_PARAMS,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "weights": weights.name,
-        "sha256": sha256_file(weights),
-        "size_bytes": weights.stat().st_size,
-        "intensity": data.intensity.to_dict(),
-        "intensity_text": data.intensity.describe(),
-        "noise": f"additive Gaussian, std uniform in [{SIGMA_RANGE[0]}, {SIGMA_RANGE[1]}] per patch on the [0, 1] "
-        "scale, clipped to [0, 1] (blind: no noise-level input)",
-        "training_data": data.sources,
-        "held_apart": data.held_apart,
-        "command": str(meta.pop("command")),
-        "seed": SEED,
-        **meta,
-    }
-    with atomic_path(out / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    q = card["quality"]
-    rows = "\n".join(
-        f"| {label} | {q[key]['psnr']:.2f} | {q[key]['ssim']:.4f} |"
-        for key, label in (
-            ("noisy", "noisy input"),
-            ("model", f"**{name}** (this model)"),
-            ("bm3d", "BM3D"),
-            ("nlmeans", "NL-means"),
-        )
-        if key in q
-    )
-    sources = "\n".join(
-        f"- **{s['name']}** — {s.get('images', '')}. Licence: {s['licence']}. Credit: {s['credit']}"
-        for s in data.sources
-    )
-    md = f"""# Pretrained model `{name}` ({modality})
-
-{summary}
-
-| | |
-|---|---|
-| architecture | `{ARCHITECTURE}` {ARCHITECTURE_PARAMS}, {card["parameters"]:,} parameters |
-| weights | `{weights.name}` ({card["size_bytes"]:,} bytes), sha256 `{card["sha256"]}` |
-| intensity mapping | {data.intensity.describe()} → [0, 1]; values outside are left unchanged |
-| noise trained on | {card["noise"]} |
-| training | {meta["training"]["patches"]} random {PATCH}x{PATCH} patches, {meta["training"]["epochs"]} epochs, Adam, MSE, seed {SEED}, {meta["training"]["seconds"]:.0f} s on {meta["training"]["machine"]} |
-| initialised from | {meta.get("initialised_from") or "random (seeded)"} |
-| speed | {card["ms_per_512"]} ms per 512x512 slice ({meta["training"]["machine"]}, torch threads {torch.get_num_threads()}) |
-| command | `{card["command"]}` |
-
-## Training data
-
-{sources}
-
-Not used, because their terms forbid redistribution or commercial use: mini-MIAS, the dental set, Set12/Train400, MNIST.
-
-## Quality on held-apart images
-
-Held apart: {data.held_apart}. Noise: {q["noise"]}.
-
-| method | PSNR (dB) | SSIM |
-|---|---|---|
-{rows}
-
-Measured by `scripts/train_pretrained.py` right after training (timings on a shared machine are noisy).
-"""
-    with atomic_path(out / f"{name}.md") as tmp:
-        tmp.write_text(md, encoding="utf-8")
+    return weights
 
 
 SUMMARIES = {
@@ -389,7 +274,7 @@ def _recorded_command(argv: list[str]) -> str:
     return " ".join([".venv/bin/python scripts/train_pretrained.py", *kept])
 
 
-def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str | None) -> object:
+def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str | None) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
@@ -409,6 +294,44 @@ def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str 
     )
 
 
+def _load_data() -> tuple[dict[str, ModelData], ModelData]:
+    parts: dict[str, ModelData] = {}
+    for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
+        print(f"loading {part} data ...", flush=True)
+        parts[part] = loader()
+    return parts, general_data(parts)
+
+
+def verify_cards(names: list[str], folder: Path, *, threads: int) -> int:
+    """Measure each shipped model's quality as its card was measured; 1 when any card differs."""
+    from safetensors.torch import load_file
+
+    from meddenoise.models import build_model
+    from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.pretrained.cards import read_model_card
+
+    torch.set_num_threads(threads)
+    parts, general = _load_data()
+    failed = 0
+    for name in names:
+        card = read_model_card(folder / f"{name}.json")
+        data = general if name == "general" else parts[name]
+        model = build_model(card.architecture, **card.architecture_params)
+        model.load_state_dict(load_file(str(folder / card.weights)))
+        model.eval()
+        denoiser = ModelDenoiser(model, name=name, batch_size=4)
+        test = data.test if name != "general" else data.test[::2]
+        quality = measure_quality(
+            denoiser, test, np.random.default_rng([SEED, 99]), held_apart=data.held_apart
+        )
+        same = quality.to_dict() == card.quality.to_dict()
+        failed += not same
+        print(f"{name}: {'same quality as its card' if same else 'DIFFERS from its card'}", flush=True)
+        if not same:
+            print(f"  card:     {card.quality.to_dict()}\n  measured: {quality.to_dict()}", flush=True)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     global ARCHITECTURE, ARCHITECTURE_PARAMS  # --architecture overrides the shipped choice (smoke runs)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -426,19 +349,22 @@ def main(argv: list[str] | None = None) -> int:
         "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the held-apart evaluation (smoke runs)")
+    parser.add_argument(
+        "--verify-cards",
+        action="store_true",
+        help="train nothing: measure the shipped weights again and compare with their cards' quality",
+    )
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
+    if args.verify_cards:
+        return verify_cards(args.models, args.out, threads=args.threads)
 
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.training import train
 
     torch.set_num_threads(args.threads)
-    parts: dict[str, ModelData] = {}
-    for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
-        print(f"loading {part} data ...", flush=True)
-        parts[part] = loader()
-    general = general_data(parts)
+    parts, general = _load_data()
     wanted = set(args.models)
     with tempfile.TemporaryDirectory() as tmp:
         general_run = Path(tmp) / "general"
@@ -469,12 +395,17 @@ def main(argv: list[str] | None = None) -> int:
             denoiser = ModelDenoiser(shipped, name=name, batch_size=4)
             test = data.test if name != "general" else data.test[::2]
             quality = (
-                evaluate(denoiser, test, np.random.default_rng([SEED, 99]))
+                measure_quality(denoiser, test, np.random.default_rng([SEED, 99]), held_apart=data.held_apart)
                 if not args.no_eval
-                else {k: {"psnr": 0.0, "ssim": 0.0} for k in ("noisy", "model", "nlmeans")}
-                | {"noise": "not evaluated"}
+                else QualityTable(
+                    rows={k: Quality(0.0, 0.0) for k in ("noisy", "model", "nlmeans")},
+                    per_sigma={},
+                    images=0,
+                    crop=EVAL_CROP,
+                    noise="not evaluated",
+                    held_apart=data.held_apart,
+                )
             )
-            quality["held_apart"] = data.held_apart
             sources = data.sources
             if name != "general":
                 sources = [
@@ -482,30 +413,44 @@ def main(argv: list[str] | None = None) -> int:
                     for item in general.sources
                     if item not in data.sources
                 ] + data.sources
-            meta = {
-                "command": _recorded_command(sys.argv[1:] if argv is None else argv),
-                "quality": quality,
-                "ms_per_512": ms_per_512(denoiser),
-                "initialised_from": None
-                if name == "general"
-                else "the general model (same command, same seed)",
-                "training": {
-                    "patches": patches_n,
-                    "epochs": epochs,
-                    "seconds": round(seconds, 1),
-                    "machine": f"{torch.get_num_threads()}-thread CPU",
-                    "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
-                    "config": json.loads(config.model_dump_json()),
-                },
-            }
             modality, summary = SUMMARIES[name]
-            card_data = ModelData(data.train, data.test, sources, data.held_apart, data.intensity)
-            write_card(name, modality, summary, card_data, shipped, meta, args.out)
-            q = quality
+            weights = write_weights(name, shipped, args.out)
+            card = ModelCardData(
+                name=name,
+                modality=modality,
+                summary=summary,
+                architecture=ARCHITECTURE,
+                architecture_params=ARCHITECTURE_PARAMS,
+                parameters=int(sum(p.numel() for p in shipped.parameters())),
+                weights=weights.name,
+                sha256=sha256_file(weights),
+                size_bytes=weights.stat().st_size,
+                intensity=data.intensity.to_dict(),
+                intensity_text=data.intensity.describe(),
+                noise=f"additive Gaussian, std uniform in [{SIGMA_RANGE[0]}, {SIGMA_RANGE[1]}] per patch on the "
+                "[0, 1] scale, clipped to [0, 1] (blind: no noise-level input)",
+                training_data=[{k: str(v) for k, v in s.items()} for s in sources],
+                held_apart=data.held_apart,
+                command=_recorded_command(sys.argv[1:] if argv is None else argv),
+                seed=SEED,
+                quality=quality,
+                ms_per_512=ms_per_512(denoiser),
+                initialised_from=None if name == "general" else "the general model (same command, same seed)",
+                training=CardTraining(
+                    patches=patches_n,
+                    epochs=epochs,
+                    seconds=round(seconds, 1),
+                    machine=f"{torch.get_num_threads()}-thread CPU",
+                    date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+                    config=json.loads(config.model_dump_json()),
+                ),
+            )
+            write_model_card(card, args.out, patch_size=PATCH, torch_threads=torch.get_num_threads())
+            q = quality.rows
             print(
-                f"{name}: {seconds:.0f} s; model {q['model']['psnr']:.2f} dB / {q['model']['ssim']:.3f}, "
-                + (f"bm3d {q['bm3d']['psnr']:.2f} / {q['bm3d']['ssim']:.3f}, " if "bm3d" in q else "")
-                + f"nlmeans {q['nlmeans']['psnr']:.2f} / {q['nlmeans']['ssim']:.3f}; {meta['ms_per_512']} ms/512²",
+                f"{name}: {seconds:.0f} s; model {q['model'].psnr:.2f} dB / {q['model'].ssim:.3f}, "
+                + (f"bm3d {q['bm3d'].psnr:.2f} / {q['bm3d'].ssim:.3f}, " if "bm3d" in q else "")
+                + f"nlmeans {q['nlmeans'].psnr:.2f} / {q['nlmeans'].ssim:.3f}; {card.ms_per_512} ms/512²",
                 flush=True,
             )
     return 0
