@@ -155,7 +155,7 @@ def test_derive_revalidates_where_model_copy_does_not() -> None:
 
     base = TrainConfig(model="dncnn", noise="gaussian(sigma=0.1)", epochs=2)
     changed = derive(base, epochs=5, lr=1e-4)
-    assert isinstance(changed, TrainConfig) and changed.epochs == 5 and changed.lr == 1e-4
+    assert isinstance(changed, TrainConfig) and changed.epochs == 5 and changed.optim.lr == 1e-4
     assert base.epochs == 2  # the original is untouched
     with pytest.raises(ValidationError):
         derive(base, epochs=-1)
