@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,31 +38,65 @@ def denoise_command(
         str,
         typer.Option(
             "--noise-level",
-            help="'auto' (estimated per slice), or the noise std on the 0-1 scale the denoiser sees.",
+            help="The noise std in the image's own units: HU for CT (e.g. 20), stored grey levels for "
+            "PNG/TIFF/X-ray DICOM (`meddenoise info FILE` prints the estimate in those units); 'auto' "
+            "estimates it per slice; 'none' lets the denoiser decide.",
         ),
     ] = "auto",
-    tile: Annotated[int, typer.Option(help="Tile side in pixels for large images.")] = 256,
-    overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles in pixels.")] = 32,
+    strength: Annotated[
+        float,
+        typer.Option(
+            help="How hard to denoise: 0 = unchanged, 1 = default, 0.5 = gentler, above 1 = harder. Scales "
+            "the noise level given to methods that take one; blends the output of the others "
+            "(input + strength x (denoised - input)).",
+        ),
+    ] = 1.0,
+    # None = the pipeline's defaults (DEFAULT_TILE, DEFAULT_OVERLAP); not imported here to keep start-up light
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile side in pixels (default 1024): a 512x512 slice is denoised whole; larger images in "
+            "tiles (bounded memory).",
+            show_default=False,
+        ),
+    ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
 ) -> None:
     """Denoise images into OUTPUT: DICOM as a new derived series, NIfTI with its affine, images in their depth.
 
-    Inputs are never overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
+    Prints the noise level used and the strength per file (once per DICOM series). Inputs are never
+    overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
     """
+    from tqdm.auto import tqdm
+
     from meddenoise.methods import DenoiserResolver
     from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
 
     try:
-        options = DenoiseOptions(noise_level=noise_level, tile=tile, overlap=overlap)
+        tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
+        options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
         resolver = DenoiserResolver(model=model, method=method)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        summary = denoise_files(inputs, output, resolver=resolver, options=options, show_progress=not quiet)
+        summary = denoise_files(
+            inputs,
+            output,
+            resolver=resolver,
+            options=options,
+            show_progress=not quiet,
+            on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
+        )
     except OutputConflictError as exc:
         typer.echo(f"error: refusing to write: {exc}", err=True)
         raise typer.Exit(2) from None
+    for line in summary.noise_lines():
+        typer.echo(line)
     for result in summary.failed:
         typer.echo(f"FAILED {result.source}: {result.reason}", err=True)
     typer.echo(

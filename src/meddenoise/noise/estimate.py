@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pywt
 
-__all__ = ["estimate_sigma", "estimate_sigma_batch"]
+__all__ = ["estimate_noise_std", "estimate_sigma", "estimate_sigma_batch"]
 
 # The MAD of a zero-mean Gaussian is 0.6744897... times its standard deviation.
 _MAD_TO_STD = 1.0 / 0.6744897501960817
@@ -66,3 +66,22 @@ def estimate_sigma_batch(images: np.ndarray) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError("estimate_sigma_batch: images hold NaN or Inf values")
     return np.array([_estimate_one(img) for img in arr], dtype=np.float64)
+
+
+def estimate_noise_std(image: np.ndarray) -> float:
+    """TEMPORARY stand-in (helper G): the noise std of an image in its own units (HU, grey levels, ...).
+
+    Wraps :func:`estimate_sigma` so the pipeline can call the estimator by its final name; helper E's
+    real estimator (flat regions / robust local std) replaces this whole function on merge.
+
+    Parameters
+    ----------
+    image
+        One image ``(H, W)`` in original units (a batch ``(N, H, W)`` gives the mean).
+
+    Returns
+    -------
+    float
+        The estimated noise standard deviation in the image's units.
+    """
+    return estimate_sigma(np.asarray(image, dtype=np.float64))
