@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from viewer_data import make_dicom_pair, make_nifti_pair
 
-from meddenoise.io import read_image
+from meddenoise.io import read_image, write_image
 from meddenoise.noise import estimate_sigma
 from meddenoise.viewer import ViewerApp, pair_trees, running_server
 
@@ -200,3 +200,28 @@ def test_float_volume_roi_and_auto_window(page: Any, tmp_path: Path) -> None:
         roi = b[r0:r1, c0:c1]
         assert float(row.locator(".mean").text_content()) == pytest.approx(roi.mean(), abs=0.006)
         assert float(row.locator(".std").text_content()) == pytest.approx(roi.std(), abs=0.006)
+
+
+def test_a_long_series_is_fetched_slice_by_slice_on_demand(page: Any, tmp_path: Path) -> None:
+    n = 300
+    volume = np.arange(n, dtype=np.float32)[:, None, None] + np.zeros((n, 8, 8), np.float32)
+    (tmp_path / "orig").mkdir()
+    (tmp_path / "out").mkdir()
+    write_image(tmp_path / "orig" / "long.nii", volume)
+    write_image(tmp_path / "out" / "long.nii", volume * 2, like=read_image(tmp_path / "orig" / "long.nii"))
+    pairs, _ = pair_trees(tmp_path / "orig", [tmp_path / "out"])
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url) if "/slice/" in request.url else None)
+    with running_server(ViewerApp(pairs)) as url:
+        open_viewer(page, url, f"0:{n // 2}")
+        page.locator('#panels .panel[data-side="1"] canvas').hover()
+        for _ in range(5):
+            page.mouse.wheel(0, 100)
+        page.wait_for_selector(f'#panels[data-rendered="0:{n // 2 + 5}"]')
+        page.wait_for_load_state("networkidle")
+        assert page.text_content("#probe").endswith(
+            f"original {n // 2 + 5}.0 · out {2 * (n // 2 + 5)}.0 intensity"
+        )
+    slices = {int(u.split("/slice/")[1].split("?")[0]) for u in requested}
+    assert slices == set(range(n // 2 - 2, n // 2 + 5 + 3))  # shown slices and two neighbours each way
+    assert len(requested) == 2 * len(slices)  # each slice of each side fetched once (cached after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +33,15 @@ def get(url: str, path: str) -> tuple[int, dict[str, str], bytes]:
 @pytest.fixture
 def dicom_trees(tmp_path: Path) -> tuple[Path, Path, Path]:
     return make_dicom_pair(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One viewer on a DICOM pair for the whole module (read-only requests)."""
+    orig, out, _ = make_dicom_pair(tmp_path_factory.mktemp("served"))
+    pairs, _ = pair_trees(orig, [out])
+    with running_server(ViewerApp(pairs)) as url:
+        yield url
 
 
 def test_pairs_a_dicom_series_slice_by_slice_with_its_denoised_copy(
@@ -151,27 +161,18 @@ def test_stats_give_noise_per_side_and_scores_against_the_reference(
         "/static/",
     ],
 )
-def test_bad_indices_and_paths_outside_static_are_404(
-    dicom_trees: tuple[Path, Path, Path], path: str
-) -> None:
-    orig, out, _ = dicom_trees
-    pairs, _ = pair_trees(orig, [out])
-    with running_server(ViewerApp(pairs)) as url:
-        status, headers, body = get(url, path)
+def test_bad_indices_and_paths_outside_static_are_404(served: str, path: str) -> None:
+    status, headers, body = get(served, path)
     assert status == 404
     assert headers["Content-Type"] == "application/json" and "error" in json.loads(body)
 
 
-def test_page_and_its_assets_are_served_from_the_package(dicom_trees: tuple[Path, Path, Path]) -> None:
-    orig, out, _ = dicom_trees
-    pairs, _ = pair_trees(orig, [out])
-    with running_server(ViewerApp(pairs)) as url:
-        status, _, page = get(url, "/")
-        assert status == 200
-        for asset in ("/static/viewer.js", "/static/viewer.css"):
-            assert asset.encode() in page
-            status, headers, body = get(url, asset)
-            assert (
-                status == 200 and body and headers["Content-Type"].startswith(("text/javascript", "text/css"))
-            )
+def test_page_and_its_assets_are_served_from_the_package(served: str) -> None:
+    status, _, page = get(served, "/")
+    assert status == 200
+    for asset in ("/static/viewer.js", "/static/viewer.css"):
+        assert asset.encode() in page
+        status, headers, body = get(served, asset)
+        assert status == 200 and body
+        assert headers["Content-Type"].startswith(("text/javascript", "text/css"))
     assert b"http://" not in page and b"https://" not in page  # nothing from a CDN

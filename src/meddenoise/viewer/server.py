@@ -246,7 +246,10 @@ def make_server(app: ViewerApp, *, port: int | None = None, quiet: bool = True) 
     OSError
         When ``port`` is taken.
     """
-    server = ThreadingHTTPServer(("127.0.0.1", port or 0), _handler_for(app, quiet=quiet))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port or 0), _handler_for(app, quiet=quiet))
+    except OSError as exc:
+        raise OSError(exc.errno, f"127.0.0.1:{port}: cannot serve there ({exc.strerror or exc})") from None
     server.daemon_threads = True
     return server
 

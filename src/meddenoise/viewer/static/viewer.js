@@ -14,7 +14,7 @@
     win: { level: 0, width: 1 }, preset: "auto",
     dwin: { level: 0, width: 1 }, dwinAuto: true,
     zoom: 1, cx: null, cy: null, swipe: 0.5,
-    roi: null, cur: [], diff: null, stats: new Map(),
+    roi: null, probeAt: null, cur: [], diff: null, stats: new Map(),
     token: 0, panels: [], off: [], diffOff: null, drag: null,
   };
   const cache = new Map();
@@ -256,6 +256,7 @@
     refreshImages();
     drawAll();
     updateRoi();
+    showProbe();
     loadStats(pairIndex, k);
     for (let d = 1; d <= PREFETCH; d++) {
       for (const kk of [k + d, k - d]) {
@@ -406,6 +407,7 @@
         cx: S.cx === null ? base().cols / 2 : S.cx, cy: S.cy === null ? base().rows / 2 : S.cy, rect: null };
     });
     canvas.addEventListener("mousemove", (event) => { if (!S.drag) probe(canvas, event); });
+    canvas.addEventListener("mouseleave", () => { S.probeAt = null; showProbe(); });
   }
 
   window.addEventListener("mousemove", (event) => {
@@ -456,7 +458,13 @@
 
   function probe(canvas, event) {
     const p = toImage(canvas, event);
-    const r = Math.floor(p.y), c = Math.floor(p.x);
+    S.probeAt = { r: Math.floor(p.y), c: Math.floor(p.x) };
+    showProbe();
+  }
+
+  function showProbe() {
+    if (!S.probeAt) { $("probe").textContent = ""; return; }
+    const { r, c } = S.probeAt;
     const parts = S.cur.map((slice, side) => (slice && r >= 0 && c >= 0 && r < slice.rows && c < slice.cols
       ? `${S.pair.labels[side]} ${fmt(slice.data[r * slice.cols + c], 1)}` : null)).filter(Boolean);
     $("probe").textContent = parts.length ? `row ${r}, column ${c}: ${parts.join(" · ")} ${units()}` : "";
