@@ -225,3 +225,58 @@ def test_a_long_series_is_fetched_slice_by_slice_on_demand(page: Any, tmp_path: 
     slices = {int(u.split("/slice/")[1].split("?")[0]) for u in requested}
     assert slices == set(range(n // 2 - 2, n // 2 + 5 + 3))  # shown slices and two neighbours each way
     assert len(requested) == 2 * len(slices)  # each slice of each side fetched once (cached after)
+
+
+def screen_of(page: Any, panel: int, r: int, c: int) -> tuple[float, float]:
+    point = page.evaluate("([p, r, c]) => window.meddenoiseViewer.screenOf(p, r, c)", [panel, r, c])
+    return point["x"], point["y"]
+
+
+def shown(page: Any, panel: int, r: int, c: int) -> int:
+    x, y = screen_of(page, panel, r, c)
+    return int(page.evaluate("([p, x, y]) => window.meddenoiseViewer.shown(p, x, y)", [panel, x, y]))
+
+
+def test_pan_and_zoom_move_every_panel_together_and_swipe_splits_at_the_divider(
+    page: Any, dicom_url: tuple[str, Path, Path, Path]
+) -> None:
+    url = dicom_url[0]
+    open_viewer(page, url, "0:2")
+    before = [screen_of(page, p, 64, 64) for p in range(3)]
+    page.click("#tool-pan")
+    drag(page, '#panels .panel[data-side="1"] canvas', (100, 100), (140, 130))
+    after = [screen_of(page, p, 64, 64) for p in range(3)]
+    for (x0, y0), (x1, y1) in zip(before, after, strict=True):
+        assert (x1 - x0, y1 - y0) == pytest.approx((40, 30), abs=0.5)
+    page.click("#zoom-fit")
+    page.click("#zoom-in")
+    (xa, _), (xb, _) = screen_of(page, 0, 64, 10), screen_of(page, 0, 64, 20)
+    page.click("#zoom-in")
+    (xc, _), (xd, _) = screen_of(page, 0, 64, 10), screen_of(page, 0, 64, 20)
+    assert (xd - xc) / (xb - xa) == pytest.approx(1.25)
+    page.click("#zoom-fit")
+
+    page.click("#mode-swipe")
+    page.wait_for_selector('#panels .panel[data-kind="swipe"]')
+    box = page.locator("#panels .panel canvas").bounding_box()
+    split = lambda: page.evaluate("window.meddenoiseViewer.state.swipe") * box["width"]  # noqa: E731
+
+    def sides_shown() -> tuple[list[int], int]:
+        """For pixels along row 64: which side each shows (0 left of the divider, 1 right); how many tell."""
+        which, telling = [], 0
+        for c in range(20, 108, 4):
+            g0, g1, seen = grey(page, 0, 64, c), grey(page, 1, 64, c), shown(page, 0, 64, c)
+            x, _ = screen_of(page, 0, 64, c)
+            if abs(g0 - g1) > 1 and abs(x - split()) > 6:
+                telling += 1
+                assert seen in (g0, g1), (c, seen, g0, g1)
+                assert (seen == g0) == (x < split()), (c, x, split())
+                which.append(0 if seen == g0 else 1)
+        return which, telling
+
+    which, telling = sides_shown()
+    assert telling >= 5 and 0 in which and 1 in which
+    drag(page, "#panels .panel canvas", (split(), 200), (box["width"] * 0.9, 200))  # drag the divider right
+    assert page.evaluate("window.meddenoiseViewer.state.swipe") == pytest.approx(0.9, abs=0.01)
+    which, telling = sides_shown()
+    assert telling >= 5 and set(which) == {0}  # the whole image now lies left of the divider

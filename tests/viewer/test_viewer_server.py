@@ -81,6 +81,15 @@ def test_a_series_without_denoised_copy_is_left_out_with_a_note(dicom_trees: tup
         pair_trees(orig, [out / "missing"])
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_taken_for_originals(tmp_path: Path) -> None:
+    orig, out = make_png_pair(tmp_path)
+    inner = orig / "denoised"
+    out.rename(inner)
+    pairs, notes = pair_trees(orig, [inner])
+    assert [p.name for p in pairs] == ["xr"] and notes == []
+    assert all(inner not in p.parents for p in pairs[0].sides[0].paths)
+
+
 def test_single_file_pairs_with_its_copy_in_the_output_folder(dicom_trees: tuple[Path, Path, Path]) -> None:
     orig, out, _ = dicom_trees
     (pair,), _ = pair_trees(orig / "series" / "slice01.dcm", [out / "series"])

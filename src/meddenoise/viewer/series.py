@@ -263,11 +263,14 @@ def pair_trees(
     side_labels = tuple(labels) if labels is not None else ("original", *(t.name or str(t) for t in trees))
     if len(set(side_labels)) < len(side_labels):  # e.g. two trees both called "out"
         side_labels = ("original", *(f"{name} ({i + 1})" for i, name in enumerate(side_labels[1:])))
+    others = [*trees, *([ref_tree] if ref_tree is not None else [])]
     pairs: list[Pair] = []
     notes: list[str] = []
     for root in roots:
         if root.is_dir():
-            files = find_images(root)
+            inside = [t.resolve() for t in others if t.is_dir() and t.resolve() != root.resolve()]
+            # an output folder inside the input folder (denoise scans/ -o scans/denoised) is not an original
+            files = [f for f in find_images(root) if not any(f.resolve().is_relative_to(t) for t in inside)]
             if any(t.is_file() for t in trees):
                 raise PairingError(f"{root}: a folder pairs with denoised folders, not with a file")
         else:

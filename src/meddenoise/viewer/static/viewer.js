@@ -600,12 +600,22 @@
     if (listing.pairs.length) await loadPair(0);
   }
 
-  // For tests and the curious: the state, and the windowed grey of one pixel as drawn.
+  // For tests and the curious: the state, the windowed grey of an image pixel (side or "diff"), where an
+  // image pixel's centre is on a panel (CSS pixels), and the grey a panel shows there.
   window.meddenoiseViewer = {
     state: S,
     grey(side, r, c) {
       const canvas = side === "diff" ? S.diffOff : S.off[side];
       return canvas.getContext("2d").getImageData(c, r, 1, 1).data[0];
+    },
+    screenOf(panel, r, c) {
+      const t = transform(S.panels[panel].canvas);
+      return { x: t.ox + (c + 0.5) * t.s, y: t.oy + (r + 0.5) * t.s };
+    },
+    shown(panel, x, y) {
+      const canvas = S.panels[panel].canvas;
+      const dpr = window.devicePixelRatio || 1;
+      return canvas.getContext("2d").getImageData(Math.floor(x * dpr), Math.floor(y * dpr), 1, 1).data[0];
     },
   };
   start();
