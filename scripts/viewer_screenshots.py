@@ -49,7 +49,9 @@ def main() -> None:
     pairs, notes = pair_trees(args.original, args.denoised, reference=args.reference)
     args.out.mkdir(parents=True, exist_ok=True)
     with running_server(ViewerApp(pairs, notes=notes)) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=["--no-sandbox"])
+        browser = pw.chromium.launch(
+            executable_path=args.chromium, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1500, "height": 640})
         page.goto(url)
         page.wait_for_selector('#panels[data-rendered="0:0"]')

@@ -42,7 +42,9 @@ def browser() -> Iterator[Any]:
     if executable is None:
         pytest.skip("no chromium on PATH (apt-get install chromium, or set MEDDENOISE_CHROMIUM)")
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        launched = pw.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         yield launched
         launched.close()
 

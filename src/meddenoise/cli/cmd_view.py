@@ -30,8 +30,8 @@ def view(
 ) -> None:
     """Serve a local viewer: side by side, swipe and difference views, window/level, ROI statistics.
 
-    Files are paired by the output tree ``meddenoise denoise`` writes (same relative paths; DICOM series,
-    NIfTI volumes, PNG/TIFF folders). Stops on Ctrl-C.
+    Files are paired by the output tree `meddenoise denoise` writes (same relative paths; DICOM series,
+    NIfTI volumes, PNG/TIFF folders). Prints the URL (127.0.0.1); Ctrl-C stops. See docs/viewer.md.
     """
     from meddenoise.viewer import PairingError, serve_pairs
 
