@@ -18,12 +18,12 @@ from meddenoise.noise import estimate_sigma
 from meddenoise.viewer import PairingError, ViewerApp, encode_slice, pair_trees, running_server
 
 
-def get(url: str, path: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, path: str, *, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
     """A raw GET (the path is sent as given: no client-side normalisation of ``..``)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Host": host} if host else {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -185,3 +185,11 @@ def test_page_and_its_assets_are_served_from_the_package(served: str) -> None:
         assert status == 200 and body
         assert headers["Content-Type"].startswith(("text/javascript", "text/css"))
     assert b"http://" not in page and b"https://" not in page  # nothing from a CDN
+
+
+@pytest.mark.parametrize("host", ["evil.example:80", "192.168.1.5"])
+def test_requests_for_another_host_name_are_refused(served: str, host: str) -> None:
+    status, _, body = get(served, "/api/pair/0/slice/0?side=0", host=host)
+    assert status == 403 and "refused" in json.loads(body)["error"]
+    port = urlsplit(served).port
+    assert get(served, "/api/pair/0/slice/0?side=0", host=f"localhost:{port}")[0] == 200

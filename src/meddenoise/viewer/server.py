@@ -1,6 +1,7 @@
 """The viewer's local HTTP server: the page, its scripts, and the slices in their own units.
 
-Routes (all ``GET``; errors are JSON ``{"error": "..."}`` with status 404):
+Routes (all ``GET``; errors are JSON ``{"error": "..."}`` with status 404; a request whose ``Host`` is not
+127.0.0.1 or localhost is refused with 403):
 
 * ``/`` — the page; ``/static/<name>`` — its script and style (only the files shipped in
   ``meddenoise/viewer/static``; anything else, ``..`` included, is 404).
@@ -48,6 +49,7 @@ _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
+_LOCAL_HOSTS = ("127.0.0.1", "localhost")
 _STATIC_NAME = re.compile(r"^[a-z0-9_-]+\.(?:html|js|css)$")
 _ROUTES = (
     ("pairs", re.compile(r"^/api/pairs$")),
@@ -204,6 +206,12 @@ def _handler_for(app: ViewerApp, *, quiet: bool) -> type[BaseHTTPRequestHandler]
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             path = url.path
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            if host not in _LOCAL_HOSTS:  # a page elsewhere reaching us through DNS rebinding: no pixels
+                self._json(
+                    {"error": f"host {host!r} refused: open the viewer as 127.0.0.1"}, HTTPStatus.FORBIDDEN
+                )
+                return
             try:
                 if path in ("/", "/index.html"):
                     self._send(HTTPStatus.OK, static_file("index.html"), _STATIC_TYPES[".html"])
