@@ -21,6 +21,7 @@ import re
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -117,7 +118,8 @@ class ViewerApp:
         pair = self.pair(i)
         original = pair.sides[0]
         n = original.n_slices
-        info = [s.info() for s in pair.all_sides]
+        with ThreadPoolExecutor(max_workers=len(pair.all_sides)) as pool:  # volumes decompress in parallel
+            info = list(pool.map(lambda series: series.info(), pair.all_sides))
         middle = original.slice(n // 2)
         preset, level, width = default_window(middle, modality=info[0]["modality"], units=info[0]["units"])
         return {
