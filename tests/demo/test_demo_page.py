@@ -24,6 +24,7 @@ def test_demo_page_has_images_and_a_metrics_table(tmp_path: Path) -> None:
     # clean + noisy + one image per method
     assert len(re.findall(r"data:image/png;base64,", html)) == 2 + len(methods) - 1
     assert "<table" in html and "PSNR (dB)" in html and "meddenoise demo" in html
+    assert "meddenoise view scans/ denoised/" in html  # how to open one's own comparison in the viewer
     noisy_psnr = result.rows[0]["PSNR (dB)"]
     assert all(row["PSNR (dB)"] > noisy_psnr for row in result.rows[1:])  # every method helps here
     again = run_demo(tmp_path / "again", samples=[("phantom", "CT", phantom)], include_bm3d=False, seed=1)
