@@ -79,3 +79,20 @@ def test_view_reports_a_port_in_use(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error:") and len(result.output.strip().splitlines()) == 1
     assert f"127.0.0.1:{port}: cannot serve there" in result.output
+
+
+def test_denoise_view_serves_the_inputs_beside_the_outputs(tmp_path: Path, interrupted: list[str]) -> None:
+    orig, _ = make_png_pair(tmp_path)
+    out = tmp_path / "denoised-by-cli"
+    result = runner.invoke(app, ["denoise", str(orig), "-o", str(out), "--method", "median", "-q", "--view"])
+    assert result.exit_code == 0, result.output
+    assert "file(s) denoised" in result.output
+    assert "1 pair(s)" in result.output and "viewer stopped" in result.output
+    assert len(interrupted) == 1 and interrupted[0] in result.output
+
+
+def test_denoise_without_view_starts_no_server(tmp_path: Path, interrupted: list[str]) -> None:
+    orig, _ = make_png_pair(tmp_path)
+    result = runner.invoke(app, ["denoise", str(orig), "-o", str(tmp_path / "d"), "--method", "median", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:" not in result.output and interrupted == []

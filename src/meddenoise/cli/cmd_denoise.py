@@ -65,6 +65,14 @@ def denoise_command(
         typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
+    view: Annotated[
+        bool,
+        typer.Option(
+            "--view",
+            help="Afterwards, compare the inputs and the outputs in the local web viewer "
+            "(`meddenoise view`; Ctrl-C stops it).",
+        ),
+    ] = False,
 ) -> None:
     """Denoise images into OUTPUT: DICOM as a new derived series, NIfTI with its affine, images in their depth.
 
@@ -103,5 +111,13 @@ def denoise_command(
         f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed, "
         f"in {summary.seconds:.1f} s; output in {output}"
     )
+    if view and summary.done:
+        from meddenoise.viewer import PairingError, serve_pairs
+
+        try:
+            serve_pairs(list(inputs), output, open_browser=True, port=None, echo=typer.echo)
+        except (PairingError, OSError) as exc:
+            typer.echo(f"error: viewer: {exc}", err=True)
+            raise typer.Exit(1) from None
     if summary.failed:
         raise typer.Exit(1)
