@@ -3,10 +3,11 @@ show the registries, read when the help is printed; building the command line re
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -36,53 +37,25 @@ def _option_help(command: str, option: str) -> str:
     return text[found.start() : following.start() if following else None]
 
 
-def _registries() -> dict[str, Callable[[], list[str]]]:
-    """Each listed registry, read independently of the CLI."""
+#: Where each listed registry lives (module, attribute), read independently of the CLI.
+REGISTRIES = {
+    "classical": ("meddenoise.classical", "CLASSICAL_METHODS"),
+    "metrics": ("meddenoise.metrics", "METRICS"),
+    "noise_models": ("meddenoise.noise", "NOISE_MODELS"),
+    "objectives": ("meddenoise.training.objectives", "OBJECTIVES"),
+    "models": ("meddenoise.models", "MODEL_REGISTRY"),
+    "losses": ("meddenoise.training.losses", "LOSS_FUNCTIONS"),
+    "optimizers": ("meddenoise.training.config", "OPTIMIZERS"),
+}
 
-    def classical() -> list[str]:
-        import meddenoise.classical
 
-        return list(meddenoise.classical.CLASSICAL_METHODS)
-
-    def shipped() -> list[str]:
+def _registry(key: str) -> list[str]:
+    if key == "shipped":
         from meddenoise.pretrained import list_pretrained
 
         return [card.name for card in list_pretrained()]
-
-    def metrics() -> list[str]:
-        from meddenoise.metrics import METRICS
-
-        return list(METRICS)
-
-    def noise_models() -> list[str]:
-        from meddenoise.noise import NOISE_MODELS
-
-        return list(NOISE_MODELS)
-
-    def objectives() -> list[str]:
-        from meddenoise.training.objectives import OBJECTIVES
-
-        return list(OBJECTIVES)
-
-    def models() -> list[str]:
-        from meddenoise.models import MODEL_REGISTRY
-
-        return list(MODEL_REGISTRY)
-
-    def losses() -> list[str]:
-        from meddenoise.training.losses import LOSS_FUNCTIONS
-
-        return list(LOSS_FUNCTIONS)
-
-    def optimizers() -> list[str]:
-        from meddenoise.training.config import OPTIMIZERS
-
-        return list(OPTIMIZERS)
-
-    return {
-        f.__name__: f
-        for f in (classical, shipped, metrics, noise_models, objectives, models, losses, optimizers)
-    }
+    module, attribute = REGISTRIES[key]
+    return list(getattr(importlib.import_module(module), attribute))
 
 
 #: (command, option, registry) for every help text that lists a registry.
@@ -104,9 +77,15 @@ LISTED = [
 
 @pytest.mark.parametrize(("command", "option", "registry"), LISTED)
 def test_help_lists_the_registry(command: str, option: str, registry: str) -> None:
-    names = _registries()[registry]()
+    names = _registry(registry)
     assert names, f"the {registry} registry is empty"
     assert ",".join(names) in _option_help(command, option)
+
+
+def test_every_placeholder_is_checked_against_its_registry() -> None:
+    from meddenoise.cli._help import NAME_LISTS
+
+    assert {registry for _, _, registry in LISTED} == set(NAME_LISTS) == {*REGISTRIES, "shipped"}
 
 
 @pytest.fixture
