@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skimage import data
@@ -30,7 +31,7 @@ from meddenoise.provenance import cpu_info, environment
 SIGMA = 25 / 255
 
 
-def machine_description() -> dict[str, object]:
+def machine_description() -> dict[str, Any]:
     """CPU model, core counts, memory, load average and software versions."""
     cpu = cpu_info()
     memory_gib = None

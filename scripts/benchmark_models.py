@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,8 @@ def train_rate(name: str, size: int, *, steps: int, repeats: int, channels_last:
     """Training images/s: Adam + MSE on batches of 10, fp32, NCHW or channels_last."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = build_model(name).to(memory_format=layout).train()
+    # Module.to accepts memory_format at run time; torch's overloads do not declare it
+    model = build_model(name).to(memory_format=layout).train()  # type: ignore[call-overload]
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     clean = torch.rand(TRAIN_BATCH, 1, size, size, generator=gen)
@@ -120,7 +122,7 @@ def inference(name: str, size: int, *, repeats: int, time_bf16: bool) -> dict[st
     """
     image = phantom(size)[None]
     results: dict[str, Any] = {}
-    outputs = {}
+    outputs: dict[str, np.ndarray] = {}
     for variant, channels_last, bf16 in (
         ("fp32", False, False),
         ("fp32_channels_last", True, False),
@@ -133,7 +135,7 @@ def inference(name: str, size: int, *, repeats: int, time_bf16: bool) -> dict[st
             diff = np.abs(denoiser.denoise_batch(crop) - outputs["fp32"][:, :128, :128])
             results["bf16_channels_last"] = None
             break
-        times, outputs[variant] = repeat_timings(lambda d=denoiser: d.denoise_batch(image), repeats=repeats)
+        times, outputs[variant] = repeat_timings(partial(denoiser.denoise_batch, image), repeats=repeats)
         results[variant] = summarise(times, scale=1e3)
     else:
         diff = np.abs(outputs["bf16_channels_last"] - outputs["fp32"])

@@ -22,17 +22,14 @@ def denoise_command(
     model: Annotated[
         str,
         typer.Option(
-            help="'auto' (the shipped model for each file's modality), general, ct, mri, xray (also "
+            help="'auto' (the shipped model for each file's modality), {shipped} (also "
             "pretrained:<name>), or a checkpoint path (.safetensors, .json or run folder; a registered "
             "name wins over a file of that name: write ./ct for a path)."
         ),
     ] = "auto",
     method: Annotated[
         str | None,
-        typer.Option(
-            help="Use a classical filter instead of a model: median, gaussian, bilateral, nlmeans, "
-            "tv, wavelet, bm3d."
-        ),
+        typer.Option(help="Use a classical filter instead of a model: {classical}."),
     ] = None,
     noise_level: Annotated[
         str,
