@@ -187,8 +187,12 @@ def _otsu_threshold(values: np.ndarray) -> float:
 
 def _noise_std_one(image: np.ndarray) -> float:
     x = image.astype(np.float64)
+    if min(x.shape) < 2:
+        raise ValueError(f"estimate_noise_std: image {x.shape} is too small (needs at least 2x2 pixels)")
     if min(x.shape) < 8:
-        raise ValueError(f"estimate_noise_std: image {x.shape} is too small (needs at least 8x8 pixels)")
+        # too small to tell flat regions apart: the smallest plane-detrended std of its square windows
+        _, whole = _window_stats(x - x.mean(), min(x.shape), min(x.shape))
+        return float(whole.min()) if x.size > 3 else 0.0
     # 16x16 windows, or 8x8 on images under 64 pixels
     size = _WINDOW if min(x.shape) >= 4 * _WINDOW else _WINDOW // 2
     stride = size // 4
@@ -259,7 +263,8 @@ def estimate_noise_std(image: np.ndarray) -> float:
     Parameters
     ----------
     image
-        A 2D image ``(H, W)`` (at least 8x8) or a stack ``(N, H, W)`` (the mean of the per-slice
+        A 2D image ``(H, W)`` (at least 2x2; under 8x8 the plane-detrended std of a square window is
+        returned) or a stack ``(N, H, W)`` (the mean of the per-slice
         estimates; :func:`estimate_noise_std_per_slice` gives them one by one).
 
     Returns
@@ -270,7 +275,7 @@ def estimate_noise_std(image: np.ndarray) -> float:
     Raises
     ------
     ValueError
-        For arrays that are not 2D or 3D, smaller than 8x8, or hold NaN/Inf.
+        For arrays that are not 2D or 3D, smaller than 2x2, or hold NaN/Inf.
     """
     return _image_or_stack(image, _noise_std_one, "estimate_noise_std")
 
