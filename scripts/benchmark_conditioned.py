@@ -61,12 +61,16 @@ def time_call(call: Any, repeats: int, clock: Any) -> float:
     return best * 1000.0
 
 
-def speed_table(threads: int, repeats: int, slice_: np.ndarray, sigma: float) -> list[str]:
+def speed_table(
+    threads: int, repeats: int, slice_: np.ndarray, sigma: float, only: list[str] | None = None
+) -> list[str]:
     rows = [
         "| size | channels x blocks | params | MFLOP/pixel | fp32 ms | bf16 ms | fp32 ms CPU 1 thread | bf16 ms CPU 1 thread |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, params in SIZES:
+        if only and name not in only:
+            continue
         torch.manual_seed(0)
         model = build_model("ffdunet", **params)
         mflop = count_flops(model, (1, 1, 512, 512)) / 512**2 / 1e6
@@ -157,6 +161,7 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=0.0)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/train400"))
     parser.add_argument("--no-speed", action="store_true", help="skip the network speed table")
+    parser.add_argument("--only", nargs="+", help="time only these sizes (first column, e.g. fast quality)")
     parser.add_argument("--no-bm3d", action="store_true", help="skip timing BM3D")
     args = parser.parse_args()
     sigma = 25 / 255
@@ -168,7 +173,7 @@ def main() -> None:
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(f"threads {args.threads}, best of {args.repeats}; load average {load}")
     if not args.no_speed:
-        speed_table(args.threads, args.repeats, slice_, sigma)
+        speed_table(args.threads, args.repeats, slice_, sigma, args.only)
     if not args.no_bm3d:
         torch.set_num_threads(args.threads)
         ms = bm3d_ms(slice_, sigma)
