@@ -17,6 +17,15 @@ Differences from both, for speed on a 2-core CPU and for the project's noise-lev
   clamping to [0, 1]), whatever its weights;
 * the noise-level map is ``sigma / 0.1`` so that the usual levels (0-0.2 on the [0, 1] scale) give inputs
   of the order of the image's own.
+
+>>> import torch
+>>> from meddenoise.models import build_model
+>>> model = build_model("ffdunet", preset="fast").eval()
+>>> x = torch.rand(2, 1, 65, 63)
+>>> bool(torch.equal(model(x, sigma=0.0), x))  # told "no noise": the input, exactly
+True
+>>> model(x, sigma=torch.tensor([0.02, 0.1])).shape  # one level per image; any size
+torch.Size([2, 1, 65, 63])
 """
 
 from __future__ import annotations

@@ -276,6 +276,12 @@ def estimate_noise_std(image: np.ndarray) -> float:
     ------
     ValueError
         For arrays that are not 2D or 3D, smaller than 2x2, or hold NaN/Inf.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(estimate_noise_std(100 + rng.normal(0, 5, (256, 256))), 1)
+    5.0
     """
     return _image_or_stack(image, _noise_std_one, "estimate_noise_std")
 
