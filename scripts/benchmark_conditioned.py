@@ -6,7 +6,7 @@ and the CPU time of the same call on one thread (``time.process_time``; less sen
 on a shared machine), beside BM3D told the true sigma on the same slice (one run). Parameters and MFLOP per
 pixel (2 per multiply-add, :func:`~meddenoise.models.count_flops`).
 
-Learning check (``--train-seconds``, 0 to skip): trains the ``fast`` preset from scratch on random 64x64
+Learning check (``--train-seconds``, 0 to skip): trains the ``--train-preset`` (``fast``) from scratch on random 64x64
 patches of Train400 (``--data``, flips) at sigma 25/255, Adam 1e-3, batch 16, fp32, and prints the PSNR of
 held-out noisy patches and of the network's output every few steps.
 
@@ -110,7 +110,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean()))
 
 
-def learning_check(data: Path, seconds: float, sigma: float) -> None:
+def learning_check(data: Path, seconds: float, sigma: float, preset: str) -> None:
     files = sorted(data.glob("*.png"))
     if not files:
         print(f"{data}: no PNG images; learning check skipped")
@@ -132,7 +132,7 @@ def learning_check(data: Path, seconds: float, sigma: float) -> None:
     test_clean = patches(held, 64)
     test_noisy = test_clean + sigma * torch.randn(test_clean.shape, generator=g)
     torch.manual_seed(0)
-    model = build_model("ffdunet", preset="fast").to(memory_format=torch.channels_last)
+    model = build_model("ffdunet", preset=preset).to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     start, step = time.perf_counter(), 0
     print(f"held-out noisy PSNR {psnr(test_noisy, test_clean):.2f} dB (sigma {sigma * 255:.0f}/255)")
@@ -144,7 +144,7 @@ def learning_check(data: Path, seconds: float, sigma: float) -> None:
         loss.backward()
         optimiser.step()
         step += 1
-        if step % 50 == 0:
+        if step % 100 == 0:
             model.eval()
             with torch.no_grad():
                 out = model(test_noisy, sigma=sigma)
@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-seconds", type=float, default=0.0)
+    parser.add_argument("--train-preset", default="fast", help="ffdunet preset of the learning check")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/train400"))
     parser.add_argument("--no-speed", action="store_true", help="skip the network speed table")
     parser.add_argument("--only", nargs="+", help="time only these sizes (first column, e.g. fast quality)")
@@ -181,7 +182,7 @@ def main() -> None:
             print(f"BM3D (sigma told) on the same slice: {ms[0]:.0f} ms wall, {ms[1]:.0f} ms CPU")
     if args.train_seconds > 0:
         torch.set_num_threads(args.threads)
-        learning_check(args.data, args.train_seconds, sigma)
+        learning_check(args.data, args.train_seconds, sigma, args.train_preset)
 
 
 if __name__ == "__main__":
