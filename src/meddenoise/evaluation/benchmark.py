@@ -300,18 +300,22 @@ class BenchmarkResult:
     environment: dict[str, Any] = field(default_factory=dict)
 
     def values(self, method: str, metric: str, level: str | None = None) -> np.ndarray:
-        """Per-image values of ``metric`` for ``method`` (one level, or all levels in order)."""
+        """Per-image values of ``metric`` for ``method`` at ``level``; ``None``: at every level with noise
+        (std > 0; every level when all are 0), in order."""
+        noisy_levels = any(r["sigma"] > 0 for r in self.rows)
         return np.array(
             [
                 r[metric]
                 for r in self.rows
-                if r["method"] == method and (level is None or r["level"] == level)
+                if r["method"] == method
+                and (r["level"] == level if level is not None else r["sigma"] > 0 or not noisy_levels)
             ],
             dtype=np.float64,
         )
 
     def mean(self, method: str, metric: str, level: str | None = None) -> float:
-        """Mean over the images (and levels, when ``level`` is None) of the finite values; ``inf`` if all are."""
+        """Mean over the images (and the noisy levels, when ``level`` is None) of the finite values;
+        ``inf`` when all are infinite."""
         vals = self.values(method, metric, level)
         finite = vals[np.isfinite(vals)]
         if finite.size:
@@ -319,7 +323,7 @@ class BenchmarkResult:
         return math.inf if vals.size and np.all(vals == np.inf) else math.nan
 
     def summary(self) -> list[dict[str, Any]]:
-        """One dict per (level, method) and per method over all levels (``level`` = ``"all"``): means."""
+        """One dict per (level, method), and per method over the levels with noise (``level`` = ``"all"``): means."""
         table = []
         for level in (*self.levels, None):
             for method in self.methods:
@@ -343,7 +347,9 @@ class BenchmarkResult:
         for row in self.summary():
             by_level.setdefault(row["level"], []).append(row)
         for level, rows in by_level.items():
-            title = "all levels" if level == "all" else f"noise std {level} {cfg['units']}"
+            title = (
+                "all levels with noise (std > 0)" if level == "all" else f"noise std {level} {cfg['units']}"
+            )
             if level != "all" and level.endswith("%"):
                 title = f"noise std {level} of the nominal range"
             lines += ["", f"**{title}**", ""]
@@ -478,6 +484,9 @@ def benchmark(
             if mode == "told" and not choice.denoiser.uses_sigma:
                 continue
             den: Denoiser = choice.denoiser
+            if is_classical and not choice.denoiser.uses_sigma:  # e.g. median: no noise level at all
+                runs[name] = (den, choice)
+                break
             if mode == "blind":
                 den = _Blind(choice.denoiser, classical=is_classical, estimator=blind_sigma)
             runs[_label(name, mode)] = (den, choice)
