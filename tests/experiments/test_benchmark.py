@@ -206,3 +206,20 @@ def test_cli_on_pydicom_ct_small_in_hu() -> None:
     result = runner.invoke(app, [*args, "--levels", "0,20", "--window", "40/400", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "noise std 20 HU" in result.stdout and "psnr_window" in result.stdout
+
+
+def test_card_quality_is_the_benchmark_at_the_card_levels() -> None:
+    from meddenoise.experiments.model_cards import measure_quality
+
+    rec = Recorder("model", uses_sigma=False)
+    choice = _choice(rec, IntensitySpec("window", level=0, width=2048))
+    images = [_ct_image()]
+    quality = measure_quality(choice, images, levels="0,10,20", seed=5)
+    assert list(quality.per_sigma) == ["0", "10 HU", "20 HU"]
+    assert "noisy" not in quality.per_sigma["0"]  # the clean input is not a noisy row
+    assert {"model", "nlmeans", "noisy"} <= set(quality.per_sigma["10 HU"])
+    assert "model_told" not in quality.rows  # a blind model is never told the std
+    result = benchmark({"model": choice}, images, "0,10,20", seed=5, progress=False)
+    # the identity model's row equals the noisy input's, as the benchmark scores it
+    assert quality.per_sigma["20 HU"]["model"].psnr == round(result.mean("noisy", "psnr", "20"), 2)
+    assert quality.rows["model"].psnr == round(result.mean("model (blind)", "psnr"), 2)

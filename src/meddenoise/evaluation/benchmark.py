@@ -59,6 +59,7 @@ __all__ = [
     "benchmark",
     "benchmark_choices",
     "blind_sigma",
+    "centre_crop",
     "load_bench_images",
     "parse_levels",
     "parse_window",
@@ -171,7 +172,8 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
     return float(match.group(1)), float(match.group(2))
 
 
-def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The centre ``size`` x ``size`` part of a 2D image (the whole side where it is smaller)."""
     h, w = image.shape
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
     return image[top : top + size, left : left + size]
@@ -222,7 +224,7 @@ def load_bench_images(
                 return images
             arr = np.asarray(pixels, dtype=np.float32)
             if crop:
-                arr = _centre_crop(arr, crop)
+                arr = centre_crop(arr, crop)
             if size:
                 arr = resize(arr, size)
             images.append(
