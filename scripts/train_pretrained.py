@@ -43,12 +43,22 @@ import torch
 from meddenoise._utils import atomic_path, shared_data_dir
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.experiments.model_cards import EVAL_CROP, measure_quality
+from meddenoise.evaluation.benchmark import BenchImage, centre_crop
+from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
+from meddenoise.methods import DenoiserChoice
 from meddenoise.pretrained import PRETRAINED_DIR
-from meddenoise.pretrained.cards import CardTraining, ModelCardData, Quality, QualityTable, write_model_card
+from meddenoise.pretrained.cards import (
+    CardTraining,
+    ModelCardData,
+    Quality,
+    QualityTable,
+    write_model_card,
+)
+from meddenoise.pretrained.cards import quality_markdown as model_card_quality_text
 from meddenoise.provenance import sha256_file
 
 if TYPE_CHECKING:
+    from meddenoise.io import MedicalImage
     from meddenoise.training import TrainConfig
 
 SEED = 20240607
@@ -93,6 +103,16 @@ class ModelData:
     sources: list[dict[str, object]] = field(default_factory=list)
     held_apart: str = ""
     intensity: IntensitySpec = PERCENTILE_INTENSITY
+    #: the held-apart images in their own units (HU, counts, template values) for the card's benchmark
+    bench: list[BenchImage] = field(default_factory=list)
+
+
+def _bench_image(name: str, pixels: np.ndarray, image: MedicalImage | None = None, **meta: str) -> BenchImage:
+    """A held-apart image in its own units, with the metadata the intensity policy reads."""
+    if image is not None:
+        m = image.meta
+        meta = {"modality": m.modality, "units": m.units, "dtype": m.dtype, "format": m.format}
+    return BenchImage(name, np.ascontiguousarray(pixels, dtype=np.float32), **meta)  # type: ignore[arg-type]
 
 
 def _unit(pixels: np.ndarray, spec: IntensitySpec, modality: str, units: str | None = None) -> np.ndarray:
@@ -128,7 +148,9 @@ def ct_data() -> ModelData:
     for idx in split.test:  # one slice per held-apart patient for the evaluation
         first_of_patient.setdefault(groups[idx], idx)
     for idx in first_of_patient.values():
-        data.test.append(_unit(read_image(files[idx]).pixels, CT_INTENSITY, "CT", "HU"))
+        image = read_image(files[idx])
+        data.test.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
+        data.bench.append(_bench_image(files[idx].name, centre_crop(image.pixels, EVAL_CROP), image))
     data.train.append(_unit(_pydicom_sample("CT_small.dcm"), CT_INTENSITY, "CT", "HU"))
     test_patients = sorted({groups[i] for i in split.test})
     data.held_apart = (
@@ -158,6 +180,10 @@ def mri_data() -> ModelData:
     data = ModelData(intensity=PERCENTILE_INTENSITY)
     data.train = [unit[i] for i in brain if i not in test_slab and i not in gap]
     data.test = [unit[i] for i in test_slab if i in brain][::7]
+    data.bench = [
+        _bench_image(f"MNI152 z={i}", axial[i], modality="MR", dtype="float32", format="nifti")
+        for i in [i for i in test_slab if i in brain][::7]
+    ]
     for name in ("MR_small.dcm", "MR2_UNCR.dcm"):
         data.train.append(_unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "MR"))
     data.held_apart = (
@@ -173,8 +199,13 @@ def mri_data() -> ModelData:
 
 def xray_data() -> ModelData:
     data = ModelData(intensity=PERCENTILE_INTENSITY)
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.io import read_image
+
     for name in ("RG1_UNCR.dcm", "RG3_UNCR.dcm"):
-        unit = _unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "CR")
+        image = read_image(get_testdata_file(name))  # type: ignore[arg-type]
+        unit = _unit(image.pixels, PERCENTILE_INTENSITY, "CR")
         cut = unit.shape[1] * 3 // 4
         data.train.append(unit[:, :cut])
         held = unit[:, cut:]
@@ -182,6 +213,8 @@ def xray_data() -> ModelData:
         h = held.shape[0]
         top = h // 3
         data.test.append(held[top : top + EVAL_CROP, :EVAL_CROP])
+        raw = image.pixels[top : top + EVAL_CROP, cut : cut + EVAL_CROP]
+        data.bench.append(_bench_image(f"{name} right quarter", raw, image))
     data.held_apart = f"right quarter of RG1_UNCR and RG3_UNCR (never trained on): one {EVAL_CROP}x{EVAL_CROP} crop from each"
     data.sources = [
         {**CREDITS["pydicom"], "images": "RG1_UNCR.dcm, RG3_UNCR.dcm (left three quarters, random patches)"}
@@ -194,6 +227,7 @@ def general_data(parts: dict[str, ModelData]) -> ModelData:
     for part in parts.values():
         data.train += part.train
         data.test += part.test
+        data.bench += part.bench
         data.sources += part.sources
     data.held_apart = "every second image of the union of the CT, MRI and X-ray held-apart images"
     return data
@@ -302,28 +336,50 @@ def _load_data() -> tuple[dict[str, ModelData], ModelData]:
     return parts, general_data(parts)
 
 
-def verify_cards(names: list[str], folder: Path, *, threads: int) -> int:
-    """Measure each shipped model's quality as its card was measured; 1 when any card differs."""
+def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: str) -> QualityTable:
+    """The card's quality table: the benchmark on ``data``'s held-apart images (every second for general)."""
+    images = data.bench if name != "general" else data.bench[::2]
+    return measure_quality(
+        choice, images, levels=card_levels(modality), seed=SEED, held_apart=data.held_apart, progress=True
+    )
+
+
+def _shipped_choice(name: str, folder: Path) -> tuple[ModelCardData, DenoiserChoice]:
+    """The weights in ``folder`` as users get them: the card's architecture and intensity mapping."""
     from safetensors.torch import load_file
 
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.pretrained.cards import read_model_card
 
+    card = read_model_card(folder / f"{name}.json")
+    model = build_model(card.architecture, **card.architecture_params)
+    model.load_state_dict(load_file(str(folder / card.weights)))
+    model.eval()
+    denoiser = ModelDenoiser(model, name=name, batch_size=4)
+    return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
+
+
+def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool = False) -> int:
+    """Measure each shipped model's quality again with the benchmark; 1 when any card differs.
+
+    With ``rewrite``, the cards in ``folder`` get the measured quality instead (weights untouched).
+    """
+    import dataclasses
+
     torch.set_num_threads(threads)
     parts, general = _load_data()
     failed = 0
     for name in names:
-        card = read_model_card(folder / f"{name}.json")
+        card, choice = _shipped_choice(name, folder)
         data = general if name == "general" else parts[name]
-        model = build_model(card.architecture, **card.architecture_params)
-        model.load_state_dict(load_file(str(folder / card.weights)))
-        model.eval()
-        denoiser = ModelDenoiser(model, name=name, batch_size=4)
-        test = data.test if name != "general" else data.test[::2]
-        quality = measure_quality(
-            denoiser, test, np.random.default_rng([SEED, 99]), held_apart=data.held_apart
-        )
+        quality = _card_quality(name, choice, data, card.modality)
+        if rewrite:
+            updated = dataclasses.replace(card, quality=quality, held_apart=data.held_apart)
+            write_model_card(updated, folder, patch_size=PATCH, torch_threads=threads)
+            print(f"{name}: card rewritten from the benchmark", flush=True)
+            print(model_card_quality_text(quality, name), flush=True)
+            continue
         same = quality.to_dict() == card.quality.to_dict()
         failed += not same
         print(f"{name}: {'same quality as its card' if same else 'DIFFERS from its card'}", flush=True)
@@ -354,10 +410,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train nothing: measure the shipped weights again and compare with their cards' quality",
     )
+    parser.add_argument(
+        "--cards-only",
+        action="store_true",
+        help="train nothing: measure the shipped weights with the benchmark and rewrite their cards",
+    )
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
-    if args.verify_cards:
-        return verify_cards(args.models, args.out, threads=args.threads)
+    if args.verify_cards or args.cards_only:
+        return verify_cards(args.models, args.out, threads=args.threads, rewrite=args.cards_only)
 
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
@@ -393,9 +454,9 @@ def main(argv: list[str] | None = None) -> int:
             shipped.load_state_dict(result.model.state_dict())
             shipped.eval()
             denoiser = ModelDenoiser(shipped, name=name, batch_size=4)
-            test = data.test if name != "general" else data.test[::2]
+            choice = DenoiserChoice(denoiser, data.intensity, name, "checkpoint")
             quality = (
-                measure_quality(denoiser, test, np.random.default_rng([SEED, 99]), held_apart=data.held_apart)
+                _card_quality(name, choice, data, SUMMARIES[name][0])
                 if not args.no_eval
                 else QualityTable(
                     rows={k: Quality(0.0, 0.0) for k in ("noisy", "model", "nlmeans")},

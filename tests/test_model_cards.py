@@ -29,7 +29,8 @@ def test_the_markdown_quality_table_follows_the_measured_data(tmp_path: Path) ->
     )
     _, md = write_model_card(changed, tmp_path, patch_size=16, torch_threads=4)
     text = md.read_text(encoding="utf-8")
-    assert "| **ct** (this model) | 40.12 | 0.9877 |" in text
+    assert "| **ct** (this model), blind | " in text and "| 40.12 / 0.9877 |" in text
+    assert "BM3D, told the true std" in text and "std 20 HU" in text
     assert "random 16x16 patches" in text and "torch threads 4" in text
 
 

@@ -36,6 +36,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meddenoise._utils import atomic_path
+from meddenoise.data.intensity import from_unit, to_unit
+from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, as_float_image
 from meddenoise.evaluation.scores import Score, as_scores
 from meddenoise.noise import NoiseModel, parse_noise
@@ -308,6 +310,7 @@ def evaluate(
     image_names: Sequence[str] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    intensities: Mapping[str, Sequence[Normalizer]] | None = None,
 ) -> EvaluationResult:
     """Corrupt every clean image once and score every denoiser on the same noisy images.
 
@@ -348,6 +351,13 @@ def evaluate(
         median, Gaussian); the others get one image at a time.
     progress
         Show a progress bar (on stderr).
+    intensities
+        Images in their own units (HU, grey levels): per denoiser name, one affine
+        :class:`~meddenoise.data.Normalizer` per image mapping those units to the denoiser's [0, 1]
+        scale. Each denoiser then gets its image through its own mapping, one image at a time, with
+        ``sigma`` (given in the images' units) converted to that scale, ``sigma / (high - low)``; its
+        output is mapped back (:func:`~meddenoise.data.intensity.from_unit`) and scored in the images'
+        units. Denoisers not named here see the images as given.
     """
     clean = _as_image_list(images)
     named = _named_denoisers(denoisers)
@@ -362,6 +372,12 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sigmas = _per_image_sigma(sigma, len(clean))
+    mappings = dict(intensities or {})
+    for method, normalizers in mappings.items():
+        if method not in named:
+            raise ValueError(f"intensities given for {method!r}, which is not among the denoisers")
+        if len(normalizers) != len(clean):
+            raise ValueError(f"{method}: {len(normalizers)} intensity mappings for {len(clean)} images")
 
     if noisy is not None:
         given = _as_image_list(noisy)
@@ -395,6 +411,17 @@ def evaluate(
     with tqdm(total=len(clean) * len(named), desc="evaluate", unit="img", disable=not progress) as bar:
         for method, denoiser in named.items():
             bar.set_postfix_str(method)
+            if method in mappings:
+                for i in range(len(clean)):
+                    out_i, seconds = _denoise_in_units(
+                        denoiser,
+                        noisy_images[i],
+                        mappings[method][i],
+                        sigmas[i] if sigmas is not None else _scalar_sigma(sigma),
+                    )
+                    rows.append(score(i, method, out_i, seconds))
+                    bar.update(1)
+                continue
             # Denoisers that only loop over images (the default denoise_batch) gain nothing from
             # batches: give them one image at a time, so each row gets its own time.
             batched = type(denoiser).denoise_batch is not Denoiser.denoise_batch and sigmas is None
@@ -428,6 +455,24 @@ def evaluate(
     return EvaluationResult(
         rows=rows, methods=(NOISY, *named), metrics=metric_names, config=config, outputs=kept
     )
+
+
+def _denoise_in_units(
+    denoiser: Denoiser,
+    noisy: np.ndarray,
+    normalizer: Normalizer,
+    sigma: float | None,
+) -> tuple[np.ndarray, float]:
+    """Denoise ``noisy`` (its own units) through ``normalizer``; ``sigma`` in the same units. Output, seconds."""
+    span = normalizer.high - normalizer.low
+    sigma_unit = None if sigma is None else float(sigma) / span
+    unit = to_unit(normalizer, noisy)
+    start = time.perf_counter()
+    out = denoiser(unit, sigma=sigma_unit)
+    seconds = time.perf_counter() - start
+    if out.shape != unit.shape:
+        raise ValueError(f"{denoiser.name}: returned shape {out.shape} for input {unit.shape}")
+    return from_unit(normalizer, out, original=noisy), seconds
 
 
 def _scalar_sigma(sigma: float | Sequence[float] | None) -> float | None:

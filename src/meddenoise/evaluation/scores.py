@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SSIM_METRICS", "Score", "as_scores", "score_images"]
+__all__ = ["BIAS", "SSIM_METRICS", "Score", "as_scores", "score_images"]
 
 #: Metrics that take a window (``win_size``, ``gaussian_weights``).
 SSIM_METRICS = frozenset({"ssim"})
+#: The mean shift ``mean(estimate - clean)`` (signed; 0 is best): computed here, not a metric of
+#: :mod:`meddenoise.metrics` (which scores distances).
+BIAS = "bias"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class Score:
         SSIM with a Gaussian (sigma 1.5) instead of a uniform window.
     label
         Text for tables (default: ``name``).
+    clip
+        ``(low, high)``: both images are clipped to this range before scoring (e.g. a CT display
+        window, or the nominal range of the stored values); ``None``: scored as they are.
     """
 
     name: str
@@ -50,6 +56,7 @@ class Score:
     win_size: int | None = None
     gaussian_weights: bool = False
     label: str = ""
+    clip: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         metric = (self.metric or self.name).strip().lower().replace("-", "_")
@@ -60,24 +67,35 @@ class Score:
             raise ValueError(f"score {self.name}: data_range must be > 0, got {self.data_range}")
         if (self.win_size is not None or self.gaussian_weights) and self.metric not in SSIM_METRICS:
             raise ValueError(f"score {self.name}: a window applies to SSIM only, not {self.metric}")
+        if self.clip is not None and not float(self.clip[1]) > float(self.clip[0]):
+            raise ValueError(f"score {self.name}: clip range must have high > low, got {self.clip}")
 
     def check(self) -> Score:
         """This score, after checking that its metric exists (``ValueError`` naming the choices otherwise)."""
         from meddenoise.metrics import get_metric
 
-        get_metric(self.metric)
+        if self.metric != BIAS:
+            get_metric(self.metric)
         return self
 
     @property
     def higher_is_better(self) -> bool:
         from meddenoise.metrics import HIGHER_IS_BETTER
 
-        return HIGHER_IS_BETTER.get(self.metric, True)
+        return HIGHER_IS_BETTER.get(self.metric, self.metric != BIAS)
 
     def __call__(self, estimate: np.ndarray, clean: np.ndarray) -> float:
         """The score of one image pair."""
         from meddenoise.metrics import get_metric, ssim
 
+        if self.clip is not None:
+            low, high = float(self.clip[0]), float(self.clip[1])
+            estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)
+            clean = np.clip(np.asarray(clean, dtype=np.float64), low, high)
+        if self.metric == BIAS:
+            return float(
+                np.mean(np.asarray(estimate, dtype=np.float64) - np.asarray(clean, dtype=np.float64))
+            )
         if self.metric == "ssim":
             return float(
                 ssim(

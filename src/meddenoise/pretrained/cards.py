@@ -21,6 +21,7 @@ __all__ = [
     "Quality",
     "QualityTable",
     "model_card_markdown",
+    "quality_markdown",
     "read_model_card",
     "write_model_card",
 ]
@@ -28,9 +29,10 @@ __all__ = [
 #: Quality-table row key → label in the Markdown card (``model`` is labelled with the model's name).
 METHOD_LABELS: dict[str, str] = {
     "noisy": "noisy input",
-    "model": "(this model)",
-    "bm3d": "BM3D",
-    "nlmeans": "NL-means",
+    "model": "(this model), blind",
+    "model_told": "(this model), told the true std",
+    "bm3d": "BM3D, told the true std",
+    "nlmeans": "NL-means, told the true std",
 }
 
 JsonData = Mapping[str, object]
@@ -194,17 +196,7 @@ class ModelCardData:
 def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: int) -> str:
     """The Markdown card (``NAME.md``) of ``card``; ``patch_size`` and ``torch_threads`` as trained/timed."""
     q = card.quality
-    rows = "\n".join(
-        f"| {f'**{card.name}** (this model)' if key == 'model' else label} | "
-        f"{q.rows[key].psnr:.2f} | {q.rows[key].ssim:.4f} |"
-        for key, label in (
-            ("noisy", METHOD_LABELS["noisy"]),
-            ("model", ""),
-            ("bm3d", "BM3D"),
-            ("nlmeans", "NL-means"),
-        )
-        if key in q.rows
-    )
+    rows = quality_markdown(q, card.name)
     sources = "\n".join(
         f"- **{s['name']}** — {s.get('images', '')}. Licence: {s['licence']}. Credit: {s['credit']}"
         for s in card.training_data
@@ -235,12 +227,39 @@ Not used, because their terms forbid redistribution or commercial use: mini-MIAS
 
 Held apart: {card.held_apart}. Noise: {q.noise}.
 
-| method | PSNR (dB) | SSIM |
-|---|---|---|
 {rows}
 
-Measured by `scripts/train_pretrained.py` right after training (timings on a shared machine are noisy).
+Measured by `scripts/train_pretrained.py` through `meddenoise.evaluation.benchmark` (the code behind
+`meddenoise benchmark`); re-measured for the shipped weights with `scripts/train_pretrained.py --cards-only`
+(timings on a shared machine are noisy).
 """
+
+
+def quality_markdown(quality: QualityTable, name: str) -> str:
+    """The card's quality table: one row per method, PSNR (dB) / SSIM per noise level and their mean."""
+    levels = list(quality.per_sigma)
+    header = (
+        "| method | "
+        + " | ".join("clean input (std 0)" if lv == "0" else f"std {lv}" for lv in levels)
+        + " | mean over levels with noise |"
+    )
+    lines = [header, "|---" * (len(levels) + 2) + "|"]
+    for key, label in METHOD_LABELS.items():
+        if key not in quality.rows:
+            continue
+        text = f"**{name}** {label}" if key.startswith("model") else label
+        cells = []
+        for lv in levels:
+            q = quality.per_sigma[lv].get(key)
+            cells.append("(clean)" if q is None else _cell(q))
+        cells.append(_cell(quality.rows[key]))
+        lines.append(f"| {text} | " + " | ".join(cells) + " |")
+    return "PSNR (dB) / SSIM\n\n" + "\n".join(lines)
+
+
+def _cell(q: Quality) -> str:
+    psnr = "≥ 100" if q.psnr >= 100 else f"{q.psnr:.2f}"  # PSNR is capped at 100 dB (identical images)
+    return f"{psnr} / {q.ssim:.4f}"
 
 
 def write_model_card(
