@@ -118,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         row["x_faster_than_bm3d"] = round(bm3d / row["ms"], 1) if bm3d else None
 
     env = environment()
+    flags = env["cpu_flags"]
+    flag_text = ", ".join(flags) if isinstance(flags, list) and flags else "none of avx2/avx512"
     lines = [
         f"ms per {SIZE}x{SIZE} slice ({source}, {NOISE_HU:g} HU Gaussian noise); best of {args.repeats} after "
         f"one warm-up; {args.threads} threads; CPU {env['cpu']} ({env['cpu_count']} logical), flags "
-        f"{', '.join(env['cpu_flags']) or 'none of ' + 'avx2/avx512'}; torch {torch.__version__}",
+        f"{flag_text}; torch {torch.__version__}",
         "",
         "| method | mode | ms / slice | x faster than BM3D |",
         "|---|---|---|---|",

@@ -77,11 +77,12 @@ _PLACES = {"psnr": 2, "psnr_window": 2, "ssim": 4, "mae": 2, BIAS: 2}
 def blind_sigma(image: np.ndarray) -> float:
     """The noise std a classical filter is told in ``blind`` mode (same scale as ``image``).
 
-    The project's estimator (:func:`meddenoise.noise.estimate_sigma`, wavelet MAD); switch it here.
+    The project's estimator for real (possibly correlated) noise, :func:`meddenoise.noise.estimate_noise_std`,
+    the same one the pipeline's ``--noise-level auto`` and the conditioned models use when not told.
     """
-    from meddenoise.noise import estimate_sigma
+    from meddenoise.noise import estimate_noise_std
 
-    return float(estimate_sigma(image))
+    return float(estimate_noise_std(image))
 
 
 @dataclass(frozen=True)
