@@ -14,8 +14,12 @@ from pathlib import Path
 
 from meddenoise._utils import atomic_path
 
+#: A network constructor argument as a card stores it (e.g. ``depth: 7`` or ``channels: [32, 64, 128]``).
+ArchitectureParam = int | float | str | list[int]
+
 __all__ = [
     "METHOD_LABELS",
+    "ArchitectureParam",
     "CardTraining",
     "ModelCardData",
     "Quality",
@@ -115,7 +119,7 @@ class ModelCardData:
     modality: str
     summary: str
     architecture: str
-    architecture_params: Mapping[str, int]
+    architecture_params: Mapping[str, ArchitectureParam]
     parameters: int
     weights: str
     sha256: str
@@ -165,7 +169,9 @@ class ModelCardData:
             modality=str(data["modality"]),
             summary=str(data["summary"]),
             architecture=str(data["architecture"]),
-            architecture_params={k: _int(v) for k, v in _mapping(data["architecture_params"]).items()},
+            architecture_params={
+                k: _architecture_param(v) for k, v in _mapping(data["architecture_params"]).items()
+            },
             parameters=_int(data["parameters"]),
             weights=str(data["weights"]),
             sha256=str(data["sha256"]),
@@ -294,6 +300,15 @@ def _mapping(value: object) -> Mapping[str, object]:
 def _sequence(value: object) -> Sequence[object]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _architecture_param(value: object) -> ArchitectureParam:
+    """A model constructor argument as JSON holds it: a number, a string, or a list of integers."""
+    if isinstance(value, list):
+        return [_int(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"expected a number, a string or a list of integers, got {value!r}")
     return value
 
 
