@@ -125,6 +125,7 @@ def test_html_report_embeds_images_and_published_rows(tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 2
     assert "Published" in page or "published" in page
     assert "0.450" in page and "a note" in page and "Environment" in page
+    assert "meddenoise view scans/ denoised/" in page  # reports point to the zoomable viewer (issue 16)
 
 
 def test_report_without_results_is_a_clear_error(tmp_path: Path) -> None:

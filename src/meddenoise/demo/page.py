@@ -200,15 +200,7 @@ def run_demo(
     report.add_table(rows, float_format=".4g")
     report.add_heading("Reproduce")
     report.add_code(f'meddenoise demo --noise "{noise}" --seed {seed} --size {size}')
-    report.add_heading("Compare your own scans in the viewer")
-    report.add_paragraph(
-        "The same comparison on your own files, zoomable, with window/level in the images' units (CT presets), "
-        "synchronised slices, swipe and difference views and ROI mean/std: denoise them, then open the local "
-        "viewer (docs/viewer.md). Add --reference CLEAN/ for PSNR/SSIM against clean images."
-    )
-    report.add_code(
-        "meddenoise denoise scans/ -o denoised/ --method median\nmeddenoise view scans/ denoised/"
-    )
+    report.add_viewer_note()
     report.add_environment()
     target = report.write(Path(out_dir) / "index.html")
     return DemoResult(html=target, rows=rows, seconds=time.perf_counter() - start)

@@ -141,6 +141,7 @@ def write_experiment_report(run_dir: str | Path, *, path: str | Path | None = No
             report.add_heading(fig["title"], level=3)
             report.add_image(png, fig.get("caption", ""))
 
+    report.add_viewer_note()
     report.add_heading("Protocol (machine-readable)", level=3)
     report.add_code(json.dumps(data.get("protocol", {}), indent=2)[:20000])
     extra = data.get("extra", {})

@@ -142,6 +142,18 @@ class HtmlReport:
         self._blocks.append(f"<pre>{html.escape(text)}</pre>")
         return self
 
+    def add_viewer_note(self) -> HtmlReport:
+        """Add how to open the same comparison, zoomable, on one's own files in ``meddenoise view``."""
+        self.add_heading("Compare your own scans in the viewer")
+        self.add_paragraph(
+            "The same comparison on your own files, zoomable, with window/level in the images' units (CT "
+            "presets), synchronised slices, swipe and difference views and ROI mean/std: denoise them, then open "
+            "the local viewer (docs/viewer.md). Add --reference CLEAN/ for PSNR/SSIM against clean images."
+        )
+        return self.add_code(
+            "meddenoise denoise scans/ -o denoised/ --method median\nmeddenoise view scans/ denoised/"
+        )
+
     def add_html(self, fragment: str) -> HtmlReport:
         """Add a raw, trusted HTML fragment (not escaped)."""
         self._blocks.append(fragment)
