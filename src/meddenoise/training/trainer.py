@@ -12,7 +12,9 @@ Layout of ``out_dir`` after a run::
 Determinism: model initialisation uses ``torch.manual_seed(seed)`` (in a forked RNG, leaving the
 caller's state alone); every random draw of epoch ``e`` (order, patches, augmentation, noise,
 blind-spot masks, code corruption) comes from a numpy Generator seeded by ``(seed, e)``. A run resumed
-from ``last`` therefore replays exactly the epochs an uninterrupted run would have.
+from ``last`` therefore replays exactly the epochs an uninterrupted run would have. Precision and memory
+layout "auto" are resolved once per run (:func:`_resolve_speed`) and saved with the config; a resumed
+run keeps the recorded arithmetic on any machine.
 
 The steps of a run: check and split the data (:func:`train`), make the batch sources
 (:func:`_make_sources`), build the model (:func:`_init_model`) and its phases
@@ -24,6 +26,7 @@ epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record an
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from meddenoise import _utils
 from meddenoise._utils import atomic_path
 from meddenoise.models.registry import build_model
 from meddenoise.training.batches import (
@@ -55,12 +59,14 @@ from meddenoise.training.checkpoint import (
     run_metadata,
     save_checkpoint,
 )
-from meddenoise.training.config import TrainConfig, parse_noise_spec
+from meddenoise.training.config import TrainConfig, TrainConfigError, parse_noise_spec
 from meddenoise.training.objectives import Objective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
 __all__ = ["TrainResult", "batch_loss", "train"]
+
+logger = logging.getLogger(__name__)
 
 # Fields that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience"})
@@ -216,7 +222,7 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         model.load_state_dict(source.state_dict())
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
-    if config.channels_last:
+    if config.channels_last is True:  # resolved: never "auto" here
         # Module.to accepts memory_format at run time; torch's overloads do not declare it
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model, info
@@ -257,6 +263,54 @@ def batch_loss(
     mask = None if batch.mask is None else _tensor(batch.mask, memory_format)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         return phase.loss(inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng)
+
+
+# --- precision and layout ------------------------------------------------------------------------------
+
+_SPEED_FIELDS = ("precision", "channels_last")
+
+
+def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainConfig, dict[str, Any]]:
+    """``config`` with "auto" precision/layout resolved once for this run, and what to record about it.
+
+    A fresh run resolves "auto" on this machine (:meth:`TrainConfig.resolved`). A resumed run
+    (``last_json`` given) keeps the values recorded in its checkpoint for every field the caller left
+    at "auto", so its arithmetic never changes with the machine; one line says so when this machine
+    would have chosen otherwise. Explicit values are kept (and compared with the saved ones by
+    :func:`_resumable`).
+    """
+    here = config.resolved()
+    recorded: dict[str, Any] = {}
+    if last_json is not None:
+        _, doc = read_checkpoint_json(last_json)
+        try:
+            saved_config = TrainConfig.from_dict(doc["config"], source=str(last_json))
+        except TrainConfigError as exc:
+            raise CheckpointError(
+                f"{last_json}: checkpoint is mismatched: {str(exc).split(': ', 1)[-1]}"
+            ) from None
+        for name in _SPEED_FIELDS:
+            value = getattr(saved_config, name)
+            if getattr(config, name) == "auto" and value != "auto":
+                recorded[name] = value
+    resolved = here.model_copy(update=recorded) if recorded else here
+    differs = {k: (v, getattr(here, k)) for k, v in recorded.items() if v != getattr(here, k)}
+    if differs:
+        logger.warning(
+            "%s: resuming with %s as recorded in the run (auto would choose %s on this machine)",
+            last_json,
+            ", ".join(f"{k} {v!r}" for k, (v, _) in differs.items()),
+            ", ".join(f"{k} {h!r}" for k, (_, h) in differs.items()),
+        )
+    info: dict[str, Any] = {
+        "precision": resolved.precision,
+        "channels_last": resolved.channels_last,
+        "requested": {name: getattr(config, name) for name in _SPEED_FIELDS},
+        "native_bf16": _utils.native_bf16(),
+    }
+    if recorded:
+        info["kept_from_checkpoint"] = sorted(recorded)
+    return resolved, info
 
 
 # --- resume ----------------------------------------------------------------------------------------
@@ -354,7 +408,7 @@ def _evaluate(
     with torch.no_grad():
         for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
             loss = batch_loss(
-                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last is True
             )
             total += float(loss) * len(batch.inputs)
             count += len(batch.inputs)
@@ -421,7 +475,12 @@ class _Run:
         for batch in self.train_src.batches(rng, batch_size=config.batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(
-                phase, batch, self.objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+                phase,
+                batch,
+                self.objective,
+                rng=rng,
+                bf16=config.bf16,
+                channels_last=config.channels_last is True,
             )
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}")
@@ -543,7 +602,8 @@ def train(
     resume
         Continue the run in ``out_dir`` from its ``last`` checkpoint (a fresh start when there is none).
         The config must equal the saved one except for ``epochs`` (which may grow), ``num_threads``
-        and ``early_stopping_patience``.
+        and ``early_stopping_patience``; ``precision`` / ``channels_last`` left at "auto" take the
+        values the run recorded.
     progress
         Show a progress bar with the live loss.
     train_targets, val_targets
@@ -575,6 +635,15 @@ def train(
     if last_json.exists() and not resume:
         raise FileExistsError(f"{out_dir}: already holds a training run; resume it or choose another folder")
 
+    config, speed = _resolve_speed(config, last_json if resume and last_json.exists() else None)
+    logger.info(
+        "%s: precision %s, channels_last %s (requested %s)",
+        out_dir,
+        config.precision,
+        config.channels_last,
+        ", ".join(f"{k} {v!r}" for k, v in speed["requested"].items()),
+    )
+
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
@@ -591,7 +660,10 @@ def train(
         config.save(out_dir / "config.json")
         metadata = run_metadata(config, started_utc=state.started_utc)
         metadata.update(
-            n_train=len(images), n_val=0 if val is None else len(val), image_shape=list(images.shape[1:])
+            n_train=len(images),
+            n_val=0 if val is None else len(val),
+            image_shape=list(images.shape[1:]),
+            speed=speed,
         )
         if state.resumed_utc:
             metadata["resumed_utc"] = state.resumed_utc
