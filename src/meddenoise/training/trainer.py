@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -472,6 +473,7 @@ class _Run:
         lr = float(optimizer.param_groups[0]["lr"])
         history = self.state.history
         last_val = history[-1]["val_loss"] if history else None
+        show = not bar.disable
         for batch in self.train_src.batches(rng, batch_size=config.batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(
@@ -482,20 +484,22 @@ class _Run:
                 bf16=config.bf16,
                 channels_last=config.channels_last is True,
             )
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}")
+            value = float(loss.detach())  # one read of the loss per step: the check and the mean
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training loss became {value} at epoch {epoch + 1}")
             loss.backward()
             if config.optim.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
             optimizer.step()
-            total += float(loss.detach()) * len(batch.inputs)
+            total += value * len(batch.inputs)
             count += len(batch.inputs)
-            bar.update(1)
-            bar.set_postfix_str(
-                f"epoch {epoch + 1}/{self.total_epochs} {phase.name} loss {total / count:.4g}"
-                + (f" val {last_val:.4g}" if last_val else ""),
-                refresh=False,
-            )
+            if show:
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"epoch {epoch + 1}/{self.total_epochs} {phase.name} loss {total / count:.4g}"
+                    + (f" val {last_val:.4g}" if last_val else ""),
+                    refresh=False,
+                )
         seconds = time.perf_counter() - t0
         return {
             "epoch": epoch + 1,
