@@ -12,7 +12,8 @@ Images/s are measured over epochs 2 to ``--epochs`` (the first one warms up), wa
 of epoch 1 to the end of the last (for the trainer: between its ``on_epoch_end`` calls, so checkpoint
 writing counts). Each measurement is repeated ``--repeats`` times, trainer and bare loop interleaved,
 and the best is reported: the machine is shared, and the best run is the one least disturbed.
-The trainer's own per-epoch figure (training loop only, as in ``history.json``) is shown beside it.
+The trainer's own per-epoch figure (training loop only, as in ``history.json``) is shown beside it, and
+images per CPU second of this process (robust to other processes with ``--threads 1``).
 
 Variants: fp32 NCHW, fp32 channels_last and bf16 autocast channels_last (bf16 only on CPUs with native
 bf16, ``avx512_bf16``/``amx_bf16``, unless ``--bf16 on``: emulated bf16 is slower than fp32).
@@ -70,8 +71,21 @@ def make_images(n: int, size: int) -> np.ndarray:
     return np.stack([phantom(size, seed=i) for i in range(n)])
 
 
-def bare_loop(name: str, images: np.ndarray, *, variant: Variant, epochs: int, batch_size: int) -> float:
-    """Images/s of a hand-written loop over epochs 2..``epochs``."""
+def _rates(n: int, ends: list[tuple[float, float]]) -> tuple[float, float]:
+    """Images per wall-clock second and per CPU second of this process between the first and last epoch end."""
+    (wall0, cpu0), (wall1, cpu1) = ends[0], ends[-1]
+    images = (len(ends) - 1) * n
+    return images / (wall1 - wall0), images / (cpu1 - cpu0)
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def bare_loop(
+    name: str, images: np.ndarray, *, variant: Variant, epochs: int, batch_size: int
+) -> tuple[float, float]:
+    """Images/s (wall clock, CPU time) of a hand-written loop over epochs 2..``epochs``."""
     layout = torch.channels_last if variant.channels_last else torch.contiguous_format
     bf16 = variant.precision == "bf16"
     torch.manual_seed(0)
@@ -93,14 +107,15 @@ def bare_loop(name: str, images: np.ndarray, *, variant: Variant, epochs: int, b
             loss = torch.nn.functional.mse_loss(pred.float(), clean)
             loss.backward()
             optimizer.step()
-        ends.append(time.perf_counter())
-    return (epochs - 1) * n / (ends[-1] - ends[0])
+        ends.append(_now())
+    return _rates(n, ends)
 
 
 def trainer_loop(
     name: str, images: np.ndarray, *, variant: Variant, epochs: int, batch_size: int, threads: int
-) -> tuple[float, float]:
-    """Images/s of :func:`meddenoise.training.train` over epochs 2..``epochs``: wall clock, and loop only."""
+) -> tuple[float, float, float]:
+    """Images/s of :func:`meddenoise.training.train` over epochs 2..``epochs``: wall clock, CPU time, and
+    its own loop-only figure."""
     config = TrainConfig(
         model=name,
         noise=NOISE,
@@ -113,17 +128,17 @@ def trainer_loop(
         num_threads=threads,
         seed=0,
     )
-    ends: list[float] = []
+    ends: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         result = train(
             config,
             images,
             out_dir=Path(tmp) / "run",
             progress=False,
-            on_epoch_end=lambda row: bool(ends.append(time.perf_counter())),
+            on_epoch_end=lambda row: bool(ends.append(_now())),
         )
     loop = [row["images_per_second"] for row in result.history[1:]]
-    return (epochs - 1) * len(images) / (ends[-1] - ends[0]), max(loop)
+    return (*_rates(len(images), ends), max(loop))
 
 
 def benchmark(
@@ -137,33 +152,37 @@ def benchmark(
     threads: int,
 ) -> list[dict[str, Any]]:
     """Best-of-``repeats`` images/s of the bare loop and the trainer for each variant of one model."""
-    runs: dict[str, dict[str, list[float]]] = {
-        v.name: {"bare": [], "trainer": [], "loop": []} for v in variants
-    }
+    keys = ("bare", "trainer", "bare_cpu", "trainer_cpu", "loop")
+    runs: dict[str, dict[str, list[float]]] = {v.name: {k: [] for k in keys} for v in variants}
     for _ in range(repeats):
         for variant in variants:  # interleaved, so a burst of load hits both loops alike
             run = runs[variant.name]
-            run["bare"].append(bare_loop(name, images, variant=variant, epochs=epochs, batch_size=batch_size))
-            wall, loop = trainer_loop(
+            wall, cpu = bare_loop(name, images, variant=variant, epochs=epochs, batch_size=batch_size)
+            run["bare"].append(wall)
+            run["bare_cpu"].append(cpu)
+            wall, cpu, loop = trainer_loop(
                 name, images, variant=variant, epochs=epochs, batch_size=batch_size, threads=threads
             )
             run["trainer"].append(wall)
+            run["trainer_cpu"].append(cpu)
             run["loop"].append(loop)
     rows = []
     for variant in variants:
-        run = runs[variant.name]
-        bare, trainer = max(run["bare"]), max(run["trainer"])
+        best = {k: max(v) for k, v in runs[variant.name].items()}
         rows.append(
             {
                 "model": name,
                 "variant": variant.name,
                 "precision": variant.precision,
                 "channels_last": variant.channels_last,
-                "bare_images_per_s": bare,
-                "trainer_images_per_s": trainer,
-                "trainer_loop_images_per_s": max(run["loop"]),
-                "trainer_vs_bare": trainer / bare,
-                "all_runs": run,
+                "bare_images_per_s": best["bare"],
+                "trainer_images_per_s": best["trainer"],
+                "trainer_loop_images_per_s": best["loop"],
+                "trainer_vs_bare": best["trainer"] / best["bare"],
+                "bare_images_per_cpu_s": best["bare_cpu"],
+                "trainer_images_per_cpu_s": best["trainer_cpu"],
+                "trainer_vs_bare_cpu": best["trainer_cpu"] / best["bare_cpu"],
+                "all_runs": runs[variant.name],
             }
         )
     return rows
@@ -185,15 +204,20 @@ def to_markdown(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{setup['images']} images of {setup['size']}x{setup['size']}, batch {setup['batch_size']}, Adam + MSE, "
         f"fresh noise {NOISE} per batch; images/s over epochs 2-{setup['epochs']}, best of {setup['repeats']} "
         "(trainer and bare loop interleaved). Trainer: wall clock between epoch ends (checkpoints included); "
-        "loop only: its history.json figure.",
+        "loop only: its history.json figure. Per CPU second: images per second of CPU time this process used "
+        "(less sensitive to other processes on a shared machine; with several threads it also counts their "
+        "waiting).",
         "",
-        "| model | variant | bare loop img/s | trainer img/s | trainer / bare | trainer loop only img/s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | variant | bare loop img/s | trainer img/s | trainer / bare | trainer loop only img/s "
+        "| bare img/CPU-s | trainer img/CPU-s | trainer / bare (CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['variant']} | {row['bare_images_per_s']:.0f} | {row['trainer_images_per_s']:.0f} "
-            f"| {row['trainer_vs_bare']:.2f} | {row['trainer_loop_images_per_s']:.0f} |"
+            f"| {row['trainer_vs_bare']:.2f} | {row['trainer_loop_images_per_s']:.0f} "
+            f"| {row['bare_images_per_cpu_s']:.0f} | {row['trainer_images_per_cpu_s']:.0f} "
+            f"| {row['trainer_vs_bare_cpu']:.2f} |"
         )
     for note in setup["notes"]:
         lines += ["", note]

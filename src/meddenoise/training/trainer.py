@@ -276,11 +276,12 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
 
     A fresh run resolves "auto" on this machine (:meth:`TrainConfig.resolved`). A resumed run
     (``last_json`` given) keeps the values recorded in its checkpoint for every field the caller left
-    at "auto", so its arithmetic never changes with the machine; one line says so when this machine
-    would have chosen otherwise. Explicit values are kept (and compared with the saved ones by
-    :func:`_resumable`).
+    at "auto", so its arithmetic never changes with the machine; one line says so when the run asked
+    for "auto" and this machine would choose otherwise (also when the caller passes the run's saved,
+    resolved config, as ``meddenoise train --resume`` does). Explicit values are kept (and compared
+    with the saved ones by :func:`_resumable`).
     """
-    here = config.resolved()
+    requested: dict[str, Any] = {name: getattr(config, name) for name in _SPEED_FIELDS}
     recorded: dict[str, Any] = {}
     if last_json is not None:
         _, doc = read_checkpoint_json(last_json)
@@ -292,25 +293,33 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
             ) from None
         for name in _SPEED_FIELDS:
             value = getattr(saved_config, name)
-            if getattr(config, name) == "auto" and value != "auto":
+            if requested[name] == "auto" and value != "auto":
                 recorded[name] = value
-    resolved = here.model_copy(update=recorded) if recorded else here
-    differs = {k: (v, getattr(here, k)) for k, v in recorded.items() if v != getattr(here, k)}
+        speed = doc.get("metadata", {}).get("speed")
+        if isinstance(speed, dict) and isinstance(speed.get("requested"), dict):  # what the run first asked
+            requested = {name: speed["requested"].get(name, requested[name]) for name in _SPEED_FIELDS}
+    resolved = config.model_copy(update=recorded).resolved()
+    auto_here = config.model_copy(update=dict.fromkeys(_SPEED_FIELDS, "auto")).resolved()
+    differs = [
+        name
+        for name in _SPEED_FIELDS
+        if last_json is not None
+        and requested[name] == "auto"
+        and getattr(resolved, name) != getattr(auto_here, name)
+    ]
     if differs:
         logger.warning(
             "%s: resuming with %s as recorded in the run (auto would choose %s on this machine)",
             last_json,
-            ", ".join(f"{k} {v!r}" for k, (v, _) in differs.items()),
-            ", ".join(f"{k} {h!r}" for k, (_, h) in differs.items()),
+            ", ".join(f"{name} {getattr(resolved, name)!r}" for name in differs),
+            ", ".join(f"{name} {getattr(auto_here, name)!r}" for name in differs),
         )
     info: dict[str, Any] = {
         "precision": resolved.precision,
         "channels_last": resolved.channels_last,
-        "requested": {name: getattr(config, name) for name in _SPEED_FIELDS},
+        "requested": requested,
         "native_bf16": _utils.native_bf16(),
     }
-    if recorded:
-        info["kept_from_checkpoint"] = sorted(recorded)
     return resolved, info
 
 
