@@ -33,12 +33,12 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
 
-# ruff (style), mypy (types, config in pyproject.toml), lint-imports (the layer contract in pyproject.toml;
+# ruff (style), mypy (types of src and scripts, config in pyproject.toml), lint-imports (the layer contract in pyproject.toml;
 # PYTHONPATH=src so that it reads this tree even from a venv installed from another checkout).
 lint: venv
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src scripts
 	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 format: venv
@@ -48,6 +48,7 @@ format: venv
 bench: venv
 	$(PY) scripts/benchmark_classical.py
 	$(PY) scripts/benchmark_models.py
+	$(PY) scripts/benchmark_slices.py
 	$(PY) scripts/benchmark_training.py
 
 clean:

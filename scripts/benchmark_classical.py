@@ -15,32 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skimage import data
 
 from meddenoise._utils import atomic_path
 from meddenoise.classical import CLASSICAL_METHODS, bm3d_available, get_classical
-from meddenoise.experiments.evaluate import software_versions
 from meddenoise.metrics import psnr
+from meddenoise.provenance import cpu_info, environment
 
 SIGMA = 25 / 255
 
 
-def machine_description() -> dict[str, object]:
+def machine_description() -> dict[str, Any]:
     """CPU model, core counts, memory, load average and software versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_info()
     memory_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -50,12 +43,13 @@ def machine_description() -> dict[str, object]:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
+        "cpu": cpu.model,
+        "cpu_flags": list(cpu.flags),
+        "logical_cpus": cpu.count,
         "usable_cpus": usable,
         "memory_gib": memory_gib,
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "versions": software_versions(),
+        "versions": environment(),
     }
 
 

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from meddenoise._utils import atomic_path
 from meddenoise.models import MODEL_REGISTRY, build_model
 from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.flops import count_flops
+from meddenoise.provenance import cpu_info, package_versions
 
 TRAIN_SIZE, TRAIN_BATCH = 64, 10
 INFER_SIZE = 512
@@ -45,26 +47,17 @@ DENSE_SIZE = 28  # the dense autoencoder only takes MNIST-sized images
 
 def machine_description(threads: int) -> dict[str, Any]:
     """CPU model, cores, vector extensions that matter for torch, torch version and threads."""
-    cpu_model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu_model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    cpu = cpu_info()
     return {
-        "cpu": cpu_model,
-        "cores": os.cpu_count(),
-        "cpu_flags": [f for f in wanted if f in flags],
+        "cpu": cpu.model,
+        "cores": cpu.count,
+        "cpu_flags": list(cpu.flags),
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": threads,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),
+        "versions": package_versions(),
     }
 
 
@@ -101,7 +94,8 @@ def train_rate(name: str, size: int, *, steps: int, repeats: int, channels_last:
     """Training images/s: Adam + MSE on batches of 10, fp32, NCHW or channels_last."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = build_model(name).to(memory_format=layout).train()
+    # Module.to accepts memory_format at run time; torch's overloads do not declare it
+    model = build_model(name).to(memory_format=layout).train()  # type: ignore[call-overload]
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     clean = torch.rand(TRAIN_BATCH, 1, size, size, generator=gen)
@@ -128,7 +122,7 @@ def inference(name: str, size: int, *, repeats: int, time_bf16: bool) -> dict[st
     """
     image = phantom(size)[None]
     results: dict[str, Any] = {}
-    outputs = {}
+    outputs: dict[str, np.ndarray] = {}
     for variant, channels_last, bf16 in (
         ("fp32", False, False),
         ("fp32_channels_last", True, False),
@@ -141,7 +135,7 @@ def inference(name: str, size: int, *, repeats: int, time_bf16: bool) -> dict[st
             diff = np.abs(denoiser.denoise_batch(crop) - outputs["fp32"][:, :128, :128])
             results["bf16_channels_last"] = None
             break
-        times, outputs[variant] = repeat_timings(lambda d=denoiser: d.denoise_batch(image), repeats=repeats)
+        times, outputs[variant] = repeat_timings(partial(denoiser.denoise_batch, image), repeats=repeats)
         results[variant] = summarise(times, scale=1e3)
     else:
         diff = np.abs(outputs["bf16_channels_last"] - outputs["fp32"])

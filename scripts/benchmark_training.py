@@ -129,13 +129,18 @@ def trainer_loop(
         seed=0,
     )
     ends: list[tuple[float, float]] = []
+
+    def record(row: dict[str, Any]) -> bool:
+        ends.append(_now())
+        return False
+
     with tempfile.TemporaryDirectory() as tmp:
         result = train(
             config,
             images,
             out_dir=Path(tmp) / "run",
             progress=False,
-            on_epoch_end=lambda row: bool(ends.append(_now())),
+            on_epoch_end=record,
         )
     loop = [row["images_per_second"] for row in result.history[1:]]
     return (*_rates(len(images), ends), max(loop))

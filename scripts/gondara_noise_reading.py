@@ -67,30 +67,42 @@ def _poisson_readings(p: float, lam: float) -> dict[str, tuple[Corruption, bool]
 
     def model_reading(reading: str) -> Corruption:
         model = parse_noise(f"poisson(p={p},lam={lam},reading={reading})")
-        return lambda x, g: model.apply(x, g)
+        return model.apply
 
-    def mean_normalised(x, g):  # Poisson(lam)/lam: mean 1, std 1/sqrt(lam)
+    def mean_normalised(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # Poisson(lam)/lam: mean 1, std 1/sqrt(lam)
         return np.clip(x + p * g.poisson(lam, x.shape) / lam, 0, 1)
 
-    def max_normalised(x, g):  # draw scaled to [0, 1] by its maximum over the whole dataset
+    def max_normalised(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # draw scaled to [0, 1] by its maximum over the whole dataset
         draw = g.poisson(lam, x.shape).astype(np.float64)
         return np.clip(x + p * draw / draw.max(), 0, 1)
 
-    def rescaled(x, g):  # additive, then the dataset divided by its maximum instead of clipped
+    def rescaled(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # additive, then the dataset divided by its maximum instead of clipped
         noisy = x + p * g.poisson(lam, x.shape)
         return noisy / noisy.max()
 
-    def on_255_scale(x, g):  # counts added on the 0-255 grey scale
+    def on_255_scale(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # counts added on the 0-255 grey scale
         return np.clip(x + p * g.poisson(lam, x.shape) / 255.0, 0, 1)
 
-    def pixel_fraction(x, g):  # a proportion p of pixels gets a Poisson(lam) grey-level jump on 0-255
+    def pixel_fraction(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # a proportion p of pixels gets a Poisson(lam) grey-level jump on 0-255
         hit = g.random(x.shape) < p
         return np.clip(x + hit * g.poisson(lam, x.shape) / 255.0, 0, 1)
 
-    def photon_mix(x, g):  # (1-p) x + p Poisson(lam x)/lam
+    def photon_mix(x: np.ndarray, g: np.random.Generator) -> np.ndarray:  # (1-p) x + p Poisson(lam x)/lam
         return np.clip((1 - p) * x + p * g.poisson(lam * x) / lam, 0, 1)
 
-    def uint8_rounded(x, g):  # the default reading stored as 8-bit images
+    def uint8_rounded(
+        x: np.ndarray, g: np.random.Generator
+    ) -> np.ndarray:  # the default reading stored as 8-bit images
         return np.rint(model_reading("signal")(x, g) * 255) / 255
 
     readings: dict[str, tuple[Corruption, bool]] = {
@@ -115,7 +127,7 @@ def _poisson_readings(p: float, lam: float) -> dict[str, tuple[Corruption, bool]
 
 
 def _box_resize(image: Image.Image) -> np.ndarray:
-    small = image.resize((SIZE, SIZE), Image.BOX)
+    small = image.resize((SIZE, SIZE), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float64) / 255.0
 
 
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     settings: dict[str, dict[str, tuple[Corruption, bool]]] = {}
     for p, sigma in [(0.1, 1), (0.5, 1), (0.2, 5), (0.2, 10)]:
         model = parse_noise(f"gaussian(p={p},sigma={sigma})")
-        settings[f"gauss p={p} s={sigma}"] = {str(model): (lambda x, g, m=model: m.apply(x, g), False)}
+        settings[f"gauss p={p} s={sigma}"] = {str(model): (model.apply, False)}
     settings["poisson p=0.2 lam=5"] = _poisson_readings(0.2, 5.0)
 
     rows = []

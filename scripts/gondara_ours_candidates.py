@@ -19,9 +19,13 @@ import numpy as np
 import torch
 
 from meddenoise._utils import shared_data_dir
-from meddenoise.experiments.gondara2016 import SETTINGS, GondaraConfig, load_gondara_data
-from meddenoise.experiments.protocol import TrainedModel, derived_seed, score_batch, train_denoiser
+from meddenoise.evaluation import score_images
+from meddenoise.experiments.config import derive
+from meddenoise.experiments.protocol import TrainedModel, derived_seed, train_denoiser
+from meddenoise.experiments.reproductions.gondara2016 import SETTINGS, GondaraConfig, load_gondara_data
+from meddenoise.experiments.reproductions.gondara2016.settings import SCORES
 from meddenoise.noise import parse_noise
+from meddenoise.training import TrainConfig
 
 KEYS = ("g0.1s1", "g0.2s10")
 
@@ -40,21 +44,23 @@ def main() -> None:
         k: parse_noise(SETTINGS[k].spec)(test, rng=derived_seed(0, "test-noise", k)).astype(np.float32)
         for k in KEYS
     }
-    common = {
-        "model": args.model,
-        "loss": "mse",
-        "optimizer": "adam",
-        "lr_schedule": "cosine",
-        "epochs": args.epochs,
-        "augment_flips": True,
-        "val_fraction": 0.1,
-        "seed": 1,
-        "num_threads": 2,
-    }
+    common = TrainConfig(
+        model=args.model,
+        noise=None,
+        loss="mse",
+        optimizer="adam",
+        lr_schedule="cosine",
+        epochs=args.epochs,
+        batch_size=16,
+        augment_flips=True,
+        val_fraction=0.1,
+        seed=1,
+        num_threads=2,
+    )
     started = time.perf_counter()
 
     def report(key: str, model: TrainedModel) -> None:
-        s = score_batch(test, model.denoiser(noisy[key]), ("ssim", "psnr"))
+        s = score_images(test, model.denoiser(noisy[key]), SCORES)
         print(
             f"{args.kind} {args.model} {args.epochs} ep, {key}: SSIM {s['ssim'].mean():.4f}, "
             f"PSNR {s['psnr'].mean():.2f} dB ({time.perf_counter() - started:.0f} s)",
@@ -64,16 +70,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.kind == "per-setting":
             for key in KEYS:
-                fields = {**common, "noise": SETTINGS[key].spec, "noise_mode": "fresh", "batch_size": 10}
-                report(key, train_denoiser(key, fields, train, out_dir=Path(tmp) / key, progress=False))
+                config = derive(common, noise=SETTINGS[key].spec, noise_mode="fresh", batch_size=10)
+                report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))
         else:
             noisy_train = np.concatenate(
                 [parse_noise(SETTINGS[k].spec)(train, rng=derived_seed(0, "mix", k)) for k in SETTINGS]
             ).astype(np.float32)
             clean = np.concatenate([train] * len(SETTINGS))
-            fields = {**common, "noise": None, "batch_size": 16}
             model = train_denoiser(
-                "blind", fields, noisy_train, train_targets=clean, out_dir=Path(tmp) / "b", progress=False
+                "blind", common, noisy_train, train_targets=clean, out_dir=Path(tmp) / "b", progress=False
             )
             for key in KEYS:
                 report(key, model)

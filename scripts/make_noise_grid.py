@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    image = read_image(get_testdata_file(SAMPLE))
+    path = get_testdata_file(SAMPLE)
+    if not isinstance(path, str):
+        raise SystemExit(f"{SAMPLE}: not in pydicom-data (pip install pydicom-data)")
+    image = read_image(path)
     hu = image.pixels.astype(np.float64)
     spacing = image.meta.pixel_spacing[0] if image.meta.pixel_spacing else 0.7
     low, high = WINDOW

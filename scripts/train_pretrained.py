@@ -21,14 +21,15 @@ Only data whose licence allows redistribution of derived weights is used:
 Not used (their terms forbid redistribution or commercial use): mini-MIAS, the dental set,
 Set12/Train400, MNIST. dipy's data are downloaded at run time (no network here), so not used.
 
-Noise: per patch, additive Gaussian with a standard deviation drawn uniformly from [0.01, 0.15] on
-the [0, 1] scale (clipped to [0, 1]), so the models are blind denoisers over that range.
+Network and noise: the noise-level-conditioned U-Net ``ffdunet`` (told the noise std, or estimating it);
+trained with the ``conditioned`` objective: per patch a noise std drawn log-uniformly from the model's
+range on the [0, 1] scale (a fraction of patches at exactly 0, so a clean image told "no noise" comes back
+unchanged), unclipped additive white Gaussian noise, the level handed to the network.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import sys
@@ -36,26 +37,50 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from meddenoise._utils import atomic_path, shared_data_dir
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
-from meddenoise.pretrained import PRETRAINED_DIR, sha256_file
+from meddenoise.denoiser import Denoiser
+from meddenoise.evaluation.benchmark import BenchImage, centre_crop
+from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
+from meddenoise.methods import DenoiserChoice
+from meddenoise.pretrained import PRETRAINED_DIR
+from meddenoise.pretrained.cards import (
+    ArchitectureParam,
+    CardTraining,
+    ModelCardData,
+    Quality,
+    QualityTable,
+    write_model_card,
+)
+from meddenoise.pretrained.cards import quality_markdown as model_card_quality_text
+from meddenoise.provenance import sha256_file
+
+if TYPE_CHECKING:
+    from meddenoise.io import MedicalImage
+    from meddenoise.training import TrainConfig
 
 SEED = 20240607
-#: A compact DnCNN: 7 conv layers of 24 channels, residual learning (Zhang 2017), ~27k parameters:
-#: small enough to train in minutes on a shared 2-core CPU and to run a 512x512 slice in well under a second.
-ARCHITECTURE = "dncnn"
-ARCHITECTURE_PARAMS: dict[str, int] = {"depth": 7, "width": 24}
+#: The noise-level-conditioned U-Net (FFDNet input, DRUNet-style body) at a size a shared 2-core CPU can
+#: train in under an hour and run on a 512x512 slice in a fraction of a second.
+ARCHITECTURE = "ffdunet"
+ARCHITECTURE_PARAMS: dict[str, ArchitectureParam] = {"channels": [32, 64, 128], "blocks": 1}
 CT_INTENSITY = IntensitySpec(method="window", level=0.0, width=2048.0)
 PERCENTILE_INTENSITY = IntensitySpec(method="percentile", low=0.5, high=99.5)
-PATCH = 32
+PATCH = 48
 BATCH = 16
-SIGMA_RANGE = (0.01, 0.15)
-EVAL_SIGMAS = (0.05, 0.1)
-EVAL_CROP = 192
+#: Noise std range of each model on its [0, 1] scale (log-uniform; CT: 4-120 HU in the 2048-HU window).
+SIGMA_RANGES: dict[str, tuple[float, float]] = {
+    "general": (0.002, 0.2),
+    "ct": (0.002, 0.06),
+    "mri": (0.002, 0.1),
+    "xray": (0.002, 0.1),
+}
+CLEAN_FRACTION = 0.05
 
 CREDITS = {
     "tcga-luad": {
@@ -88,6 +113,16 @@ class ModelData:
     sources: list[dict[str, object]] = field(default_factory=list)
     held_apart: str = ""
     intensity: IntensitySpec = PERCENTILE_INTENSITY
+    #: the held-apart images in their own units (HU, counts, template values) for the card's benchmark
+    bench: list[BenchImage] = field(default_factory=list)
+
+
+def _bench_image(name: str, pixels: np.ndarray, image: MedicalImage | None = None, **meta: str) -> BenchImage:
+    """A held-apart image in its own units, with the metadata the intensity policy reads."""
+    if image is not None:
+        m = image.meta
+        meta = {"modality": m.modality, "units": m.units, "dtype": m.dtype, "format": m.format}
+    return BenchImage(name, np.ascontiguousarray(pixels, dtype=np.float32), **meta)  # type: ignore[arg-type]
 
 
 def _unit(pixels: np.ndarray, spec: IntensitySpec, modality: str, units: str | None = None) -> np.ndarray:
@@ -123,7 +158,9 @@ def ct_data() -> ModelData:
     for idx in split.test:  # one slice per held-apart patient for the evaluation
         first_of_patient.setdefault(groups[idx], idx)
     for idx in first_of_patient.values():
-        data.test.append(_unit(read_image(files[idx]).pixels, CT_INTENSITY, "CT", "HU"))
+        image = read_image(files[idx])
+        data.test.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
+        data.bench.append(_bench_image(files[idx].name, centre_crop(image.pixels, EVAL_CROP), image))
     data.train.append(_unit(_pydicom_sample("CT_small.dcm"), CT_INTENSITY, "CT", "HU"))
     test_patients = sorted({groups[i] for i in split.test})
     data.held_apart = (
@@ -153,6 +190,10 @@ def mri_data() -> ModelData:
     data = ModelData(intensity=PERCENTILE_INTENSITY)
     data.train = [unit[i] for i in brain if i not in test_slab and i not in gap]
     data.test = [unit[i] for i in test_slab if i in brain][::7]
+    data.bench = [
+        _bench_image(f"MNI152 z={i}", axial[i], modality="MR", dtype="float32", format="nifti")
+        for i in [i for i in test_slab if i in brain][::7]
+    ]
     for name in ("MR_small.dcm", "MR2_UNCR.dcm"):
         data.train.append(_unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "MR"))
     data.held_apart = (
@@ -168,8 +209,13 @@ def mri_data() -> ModelData:
 
 def xray_data() -> ModelData:
     data = ModelData(intensity=PERCENTILE_INTENSITY)
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.io import read_image
+
     for name in ("RG1_UNCR.dcm", "RG3_UNCR.dcm"):
-        unit = _unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "CR")
+        image = read_image(get_testdata_file(name))  # type: ignore[arg-type]
+        unit = _unit(image.pixels, PERCENTILE_INTENSITY, "CR")
         cut = unit.shape[1] * 3 // 4
         data.train.append(unit[:, :cut])
         held = unit[:, cut:]
@@ -177,6 +223,8 @@ def xray_data() -> ModelData:
         h = held.shape[0]
         top = h // 3
         data.test.append(held[top : top + EVAL_CROP, :EVAL_CROP])
+        raw = image.pixels[top : top + EVAL_CROP, cut : cut + EVAL_CROP]
+        data.bench.append(_bench_image(f"{name} right quarter", raw, image))
     data.held_apart = f"right quarter of RG1_UNCR and RG3_UNCR (never trained on): one {EVAL_CROP}x{EVAL_CROP} crop from each"
     data.sources = [
         {**CREDITS["pydicom"], "images": "RG1_UNCR.dcm, RG3_UNCR.dcm (left three quarters, random patches)"}
@@ -189,6 +237,7 @@ def general_data(parts: dict[str, ModelData]) -> ModelData:
     for part in parts.values():
         data.train += part.train
         data.test += part.test
+        data.bench += part.bench
         data.sources += part.sources
     data.held_apart = "every second image of the union of the CT, MRI and X-ray held-apart images"
     return data
@@ -209,62 +258,7 @@ def patches(images: list[np.ndarray], count: int, rng: np.random.Generator) -> n
     return out
 
 
-def add_mixed_gaussian(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    sigmas = rng.uniform(*SIGMA_RANGE, size=(len(clean), 1, 1)).astype(np.float32)
-    return np.clip(clean + sigmas * rng.standard_normal(clean.shape).astype(np.float32), 0, 1)
-
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[top : top + size, left : left + size]
-
-
-def evaluate(model_denoiser, test: list[np.ndarray], rng: np.random.Generator) -> dict[str, object]:
-    """PSNR/SSIM of the model, BM3D, NL-means and the noisy input on the held-apart images."""
-    from meddenoise.classical import get_classical
-    from meddenoise.metrics import psnr, ssim
-    from meddenoise.noise import estimate_sigma
-
-    methods = {"model": model_denoiser, "nlmeans": get_classical("nlmeans")}
-    with contextlib.suppress(ImportError):
-        methods["bm3d"] = get_classical("bm3d")
-    crops = [centre_crop(im, EVAL_CROP) for im in test]
-    table: dict[str, dict[str, float]] = {}
-    per_sigma: dict[str, dict[str, dict[str, float]]] = {}
-    for sigma in EVAL_SIGMAS:
-        scores: dict[str, list[tuple[float, float]]] = {name: [] for name in ["noisy", *methods]}
-        for clean in crops:
-            noisy = np.clip(clean + sigma * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
-            est = float(estimate_sigma(noisy))
-            scores["noisy"].append((psnr(noisy, clean, data_range=1.0), ssim(noisy, clean, data_range=1.0)))
-            for name, den in methods.items():
-                out = np.clip(den(noisy, sigma=est if den.uses_sigma else None), 0, 1)
-                scores[name].append((psnr(out, clean, data_range=1.0), ssim(out, clean, data_range=1.0)))
-        per_sigma[f"{sigma:g}"] = {
-            name: {
-                "psnr": round(float(np.mean([s[0] for s in v])), 2),
-                "ssim": round(float(np.mean([s[1] for s in v])), 4),
-            }
-            for name, v in scores.items()
-        }
-    # headline: the mean over the evaluation noise levels
-    for name in per_sigma[f"{EVAL_SIGMAS[0]:g}"]:
-        table[name] = {
-            "psnr": round(float(np.mean([per_sigma[s][name]["psnr"] for s in per_sigma])), 2),
-            "ssim": round(float(np.mean([per_sigma[s][name]["ssim"] for s in per_sigma])), 4),
-        }
-    return {
-        **table,
-        "per_sigma": per_sigma,
-        "images": len(crops),
-        "crop": EVAL_CROP,
-        "noise": f"gaussian sigma {', '.join(f'{s:g}' for s in EVAL_SIGMAS)} on [0, 1], clipped; "
-        "headline = mean over the levels; BM3D/NL-means given the blind wavelet sigma estimate",
-    }
-
-
-def ms_per_512(denoiser, repeats: int = 3) -> float:
+def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
     image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
     denoiser(image)  # warm-up
     times = []
@@ -275,9 +269,8 @@ def ms_per_512(denoiser, repeats: int = 3) -> float:
     return round(float(np.median(times)), 1)
 
 
-def write_card(
-    name: str, modality: str, summary: str, data: ModelData, model, meta: dict[str, object], out: Path
-) -> None:
+def write_weights(name: str, model: torch.nn.Module, out: Path) -> Path:
+    """``<out>/<name>.safetensors``: float tensors as float32, the rest as they are."""
     from safetensors.torch import save_file
 
     weights = out / f"{name}.safetensors"
@@ -289,76 +282,7 @@ def write_card(
     state.update({k: v.contiguous() for k, v in model.state_dict().items() if not v.is_floating_point()})
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"architecture": ARCHITECTURE, "model_card": f"{name}.json"})
-    card = {
-        "name": name,
-        "modality": modality,
-        "summary": summary,
-        "architecture": ARCHITECTURE,
-        "architecture_params": ARCHITECTURE_PARAMS,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "weights": weights.name,
-        "sha256": sha256_file(weights),
-        "size_bytes": weights.stat().st_size,
-        "intensity": data.intensity.to_dict(),
-        "intensity_text": data.intensity.describe(),
-        "noise": f"additive Gaussian, std uniform in [{SIGMA_RANGE[0]}, {SIGMA_RANGE[1]}] per patch on the [0, 1] "
-        "scale, clipped to [0, 1] (blind: no noise-level input)",
-        "training_data": data.sources,
-        "held_apart": data.held_apart,
-        "command": str(meta.pop("command")),
-        "seed": SEED,
-        **meta,
-    }
-    with atomic_path(out / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    q = card["quality"]
-    rows = "\n".join(
-        f"| {label} | {q[key]['psnr']:.2f} | {q[key]['ssim']:.4f} |"
-        for key, label in (
-            ("noisy", "noisy input"),
-            ("model", f"**{name}** (this model)"),
-            ("bm3d", "BM3D"),
-            ("nlmeans", "NL-means"),
-        )
-        if key in q
-    )
-    sources = "\n".join(
-        f"- **{s['name']}** — {s.get('images', '')}. Licence: {s['licence']}. Credit: {s['credit']}"
-        for s in data.sources
-    )
-    md = f"""# Pretrained model `{name}` ({modality})
-
-{summary}
-
-| | |
-|---|---|
-| architecture | `{ARCHITECTURE}` {ARCHITECTURE_PARAMS}, {card["parameters"]:,} parameters |
-| weights | `{weights.name}` ({card["size_bytes"]:,} bytes), sha256 `{card["sha256"]}` |
-| intensity mapping | {data.intensity.describe()} → [0, 1]; values outside are left unchanged |
-| noise trained on | {card["noise"]} |
-| training | {meta["training"]["patches"]} random {PATCH}x{PATCH} patches, {meta["training"]["epochs"]} epochs, Adam, MSE, seed {SEED}, {meta["training"]["seconds"]:.0f} s on {meta["training"]["machine"]} |
-| initialised from | {meta.get("initialised_from") or "random (seeded)"} |
-| speed | {card["ms_per_512"]} ms per 512x512 slice ({meta["training"]["machine"]}, torch threads {torch.get_num_threads()}) |
-| command | `{card["command"]}` |
-
-## Training data
-
-{sources}
-
-Not used, because their terms forbid redistribution or commercial use: mini-MIAS, the dental set, Set12/Train400, MNIST.
-
-## Quality on held-apart images
-
-Held apart: {data.held_apart}. Noise: {q["noise"]}.
-
-| method | PSNR (dB) | SSIM |
-|---|---|---|
-{rows}
-
-Measured by `scripts/train_pretrained.py` right after training (timings on a shared machine are noisy).
-"""
-    with atomic_path(out / f"{name}.md") as tmp:
-        tmp.write_text(md, encoding="utf-8")
+    return weights
 
 
 SUMMARIES = {
@@ -376,37 +300,117 @@ SUMMARIES = {
 
 
 def _recorded_command(argv: list[str]) -> str:
-    """The command for the card; ``--out`` is left out (where the files go does not change them)."""
+    """The command for the card. ``--out`` is left out (where the files go does not change them), and so are
+    ``--init-general`` and ``--threads``: a modality model fine-tuned from a separately finished general run
+    is the one the single command trains in sequence (same flags, same seeds)."""
     kept: list[str] = []
     skip = False
+    dropped = ("--out", "--init-general", "--threads")
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--out":
+        elif arg in dropped:
             skip = True
-        elif not arg.startswith("--out="):
+        elif not arg.startswith(tuple(f"{flag}=" for flag in dropped)):
             kept.append(arg)
     return " ".join([".venv/bin/python scripts/train_pretrained.py", *kept])
 
 
-def _config(args: argparse.Namespace, *, epochs: int, lr: float, init_from: str | None) -> object:
+def _native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (bf16 autocast is then ~1.8x faster; slower without)."""
+    from meddenoise.provenance import cpu_info
+
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_info().flags))
+
+
+def _config(
+    args: argparse.Namespace, name: str, *, epochs: int, lr: float, init_from: str | None
+) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
+    low, high = SIGMA_RANGES[name]
     return TrainConfig(
         model=ARCHITECTURE,
         model_params=ARCHITECTURE_PARAMS,
         init_from=init_from,
-        noise=None,  # the noisy patches are made here: a mix of Gaussian levels
-        loss="mse",
-        optimizer="adam",
-        lr=lr,
-        lr_schedule="cosine",
+        noise=None,  # the conditioned objective draws each patch's level and noise itself
+        objective={
+            "kind": "conditioned",
+            "loss": "mse",
+            "sigma_low": low,
+            "sigma_high": high,
+            "distribution": "log-uniform",
+            "clean_fraction": CLEAN_FRACTION,
+        },
+        optim={"optimizer": "adam", "lr": lr, "schedule": "cosine"},
+        data={"augment_flips": True, "augment_rot90": True},
         epochs=epochs,
         batch_size=BATCH,
-        val_fraction=0.1,
+        val_fraction=0.05,
         seed=SEED,
+        bf16=_native_bf16() if args.bf16 is None else args.bf16,
         num_threads=args.threads,
     )
+
+
+def _load_data() -> tuple[dict[str, ModelData], ModelData]:
+    parts: dict[str, ModelData] = {}
+    for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
+        print(f"loading {part} data ...", flush=True)
+        parts[part] = loader()
+    return parts, general_data(parts)
+
+
+def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: str) -> QualityTable:
+    """The card's quality table: the benchmark on ``data``'s held-apart images (every second for general)."""
+    images = data.bench if name != "general" else data.bench[::2]
+    return measure_quality(
+        choice, images, levels=card_levels(modality), seed=SEED, held_apart=data.held_apart, progress=True
+    )
+
+
+def _shipped_choice(name: str, folder: Path) -> tuple[ModelCardData, DenoiserChoice]:
+    """The weights in ``folder`` as users get them: the card's architecture and intensity mapping."""
+    from safetensors.torch import load_file
+
+    from meddenoise.models import build_model
+    from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.pretrained.cards import read_model_card
+
+    card = read_model_card(folder / f"{name}.json")
+    model = build_model(card.architecture, **card.architecture_params)
+    model.load_state_dict(load_file(str(folder / card.weights)))
+    model.eval()
+    denoiser = ModelDenoiser(model, name=name, batch_size=4)
+    return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
+
+
+def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool = False) -> int:
+    """Measure each shipped model's quality again with the benchmark; 1 when any card differs.
+
+    With ``rewrite``, the cards in ``folder`` get the measured quality instead (weights untouched).
+    """
+    import dataclasses
+
+    torch.set_num_threads(threads)
+    parts, general = _load_data()
+    failed = 0
+    for name in names:
+        card, choice = _shipped_choice(name, folder)
+        data = general if name == "general" else parts[name]
+        quality = _card_quality(name, choice, data, card.modality)
+        if rewrite:
+            updated = dataclasses.replace(card, quality=quality, held_apart=data.held_apart)
+            write_model_card(updated, folder, patch_size=PATCH, torch_threads=threads)
+            print(f"{name}: card rewritten from the benchmark", flush=True)
+            print(model_card_quality_text(quality, name), flush=True)
+            continue
+        same = quality.to_dict() == card.quality.to_dict()
+        failed += not same
+        print(f"{name}: {'same quality as its card' if same else 'DIFFERS from its card'}", flush=True)
+        if not same:
+            print(f"  card:     {card.quality.to_dict()}\n  measured: {quality.to_dict()}", flush=True)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,34 +420,59 @@ def main(argv: list[str] | None = None) -> int:
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
     )
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where weights and cards go")
-    parser.add_argument("--patches", type=int, default=12000, help="training patches of the general model")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of the general model")
-    parser.add_argument("--finetune-patches", type=int, default=6000, help="patches per modality model")
-    parser.add_argument("--finetune-epochs", type=int, default=5)
+    parser.add_argument("--patches", type=int, default=8000, help="training patches of the general model")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs of the general model (fresh noise each)"
+    )
+    parser.add_argument("--finetune-patches", type=int, default=4000, help="patches per modality model")
+    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast while training (default: when the CPU has native bf16)",
+    )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--init-general",
+        type=Path,
+        default=None,
+        help="fine-tune the modality models from this finished general training run (a run folder) "
+        "instead of training the general model first; lets the modality models train in separate processes",
+    )
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
     parser.add_argument(
         "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the held-apart evaluation (smoke runs)")
+    parser.add_argument(
+        "--verify-cards",
+        action="store_true",
+        help="train nothing: measure the shipped weights again and compare with their cards' quality",
+    )
+    parser.add_argument(
+        "--cards-only",
+        action="store_true",
+        help="train nothing: measure the shipped weights with the benchmark and rewrite their cards",
+    )
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
+    if args.verify_cards or args.cards_only:
+        return verify_cards(args.models, args.out, threads=args.threads, rewrite=args.cards_only)
 
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.training import train
 
     torch.set_num_threads(args.threads)
-    parts: dict[str, ModelData] = {}
-    for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
-        print(f"loading {part} data ...", flush=True)
-        parts[part] = loader()
-    general = general_data(parts)
+    parts, general = _load_data()
     wanted = set(args.models)
+    if args.init_general is not None and "general" in wanted:
+        parser.error("--init-general reuses a general run: leave 'general' out of --models")
     with tempfile.TemporaryDirectory() as tmp:
-        general_run = Path(tmp) / "general"
-        # The general model is always trained first: every modality model is fine-tuned from it.
-        order = ["general"] + [m for m in ("ct", "mri", "xray") if m in wanted]
+        general_run = args.init_general or Path(tmp) / "general"
+        # The general model is trained first (unless given): every modality model is fine-tuned from it.
+        order = ([] if args.init_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
         for name in order:
             data = general if name == "general" else parts[name]
             rng = np.random.default_rng([SEED, list(SUMMARIES).index(name)])
@@ -453,12 +482,11 @@ def main(argv: list[str] | None = None) -> int:
                 patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
                 init = str(general_run)
             clean = patches(data.train, patches_n, rng)
-            noisy = add_mixed_gaussian(clean, rng)
-            config = _config(args, epochs=epochs, lr=lr, init_from=init)
+            config = _config(args, name, epochs=epochs, lr=lr, init_from=init)
             print(f"training {name}: {patches_n} patches, {epochs} epochs", flush=True)
             t0 = time.perf_counter()
             run_dir = general_run if name == "general" else Path(tmp) / name
-            result = train(config, noisy, out_dir=run_dir, train_targets=clean)
+            result = train(config, clean, out_dir=run_dir)
             seconds = time.perf_counter() - t0
             if name not in wanted:
                 continue
@@ -467,14 +495,19 @@ def main(argv: list[str] | None = None) -> int:
             shipped.load_state_dict(result.model.state_dict())
             shipped.eval()
             denoiser = ModelDenoiser(shipped, name=name, batch_size=4)
-            test = data.test if name != "general" else data.test[::2]
+            choice = DenoiserChoice(denoiser, data.intensity, name, "checkpoint")
             quality = (
-                evaluate(denoiser, test, np.random.default_rng([SEED, 99]))
+                _card_quality(name, choice, data, SUMMARIES[name][0])
                 if not args.no_eval
-                else {k: {"psnr": 0.0, "ssim": 0.0} for k in ("noisy", "model", "nlmeans")}
-                | {"noise": "not evaluated"}
+                else QualityTable(
+                    rows={k: Quality(0.0, 0.0) for k in ("noisy", "model", "nlmeans")},
+                    per_sigma={},
+                    images=0,
+                    crop=EVAL_CROP,
+                    noise="not evaluated",
+                    held_apart=data.held_apart,
+                )
             )
-            quality["held_apart"] = data.held_apart
             sources = data.sources
             if name != "general":
                 sources = [
@@ -482,30 +515,45 @@ def main(argv: list[str] | None = None) -> int:
                     for item in general.sources
                     if item not in data.sources
                 ] + data.sources
-            meta = {
-                "command": _recorded_command(sys.argv[1:] if argv is None else argv),
-                "quality": quality,
-                "ms_per_512": ms_per_512(denoiser),
-                "initialised_from": None
-                if name == "general"
-                else "the general model (same command, same seed)",
-                "training": {
-                    "patches": patches_n,
-                    "epochs": epochs,
-                    "seconds": round(seconds, 1),
-                    "machine": f"{torch.get_num_threads()}-thread CPU",
-                    "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
-                    "config": json.loads(config.model_dump_json()),
-                },
-            }
             modality, summary = SUMMARIES[name]
-            card_data = ModelData(data.train, data.test, sources, data.held_apart, data.intensity)
-            write_card(name, modality, summary, card_data, shipped, meta, args.out)
-            q = quality
+            weights = write_weights(name, shipped, args.out)
+            card = ModelCardData(
+                name=name,
+                modality=modality,
+                summary=summary,
+                architecture=ARCHITECTURE,
+                architecture_params=ARCHITECTURE_PARAMS,
+                parameters=int(sum(p.numel() for p in shipped.parameters())),
+                weights=weights.name,
+                sha256=sha256_file(weights),
+                size_bytes=weights.stat().st_size,
+                intensity=data.intensity.to_dict(),
+                intensity_text=data.intensity.describe(),
+                noise=f"additive white Gaussian, std log-uniform in [{SIGMA_RANGES[name][0]}, "
+                f"{SIGMA_RANGES[name][1]}] per patch on the [0, 1] scale ({CLEAN_FRACTION:.0%} of patches at "
+                "exactly 0), not clipped; conditioned: told the noise level, or estimating it when not told",
+                training_data=[{k: str(v) for k, v in s.items()} for s in sources],
+                held_apart=data.held_apart,
+                command=_recorded_command(sys.argv[1:] if argv is None else argv),
+                seed=SEED,
+                quality=quality,
+                ms_per_512=ms_per_512(denoiser),
+                initialised_from=None if name == "general" else "the general model (same command, same seed)",
+                training=CardTraining(
+                    patches=patches_n,
+                    epochs=epochs,
+                    seconds=round(seconds, 1),
+                    machine=f"{torch.get_num_threads()}-thread CPU",
+                    date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+                    config=json.loads(config.model_dump_json()),
+                ),
+            )
+            write_model_card(card, args.out, patch_size=PATCH, torch_threads=torch.get_num_threads())
+            q = quality.rows
             print(
-                f"{name}: {seconds:.0f} s; model {q['model']['psnr']:.2f} dB / {q['model']['ssim']:.3f}, "
-                + (f"bm3d {q['bm3d']['psnr']:.2f} / {q['bm3d']['ssim']:.3f}, " if "bm3d" in q else "")
-                + f"nlmeans {q['nlmeans']['psnr']:.2f} / {q['nlmeans']['ssim']:.3f}; {meta['ms_per_512']} ms/512²",
+                f"{name}: {seconds:.0f} s; model {q['model'].psnr:.2f} dB / {q['model'].ssim:.3f}, "
+                + (f"bm3d {q['bm3d'].psnr:.2f} / {q['bm3d'].ssim:.3f}, " if "bm3d" in q else "")
+                + f"nlmeans {q['nlmeans'].psnr:.2f} / {q['nlmeans'].ssim:.3f}; {card.ms_per_512} ms/512²",
                 flush=True,
             )
     return 0

@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,9 @@ import numpy as np
 
 from meddenoise.data.intensity import IntensitySpec
 from meddenoise.methods import DenoiserResolver
-from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image
-from meddenoise.pipeline.core import DenoiseOptions, denoise_pixels
+from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image, derivation
+from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, noise_ignored_note
+from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 if TYPE_CHECKING:
     from meddenoise.io import MedicalImage
@@ -36,16 +38,22 @@ def _cast_like(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return pixels.astype(dtype, copy=False)
 
 
+def _warn_if_ignored(label: str, report: SliceReport) -> None:
+    if report.noise_ignored:
+        warnings.warn(noise_ignored_note(label, report), UserWarning, stacklevel=3)
+
+
 def denoise(
     source: str | os.PathLike[str] | np.ndarray | MedicalImage,
     *,
     model: str | None = "auto",
     method: str | None = None,
     noise_level: str | float | None = "auto",
+    strength: float = 1.0,
     modality: str | None = None,
     intensity: IntensitySpec | dict[str, Any] | None = None,
-    tile: int = 256,
-    overlap: int = 32,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
     output: str | os.PathLike[str] | None = None,
     description: str = DEFAULT_DESCRIPTION,
 ) -> np.ndarray | MedicalImage:
@@ -65,14 +73,21 @@ def denoise(
         A classical method instead of a model: ``median``, ``gaussian``, ``bilateral``, ``nlmeans``,
         ``tv``, ``wavelet``, ``bm3d``.
     noise_level
-        ``"auto"`` (estimated), a noise std on the [0, 1] scale the denoiser sees, or ``None``.
+        The noise std in the image's own units: HU for CT, stored grey levels for PNG/TIFF and X-ray
+        DICOM, the array's own values for an array (e.g. ``20`` for 20 HU); ``"auto"`` (estimated per
+        slice in those units by :func:`meddenoise.noise.estimate_noise_std`), or ``None`` (the
+        denoiser decides). Converted through the intensity mapping to the denoiser's [0, 1] scale.
+        A denoiser that cannot use it ignores it with a :class:`UserWarning`.
+    strength
+        >= 0; 0 returns the input unchanged, 1 is the default. Scales the noise level given to a
+        denoiser that takes one; blends ``input + strength * (denoised - input)`` for the others.
     modality
         DICOM modality code of an array (``"CT"`` means the array is in HU); files say their own.
     intensity
         Override the intensity mapping (:class:`~meddenoise.data.IntensitySpec` or its dict); by
         default the denoiser's own (model card, checkpoint's training config, or the classical one).
     tile, overlap
-        Tiling of large images.
+        Tiling of large images (the default tile takes a 512x512 slice whole).
     output
         Also write the result here (same format rules as the CLI; never onto the input).
     description
@@ -86,7 +101,7 @@ def denoise(
     """
     spec = IntensitySpec.from_dict(intensity) if isinstance(intensity, dict) else intensity
     resolver = DenoiserResolver(model=model, method=method, intensity=spec)
-    options = DenoiseOptions(noise_level=noise_level, tile=tile, overlap=overlap)
+    options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
 
     if isinstance(source, np.ndarray):
         if output is not None:
@@ -96,7 +111,7 @@ def denoise(
             raise ValueError(f"expected a real numeric array, got dtype {arr.dtype}")
         choice = resolver.for_modality(modality)
         units = "HU" if (modality or "").upper() == "CT" else None
-        pixels, _ = denoise_pixels(
+        pixels, report = denoise_pixels(
             arr.astype(np.float32),
             choice.denoiser,
             intensity=choice.intensity,
@@ -105,17 +120,21 @@ def denoise(
             original_dtype=str(arr.dtype),
             options=options,
         )
+        _warn_if_ignored(choice.label, report)
+        if options.strength == 0:
+            return arr.copy()  # exactly the input, whatever its dtype (the pipeline works in float32)
         return _cast_like(pixels, arr.dtype)
 
     from meddenoise.io import MedicalImage, read_image, write_like_source
 
     image = source if isinstance(source, MedicalImage) else read_image(Path(source))
-    pixels, _, _ = denoise_image(image, resolver, options)
+    pixels, report, label = denoise_image(image, resolver, options)
+    _warn_if_ignored(label, report)
     result = MedicalImage(pixels=pixels, meta=image.meta)
     if output is not None:
         target = Path(output)
         src = image.meta.source
         if src is not None and target.resolve() == Path(src).resolve():
             raise ValueError(f"{target}: output would overwrite the input; choose another path")
-        write_like_source(target, pixels, image, description=description)
+        write_like_source(target, pixels, image, description=derivation(description, label, report))
     return result

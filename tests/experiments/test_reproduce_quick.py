@@ -92,7 +92,7 @@ def test_modality_study_quick(shared_data: Path, tmp_path: Path) -> None:
 def test_modality_study_retries_a_collapsed_training(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import meddenoise.experiments.modality_study as study
+    import meddenoise.experiments.reproductions.modality_study as study
 
     calls: list[int] = []
 
@@ -119,12 +119,14 @@ def test_modality_study_retries_a_collapsed_training(
 
 
 def test_modality_study_64_adds_chest_xray_split_by_patient(shared_data: Path) -> None:
-    from meddenoise.experiments.modality_study import ModalityConfig, load_modalities
+    from meddenoise.experiments.registry import derive, get_reproduction
+    from meddenoise.experiments.reproductions.modality_study import ModalityConfig, load_modalities
 
-    config = ModalityConfig.quick_config(seed=0)
-    config.size = 64
-    config.max_files_per_folder = 40
-    config.max_train_per_modality = config.max_test_per_modality = None
+    quick = get_reproduction("modality-study").make_config(quick=True, seed=0)
+    assert isinstance(quick, ModalityConfig)
+    config = derive(
+        quick, size=64, max_files_per_folder=40, max_train_per_modality=None, max_test_per_modality=None
+    )
     train, test, info = load_modalities(shared_data, config)
     xray = info["X-ray"]
     assert "chest-xray-64" in xray["source"] and "not_used" not in xray
@@ -137,9 +139,12 @@ def test_modality_study_64_adds_chest_xray_split_by_patient(shared_data: Path) -
 
 
 def test_modality_study_128_leaves_chest_xray_out(shared_data: Path) -> None:
-    from meddenoise.experiments.modality_study import ModalityConfig, load_modalities
+    from meddenoise.experiments.registry import get_reproduction
+    from meddenoise.experiments.reproductions.modality_study import ModalityConfig, load_modalities
 
-    _, _, info = load_modalities(shared_data, ModalityConfig.quick_config(seed=0))
+    config = get_reproduction("modality-study").make_config(quick=True, seed=0)
+    assert isinstance(config, ModalityConfig)
+    _, _, info = load_modalities(shared_data, config)
     assert "chest-xray-64" in info["X-ray"]["not_used"]
     assert set(info["X-ray"]["per_source"]) == {"dental-ceph", "mini-mias"}
 

@@ -13,9 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meddenoise.data import read_idx_images
+from meddenoise.evaluation import score_images
 from meddenoise.experiments.figures import image_grid, loss_curves
-from meddenoise.experiments.protocol import derived_seed, score_batch, seeded_split
-from meddenoise.experiments.published import GONDARA2016, published_tables
+from meddenoise.experiments.protocol import derived_seed, seeded_split
+from meddenoise.experiments.registry import published_tables
+from meddenoise.experiments.reproductions.gondara2016.published import GONDARA2016
+from meddenoise.experiments.reproductions.gondara2016.settings import SCORES
 from meddenoise.experiments.runner import (
     RESULTS_SCHEMA,
     Cell,
@@ -176,14 +179,14 @@ def test_derived_seed_is_stable_and_purpose_specific() -> None:
     assert derived_seed(0, "split") != derived_seed(1, "split")
 
 
-def test_score_batch_uses_both_ssim_ranges(rng: np.random.Generator) -> None:
+def test_gondara_scores_use_both_ssim_ranges(rng: np.random.Generator) -> None:
     clean = rng.random((3, 32, 32)).astype(np.float32)
     noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
-    s = score_batch(clean, noisy)
+    s = score_images(clean, noisy, SCORES)
     assert set(s) == {"ssim", "ssim_dr2", "psnr"} and s["ssim"].shape == (3,)
     # A larger data_range means larger stabilising constants C1, C2: SSIM rises.
     assert np.all(s["ssim_dr2"] > s["ssim"])
-    np.testing.assert_array_equal(score_batch(clean, clean)["ssim"], np.ones(3))
+    np.testing.assert_array_equal(score_images(clean, clean, SCORES)["ssim"], np.ones(3))
 
 
 def test_tables_markdown_from_a_saved_run(tmp_path: Path) -> None:
@@ -197,7 +200,7 @@ def test_tables_markdown_from_a_saved_run(tmp_path: Path) -> None:
 
 
 def test_nih_patient_id_from_chest_xray_64_names() -> None:
-    from meddenoise.experiments.modality_study import nih_patient_id
+    from meddenoise.data.curation import nih_patient_id
 
     assert nih_patient_id("test_0_normal_00000231_013.png") == "00000231"
     assert nih_patient_id("train_1_abnormal_00012345_000.png") == "00012345"

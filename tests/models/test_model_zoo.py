@@ -16,6 +16,7 @@ SMALL = {
     "rednet": {"depth": 6, "width": 16},
     "dncnn": {"depth": 5, "width": 16},
     "unet": {"channels": (8, 16, 32), "blocks": 1},
+    "ffdunet": {"preset": "fast"},
 }
 # The training helper's stacked-dae is tested in its own area.
 OWN_MODELS = sorted(name for name in MODEL_REGISTRY if name != "stacked-dae")

@@ -11,6 +11,9 @@ from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
+from meddenoise.io import read_image
+from meddenoise.noise import estimate_noise_std
+from meddenoise.pipeline.core import NOISE_ESTIMATOR
 
 pytestmark = pytest.mark.integration  # every test here drives the command line
 
@@ -61,8 +64,13 @@ def test_refuses_to_write_onto_inputs_and_rejects_bad_options(tmp_path: Path) ->
 def test_info_reports_the_facts_of_a_dicom(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", get_testdata_file("CT_small.dcm")])
     assert result.exit_code == 0, result.output
-    for expected in ("dicom", "CT", "128 x 128", "HU", "pixel spacing", "noise sigma"):
+    for expected in ("dicom", "CT", "128 x 128", "HU", "pixel spacing", "noise estimator"):
         assert expected in result.output
+    # the noise estimate is in the image's own units (HU here), by the estimator `auto` uses, named
+    hu = read_image(Path(get_testdata_file("CT_small.dcm"))).pixels
+    line = next(line for line in result.output.splitlines() if line.startswith("noise std (HU)"))
+    assert float(line.split()[3]) == pytest.approx(estimate_noise_std(hu), rel=1e-3)
+    assert NOISE_ESTIMATOR in result.output
     bad = tmp_path / "x.dcm"
     bad.write_text("text")
     result = runner.invoke(app, ["info", str(bad)])
@@ -77,3 +85,31 @@ def test_default_model_auto_denoises_with_the_shipped_model_for_the_modality(tmp
     written = pydicom.dcmread(out / "ct.dcm")
     assert "pretrained ct" in str(written.get("DerivationDescription", ""))
     assert written.pixel_array.dtype == pydicom.dcmread(folder / "ct.dcm").pixel_array.dtype
+
+
+def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)  # two files (MR, CT) and a blind filter given a noise level
+    shutil.copy(get_testdata_file("MR_small.dcm"), folder / "mr2.dcm")
+    args = ["denoise", str(folder), "-o", str(tmp_path / "out"), "--method", "median", "-q"]
+    result = runner.invoke(app, [*args, "--noise-level", "20", "--strength", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("does not take a noise level") == 1
+    assert "note: median does not take a noise level; the noise level 20" in result.output
+    # one line per file with what was used (the two MR files are one series: one line)
+    assert (
+        f"{folder / 'ct.dcm'}: noise 20.0 HU (given), not used by the denoiser; strength 0.5" in result.output
+    )
+    assert "(+1 more files of its series): noise 20.0 counts (given)" in result.output
+    auto = runner.invoke(app, [*args[:3], str(tmp_path / "out2"), *args[4:]])
+    assert auto.exit_code == 0 and "does not take" not in auto.output
+    assert f"{folder / 'ct.dcm'}: estimated noise " in auto.output and "HU" in auto.output
+    bad = runner.invoke(app, [*args, "--strength", "-1"])
+    assert bad.exit_code == 2 and "strength" in bad.output
+
+
+def test_denoise_help_states_the_real_tile_default() -> None:
+    from meddenoise.pipeline import DEFAULT_OVERLAP, DEFAULT_TILE
+
+    result = runner.invoke(app, ["denoise", "--help"], terminal_width=200)
+    text = " ".join(result.output.replace("│", " ").split())
+    assert f"(default {DEFAULT_TILE})" in text and f"(default {DEFAULT_OVERLAP})" in text

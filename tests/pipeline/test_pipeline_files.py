@@ -32,18 +32,6 @@ class Identity(Denoiser):
         return image.copy()
 
 
-class SigmaRecorder(Denoiser):
-    name = "sigma-recorder"
-    uses_sigma = True
-
-    def __init__(self) -> None:
-        self.sigmas: list[float | None] = []
-
-    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        self.sigmas.append(sigma)
-        return image.copy()
-
-
 MEDIAN = DenoiserResolver(method="median")
 QUIET = {"show_progress": False}
 
@@ -132,23 +120,6 @@ def test_identity_round_trip_is_exact_for_every_intensity_method(rng: np.random.
         )
         np.testing.assert_array_equal(np.rint(out), stored)
         assert report.tiles > 3
-
-
-def test_noise_level_reaches_denoisers_that_use_it(rng: np.random.Generator) -> None:
-    image = np.clip(0.5 + 0.1 * rng.normal(size=(64, 64)), 0, 1).astype(np.float32) * 1000
-    rec = SigmaRecorder()
-    denoise_pixels(
-        image,
-        rec,
-        intensity=IntensitySpec("range"),
-        original_dtype="float32",
-        options=DenoiseOptions(noise_level="auto"),
-    )
-    assert rec.sigmas[-1] is not None and 0.05 < rec.sigmas[-1] < 0.15
-    denoise_pixels(image, rec, intensity=IntensitySpec("range"), options=DenoiseOptions(noise_level=0.07))
-    assert rec.sigmas[-1] == pytest.approx(0.07)
-    with pytest.raises(ValueError, match="noise level"):
-        DenoiseOptions(noise_level="loud")
 
 
 def test_nifti_volume_round_trip_keeps_affine_and_header(tmp_path: Path, rng: np.random.Generator) -> None:

@@ -50,7 +50,10 @@ def test_cards_say_data_licences_noise_command_seed_quality_and_speed(name: str)
     assert card.noise and "scripts/train_pretrained.py" in card.command and isinstance(card.seed, int)
     for method in ("model", "nlmeans", "noisy"):
         assert 0 < card.quality[method]["ssim"] <= 1 and card.quality[method]["psnr"] > 10
-    assert card.quality["model"]["psnr"] > card.quality["noisy"]["psnr"]
+    # measured by the benchmark at clinical levels, clean input included, BM3D told the true std beside it
+    levels = card.quality["per_sigma"]
+    assert "0" in levels and len(levels) >= 3 and "bm3d" in levels["0"] and "model" in levels["0"]
+    assert "told the true std" in card.quality["noise"] or "true std" in card.quality["noise"]
     assert card.ms_per_512 is not None and card.ms_per_512 > 0
     assert raw["held_apart"] and card.parameters > 0
 

@@ -1,18 +1,33 @@
 """The Typer application every command module registers on.
 
 Each ``meddenoise/cli/cmd_*.py`` module adds its commands with ``@app.command()``;
-:func:`meddenoise.cli.main.main` imports them all.
+:func:`meddenoise.cli.main.main` imports them all. A help text lists registered names with a placeholder
+(``{classical}``, ``{objectives}``, ...; :mod:`meddenoise.cli._help`), filled in when the help is shown.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
+from typer.models import CommandFunctionType
 
 from meddenoise import __version__
+from meddenoise.cli._help import RegistryHelpCommand
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """Typer whose commands default to :class:`RegistryHelpCommand` (registry names filled into help)."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or RegistryHelpCommand, **kwargs)
+
+
+app = _App(
     name="meddenoise",
     help="Denoise medical images (CT, MRI, X-ray, mammography, ultrasound) with classical filters and "
     "convolutional denoising autoencoders.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,52 +22,99 @@ def denoise_command(
     model: Annotated[
         str,
         typer.Option(
-            help="'auto' (the shipped model for each file's modality), general, ct, mri, xray (also "
+            help="'auto' (the shipped model for each file's modality), {shipped} (also "
             "pretrained:<name>), or a checkpoint path (.safetensors, .json or run folder; a registered "
             "name wins over a file of that name: write ./ct for a path)."
         ),
     ] = "auto",
     method: Annotated[
         str | None,
-        typer.Option(
-            help="Use a classical filter instead of a model: median, gaussian, bilateral, nlmeans, "
-            "tv, wavelet, bm3d."
-        ),
+        typer.Option(help="Use a classical filter instead of a model: {classical}."),
     ] = None,
     noise_level: Annotated[
         str,
         typer.Option(
             "--noise-level",
-            help="'auto' (estimated per slice), or the noise std on the 0-1 scale the denoiser sees.",
+            help="The noise std in the image's own units: HU for CT (e.g. 20), stored grey levels for "
+            "PNG/TIFF/X-ray DICOM (`meddenoise info FILE` prints the estimate in those units); 'auto' "
+            "estimates it per slice; 'none' lets the denoiser decide.",
         ),
     ] = "auto",
-    tile: Annotated[int, typer.Option(help="Tile side in pixels for large images.")] = 256,
-    overlap: Annotated[int, typer.Option(help="Overlap of neighbouring tiles in pixels.")] = 32,
+    strength: Annotated[
+        float,
+        typer.Option(
+            help="How hard to denoise: 0 = unchanged, 1 = default, 0.5 = gentler, above 1 = harder. Scales "
+            "the noise level given to methods that take one; blends the output of the others "
+            "(input + strength x (denoised - input)).",
+        ),
+    ] = 1.0,
+    # None = the pipeline's defaults (DEFAULT_TILE, DEFAULT_OVERLAP); not imported here to keep start-up light
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile side in pixels (default 1024): a 512x512 slice is denoised whole; larger images in "
+            "tiles (bounded memory).",
+            show_default=False,
+        ),
+    ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
+    view: Annotated[
+        bool,
+        typer.Option(
+            "--view",
+            help="Afterwards, compare the inputs and the outputs in the local web viewer "
+            "(`meddenoise view`; Ctrl-C stops it).",
+        ),
+    ] = False,
 ) -> None:
     """Denoise images into OUTPUT: DICOM as a new derived series, NIfTI with its affine, images in their depth.
 
-    Inputs are never overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
+    Prints the noise level used and the strength per file (once per DICOM series). Inputs are never
+    overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
     """
+    from tqdm.auto import tqdm
+
     from meddenoise.methods import DenoiserResolver
     from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
 
     try:
-        options = DenoiseOptions(noise_level=noise_level, tile=tile, overlap=overlap)
+        tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
+        options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
         resolver = DenoiserResolver(model=model, method=method)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        summary = denoise_files(inputs, output, resolver=resolver, options=options, show_progress=not quiet)
+        summary = denoise_files(
+            inputs,
+            output,
+            resolver=resolver,
+            options=options,
+            show_progress=not quiet,
+            on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
+        )
     except OutputConflictError as exc:
         typer.echo(f"error: refusing to write: {exc}", err=True)
         raise typer.Exit(2) from None
+    for line in summary.noise_lines():
+        typer.echo(line)
     for result in summary.failed:
         typer.echo(f"FAILED {result.source}: {result.reason}", err=True)
     typer.echo(
         f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed, "
         f"in {summary.seconds:.1f} s; output in {output}"
     )
+    if view and summary.done:
+        from meddenoise.viewer import PairingError, serve_pairs
+
+        try:
+            serve_pairs(list(inputs), output, open_browser=True, port=None, echo=typer.echo)
+        except (PairingError, OSError) as exc:
+            typer.echo(f"error: viewer: {exc}", err=True)
+            raise typer.Exit(1) from None
     if summary.failed:
         raise typer.Exit(1)

@@ -18,19 +18,20 @@ def _split(text: str) -> list[str]:
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Folder (or file) of clean images.")],
     noise: Annotated[
-        str, typer.Option(help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)' (see meddenoise.noise).")
+        str,
+        typer.Option(
+            help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)'; models: {noise_models} "
+            "(parameters: meddenoise noise --list)."
+        ),
     ] = "gaussian(p=0.1,sigma=1)",
     methods: Annotated[
         str,
         typer.Option(
-            help="Comma-separated methods: median, gaussian, bilateral, nlmeans, tv, wavelet, bm3d, "
-            "calibrated-<name>, shipped models (ct, mri, xray, general; also pretrained:<name>), or "
-            "checkpoint paths."
+            help="Comma-separated methods: {classical}, calibrated-<name>, shipped models "
+            "({shipped}; also pretrained:<name>), or checkpoint paths."
         ),
     ] = "median,nlmeans,bm3d",
-    metrics: Annotated[
-        str, typer.Option(help="Comma-separated metrics: ssim, psnr, mse, mae, ms_ssim, lpips.")
-    ] = "ssim,psnr",
+    metrics: Annotated[str, typer.Option(help="Comma-separated metrics: {metrics}.")] = "ssim,psnr",
     size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Use only the first N images (sorted by path).")

@@ -22,7 +22,14 @@ def models(
     if not cards:
         typer.echo(f"no pretrained models in {PRETRAINED_DIR}")
         raise typer.Exit(1)
-    header = ("name", "modality", "params", "PSNR/SSIM (model | BM3D | NL-means)", "ms/512²", "training data")
+    header = (
+        "name",
+        "modality",
+        "params",
+        "PSNR/SSIM, mean of the noisy levels (model blind | BM3D, NL-means true std)",
+        "ms/512²",
+        "training data",
+    )
     rows = []
     for card in cards:
         q = card.quality

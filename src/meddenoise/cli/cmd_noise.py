@@ -34,7 +34,9 @@ def noise(
     spec: Annotated[
         str,
         typer.Option(
-            "--spec", "-n", help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)' or 'lowdose-ct(dose=0.25)'."
+            "--spec",
+            "-n",
+            help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)' or 'lowdose-ct(dose=0.25)'; models: {noise_models}.",
         ),
     ] = "gaussian(p=0.1,sigma=1)",
     seed: Annotated[int, typer.Option(help="Seed of the noise (same seed, same noise).")] = 0,

@@ -1,9 +1,12 @@
-"""``meddenoise reproduce NAME``: re-run a paper's experiments and write a report with published vs measured."""
+"""``meddenoise reproduce NAME``: re-run a paper's experiments and write a report with published vs measured.
+
+The choices of ``NAME`` are the registered reproductions (:mod:`meddenoise.experiments.registry`), read
+when the command runs: a newly registered reproduction appears here without editing this file.
+"""
 
 from __future__ import annotations
 
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +15,51 @@ import typer
 from meddenoise.cli.app import app
 
 
-class Experiment(str, Enum):
-    gondara2016 = "gondara2016"
-    modality_study = "modality-study"
-    dense_vs_conv = "dense-vs-conv"
+def _names() -> tuple[str, ...]:
+    from meddenoise.experiments.registry import reproduction_names
+
+    return reproduction_names()
+
+
+def _metavar() -> str:
+    return "|".join(_names())
+
+
+def _choices_help() -> str:
+    from meddenoise.experiments.registry import reproductions
+
+    lines = "; ".join(f"{name}: {r.summary}" for name, r in reproductions().items())
+    return f"Which paper's experiments to re-run ({lines})."
+
+
+def _reproduction_name(value: str) -> str:
+    from meddenoise.experiments.registry import ReproductionError, get_reproduction
+
+    try:
+        return get_reproduction(value).name
+    except ReproductionError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_set(items: list[str]) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected FIELD=VALUE", param_hint="--set")
+        changes[key.strip().replace("-", "_")] = value.strip()
+    return changes
 
 
 @app.command()
 def reproduce(
-    experiment: Annotated[Experiment, typer.Argument(help="Which paper's experiments to re-run.")],
+    experiment: Annotated[
+        str,
+        # Annotations are evaluated each time the CLI is built, so the choices are the registry's now.
+        typer.Argument(
+            metavar=_metavar(), help=_choices_help(), parser=_reproduction_name, show_default=False
+        ),
+    ],
     data_dir: Annotated[
         Path | None,
         typer.Option(help="Research data folder (default: $MEDDENOISE_DATA or ../shared/data)."),
@@ -28,6 +67,7 @@ def reproduce(
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<experiment>).")] = None,
     quick: Annotated[bool, typer.Option(help="Few images and epochs: same code path, for CI.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of splits, noise and training.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: the config's, 2).")] = None,
     epochs: Annotated[
         int | None, typer.Option(help="Override the training epochs (paper-faithful models).")
     ] = None,
@@ -44,31 +84,45 @@ def reproduce(
             "default report folder reports/modality-study-<size>)."
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="FIELD=VALUE",
+            help="Set any field of the reproduction's config (repeatable), validated by its config class.",
+        ),
+    ] = None,
 ) -> None:
     """Re-run a paper's experiments; write results.json, CSV tables, PNG figures and index.html."""
     from meddenoise._utils import shared_data_dir
+    from meddenoise.experiments.registry import ReproductionError, get_reproduction
     from meddenoise.experiments.reproduce import run_experiment
 
     data = data_dir if data_dir is not None else shared_data_dir()
     if data is None or not Path(data).is_dir():
         typer.echo(f"error: data folder {data} not found; pass --data-dir", err=True)
         raise typer.Exit(2)
-    default_name = experiment.value + (f"-{size}" if size is not None else "")
-    out_dir = out if out is not None else Path("reports") / default_name
+    flags: dict[str, object] = {
+        "epochs": epochs,
+        "table4_epochs": table4_epochs,
+        "ours_epochs": ours_epochs,
+        "size": size,
+    }
+    changes = {**{k: v for k, v in flags.items() if v is not None}, **_parse_set(set_ or [])}
     started = time.perf_counter()
     try:
+        reproduction = get_reproduction(experiment)
+        out_dir = out if out is not None else Path("reports") / reproduction.report_name(changes)
         page = run_experiment(
-            experiment.value,
+            experiment,
             data_dir=Path(data),
             out_dir=out_dir,
             quick=quick,
             seed=seed,
-            epochs=epochs,
-            table4_epochs=table4_epochs,
-            ours_epochs=ours_epochs,
-            size=size,
+            threads=threads,
+            options=changes,
         )
-    except (FileNotFoundError, ValueError, FileExistsError) as exc:
+    except (ReproductionError, FileNotFoundError, ValueError, FileExistsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"report: {page}")

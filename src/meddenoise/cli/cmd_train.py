@@ -44,14 +44,15 @@ def train_command(
     config: Annotated[
         Path | None, typer.Option("--config", help="TrainConfig JSON; the options below override it.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name, e.g. gondara-dae, stacked-dae.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name: {models}.")] = None,
     model_param: Annotated[
         list[str] | None, typer.Option("--model-param", help="Model parameter KEY=VALUE (repeatable).")
     ] = None,
     noise: Annotated[
         str | None,
         typer.Option(
-            help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)'; 'none' when the images are already noisy."
+            help="Noise spec, e.g. 'gaussian(p=0.1,sigma=1)' (models: {noise_models}); 'none' when the "
+            "images are already noisy."
         ),
     ] = None,
     noise_mode: Annotated[
@@ -59,10 +60,10 @@ def train_command(
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option(help="Objective: supervised, noise2void, noise2noise (or a registered objective kind)."),
+        typer.Option(help="Objective: {objectives}."),
     ] = None,
-    loss: Annotated[str | None, typer.Option(help="mse, l1, bce, ssim or msssim_l1.")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam, adamw, adadelta or sgd.")] = None,
+    loss: Annotated[str | None, typer.Option(help="Loss: {losses}.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="Optimiser: {optimizers}.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the optimiser's).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,

@@ -3,7 +3,8 @@
 Needs no data folder and no network: the samples come with pydicom-data and nilearn
 (:func:`meddenoise.data.load_samples`), the models with the package. Every denoiser comes from the
 factory (:func:`meddenoise.methods.build_denoiser`); each sample is mapped to [0, 1] with the intensity
-policy of the shipped model for its modality.
+policy of the shipped model for its modality. The scores come from the one scoring path,
+:func:`meddenoise.evaluation.evaluate`, as in ``meddenoise evaluate`` and the reproductions.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def run_demo(
     log
         Called with one line per finished image.
     """
-    from meddenoise.metrics import psnr, ssim
+    from meddenoise.evaluation import NOISY, Score, evaluate
     from meddenoise.noise import estimate_sigma, parse_noise
     from meddenoise.report import HtmlReport, array_to_png
 
@@ -154,29 +155,27 @@ def run_demo(
     for sample in demo_samples:
         clean = sample.clean
         noisy = noise_model(clean, rng=rng).astype(np.float32)
-        sigma = float(estimate_sigma(noisy))
-        figures = [
-            (array_to_png(clean, vmin=0, vmax=1, scale=scale(clean)), "clean"),
-            (
-                array_to_png(noisy, vmin=0, vmax=1, scale=scale(clean)),
-                f"noisy — {psnr(noisy, clean, data_range=1.0):.2f} dB / {ssim(noisy, clean, data_range=1.0):.3f}",
-            ),
-        ]
-        rows.append(
-            {
-                "sample": sample.name,
-                "modality": sample.modality,
-                "method": "noisy input",
-                "PSNR (dB)": round(psnr(noisy, clean, data_range=1.0), 2),
-                "SSIM": round(ssim(noisy, clean, data_range=1.0), 4),
-                "time (ms)": "",
-            }
+        # the one scoring path: every denoiser on this noisy image, outputs clipped to [0, 1], scored
+        # against the clean image with data range 1; the noise was drawn above, so ``seed`` is only recorded
+        scored = evaluate(
+            demo_denoisers(sample.modality, include_bm3d=include_bm3d),
+            [clean],
+            None,
+            [Score("psnr"), Score("ssim")],
+            noisy=[noisy],
+            sigma=[float(estimate_sigma(noisy))],
+            clip_outputs=True,
+            keep_outputs=True,
+            image_names=[sample.name],
+            batch_size=1,
+            seed=seed if isinstance(seed, int) else 0,
+            progress=False,
         )
-        for label, denoiser in demo_denoisers(sample.modality, include_bm3d=include_bm3d).items():
-            t0 = time.perf_counter()
-            denoised = np.clip(denoiser(noisy, sigma=sigma if denoiser.uses_sigma else None), 0, 1)
-            ms = (time.perf_counter() - t0) * 1000
-            p, s = psnr(denoised, clean, data_range=1.0), ssim(denoised, clean, data_range=1.0)
+        figures = [(array_to_png(clean, vmin=0, vmax=1, scale=scale(clean)), "clean")]
+        for method in scored.methods:
+            p, s = float(scored.values(method, "psnr")[0]), float(scored.values(method, "ssim")[0])
+            label = "noisy input" if method == NOISY else method
+            seconds = float(scored.values(method, "seconds")[0])
             rows.append(
                 {
                     "sample": sample.name,
@@ -184,13 +183,13 @@ def run_demo(
                     "method": label,
                     "PSNR (dB)": round(p, 2),
                     "SSIM": round(s, 4),
-                    "time (ms)": round(ms),
+                    "time (ms)": "" if method == NOISY else round(seconds * 1000),
                 }
             )
             figures.append(
                 (
-                    array_to_png(denoised, vmin=0, vmax=1, scale=scale(clean)),
-                    f"{label} — {p:.2f} dB / {s:.3f}",
+                    array_to_png(scored.outputs[method][0], vmin=0, vmax=1, scale=scale(clean)),
+                    f"{method} — {p:.2f} dB / {s:.3f}",
                 )
             )
         report.add_heading(f"{sample.name} ({sample.modality}, {clean.shape[1]}x{clean.shape[0]})")
@@ -201,6 +200,15 @@ def run_demo(
     report.add_table(rows, float_format=".4g")
     report.add_heading("Reproduce")
     report.add_code(f'meddenoise demo --noise "{noise}" --seed {seed} --size {size}')
+    report.add_heading("Compare your own scans in the viewer")
+    report.add_paragraph(
+        "The same comparison on your own files, zoomable, with window/level in the images' units (CT presets), "
+        "synchronised slices, swipe and difference views and ROI mean/std: denoise them, then open the local "
+        "viewer (docs/viewer.md). Add --reference CLEAN/ for PSNR/SSIM against clean images."
+    )
+    report.add_code(
+        "meddenoise denoise scans/ -o denoised/ --method median\nmeddenoise view scans/ denoised/"
+    )
     report.add_environment()
     target = report.write(Path(out_dir) / "index.html")
     return DemoResult(html=target, rows=rows, seconds=time.perf_counter() - start)

@@ -1,17 +1,16 @@
-"""Helpers shared by the reproductions: seeded splits, per-image scores, training and applying models.
+"""Helpers shared by the reproductions: seeded splits, summaries, training and applying models.
 
-The reproductions compute their own per-image scores (rather than calling
-:func:`meddenoise.experiments.evaluate.evaluate` per method) because every denoised batch is scored
-under several SSIM conventions at once (``data_range`` 1 and 2, FINDINGS.md) and reused for figures.
+Scores come from :mod:`meddenoise.evaluation` (the one scoring path); training configs are
+:class:`~meddenoise.training.TrainConfig` objects, changed with :func:`~meddenoise.experiments.config.derive`.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,25 +18,18 @@ from meddenoise._utils import RNGLike, as_rng
 from meddenoise.denoiser import Denoiser
 from meddenoise.experiments.runner import Cell, cell_from_values
 
+if TYPE_CHECKING:
+    from meddenoise.training import TrainConfig
+
 __all__ = [
-    "SCORES",
     "TrainedModel",
     "apply_denoiser",
     "derived_seed",
     "pick_model",
-    "score_batch",
     "seeded_split",
     "summarise",
     "train_denoiser",
 ]
-
-#: Score name → (metric name in :mod:`meddenoise.metrics`, data_range, label).
-#: SSIM uses a 7x7 uniform window (scikit-image's old ``compare_ssim`` default, which the papers' era used).
-SCORES: dict[str, tuple[str, float, str]] = {
-    "ssim": ("ssim", 1.0, "SSIM (data_range=1)"),
-    "ssim_dr2": ("ssim", 2.0, "SSIM (data_range=2)"),
-    "psnr": ("psnr", 1.0, "PSNR (dB)"),
-}
 
 
 def derived_seed(seed: int, *purpose: object) -> int:
@@ -56,20 +48,6 @@ def seeded_split(n: int, n_train: int, *, rng: RNGLike) -> tuple[np.ndarray, np.
         raise ValueError(f"need 0 < n_train < n, got n_train={n_train}, n={n}")
     order = as_rng(rng).permutation(n)
     return np.sort(order[:n_train]), np.sort(order[n_train:])
-
-
-def score_batch(
-    clean: np.ndarray, estimate: np.ndarray, scores: Sequence[str] = ("ssim", "ssim_dr2", "psnr")
-) -> dict[str, np.ndarray]:
-    """Per-image values of each score in ``scores`` (keys of :data:`SCORES`, or ``"mae"``/``"lpips"``)."""
-    from meddenoise.metrics import metric_batch
-
-    out: dict[str, np.ndarray] = {}
-    for name in scores:
-        metric, data_range, _ = SCORES.get(name, (name, 1.0, name))
-        options: dict[str, Any] = {"win_size": 7, "gaussian_weights": False} if metric == "ssim" else {}
-        out[name] = metric_batch(metric, estimate, clean, data_range=data_range, **options)
-    return out
 
 
 def summarise(values: np.ndarray | Sequence[float], mask: np.ndarray | None = None) -> Cell:
@@ -105,7 +83,7 @@ class TrainedModel:
     n_train: int
     n_val: int
     parameters: int
-    config: dict[str, Any]
+    config: TrainConfig
 
     def curves(self) -> dict[str, list[float]]:
         """``{"train": [...], "val": [...]}`` per epoch (the training phase only)."""
@@ -127,13 +105,13 @@ class TrainedModel:
             "final_train_loss": curves["train"][-1] if curves["train"] else None,
             "final_val_loss": curves["val"][-1] if curves["val"] else None,
             "best_val_loss": min(curves["val"]) if curves["val"] else None,
-            "config": self.config,
+            "config": self.config.to_dict(),
         }
 
 
 def train_denoiser(
     name: str,
-    config_fields: Mapping[str, Any],
+    config: TrainConfig,
     train_images: np.ndarray,
     *,
     out_dir: Path,
@@ -145,13 +123,11 @@ def train_denoiser(
 ) -> TrainedModel:
     """Train with :func:`meddenoise.training.train` and wrap the best weights as a Denoiser.
 
-    ``config_fields`` are :class:`~meddenoise.training.TrainConfig` fields. ``out_dir`` must not hold a run
-    (a reproduction writes each training into its own fresh folder).
+    ``out_dir`` must not hold a run (a reproduction writes each training into its own fresh folder).
     """
     from meddenoise.models.denoiser import ModelDenoiser
-    from meddenoise.training import TrainConfig, train
+    from meddenoise.training import train
 
-    config = TrainConfig(**dict(config_fields))
     result = train(
         config,
         train_images,
@@ -175,7 +151,7 @@ def train_denoiser(
         n_train=n_train,
         n_val=n_val,
         parameters=int(n_params),
-        config=config.to_dict(),
+        config=config,
     )
 
 

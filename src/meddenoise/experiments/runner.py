@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import datetime as _dt
 import json
 import math
-import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from meddenoise._utils import atomic_path
+from meddenoise.experiments.config import ReproductionConfig
 from meddenoise.experiments.published import PublishedTable
+from meddenoise.provenance import environment
 
 __all__ = [
     "RESULTS_SCHEMA",
@@ -44,19 +41,6 @@ __all__ = [
 
 #: Version tag written into every ``results.json``; bump it when the layout changes.
 RESULTS_SCHEMA = "meddenoise.reproduce/1"
-
-_PACKAGES = (
-    "meddenoise",
-    "torch",
-    "numpy",
-    "scipy",
-    "scikit-image",
-    "pillow",
-    "bm3d",
-    "pydicom",
-    "nilearn",
-    "matplotlib",
-)
 
 
 @dataclass(frozen=True)
@@ -190,7 +174,7 @@ class ResultTable:
             "|" + "---|" * (len(self.columns) + 2),
         ]
         for r in self.rows:
-            vals = ["" if r.cells[c] is None else r.cells[c].format(self.digits) for c in self.columns]
+            vals = [_format_cell(r.cells[c], self.digits) for c in self.columns]
             lines.append("| " + " | ".join([r.label, r.source, *vals]) + " |")
         return "\n".join(lines)
 
@@ -252,19 +236,29 @@ class ExperimentRecord:
 
     @classmethod
     def start(
-        cls, experiment: str, title: str, out_dir: Path, config: Any, *, log: Callable[[str], None] = print
+        cls,
+        experiment: str,
+        title: str,
+        config: ReproductionConfig,
+        *,
+        log: Callable[[str], None] = print,
     ) -> ExperimentRecord:
-        """Begin a run of a dataclass ``config`` (with ``seed``, ``quick``, ``num_threads``): set torch's threads
-        and record the config (tuples as lists, as JSON has them) in the protocol."""
+        """Begin a run of ``config`` into ``config.out``: set torch's threads and record the config
+        (as JSON has it) in the protocol."""
         import torch
 
-        torch.set_num_threads(config.num_threads)
+        if config.out is None:
+            raise ValueError(f"{experiment}: the config has no report folder (out)")
+        torch.set_num_threads(config.threads)
         record = cls(
-            experiment=experiment, title=title, out_dir=out_dir, seed=config.seed, quick=config.quick, log=log
+            experiment=experiment,
+            title=title,
+            out_dir=config.out,
+            seed=config.seed,
+            quick=config.quick,
+            log=log,
         )
-        record.protocol["config"] = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()
-        }
+        record.protocol["config"] = config.model_dump(mode="json", exclude={"data_dir", "out"})
         return record
 
     @contextlib.contextmanager
@@ -374,51 +368,12 @@ class ExperimentRecord:
 
 
 def environment_info() -> dict[str, Any]:
-    """Versions, CPU, threads and the git commit of the working tree, for the report's environment section."""
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    info: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "packages": versions,
-        "git_commit": _git(["rev-parse", "HEAD"]),
-        "git_dirty": bool(_git(["status", "--porcelain", "--untracked-files=no"])),
-    }
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
-    return info
+    """Versions, CPU, threads and the git commit (see :func:`meddenoise.provenance.environment`)."""
+    return dict(environment())
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git(args: list[str]) -> str | None:
-    repo = Path(__file__).resolve().parents[3]
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.strip()
+def _format_cell(cell: Cell | None, digits: int) -> str:
+    return "" if cell is None else cell.format(digits)
 
 
 def _file_stem(key: str) -> str:

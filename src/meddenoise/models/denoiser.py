@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from meddenoise.denoiser import Denoiser, as_float_image
+from meddenoise.noise import estimate_noise_std_per_slice
 
 __all__ = ["ModelDenoiser"]
 
@@ -36,8 +38,11 @@ class ModelDenoiser(Denoiser):
 
     Notes
     -----
-    The noise level ``sigma`` is passed to models whose ``uses_sigma`` attribute is true (as
-    ``model(x, sigma=sigma)``); others ignore it. Outputs are clamped to [0, 1].
+    Noise-conditioned models (their ``uses_sigma`` attribute is true, e.g. ``ffdunet`` and
+    ``unet(noise_conditioned=True)``) get the noise level as ``model(x, sigma=levels)``, one level per
+    image: ``sigma`` (a number, or one per image of the batch) or, when it is ``None`` (blind), each
+    image's :func:`meddenoise.noise.estimate_noise_std`. Other models cannot use a noise level: their
+    ``uses_sigma`` is false, so callers can say so, and ``sigma`` is ignored. Outputs are clamped to [0, 1].
     """
 
     def __init__(
@@ -64,15 +69,42 @@ class ModelDenoiser(Denoiser):
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
 
-    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+    def noise_levels(
+        self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
+    ) -> np.ndarray:
+        """The noise level given to a conditioned model for each image of ``(N, H, W)``: float64 ``(N,)``.
+
+        ``sigma`` broadcast to the batch, or each image's :func:`~meddenoise.noise.estimate_noise_std`
+        when ``sigma`` is ``None``.
+        """
+        if sigma is None:
+            return estimate_noise_std_per_slice(images)
+        levels = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        if levels.size not in (1, len(images)):
+            raise ValueError(
+                f"{self.name}: sigma must be a number or one per image ({len(images)}), got {levels.size}"
+            )
+        if not np.isfinite(levels).all() or (levels < 0).any():
+            raise ValueError(f"{self.name}: sigma must be finite and >= 0, got {sigma}")
+        return np.broadcast_to(levels, (len(images),)).copy()
+
+    def denoise_image(
+        self, image: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
         """Denoise one float32 image ``(H, W)``."""
         return self.denoise_batch(np.asarray(image)[None], sigma=sigma)[0]
 
-    def denoise_batch(self, images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        """Denoise a float32 batch ``(N, H, W)`` in chunks of ``batch_size`` under inference mode."""
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Denoise a float32 batch ``(N, H, W)`` in chunks of ``batch_size`` under inference mode.
+
+        ``sigma``: a number, one per image, or ``None`` (estimated per image); used by conditioned models only.
+        """
         batch = as_float_image(images)
         if batch.ndim != 3:
             raise ValueError(f"{self.name}: expected a batch (N, H, W), got shape {batch.shape}")
+        levels = self.noise_levels(batch, sigma) if self.uses_sigma else None
         out = np.empty_like(batch)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -86,7 +118,11 @@ class ModelDenoiser(Denoiser):
                     chunk = chunk.to(self.device)
                     if self.channels_last:
                         chunk = chunk.contiguous(memory_format=torch.channels_last)
-                    denoised = self.model(chunk, sigma=sigma) if self.uses_sigma else self.model(chunk)
+                    if levels is None:
+                        denoised = self.model(chunk)
+                    else:
+                        chunk_levels = torch.from_numpy(levels[start : start + len(chunk)]).float()
+                        denoised = self.model(chunk, sigma=chunk_levels.to(self.device))
                     out[start : start + len(chunk)] = denoised.float().clamp(0.0, 1.0)[:, 0].cpu().numpy()
         finally:
             self.model.train(was_training)

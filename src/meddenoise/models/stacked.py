@@ -147,6 +147,7 @@ class GreedyLayerPhase:
         *,
         criterion: Criterion,
         rng: np.random.Generator,
+        sigma: torch.Tensor | None = None,  # not a conditioned model: greedy phases take no noise level
     ) -> torch.Tensor:
         model = self.model
         if self.layer == 0:

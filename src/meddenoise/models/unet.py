@@ -26,7 +26,7 @@ from torch import nn
 from meddenoise.models._common import DenoisingNet
 from meddenoise.models.registry import register_model
 
-__all__ = ["ResBlock", "UNetDenoiser", "estimate_noise_sigma"]
+__all__ = ["ResBlock", "UNetDenoiser", "estimate_noise_sigma", "run_unet_stages", "unet_stages"]
 
 _MAD_TO_SIGMA = 0.6745  # median absolute deviation of a standard normal
 
@@ -57,6 +57,42 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def unet_stages(channels: Sequence[int], blocks: int) -> tuple[nn.ModuleList, nn.Sequential, nn.ModuleList]:
+    """The encoder stages, body and decoder stages of a residual-block U-Net (DRUNet's, without biases).
+
+    Encoder stage: ``blocks`` residual blocks, then a 2x2 stride-2 convolution to the next width; body:
+    ``blocks`` residual blocks at the coarsest level; decoder stage: a 2x2 stride-2 transposed convolution
+    back, then ``blocks`` residual blocks. Run them with :func:`run_unet_stages`.
+    """
+    down = nn.ModuleList(
+        nn.Sequential(*[ResBlock(c) for _ in range(blocks)], nn.Conv2d(c, c_next, 2, stride=2, bias=False))
+        for c, c_next in itertools.pairwise(channels)
+    )
+    body = nn.Sequential(*[ResBlock(channels[-1]) for _ in range(blocks)])
+    up = nn.ModuleList(
+        nn.Sequential(
+            nn.ConvTranspose2d(c_next, c, 2, stride=2, bias=False), *[ResBlock(c) for _ in range(blocks)]
+        )
+        for c, c_next in itertools.pairwise(channels)
+    )
+    return down, body, up
+
+
+def run_unet_stages(y: torch.Tensor, down: nn.ModuleList, body: nn.Module, up: nn.ModuleList) -> torch.Tensor:
+    """Features ``y`` at the finest width through the stages of :func:`unet_stages` (additive skips)."""
+    skips = []
+    for stage in down:
+        skips.append(y)
+        y = stage(y)
+    y = body(y)
+    for stage, skip in zip(reversed(up), reversed(skips), strict=True):
+        upsample, *blocks = cast(nn.Sequential, stage)
+        y = upsample(y) + skip  # upsample, add the encoder's skip, residual blocks
+        for block in blocks:
+            y = block(y)
+    return y
 
 
 @register_model("unet")
@@ -95,19 +131,7 @@ class UNetDenoiser(DenoisingNet):
         self.residual = residual
         self.multiple = 2 ** (len(channels) - 1)
         self.head = nn.Conv2d(2 if noise_conditioned else 1, channels[0], 3, padding=1, bias=False)
-        self.down = nn.ModuleList(
-            nn.Sequential(
-                *[ResBlock(c) for _ in range(blocks)], nn.Conv2d(c, c_next, 2, stride=2, bias=False)
-            )
-            for c, c_next in itertools.pairwise(channels)
-        )
-        self.body = nn.Sequential(*[ResBlock(channels[-1]) for _ in range(blocks)])
-        self.up = nn.ModuleList(
-            nn.Sequential(
-                nn.ConvTranspose2d(c_next, c, 2, stride=2, bias=False), *[ResBlock(c) for _ in range(blocks)]
-            )
-            for c, c_next in itertools.pairwise(channels)
-        )
+        self.down, self.body, self.up = unet_stages(channels, blocks)
         self.tail = nn.Conv2d(channels[0], 1, 3, padding=1, bias=False)
 
     def _noise_map(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
@@ -127,18 +151,7 @@ class UNetDenoiser(DenoisingNet):
             # estimated on the unpadded image: replicate-padding a tiny image would bias it towards zero
             level = estimate_noise_sigma(x) if sigma is None else sigma
             inputs = torch.cat([padded, self._noise_map(padded, level)], dim=1)
-        y = self.head(inputs)
-        skips = []
-        for stage in self.down:
-            skips.append(y)
-            y = stage(y)
-        y = self.body(y)
-        for stage, skip in zip(reversed(self.up), reversed(skips), strict=True):
-            upsample, *blocks = cast(nn.Sequential, stage)
-            y = upsample(y) + skip  # upsample, add the encoder's skip, residual blocks
-            for block in blocks:
-                y = block(y)
-        y = self.tail(y)
+        y = self.tail(run_unet_stages(self.head(inputs), self.down, self.body, self.up))
         if self.residual:
             y = y + padded
         y = y[..., :h, :w]

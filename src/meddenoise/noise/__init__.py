@@ -30,7 +30,12 @@ from meddenoise.noise.base import (
     register_noise,
 )
 from meddenoise.noise.ct import LowDoseCTNoise
-from meddenoise.noise.estimate import estimate_sigma, estimate_sigma_batch
+from meddenoise.noise.estimate import (
+    estimate_noise_std,
+    estimate_noise_std_per_slice,
+    estimate_sigma,
+    estimate_sigma_batch,
+)
 from meddenoise.noise.paper import GaussianNoise, MaskingNoise, PoissonNoise
 from meddenoise.noise.physics import (
     PhotonNoise,
@@ -56,6 +61,8 @@ __all__ = [
     "SaltPepperNoise",
     "SpeckleNoise",
     "describe_models",
+    "estimate_noise_std",
+    "estimate_noise_std_per_slice",
     "estimate_sigma",
     "estimate_sigma_batch",
     "format_value",

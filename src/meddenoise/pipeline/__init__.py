@@ -2,7 +2,7 @@
 
 Dependencies point down: the pipeline uses :mod:`meddenoise.methods` (which denoiser, with which
 intensity policy), :mod:`meddenoise.data` (the intensity policy), :mod:`meddenoise.io` (every file-format
-question, reading and writing) and :mod:`meddenoise.noise` (sigma estimate); the CLI and
+question, reading and writing) and :mod:`meddenoise.noise` (the noise estimate in the image's units); the CLI and
 :mod:`meddenoise.api` use the pipeline.
 """
 
@@ -15,13 +15,31 @@ from meddenoise.pipeline.batch import (
     denoise_file,
     denoise_files,
     denoise_image,
+    derivation,
     plan_jobs,
 )
-from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, parse_noise_level
-from meddenoise.pipeline.tiling import blend_ramp, count_tiles, denoise_tiled, tile_starts, tile_weight
+from meddenoise.pipeline.core import (
+    DenoiseOptions,
+    SliceReport,
+    denoise_pixels,
+    describe_noise,
+    noise_ignored_note,
+    parse_noise_level,
+)
+from meddenoise.pipeline.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    blend_ramp,
+    count_tiles,
+    denoise_tiled,
+    tile_starts,
+    tile_weight,
+)
 
 __all__ = [
     "DEFAULT_DESCRIPTION",
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
     "BatchSummary",
     "DenoiseOptions",
     "FileJob",
@@ -35,6 +53,9 @@ __all__ = [
     "denoise_image",
     "denoise_pixels",
     "denoise_tiled",
+    "derivation",
+    "describe_noise",
+    "noise_ignored_note",
     "parse_noise_level",
     "plan_jobs",
     "tile_starts",

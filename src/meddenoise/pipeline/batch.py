@@ -8,6 +8,9 @@
   folder becomes a :class:`FileResult` with its reason, and the rest of the batch goes on.
 * DICOM files of one input series become one new derived series: all share one new
   SeriesInstanceUID (each gets a new SOPInstanceUID).
+* The noise level used and the strength are reported per file, or once per DICOM series
+  (:meth:`BatchSummary.noise_lines`), and recorded in each derived DICOM's DerivationDescription; a
+  noise level given to a denoiser that takes none is said once per run (:attr:`BatchSummary.notes`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import numpy as np
 
 from meddenoise.io import MedicalImage, find_images, output_name, read_image, series_uid, write_like_source
 from meddenoise.methods import DenoiserResolver
-from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels
+from meddenoise.pipeline.core import (
+    DenoiseOptions,
+    SliceReport,
+    denoise_pixels,
+    describe_noise,
+    noise_ignored_note,
+)
 
 __all__ = [
     "DEFAULT_DESCRIPTION",
@@ -32,6 +41,7 @@ __all__ = [
     "denoise_file",
     "denoise_files",
     "denoise_image",
+    "derivation",
     "plan_jobs",
 ]
 
@@ -61,14 +71,37 @@ class FileResult:
     seconds: float = 0.0
     denoiser: str = ""
     sigma: float | None = None
+    report: SliceReport | None = None
+    series: str | None = None
 
 
 @dataclass
 class BatchSummary:
-    """All results of a batch and its total time."""
+    """All results of a batch, its total time and the notes said during it (each once)."""
 
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def noise_lines(self) -> list[str]:
+        """One line per denoised file, or per input DICOM series, with the noise level used and the strength.
+
+        E.g. ``scan.dcm: estimated noise 17.5 HU; strength 1.0``, or for a series of 45 files
+        ``study/IMG001.dcm (+44 more files of its series): estimated noise 17.5 HU (per slice
+        15.2-19.0); strength 1.0``.
+        """
+        groups: dict[str, list[FileResult]] = {}
+        for result in self.done:
+            if result.report is not None:
+                groups.setdefault(result.series or str(result.source), []).append(result)
+        lines = []
+        for members in groups.values():
+            name = str(members[0].source)
+            if len(members) > 1:
+                name += f" (+{len(members) - 1} more files of its series)"
+            reports = [m.report for m in members if m.report is not None]
+            lines.append(f"{name}: {describe_noise(reports)}")
+        return lines
 
     @property
     def done(self) -> list[FileResult]:
@@ -136,7 +169,10 @@ def denoise_image(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, SliceReport, str]:
-    """Denoise a :class:`~meddenoise.io.MedicalImage`; returns (pixels in original units, report, label)."""
+    """Denoise a :class:`~meddenoise.io.MedicalImage`; returns (pixels in original units, report, label).
+
+    The noise level of ``options`` is in the image's units (:attr:`meddenoise.io.ImageMeta.units`).
+    """
     meta = image.meta
     choice = resolver.for_modality(meta.modality)
     pixels, report = denoise_pixels(
@@ -169,8 +205,18 @@ def denoise_file(
     """
     image = read_image(Path(source))
     pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions())
-    write_like_source(target, pixels, image, description=f"{description}: {label}", series_uid=series)
+    write_like_source(
+        target, pixels, image, description=derivation(description, label, report), series_uid=series
+    )
     return report, label
+
+
+def derivation(description: str, label: str, report: SliceReport) -> str:
+    """What a derived file records (DICOM DerivationDescription, ST: up to 1024 characters).
+
+    E.g. ``denoised by meddenoise: pretrained ct; estimated noise 17.5 HU; strength 1.0``.
+    """
+    return f"{description}: {label}; {report.describe()}"[:1024]
 
 
 def denoise_files(
@@ -182,6 +228,7 @@ def denoise_files(
     description: str = DEFAULT_DESCRIPTION,
     show_progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> BatchSummary:
     """Denoise every image under ``inputs`` into ``output_dir``.
 
@@ -194,13 +241,16 @@ def denoise_files(
     resolver
         Which denoiser each image gets (default: the shipped model for its modality).
     options
-        Noise level, tile and overlap.
+        Noise level (in each image's units), strength, tile and overlap.
     description
         Appended to the DICOM SeriesDescription (and recorded in other formats where possible).
     show_progress
         Show a progress bar (stderr).
     on_result
         Called with each :class:`FileResult` as it is known.
+    on_note
+        Called with each note as it arises, once per run (also kept in :attr:`BatchSummary.notes`),
+        e.g. that a denoiser ignores the noise level it was given.
 
     Raises
     ------
@@ -219,6 +269,7 @@ def denoise_files(
         summary.results.append(failure)
         if on_result is not None:
             on_result(failure)
+    noted: set[str] = set()  # denoisers whose ignored noise level was already said
     new_series: dict[str, str] = {}  # input SeriesInstanceUID → the derived series' new UID
     bar = tqdm(total=len(jobs), unit="file", desc="denoising", disable=not show_progress, leave=False)
     try:
@@ -227,11 +278,20 @@ def denoise_files(
             try:
                 image = read_image(job.source)
                 pixels, report, label = denoise_image(image, resolver, options)
+                if report.noise_ignored and label not in noted:  # said once per denoiser and run
+                    noted.add(label)
+                    summary.notes.append(noise_ignored_note(label, report))
+                    if on_note is not None:
+                        on_note(summary.notes[-1])
                 uid = series_uid(image)
                 derived_uid = new_series.setdefault(uid, generate_uid()) if uid else None
                 # One input series → one derived series: every file of it gets the same new SeriesInstanceUID.
                 write_like_source(
-                    job.target, pixels, image, description=f"{description}: {label}", series_uid=derived_uid
+                    job.target,
+                    pixels,
+                    image,
+                    description=derivation(description, label, report),
+                    series_uid=derived_uid,
                 )
                 sigmas = [s for s in report.sigmas if s is not None]
                 result = FileResult(
@@ -241,6 +301,8 @@ def denoise_files(
                     seconds=time.perf_counter() - t0,
                     denoiser=label,
                     sigma=float(np.mean(sigmas)) if sigmas else None,
+                    report=report,
+                    series=uid,
                 )
             except (KeyboardInterrupt, SystemExit):
                 raise

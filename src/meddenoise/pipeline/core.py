@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from meddenoise.data import Normalizer
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.pipeline.tiling import count_tiles, denoise_tiled
+from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, denoise_tiled
 
-__all__ = ["DenoiseOptions", "SliceReport", "denoise_pixels", "parse_noise_level"]
+__all__ = [
+    "NOISE_ESTIMATOR",
+    "DenoiseOptions",
+    "NoiseSource",
+    "SliceReport",
+    "denoise_pixels",
+    "describe_noise",
+    "noise_ignored_note",
+    "parse_noise_level",
+]
 
 
 def parse_noise_level(value: str | float | None) -> float | str | None:
     """``"auto"`` → ``"auto"``; ``None``/``"none"`` → ``None``; a number (string or float) → float >= 0.
 
+    A number is the noise std in the image's own units (HU for CT, stored grey levels for PNG/TIFF).
+
     Raises
     ------
     ValueError
         For anything else, or a negative level.
+
+    Examples
+    --------
+    >>> parse_noise_level("20"), parse_noise_level("AUTO"), parse_noise_level("none")
+    (20.0, 'auto', None)
     """
     if value is None:
         return None
@@ -49,40 +66,144 @@ class DenoiseOptions:
     Parameters
     ----------
     noise_level
-        ``"auto"`` (estimate per slice on the [0, 1] scale, :func:`meddenoise.noise.estimate_sigma`),
-        a std on the [0, 1] scale, or ``None`` (the denoiser decides).
+        The noise std **in the image's own units** (HU for CT, stored grey levels for PNG/TIFF and
+        X-ray DICOM, the array's own values for an array), ``"auto"`` (estimated per slice in those
+        units with :func:`meddenoise.noise.estimate_noise_std`) or ``None`` (the denoiser decides).
+        It reaches a denoiser that uses it (:attr:`~meddenoise.denoiser.Denoiser.uses_sigma`) on the
+        denoiser's [0, 1] scale: ``sigma = noise_level / (high - low)`` of the intensity mapping.
+    strength
+        How hard to denoise, >= 0: 0 returns the input unchanged, 1 is the default. A denoiser given a
+        noise level gets ``strength * sigma``; for any other (a blind model, or ``noise_level=None``)
+        the output is blended: ``input + strength * (denoised - input)`` (above 1 this extrapolates
+        the removed component; values are clipped to the intensity mapping's range).
     tile, overlap
-        Tile side and overlap in pixels (:func:`~meddenoise.pipeline.tiling.denoise_tiled`).
+        Tile side and overlap in pixels (:func:`~meddenoise.pipeline.tiling.denoise_tiled`); the
+        default tile takes a 512x512 (up to 1024x1024) slice whole.
     batch_size
-        Tiles per denoiser call.
+        Tiles per denoiser call (memory grows with it).
     """
 
     noise_level: str | float | None = "auto"
-    tile: int = 256
-    overlap: int = 32
-    batch_size: int = 4
+    strength: float = 1.0
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "noise_level", parse_noise_level(self.noise_level))
+        strength = float(self.strength)
+        if not np.isfinite(strength) or strength < 0:
+            raise ValueError(f"strength must be a finite number >= 0, got {self.strength!r}")
+        object.__setattr__(self, "strength", strength)
         if self.tile < 16:
             raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
         if not 0 <= self.overlap < self.tile // 2:
             raise ValueError(f"overlap must be in [0, tile/2), got {self.overlap} for tile {self.tile}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+NoiseSource = Literal["estimated", "given", "none"]
 
 
 @dataclass
 class SliceReport:
-    """What happened to the pixels: the intensity mapping used and the noise level per slice."""
+    """What happened to the pixels: the intensity mapping, the noise level per slice and the strength.
+
+    Attributes
+    ----------
+    mapping
+        The intensity mapping (original units → [0, 1]).
+    units
+        The image's units (``"HU"``, ``"counts"``, ``""`` ...).
+    noise_source
+        ``"estimated"`` (``noise_level="auto"``), ``"given"`` (a number) or ``"none"``.
+    noise
+        Per slice, the noise std in the image's units (``None`` under ``"none"``).
+    sigmas
+        Per slice, the ``sigma`` the denoiser received on its [0, 1] scale (strength included), or
+        ``None`` when it got none.
+    strength
+        :attr:`DenoiseOptions.strength`.
+    uses_sigma
+        Whether the denoiser takes a noise level.
+    tiles
+        Tiles denoised in all.
+    """
 
     mapping: Normalizer
+    units: str = ""
+    noise_source: NoiseSource = "none"
+    noise: list[float | None] = field(default_factory=list)
     sigmas: list[float | None] = field(default_factory=list)
+    strength: float = 1.0
+    uses_sigma: bool = False
     tiles: int = 0
 
+    @property
+    def noise_ignored(self) -> bool:
+        """A number was given as the noise level but the denoiser cannot use one."""
+        return self.noise_source == "given" and not self.uses_sigma
 
-def _estimate_sigma(unit_image: np.ndarray) -> float:
-    from meddenoise.noise import estimate_sigma
+    def describe(self) -> str:
+        """One line, e.g. ``estimated noise 17.5 HU; strength 1.0`` (:func:`describe_noise`)."""
+        return describe_noise([self])
 
-    return float(estimate_sigma(unit_image))
+
+def _format_level(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 1:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def _with_units(text: str, units: str) -> str:
+    # "intensity" (PNG, TIFF, NIfTI) means the stored values themselves: no unit to print
+    return f"{text} {units}" if units and units != "intensity" else text
+
+
+def describe_noise(reports: Sequence[SliceReport]) -> str:
+    """The noise level and strength of one or more reports (a file, or all files of a series) in one line.
+
+    Examples: ``estimated noise 17.5 HU; strength 1.0``, ``estimated noise 17.5 HU (per slice
+    15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
+    ``noise level left to the denoiser; strength 1.0``.
+    """
+    if not reports:
+        return ""
+    first = reports[0]
+    levels = [v for r in reports for v in r.noise if v is not None]
+    strength = f"strength {first.strength!r}"
+    if first.noise_source == "none" or not levels:
+        return f"noise level left to the denoiser; {strength}"
+    mean = _with_units(_format_level(float(np.mean(levels))), first.units)
+    text = f"estimated noise {mean}" if first.noise_source == "estimated" else f"noise {mean} (given)"
+    low, high = min(levels), max(levels)
+    if len(levels) > 1 and _format_level(low) != _format_level(high):
+        text += f" (per slice {_format_level(low)}-{_format_level(high)})"
+    if not first.uses_sigma:
+        text += ", not used by the denoiser"
+    return f"{text}; {strength}"
+
+
+def noise_ignored_note(label: str, report: SliceReport) -> str:
+    """The one line said (once per run) when a given noise level meets a denoiser that takes none."""
+    given = next((v for v in report.noise if v is not None), 0.0)
+    return (
+        f"note: {label} does not take a noise level; the noise level "
+        f"{_with_units(f'{given:g}', report.units)} is ignored (strength still applies)"
+    )
+
+
+#: The blind noise estimator behind ``noise_level="auto"`` and ``meddenoise info`` (image units).
+NOISE_ESTIMATOR = "meddenoise.noise.estimate_noise_std"
+
+
+def _estimate_noise(pixels: np.ndarray) -> float:
+    from meddenoise.noise import estimate_noise_std
+
+    return float(estimate_noise_std(pixels))
 
 
 def denoise_pixels(
@@ -101,9 +222,14 @@ def denoise_pixels(
     """Denoise an image ``(H, W)`` or stack ``(N, H, W)`` given in original units.
 
     ``intensity`` with ``modality``, ``units``, ``original_dtype``, ``file_format`` and ``value_range``
-    chooses the mapping (:func:`meddenoise.data.fit_intensity`). It is fitted once on the whole input (so every slice of a volume shares it),
-    each slice is denoised in tiles, and the result is mapped back to the original units; pixels that
-    lay outside the mapping's range keep their original value.
+    chooses the mapping (:func:`meddenoise.data.fit_intensity`). It is fitted once on the whole input
+    (so every slice of a volume shares it), each slice is denoised in tiles, and the result is mapped
+    back to the original units; pixels that lay outside the mapping's range keep their original value.
+
+    The noise level (:attr:`DenoiseOptions.noise_level`, in the image's units, estimated per slice
+    under ``"auto"``) is converted to the denoiser's [0, 1] scale by the same mapping,
+    ``sigma = strength * noise / (high - low)``, and passed to a denoiser that uses it; any other gets
+    no ``sigma`` and its output is blended by ``strength``. ``strength=0`` returns the input as it is.
 
     Returns
     -------
@@ -125,15 +251,25 @@ def denoise_pixels(
     )
     stack = arr if arr.ndim == 3 else arr[None]
     out = np.empty_like(stack)
-    report = SliceReport(mapping=mapping)
+    level = options.noise_level
+    report = SliceReport(
+        mapping=mapping,
+        units=units or "",
+        noise_source="estimated" if level == "auto" else ("none" if level is None else "given"),
+        strength=options.strength,
+        uses_sigma=denoiser.uses_sigma,
+    )
     for index, slice_pixels in enumerate(stack):
-        unit = to_unit(mapping, slice_pixels)
-        sigma: float | None
-        if options.noise_level == "auto":
-            sigma = _estimate_sigma(unit) if denoiser.uses_sigma else None
-        else:
-            sigma = options.noise_level  # type: ignore[assignment]
+        noise = _estimate_noise(slice_pixels) if level == "auto" else level
+        assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
+        report.noise.append(noise)
+        # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
+        sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
         report.sigmas.append(sigma)
+        if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
+            out[index] = slice_pixels
+            continue
+        unit = to_unit(mapping, slice_pixels)
         report.tiles += count_tiles(*unit.shape, tile=options.tile, overlap=options.overlap)
         denoised = denoise_tiled(
             unit,
@@ -144,6 +280,8 @@ def denoise_pixels(
             batch_size=options.batch_size,
             progress=progress,
         )
+        if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
+            denoised = unit + np.float32(options.strength) * (denoised - unit)
         out[index] = from_unit(mapping, denoised, original=slice_pixels)
         del unit, denoised
     return (out if arr.ndim == 3 else out[0]), report

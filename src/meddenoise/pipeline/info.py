@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from meddenoise.data.intensity import CLASSICAL_INTENSITY, fit_intensity, to_unit
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, fit_intensity
+from meddenoise.pipeline.core import NOISE_ESTIMATOR
 
 __all__ = ["describe_image"]
 
@@ -15,10 +16,11 @@ __all__ = ["describe_image"]
 def describe_image(path: str | Path) -> dict[str, Any]:
     """Facts about one image file, in display order.
 
-    The noise level is estimated blindly (wavelet MAD, :func:`meddenoise.noise.estimate_sigma`) on
-    the middle slice, after the same intensity mapping the pipeline uses for classical methods
-    (CT: window -1024..1024 HU; others: percentiles 0.5-99.5), and given both on that [0, 1] scale
-    (what ``--noise-level`` takes) and in the image's own units.
+    The noise std is estimated blindly on the middle slice in the image's own units (HU for CT, stored
+    grey levels for PNG/TIFF) by :func:`meddenoise.noise.estimate_noise_std`, the estimator
+    ``denoise --noise-level auto`` uses; a number in those units is what ``--noise-level`` takes.
+    The mapping line is the one the pipeline uses for classical methods (CT: window -1024..1024 HU;
+    others: percentiles 0.5-99.5).
 
     Raises
     ------
@@ -26,7 +28,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
         If the file cannot be read as an image.
     """
     from meddenoise.io import read_image
-    from meddenoise.noise import estimate_sigma
+    from meddenoise.noise import estimate_noise_std
 
     image = read_image(Path(path))
     meta = image.meta
@@ -42,7 +44,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
         file_format=meta.format,
         value_range=meta.value_range,
     )
-    sigma_unit = float(estimate_sigma(to_unit(mapping, middle)))
+    noise = float(estimate_noise_std(middle))
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
         "file": str(path),
@@ -60,8 +62,8 @@ def describe_image(path: str | Path) -> dict[str, Any]:
             else "unknown"
         ),
         "photometric": meta.photometric,
-        "noise sigma (0-1 scale)": round(sigma_unit, 5),
-        f"noise sigma ({meta.units})": round(sigma_unit * mapping.width, 4),
+        f"noise std ({meta.units})": f"{noise:.4g} (estimated on the {'middle slice' if pixels.ndim == 3 else 'image'})",
+        "noise estimator": NOISE_ESTIMATOR,
         "mapping for denoising": f"{mapping.low:.6g} .. {mapping.high:.6g} {meta.units} → 0..1",
     }
     return facts

@@ -18,7 +18,21 @@ import numpy as np
 
 from meddenoise.denoiser import Denoiser, as_float_image
 
-__all__ = ["blend_ramp", "count_tiles", "denoise_tiled", "tile_starts", "tile_weight"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
+    "blend_ramp",
+    "count_tiles",
+    "denoise_tiled",
+    "tile_starts",
+    "tile_weight",
+]
+
+#: Default tile side: a 512x512 slice (and anything up to 1024x1024) is denoised in one piece, with no
+#: overlap recomputed; larger images are tiled, so memory stays bounded.
+DEFAULT_TILE = 1024
+#: Default overlap of neighbouring tiles (more than the shipped networks' receptive radius).
+DEFAULT_OVERLAP = 32
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -84,10 +98,10 @@ def denoise_tiled(
     image: np.ndarray,
     denoiser: Denoiser | Callable[[np.ndarray], np.ndarray],
     *,
-    tile: int = 256,
-    overlap: int = 32,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
     sigma: float | None = None,
-    batch_size: int = 4,
+    batch_size: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Denoise a 2D [0, 1] image in overlapping tiles and blend them.
@@ -154,7 +168,7 @@ def denoise_tiled(
     return output
 
 
-def count_tiles(height: int, width: int, *, tile: int = 256, overlap: int = 32) -> int:
+def count_tiles(height: int, width: int, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> int:
     """Number of tiles :func:`denoise_tiled` uses for an image of this size."""
     if height <= tile and width <= tile:
         return 1

@@ -8,7 +8,6 @@ licences, noise, command, seed, sha256 of the weights, measured quality and spee
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from meddenoise.data.intensity import IntensitySpec
 from meddenoise.denoiser import Denoiser
+from meddenoise.provenance import sha256_file
 
 __all__ = [
     "PRETRAINED_DIR",
@@ -47,15 +47,6 @@ MODALITY_MODEL: dict[str, str] = {
 
 class PretrainedModelError(ValueError):
     """A pretrained model that is unknown, missing its files, or whose weights fail their checksum."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from meddenoise._utils import atomic_path
+from meddenoise.provenance import CPU_FLAGS, cpu_info, git_info, package_versions
 
 __all__ = ["HtmlReport", "environment_info", "parse_markdown_table"]
 
@@ -83,25 +84,26 @@ def parse_markdown_table(text: str) -> list[list[str]]:
 
 
 def environment_info() -> dict[str, str]:
-    """Versions and machine facts worth recording beside any measured number."""
+    """Versions and machine facts worth recording beside any measured number, as display strings.
+
+    The same facts as :func:`meddenoise.provenance.environment` (installed packages only).
+    """
+    cpu = cpu_info()
     info: dict[str, str] = {
         "date (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "python": sys.version.split()[0],
+        "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu count": str(os.cpu_count()),
+        "processor": cpu.model,
+        "cpu count": str(cpu.count),
+        "cpu flags": ", ".join(cpu.flags) or "none of " + ", ".join(CPU_FLAGS),
     }
-    for module_name in ("meddenoise", "numpy", "scipy", "skimage", "torch", "pydicom", "nibabel", "bm3d"):
-        module = sys.modules.get(module_name)
-        if module is None:
-            try:
-                module = __import__(module_name)
-            except ImportError:
-                continue
-        info[module_name] = str(getattr(module, "__version__", "?"))
+    info.update({name: version for name, version in package_versions().items() if version is not None})
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch threads"] = str(torch.get_num_threads())
+    git = git_info()
+    if git is not None:
+        info["git commit"] = git.commit + (" (modified)" if git.dirty else "")
     return info
 
 

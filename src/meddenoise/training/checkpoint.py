@@ -18,11 +18,9 @@ only random state a resume needs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import struct
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from torch import nn
 
 from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import IntensitySpec
+from meddenoise.provenance import git_info, sha256_file
 from meddenoise.training.config import TrainConfig, TrainConfigError
 
 __all__ = [
@@ -66,21 +65,8 @@ def _mismatched(path: Path, reason: str) -> CheckpointError:
 
 
 def _git_commit() -> str | None:
-    repo = Path(__file__).resolve().parents[3]
-    if not (repo / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and len(commit) == 40 else None
+    git = git_info()
+    return None if git is None else git.commit
 
 
 def run_metadata(config: TrainConfig, *, started_utc: str | None = None) -> dict[str, Any]:
@@ -100,11 +86,7 @@ def run_metadata(config: TrainConfig, *, started_utc: str | None = None) -> dict
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

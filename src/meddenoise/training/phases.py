@@ -46,8 +46,10 @@ class TrainingPhase(Protocol):
         *,
         criterion: Criterion,
         rng: np.random.Generator,
+        sigma: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The scalar loss of one batch ``(B, 1, H, W)``; ``rng`` for any draw the phase makes."""
+        """The scalar loss of one batch ``(B, 1, H, W)``; ``rng`` for any draw the phase makes; ``sigma``
+        ``(B,)`` the noise std of each sample when the objective tells the network (conditioned training)."""
         ...
 
 
@@ -79,8 +81,10 @@ class MainPhase:
         *,
         criterion: Criterion,
         rng: np.random.Generator,
+        sigma: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return criterion(self.model(inputs).float(), targets, mask)
+        pred = self.model(inputs) if sigma is None else self.model(inputs, sigma=sigma)
+        return criterion(pred.float(), targets, mask)
 
 
 def plan_phases(config: TrainConfig, model: nn.Module) -> list[TrainingPhase]:

@@ -262,8 +262,11 @@ def batch_loss(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     inputs, targets = _tensor(batch.inputs, memory_format), _tensor(batch.targets, memory_format)
     mask = None if batch.mask is None else _tensor(batch.mask, memory_format)
+    sigma = None if batch.sigma is None else torch.from_numpy(np.ascontiguousarray(batch.sigma, np.float32))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return phase.loss(inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng)
+        return phase.loss(
+            inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng, sigma=sigma
+        )
 
 
 # --- precision and layout ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Training objectives: supervised, noise2noise and noise2void (blind-spot), each with its config.
+"""Training objectives: supervised, noise-level-conditioned, noise2noise and noise2void (blind-spot), each
+with its config.
 
 A config's ``kind`` selects the objective: ``TrainConfig(objective={"kind": "noise2void", ...})``.
 Add one by writing a module with an :class:`ObjectiveConfig` subclass (a literal ``kind`` and a
@@ -12,6 +13,7 @@ from meddenoise.training.objectives.base import (
     ObjectiveConfig,
     register_objective,
 )
+from meddenoise.training.objectives.conditioned import ConditionedConfig, ConditionedObjective
 from meddenoise.training.objectives.noise2noise import Noise2NoiseConfig, Noise2NoiseObjective
 from meddenoise.training.objectives.noise2void import Noise2VoidConfig, Noise2VoidObjective
 from meddenoise.training.objectives.supervised import SupervisedConfig, SupervisedObjective
@@ -19,6 +21,8 @@ from meddenoise.training.objectives.supervised import SupervisedConfig, Supervis
 __all__ = [
     "OBJECTIVES",
     "Batch",
+    "ConditionedConfig",
+    "ConditionedObjective",
     "Noise2NoiseConfig",
     "Noise2NoiseObjective",
     "Noise2VoidConfig",

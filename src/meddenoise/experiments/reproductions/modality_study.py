@@ -21,41 +21,67 @@ Protocol:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field
 
-from meddenoise.experiments import figures
-from meddenoise.experiments.gondara2016 import DX_DUPLICATES
+from meddenoise.evaluation import Score
+from meddenoise.experiments.config import ReproductionConfig, derive
 from meddenoise.experiments.protocol import (
     TrainedModel,
     derived_seed,
     output_collapsed,
-    score_batch,
     summarise,
     train_denoiser,
 )
-from meddenoise.experiments.published import MODALITY_STUDY
-from meddenoise.experiments.runner import ExperimentRecord, ResultTable
+from meddenoise.experiments.published import PublishedTable
+from meddenoise.experiments.registry import Reproduction, ReproductionError, register
+from meddenoise.experiments.runner import Cell, ExperimentRecord, ResultTable
 
-__all__ = ["MODALITIES", "ModalityConfig", "load_modalities", "run_modality_study"]
+if TYPE_CHECKING:
+    from meddenoise.training import TrainConfig
+
+__all__ = ["MODALITIES", "ModalityConfig", "ModalityStudy", "load_modalities", "run_modality_study"]
 
 MODALITIES = ("MRI", "CT", "X-ray")
 #: ``chest-xray-64`` images are 64x64: they take part only in a study run at exactly this size.
 CHEST_XRAY_SIZE = 64
-_NIH_PATIENT = re.compile(r"_(\d{8})_\d{3}\.png$")
+
+_CITATION = (
+    "Karan & Ashish, 'Medical Image Denoising Using Autoencoders', NIT Raipur final-year project report, 2025 "
+    "(shared/seeds/002_9ff5e727bbfdaeee.txt)"
+)
+PUBLISHED_ROW = "Conv AE 64/128 (published)"
+#: The 2025 project report: one test set of 52 images (their own Kaggle data; modality mix not given).
+MODALITY_STUDY: dict[str, PublishedTable] = {
+    "metrics": PublishedTable(
+        key="modality-study/metrics",
+        source=f"{_CITATION}, 'Metrics over 52 test images'",
+        metric="psnr/ssim/mae/lpips",
+        columns=("PSNR (dB)", "SSIM", "MAE", "LPIPS"),
+        rows={PUBLISHED_ROW: (29.55, 0.8742, 0.0226, 0.0850)},
+        note="128x128, noise clip(x + 0.3 * N(0, 1.5), 0, 1), 50 epochs; per-modality models are claimed "
+        "but only one set of numbers is printed, over 52 test images.",
+    ),
+}
+#: Our row label of the published numbers.
+PUBLISHED_LABEL = "Published (52 test images, their data)"
+#: Table column → score (SSIM: 7x7 uniform window, data_range 1).
+COLUMNS: dict[str, Score] = {
+    "PSNR (dB)": Score("psnr"),
+    "SSIM": Score("ssim", win_size=7),
+    "MAE": Score("mae"),
+    "LPIPS": Score("lpips"),
+}
 
 
-@dataclass
-class ModalityConfig:
-    """Everything that defines a modality-study run; :meth:`quick_config` is the CI variant."""
+class ModalityConfig(ReproductionConfig):
+    """Everything that defines a modality-study run (:data:`QUICK` gives the CI variant)."""
 
-    seed: int = 0
-    quick: bool = False
-    size: int = 128
+    size: int = Field(128, ge=8, description="Image size; 64 adds chest-xray-64 to the X-ray data.")
     noise: str = "gaussian(p=0.3,sigma=1.5)"
     model: str = "conv-ae"
     epochs: int = 50
@@ -67,22 +93,41 @@ class ModalityConfig:
     slab_size: int = 10
     slab_gap: int = 2
     figure_images: int = 3
-    num_threads: int = 2
     #: a training whose output is constant on these training images is retried with a new seed and a
     #: 10x smaller learning rate (up to ``max_attempts`` trainings in all)
     collapse_check_images: int = 8
     max_attempts: int = 3
 
-    @classmethod
-    def quick_config(cls, *, seed: int = 0) -> ModalityConfig:
-        return cls(
-            seed=seed,
-            quick=True,
-            epochs=1,
-            max_train_per_modality=12,
-            max_test_per_modality=4,
-            max_files_per_folder=16,
-        )
+
+#: Same code path, a few images and one epoch (CI).
+QUICK: dict[str, object] = {
+    "epochs": 1,
+    "max_train_per_modality": 12,
+    "max_test_per_modality": 4,
+    "max_files_per_folder": 16,
+}
+
+
+@register
+class ModalityStudy(Reproduction[ModalityConfig]):
+    """The 2025 report: per-modality conv-ae models vs one shared model, with a cross-modality table."""
+
+    name = "modality-study"
+    title = "2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray)"
+    summary = "2025 report, MRI/CT/X-ray, 128x128 (--size 64 adds chest-xray-64)"
+    config_class = ModalityConfig
+    published = MODALITY_STUDY
+    figures = ("MRI examples", "CT examples", "X-ray examples", "Training and validation loss")
+    doc = "docs/reproduce.md#modality-study--protocol"
+
+    def quick_changes(self) -> dict[str, object]:
+        return dict(QUICK)
+
+    def report_name(self, changes: Mapping[str, object]) -> str:
+        return self.name + (f"-{changes['size']}" if "size" in changes else "")
+
+    def run(self, config: ModalityConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
+        return run_modality_study(config, log=log)
 
 
 def _mri_slices(size: int) -> np.ndarray:
@@ -132,19 +177,12 @@ def _split_capped(
     return images[train_idx], images[test_idx]
 
 
-def nih_patient_id(name: str) -> str:
-    """The NIH ChestX-ray14 patient of a ``chest-xray-64`` file (``<split>_<label>_<patient>_<index>.png``)."""
-    match = _NIH_PATIENT.search(name)
-    if match is None:
-        raise ValueError(f"{name}: not a chest-xray-64 file name (<split>_<label>_<patient>_<index>.png)")
-    return match.group(1)
-
-
 def load_modalities(
     data_dir: Path, config: ModalityConfig
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, object]]]:
     """Train and test images per modality (``config.size`` square, [0, 1]) and a description of each split."""
     from meddenoise.data import dicom_groups, load_images, slab_groups
+    from meddenoise.data.curation import curated_pngs, nih_patient_id
 
     data_dir = Path(data_dir)
     rng = np.random.default_rng(derived_seed(config.seed, "modality-caps"))
@@ -175,16 +213,11 @@ def load_modalities(
     }
 
     with_chest = config.size == CHEST_XRAY_SIZE
-    folders = [("dental-ceph", DX_DUPLICATES), ("mini-mias", ())]
-    if with_chest:
-        folders.append(("chest-xray-64", ()))
+    folders = ["dental-ceph", "mini-mias", *(["chest-xray-64"] if with_chest else [])]
     xray_parts, sources, xray_groups = [], [], []
-    for folder, drop in folders:
-        files = sorted(p for p in (data_dir / folder).glob("*.png") if p.name not in drop)
-        files = files[: config.max_files_per_folder]
-        if not files:
-            raise FileNotFoundError(f"{data_dir / folder}: no .png files")
-        xray_parts.append(load_images(files, size=config.size))
+    for folder in folders:
+        files = curated_pngs(data_dir / folder, limit=config.max_files_per_folder).files
+        xray_parts.append(load_images(list(files), size=config.size))
         sources += [folder] * len(files)
         # chest X-rays are grouped by NIH patient; every other image is its own group
         xray_groups += [
@@ -219,19 +252,38 @@ def load_modalities(
     return train, test, info
 
 
-def run_modality_study(
-    data_dir: Path, out_dir: Path, config: ModalityConfig, *, log: Callable[[str], None] = print
-) -> ExperimentRecord:
-    """Train one conv-ae per modality and a shared one; write the metric and cross-modality tables."""
-
-    from meddenoise.metrics import lpips_available
-    from meddenoise.noise import parse_noise
+def train_config(config: ModalityConfig, seed: int) -> TrainConfig:
+    """The report's training: conv-ae, Adam, MSE, fresh noise every batch, 10 % validation."""
     from meddenoise.training import TrainConfig
 
+    return TrainConfig(
+        model=config.model,
+        noise=config.noise,
+        noise_mode="fresh",
+        loss="mse",
+        optimizer="adam",
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        val_fraction=0.1,
+        seed=seed,
+        num_threads=config.threads,
+    )
+
+
+def run_modality_study(config: ModalityConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
+    """Train one conv-ae per modality and a shared one; write the metric and cross-modality tables."""
+
+    from meddenoise.evaluation import NOISY, evaluate
+    from meddenoise.experiments import figures
+    from meddenoise.metrics import lpips_available
+    from meddenoise.noise import parse_noise
+
+    if config.data_dir is None:
+        raise ReproductionError("modality-study: the config has no data folder (data_dir)")
+    data_dir = config.data_dir
     record = ExperimentRecord.start(
-        "modality-study",
+        ModalityStudy.name,
         f"2025 report — per-modality convolutional autoencoders (MRI, CT, X-ray) at {config.size}x{config.size}",
-        out_dir,
         config,
         log=log,
     )
@@ -244,49 +296,39 @@ def run_modality_study(
         for m in MODALITIES
     }
     use_lpips = lpips_available()
-    score_names = ("psnr", "ssim", "mae", *(("lpips",) if use_lpips else ()))
+    score_specs = [spec for spec in COLUMNS.values() if use_lpips or spec.metric != "lpips"]
+    score_names = tuple(spec.name for spec in score_specs)
 
     models: dict[str, TrainedModel] = {}
-    collapses: dict[str, list[int]] = {}
+    collapses: dict[str, list[dict[str, float]]] = {}
     for name in (*MODALITIES, "shared"):
         images = np.concatenate([train[m] for m in MODALITIES]) if name == "shared" else train[name]
-        fields = {
-            "model": config.model,
-            "noise": config.noise,
-            "noise_mode": "fresh",
-            "loss": "mse",
-            "optimizer": "adam",
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "val_fraction": 0.1,
-            "seed": derived_seed(config.seed, "train", name),
-            "num_threads": config.num_threads,
-        }
-        base_lr = TrainConfig(**fields).learning_rate
+        first = train_config(config, derived_seed(config.seed, "train", name))
+        base_lr = first.learning_rate
         check = images[: config.collapse_check_images]
         check_noisy = noise(check, rng=derived_seed(config.seed, "collapse-check", name)).astype(np.float32)
+        tc = first
         for attempt in range(config.max_attempts):
             run_name = name if attempt == 0 else f"{name}-retry{attempt}"
             if attempt:
                 # a new seed and a 10x smaller step: the collapse comes from early steps that are too large
-                fields["seed"] = derived_seed(config.seed, "train", name, attempt)
-                fields["lr"] = base_lr / 10**attempt
+                tc = derive(
+                    first, seed=derived_seed(config.seed, "train", name, attempt), lr=base_lr / 10**attempt
+                )
             with record.step(
                 f"train {config.model} on {name} ({len(images)} images, {config.epochs} epochs)"
-                + (f", retry {attempt} at lr {fields['lr']:g}" if attempt else "")
+                + (f", retry {attempt} at lr {tc.learning_rate:g}" if attempt else "")
             ):
                 model = train_denoiser(
                     f"{config.model} ({name})",
-                    fields,
+                    tc,
                     images,
                     out_dir=record.out_dir / "runs" / run_name,
                     batch_size=16,
                 )
             collapsed = output_collapsed(model.denoiser, check_noisy, check)
             if collapsed:
-                collapses.setdefault(name, []).append(
-                    {"seed": int(fields["seed"]), "lr": float(fields.get("lr", base_lr))}
-                )
+                collapses.setdefault(name, []).append({"seed": int(tc.seed), "lr": float(tc.learning_rate)})
             models[name] = model
             if not collapsed:
                 break
@@ -295,7 +337,7 @@ def run_modality_study(
             outcome = (
                 "still collapsed after the last attempt"
                 if collapsed
-                else f"trained normally at seed {fields['seed']}, lr {fields['lr']:g}"
+                else f"trained normally at seed {tc.seed}, lr {tc.learning_rate:g}"
             )
             record.notes.append(
                 f"{name}: training collapsed to a constant output ({tried}: the sigmoid saturated at 0, which "
@@ -306,11 +348,21 @@ def run_modality_study(
     outputs: dict[tuple[str, str], np.ndarray] = {}
     with record.step("evaluate every model on every modality" + (" (with LPIPS)" if use_lpips else "")):
         for m in MODALITIES:
-            scores[("noisy", m)] = score_batch(test[m], noisy_test[m], score_names)
-            for name, model in models.items():
-                out = model.denoiser(noisy_test[m])
-                scores[(name, m)] = score_batch(test[m], out, score_names)
-                outputs[(name, m)] = out[: config.figure_images]
+            result = evaluate(
+                {name: model.denoiser for name, model in models.items()},
+                test[m],
+                noise,
+                score_specs,
+                seed=config.seed,
+                noisy=noisy_test[m],
+                keep_outputs=True,
+                batch_size=len(test[m]),
+                progress=False,
+            )
+            scores[("noisy", m)] = {s: result.values(NOISY, s) for s in score_names}
+            for name in models:
+                scores[(name, m)] = {s: result.values(name, s) for s in score_names}
+                outputs[(name, m)] = result.output(name)[: config.figure_images]
 
     columns = ["PSNR (dB)", "SSIM", "MAE", "LPIPS"]
     main = ResultTable(
@@ -323,14 +375,11 @@ def run_modality_study(
         "SSIM 7x7 uniform window, data_range=1. LPIPS: AlexNet v0.1"
         + ("" if use_lpips else " — weights not present, not computed."),
     )
-    main.add_published(
-        MODALITY_STUDY["metrics"],
-        rows={"Conv AE 64/128 (published)": "Published (52 test images, their data)"},
-    )
-    keys = {"PSNR (dB)": "psnr", "SSIM": "ssim", "MAE": "mae", "LPIPS": "lpips"}
+    main.add_published(MODALITY_STUDY["metrics"], rows={PUBLISHED_ROW: PUBLISHED_LABEL})
+    keys = {col: spec.name for col, spec in COLUMNS.items()}
 
-    def cells(name: str, mods: tuple[str, ...]) -> dict[str, object]:
-        out = {}
+    def cells(name: str, mods: tuple[str, ...]) -> dict[str, Cell | float | None]:
+        out: dict[str, Cell | float | None] = {}
         for col, s in keys.items():
             if s in score_names:
                 out[col] = summarise(np.concatenate([scores[(name, m)][s] for m in mods]))
@@ -354,7 +403,7 @@ def run_modality_study(
     record.compare_with_published(
         main,
         pairs={
-            "Published (52 test images, their data)": (
+            PUBLISHED_LABEL: (
                 f"{config.model} per-modality models, all test images",
                 "measured",
             )

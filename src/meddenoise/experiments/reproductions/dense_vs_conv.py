@@ -17,56 +17,118 @@ Protocol:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field
 
-from meddenoise.data import read_idx_images
-from meddenoise.experiments import figures
-from meddenoise.experiments.protocol import derived_seed, score_batch, summarise, train_denoiser
-from meddenoise.experiments.published import DENSE_VS_CONV
+from meddenoise.evaluation import Score
+from meddenoise.experiments.config import ReproductionConfig
+from meddenoise.experiments.protocol import TrainedModel, derived_seed, summarise, train_denoiser
+from meddenoise.experiments.published import PublishedTable
+from meddenoise.experiments.registry import Reproduction, ReproductionError, register
 from meddenoise.experiments.runner import ExperimentRecord, ResultTable
 
-__all__ = ["DenseConvConfig", "run_dense_vs_conv"]
+if TYPE_CHECKING:
+    from meddenoise.training import TrainConfig
 
+__all__ = ["DenseConvConfig", "DenseVsConv", "run_dense_vs_conv"]
+
+DENSE = "Fully connected autoencoder"
+CONV = "Convolutional autoencoder"
 #: Model registered in meddenoise.models → label in the paper's tables.
-MODELS = {"dense-ae": "Fully connected autoencoder", "conv-ae-transpose": "Convolutional autoencoder"}
+MODELS = {"dense-ae": DENSE, "conv-ae-transpose": CONV}
+#: PSNR and SSIM (7x7 uniform window) at data_range 1.
+SCORES = (Score("psnr"), Score("ssim", win_size=7))
+
+_CITATION = (
+    "Venkataraman, 'Image Denoising Using Convolutional Autoencoder' (shared/seeds/003_22a424a967102e1c.txt)"
+)
+#: Venkataraman: trainable parameters (Table II) and final validation loss (Table III, binary cross-entropy).
+DENSE_VS_CONV: dict[str, PublishedTable] = {
+    "params": PublishedTable(
+        key="dense-vs-conv/params",
+        source=f"{_CITATION}, Table II",
+        metric="parameters",
+        columns=("Trainable parameters",),
+        rows={DENSE: (101200,), CONV: (28353,)},
+    ),
+    "val_loss": PublishedTable(
+        key="dense-vs-conv/val_loss",
+        source=f"{_CITATION}, Table III",
+        metric="val_loss",
+        columns=("Validation loss",),
+        rows={DENSE: (0.2305,), CONV: (0.0871,)},
+        note="MNIST (60,000 train / 10,000 test), Gaussian noise of unstated level, Adam, binary "
+        "cross-entropy, 20 epochs.",
+    ),
+}
 
 
-@dataclass
-class DenseConvConfig:
-    """Everything that defines a dense-vs-conv run; :meth:`quick_config` is the CI variant."""
+class DenseConvConfig(ReproductionConfig):
+    """Everything that defines a dense-vs-conv run (:data:`QUICK` gives the CI variant)."""
 
-    seed: int = 0
-    quick: bool = False
-    n_train: int = 8000
-    n_val: int = 2000
+    n_train: int = Field(8000, ge=1)
+    n_val: int = Field(2000, ge=1)
     noise: str = "gaussian(p=0.4,sigma=1)"
     epochs: int = 20
     batch_size: int = 128
     figure_images: int = 10
-    num_threads: int = 2
-
-    @classmethod
-    def quick_config(cls, *, seed: int = 0) -> DenseConvConfig:
-        return cls(seed=seed, quick=True, n_train=600, n_val=150, epochs=2)
 
 
-def run_dense_vs_conv(
-    data_dir: Path, out_dir: Path, config: DenseConvConfig, *, log: Callable[[str], None] = print
-) -> ExperimentRecord:
+#: Same code path, fewer images and epochs (CI).
+QUICK: dict[str, object] = {"n_train": 600, "n_val": 150, "epochs": 2}
+
+
+@register
+class DenseVsConv(Reproduction[DenseConvConfig]):
+    """Venkataraman: a dense vs a convolutional denoising autoencoder on MNIST."""
+
+    name = "dense-vs-conv"
+    title = "Venkataraman — dense vs convolutional denoising autoencoder on MNIST"
+    summary = "Venkataraman, dense vs convolutional autoencoder, MNIST"
+    config_class = DenseConvConfig
+    published = DENSE_VS_CONV
+    figures = ("Fig. 6", "Fig. 7", "Training and validation loss")
+    doc = "docs/reproduce.md#dense-vs-conv--protocol"
+
+    def quick_changes(self) -> dict[str, object]:
+        return dict(QUICK)
+
+    def run(self, config: DenseConvConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
+        return run_dense_vs_conv(config, log=log)
+
+
+def train_config(config: DenseConvConfig, model: str) -> TrainConfig:
+    """The Keras example's training: Adam 1e-3, binary cross-entropy; noisy pairs made by the caller."""
+    from meddenoise.training import TrainConfig
+
+    return TrainConfig(
+        model=model,
+        noise=None,
+        loss="bce",
+        optimizer="adam",
+        lr=1e-3,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=derived_seed(config.seed, "train", model),
+        num_threads=config.threads,
+    )
+
+
+def run_dense_vs_conv(config: DenseConvConfig, *, log: Callable[[str], None] = print) -> ExperimentRecord:
     """Train both autoencoders and write tables (parameters, validation loss, PSNR/SSIM) and Figs 6-7."""
 
+    from meddenoise.data import read_idx_images
+    from meddenoise.evaluation import NOISY, evaluate
+    from meddenoise.experiments import figures
     from meddenoise.noise import parse_noise
 
-    record = ExperimentRecord.start(
-        "dense-vs-conv",
-        "Venkataraman — dense vs convolutional denoising autoencoder on MNIST",
-        out_dir,
-        config,
-        log=log,
-    )
+    if config.data_dir is None:
+        raise ReproductionError("dense-vs-conv: the config has no data folder (data_dir)")
+    data_dir = config.data_dir
+    record = ExperimentRecord.start(DenseVsConv.name, DenseVsConv.title, config, log=log)
     with record.step("load MNIST"):
         images = read_idx_images(Path(data_dir) / "mnist" / "t10k-images-idx3-ubyte.gz")
         images = images.astype(np.float32) / 255.0
@@ -88,24 +150,14 @@ def run_dense_vs_conv(
         "noise_reason": "level not stated in the paper; the Keras example the architecture matches uses 0.4",
     }
 
-    results = {}
+    results: dict[str, tuple[TrainedModel, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = {}
+    noisy_scores: dict[str, np.ndarray] = {}
     for model_name, label in MODELS.items():
-        fields = {
-            "model": model_name,
-            "noise": None,
-            "loss": "bce",
-            "optimizer": "adam",
-            "lr": 1e-3,
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "seed": derived_seed(config.seed, "train", model_name),
-            "num_threads": config.num_threads,
-        }
         train_noisy = noise(train, rng=derived_seed(config.seed, "train-noise")).astype(np.float32)
         with record.step(f"train {model_name} ({len(train)} images, {config.epochs} epochs)"):
             trained = train_denoiser(
                 label,
-                fields,
+                train_config(config, model_name),
                 train_noisy,
                 train_targets=train,
                 val_images=val_noisy,
@@ -114,11 +166,23 @@ def run_dense_vs_conv(
                 batch_size=256,
             )
         with record.step(f"evaluate {model_name}"):
-            out = trained.denoiser(val_noisy)
+            result = evaluate(
+                {label: trained.denoiser},
+                val,
+                noise,
+                SCORES,
+                seed=config.seed,
+                noisy=val_noisy,
+                keep_outputs=True,
+                batch_size=len(val),
+                progress=False,
+            )
+            out = result.output(label)
             eps = 1e-7
             clipped = np.clip(out.astype(np.float64), eps, 1 - eps)
             bce = -(val * np.log(clipped) + (1 - val) * np.log(1 - clipped)).mean(axis=(1, 2))
-            scores = score_batch(val, out, ("psnr", "ssim"))
+            scores = {s.name: result.values(label, s.name) for s in SCORES}
+            noisy_scores = {s.name: result.values(NOISY, s.name) for s in SCORES}
         results[model_name] = (trained, out, bce, scores)
 
     params = ResultTable(
@@ -146,7 +210,6 @@ def run_dense_vs_conv(
         caption="Not in the paper (it shows images only): PSNR and SSIM (7x7, data_range=1).",
     )
     quality.add_row("Published", "published", {})
-    noisy_scores = score_batch(val, val_noisy, ("psnr",))
     for model_name, (trained, _out, bce, scores) in results.items():
         label = MODELS[model_name]
         params.add_row(label, "measured", {"Trainable parameters": float(trained.parameters)})

@@ -1,0 +1,147 @@
+"""Milliseconds per 512x512 slice: every shipped model beside BM3D and NL-means, on the same slice.
+
+The slice is a 512x512 chest CT slice in HU (the first file of ``../shared/data/chest-ct-dicom`` when
+present, else a synthetic 512x512 HU phantom) with 20 HU of Gaussian noise. Each method gets it through
+the intensity mapping the factory (:func:`meddenoise.methods.build_denoiser`) gives it, as
+``meddenoise denoise`` would; the shipped models run blind, BM3D and NL-means are told the true std.
+Timing: the denoiser call on the mapped slice, one warm-up, then the best of ``--repeats`` (default 3),
+with ``--threads`` (default 2) torch / BLAS threads. The CPU model and flags come from
+:mod:`meddenoise.provenance`.
+
+Usage::
+
+    .venv/bin/python scripts/benchmark_slices.py                    # what `make bench` runs
+    .venv/bin/python scripts/benchmark_slices.py --methods ct,bm3d --out reports/bench_slices
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_THREADS_FLAG = "--threads"
+
+
+def _threads(argv: list[str]) -> int:
+    for i, arg in enumerate(argv):
+        if arg == _THREADS_FLAG and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if arg.startswith(_THREADS_FLAG + "="):
+            return int(arg.split("=", 1)[1])
+    return 2
+
+
+# BLAS/OpenMP read their thread counts at import: set them before numpy and torch load.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_threads(sys.argv[1:]))
+
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from meddenoise._utils import atomic_path, shared_data_dir  # noqa: E402
+from meddenoise.data.intensity import fit_intensity, to_unit  # noqa: E402
+from meddenoise.methods import build_denoiser, shipped_names  # noqa: E402
+from meddenoise.provenance import environment  # noqa: E402
+
+SIZE = 512
+NOISE_HU = 20.0
+
+
+def ct_slice() -> tuple[np.ndarray, str]:
+    """A 512x512 CT slice in HU and where it came from."""
+    root = shared_data_dir()
+    folder = root / "chest-ct-dicom" if root else None
+    if folder is not None and folder.is_dir():
+        from meddenoise.io import read_image
+
+        for path in sorted(folder.glob("*.dcm")):
+            pixels = read_image(path).pixels
+            if pixels.shape == (SIZE, SIZE):
+                return pixels.astype(np.float32), f"{path.name} (TCGA-LUAD)"
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    body = ((yy - 0.5) ** 2 / 0.16 + (xx - 0.5) ** 2 / 0.2) < 1
+    lungs = ((yy - 0.45) ** 2 / 0.05 + (np.abs(xx - 0.5) - 0.18) ** 2 / 0.01) < 1
+    hu = np.where(body, 40.0, -1000.0) + np.where(lungs & body, -860.0, 0.0)
+    return hu.astype(np.float32), "synthetic HU phantom"
+
+
+def time_call(fn: Any, repeats: int) -> float:
+    """Best wall time (ms) of ``repeats`` calls after one warm-up."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--methods", default=None, help="comma-separated (default: every shipped model, bm3d, nlmeans)"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(_THREADS_FLAG, type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="also write bench_slices.json and .md here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    clean, source = ct_slice()
+    noisy = clean + NOISE_HU * np.random.default_rng(args.seed).standard_normal(clean.shape).astype(
+        np.float32
+    )
+    names = args.methods.split(",") if args.methods else [*shipped_names(), "bm3d", "nlmeans"]
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            choice = build_denoiser(name.strip())
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc})", file=sys.stderr)
+            continue
+        norm = fit_intensity(noisy, choice.intensity, modality="CT", units="HU")
+        unit = to_unit(norm, noisy)
+        told = choice.kind == "classical" and choice.denoiser.uses_sigma
+        sigma = NOISE_HU / (norm.high - norm.low) if told else None
+        ms = time_call(lambda d=choice.denoiser, x=unit, s=sigma: d(x, sigma=s), args.repeats)
+        rows.append({"method": name, "mode": "told the true std" if told else "blind", "ms": round(ms, 1)})
+        print(f"{name}: {ms:.1f} ms", file=sys.stderr, flush=True)
+    bm3d = next((r["ms"] for r in rows if r["method"] == "bm3d"), None)
+    for row in rows:
+        row["x_faster_than_bm3d"] = round(bm3d / row["ms"], 1) if bm3d else None
+
+    env = environment()
+    flags = env["cpu_flags"]
+    flag_text = ", ".join(flags) if isinstance(flags, list) and flags else "none of avx2/avx512"
+    lines = [
+        f"ms per {SIZE}x{SIZE} slice ({source}, {NOISE_HU:g} HU Gaussian noise); best of {args.repeats} after "
+        f"one warm-up; {args.threads} threads; CPU {env['cpu']} ({env['cpu_count']} logical), flags "
+        f"{flag_text}; torch {torch.__version__}",
+        "",
+        "| method | mode | ms / slice | x faster than BM3D |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        speed = "–" if row["x_faster_than_bm3d"] is None else f"{row['x_faster_than_bm3d']:g}"
+        lines.append(f"| {row['method']} | {row['mode']} | {row['ms']:.1f} | {speed} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(args.out / "bench_slices.json") as tmp:
+            payload = {"rows": rows, "slice": source, "threads": args.threads, "environment": env}
+            tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        with atomic_path(args.out / "bench_slices.md") as tmp:
+            tmp.write_text(table, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""``meddenoise benchmark``: shipped models beside BM3D and NL-means (told the true std) in the image's units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meddenoise.cli.app import app
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@app.command()
+def benchmark(
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", help="Folder or file of clean images (repeatable); volumes → slices."),
+    ],
+    levels: Annotated[
+        str,
+        typer.Option(
+            help="Noise std levels IN THE IMAGE'S UNITS (HU for CT, stored grey levels for 8/16-bit files), "
+            "comma-separated; 0 = clean input; '2%' = 2% of the nominal range."
+        ),
+    ] = "0,10,20,50",
+    models: Annotated[
+        str,
+        typer.Option(
+            help="'all' shipped models, or comma-separated shipped names / checkpoint paths; '' for none."
+        ),
+    ] = "all",
+    classical: Annotated[
+        str, typer.Option(help="Classical reference methods, comma-separated (told the true std).")
+    ] = "bm3d,nlmeans",
+    modes: Annotated[
+        str, typer.Option(help="told (true std, denoisers that use it) and/or blind (own estimate).")
+    ] = "told,blind",
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N 2D images.")] = None,
+    crop: Annotated[int | None, typer.Option(min=8, help="Centre crop CROP x CROP of every image.")] = None,
+    size: Annotated[int | None, typer.Option(min=8, help="Resize to SIZE x SIZE (area averaging).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise draws.")] = 0,
+    clip: Annotated[
+        bool, typer.Option("--clip", help="Clip the noisy images to the nominal range (e.g. 0..255).")
+    ] = False,
+    window: Annotated[
+        str | None, typer.Option(help="Also score PSNR inside this window LEVEL/WIDTH, e.g. 40/400 HU.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write results.json, per_image.csv, summary.csv, summary.md into this folder."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in --out.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+) -> None:
+    """Score shipped models, BM3D and NL-means at noise levels in the image's units; print the table."""
+    from meddenoise.evaluation.benchmark import benchmark as run_benchmark
+    from meddenoise.evaluation.benchmark import (
+        benchmark_choices,
+        load_bench_images,
+        parse_levels,
+        parse_window,
+    )
+
+    try:
+        if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise FileExistsError(f"{out}: results folder exists and is not empty; pass --overwrite")
+        chosen_modes = _split(modes)
+        for mode in chosen_modes:
+            if mode not in ("told", "blind"):
+                raise ValueError(f"unknown mode {mode!r}: choose told, blind or both")
+        choices = benchmark_choices(None if models.strip() == "all" else _split(models), _split(classical))
+        images = load_bench_images(data, limit=limit, crop=crop, size=size)
+        result = run_benchmark(
+            choices,
+            images,
+            parse_levels(levels),
+            seed=seed,
+            modes=chosen_modes,  # type: ignore[arg-type]  # checked above
+            clip=clip,
+            window=parse_window(window),
+            progress=progress,
+        )
+        typer.echo(result.to_markdown())
+        if out is not None:
+            paths = result.save(out, overwrite=overwrite)
+            typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}", err=True)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc

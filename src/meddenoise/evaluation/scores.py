@@ -1,0 +1,166 @@
+"""Per-image scores: which metric, under which convention (data range, SSIM window), over a batch.
+
+:func:`score_images` is the one place a denoised batch is compared with its clean images; the bench
+(:func:`meddenoise.evaluation.evaluate`), the reproductions and the model-card measurements all go
+through it.
+
+>>> import numpy as np
+>>> from meddenoise.evaluation import Score, score_images
+>>> clean = np.zeros((2, 16, 16), np.float32)
+>>> score_images(clean, clean + 0.1, [Score("psnr")])["psnr"].round(1).tolist()
+[20.0, 20.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BIAS", "SSIM_METRICS", "Score", "as_scores", "score_images"]
+
+#: Metrics that take a window (``win_size``, ``gaussian_weights``).
+SSIM_METRICS = frozenset({"ssim"})
+#: The mean shift ``mean(estimate - clean)`` (signed; 0 is best): computed here, not a metric of
+#: :mod:`meddenoise.metrics` (which scores distances).
+BIAS = "bias"
+
+
+@dataclass(frozen=True)
+class Score:
+    """One scored quantity: a metric of :mod:`meddenoise.metrics` under a stated convention.
+
+    Parameters
+    ----------
+    name
+        Key of the per-image values (e.g. ``"ssim"``, ``"ssim_dr2"``).
+    metric
+        Metric name in :data:`meddenoise.metrics.METRICS` (default: ``name``).
+    data_range
+        Distance between the largest and smallest possible pixel values (1.0 for [0, 1] images).
+    win_size
+        SSIM window side (odd, >= 3); ``None``: the metric's default (7 uniform, 11 Gaussian).
+    gaussian_weights
+        SSIM with a Gaussian (sigma 1.5) instead of a uniform window.
+    label
+        Text for tables (default: ``name``).
+    clip
+        ``(low, high)``: both images are clipped to this range before scoring (e.g. a CT display
+        window, or the nominal range of the stored values); ``None``: scored as they are.
+    """
+
+    name: str
+    metric: str = ""
+    data_range: float = 1.0
+    win_size: int | None = None
+    gaussian_weights: bool = False
+    label: str = ""
+    clip: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        metric = (self.metric or self.name).strip().lower().replace("-", "_")
+        object.__setattr__(self, "metric", metric)
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        if self.data_range <= 0:
+            raise ValueError(f"score {self.name}: data_range must be > 0, got {self.data_range}")
+        if (self.win_size is not None or self.gaussian_weights) and self.metric not in SSIM_METRICS:
+            raise ValueError(f"score {self.name}: a window applies to SSIM only, not {self.metric}")
+        if self.clip is not None and not float(self.clip[1]) > float(self.clip[0]):
+            raise ValueError(f"score {self.name}: clip range must have high > low, got {self.clip}")
+
+    def check(self) -> Score:
+        """This score, after checking that its metric exists (``ValueError`` naming the choices otherwise)."""
+        from meddenoise.metrics import get_metric
+
+        if self.metric != BIAS:
+            get_metric(self.metric)
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        from meddenoise.metrics import HIGHER_IS_BETTER
+
+        return HIGHER_IS_BETTER.get(self.metric, self.metric != BIAS)
+
+    def __call__(self, estimate: np.ndarray, clean: np.ndarray) -> float:
+        """The score of one image pair."""
+        from meddenoise.metrics import get_metric, ssim
+
+        if self.clip is not None:
+            low, high = float(self.clip[0]), float(self.clip[1])
+            estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)
+            clean = np.clip(np.asarray(clean, dtype=np.float64), low, high)
+        if self.metric == BIAS:
+            return float(
+                np.mean(np.asarray(estimate, dtype=np.float64) - np.asarray(clean, dtype=np.float64))
+            )
+        if self.metric == "ssim":
+            return float(
+                ssim(
+                    estimate,
+                    clean,
+                    data_range=self.data_range,
+                    win_size=self.win_size,
+                    gaussian_weights=self.gaussian_weights,
+                )
+            )
+        return float(get_metric(self.metric)(estimate, clean, data_range=self.data_range))
+
+
+def as_scores(
+    scores: Sequence[str | Score],
+    *,
+    data_range: float = 1.0,
+    win_size: int | None = None,
+    gaussian_weights: bool = False,
+) -> tuple[Score, ...]:
+    """Scores from names or :class:`Score` objects (metrics checked before any work); names get the given
+    data range and SSIM window."""
+    out: list[Score] = []
+    for item in scores:
+        if isinstance(item, Score):
+            out.append(item.check())
+            continue
+        name = item.strip().lower().replace("-", "_")
+        windowed = name in SSIM_METRICS
+        out.append(
+            Score(
+                name,
+                data_range=data_range,
+                win_size=win_size if windowed else None,
+                gaussian_weights=gaussian_weights and windowed,
+            ).check()
+        )
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"score names must be distinct, got {names}")
+    return tuple(out)
+
+
+def score_images(
+    clean: np.ndarray | Sequence[np.ndarray],
+    estimate: np.ndarray | Sequence[np.ndarray],
+    scores: Sequence[str | Score],
+) -> Mapping[str, np.ndarray]:
+    """Per-image values (float64, one per image) of every score, keyed by score name.
+
+    ``clean`` and ``estimate`` are batches ``(N, H, W)`` (or one 2D image, or equal-length sequences of
+    2D images) in the same order. Names in ``scores`` use ``data_range=1`` and the metric's default window.
+    """
+    specs = as_scores(scores)
+    a = _image_list(estimate)
+    b = _image_list(clean)
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} estimates for {len(b)} clean images")
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x.shape != y.shape or x.ndim != 2:
+            raise ValueError(f"image {i}: estimate {x.shape} and clean {y.shape} must be the same 2D shape")
+    return {s.name: np.array([s(x, y) for x, y in zip(a, b, strict=True)], dtype=np.float64) for s in specs}
+
+
+def _image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray):
+        return [images] if images.ndim == 2 else list(images)
+    return [np.asarray(img) for img in images]

@@ -1,0 +1,93 @@
+"""Noise-level-conditioned supervised training (FFDNet, DRUNet): the network is told each sample's noise std.
+
+Every sample of a batch gets its own noise level ``sigma`` drawn from the configured range (a fraction of
+them exactly 0, so the network learns to return a clean image unchanged), additive white Gaussian noise of
+that std (not clipped: clipping would bias the noise and the level would no longer be its std), and the
+level travels with the batch to the network as ``model(x, sigma=...)``. The images given to the trainer
+are the clean targets; the objective makes the noise itself, so ``TrainConfig.noise`` must be None.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from meddenoise.training.objectives.base import (
+    Batch,
+    ConfiguredLoss,
+    NoiseFn,
+    ObjectiveConfig,
+    register_objective,
+)
+
+__all__ = ["ConditionedConfig", "ConditionedObjective"]
+
+
+@register_objective
+class ConditionedConfig(ObjectiveConfig):
+    """Clean images → (clean + N(0, sigma²), sigma) → clean, with sigma drawn per sample."""
+
+    kind: Literal["conditioned"] = "conditioned"
+    sigma_low: float = Field(0.0, ge=0.0, description="Lowest noise std on the [0, 1] scale.")
+    sigma_high: float = Field(0.2, gt=0.0, le=1.0, description="Highest noise std on the [0, 1] scale.")
+    distribution: Literal["uniform", "log-uniform"] = Field(
+        "uniform",
+        description="How sigma is drawn in [sigma_low, sigma_high]; log-uniform spends more samples on "
+        "low levels (clinical noise is low) and needs sigma_low > 0.",
+    )
+    clean_fraction: float = Field(
+        0.05, ge=0.0, lt=1.0, description="Fraction of samples with sigma exactly 0 (input = target)."
+    )
+
+    @model_validator(mode="after")
+    def _check_range(self) -> ConditionedConfig:
+        if self.sigma_low >= self.sigma_high:
+            raise ValueError(f"sigma_low ({self.sigma_low}) must be below sigma_high ({self.sigma_high})")
+        if self.distribution == "log-uniform" and self.sigma_low <= 0:
+            raise ValueError("a log-uniform sigma needs sigma_low > 0")
+        return self
+
+    def build(self) -> ConditionedObjective:
+        return ConditionedObjective(self)
+
+
+class ConditionedObjective(ConfiguredLoss):
+    """Draws a noise level per sample, corrupts the clean crop with it and hands it to the network."""
+
+    config: ConditionedConfig
+
+    def __init__(self, config: ConditionedConfig) -> None:
+        super().__init__(config)
+        self.config = config
+
+    def sources(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray | None,
+        *,
+        noise: NoiseFn | None,
+        rng: np.random.Generator,
+    ) -> list[np.ndarray]:
+        if noise is not None:
+            raise ValueError("the conditioned objective makes its own noise: train it with noise=None")
+        if targets is not None:
+            raise ValueError("the conditioned objective trains on clean images only (no explicit targets)")
+        return [images]
+
+    def draw_sigma(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` noise levels (float32) from the configured distribution, a fraction of them 0."""
+        cfg = self.config
+        if cfg.distribution == "log-uniform":
+            levels = np.exp(rng.uniform(np.log(cfg.sigma_low), np.log(cfg.sigma_high), size=count))
+        else:
+            levels = rng.uniform(cfg.sigma_low, cfg.sigma_high, size=count)
+        levels[rng.random(count) < cfg.clean_fraction] = 0.0
+        return levels.astype(np.float32)
+
+    def batch(self, crops: np.ndarray, *, noise: NoiseFn | None, rng: np.random.Generator) -> Batch:
+        clean = np.asarray(crops[0], dtype=np.float32)
+        sigma = self.draw_sigma(clean.shape[0], rng)
+        noisy = clean + sigma[:, None, None] * rng.standard_normal(clean.shape, dtype=np.float32)
+        return Batch(noisy.astype(np.float32), clean, None, sigma=sigma)

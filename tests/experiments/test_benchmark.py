@@ -1,0 +1,225 @@
+"""meddenoise.evaluation.benchmark and ``meddenoise benchmark``: noise in the image's units, sigma per mapping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from meddenoise.cli.main import app
+from meddenoise.data.intensity import IntensitySpec
+from meddenoise.denoiser import Denoiser
+from meddenoise.evaluation.benchmark import (
+    BenchImage,
+    benchmark,
+    load_bench_images,
+    parse_levels,
+    parse_window,
+    scoring_range,
+)
+from meddenoise.methods import DenoiserChoice, build_denoiser
+
+
+class Recorder(Denoiser):
+    """Identity that records the sigma and the input it was given."""
+
+    def __init__(self, name: str = "rec", *, uses_sigma: bool = True) -> None:
+        self.name = name
+        self.uses_sigma = uses_sigma
+        self.sigmas: list[float | None] = []
+        self.inputs: list[np.ndarray] = []
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        self.sigmas.append(sigma)
+        self.inputs.append(image.copy())
+        return image
+
+
+def _ct_image(shape: tuple[int, int] = (32, 32)) -> BenchImage:
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    hu = (-1000 + 1100 * ((yy - 16) ** 2 + (xx - 16) ** 2 < 150)).astype(np.float32)
+    return BenchImage("ct", hu, modality="CT", units="HU", dtype="int16", format="dicom")
+
+
+def _png_image(shape: tuple[int, int] = (32, 32)) -> BenchImage:
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    grey = (100 + 50 * np.sin(xx / 5.0) * np.cos(yy / 4.0)).round().astype(np.float32)
+    return BenchImage("png", grey, units="intensity", dtype="uint8", format="png", value_range=(0.0, 255.0))
+
+
+def _choice(rec: Recorder, spec: IntensitySpec, kind: str = "checkpoint") -> DenoiserChoice:
+    return DenoiserChoice(rec, spec, rec.name, kind)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("image", "spec", "span"),
+    [
+        (_ct_image(), IntensitySpec("window", level=0, width=2048), 2048.0),  # the ct model's mapping
+        (_ct_image(), IntensitySpec("range"), 4095.0),  # -1024..3071 HU
+        (_png_image(), IntensitySpec("range"), 255.0),  # 8-bit PNG: its stored range
+    ],
+)
+def test_a_denoiser_is_told_the_std_on_its_own_scale(
+    image: BenchImage, spec: IntensitySpec, span: float
+) -> None:
+    rec = Recorder()
+    benchmark({"rec": _choice(rec, spec)}, [image], "20", seed=0, modes=("told",), progress=False)
+    assert rec.sigmas == [pytest.approx(20.0 / span, rel=1e-6)]
+
+
+def test_blind_runs_give_models_none_and_classical_filters_the_estimate() -> None:
+    model, filt = Recorder("model"), Recorder("filt")
+    choices = {
+        "model": _choice(model, IntensitySpec("range")),
+        "filt": _choice(filt, IntensitySpec("range"), kind="classical"),
+    }
+    result = benchmark(choices, [_png_image()], "10", seed=0, modes=("blind",), progress=False)
+    assert model.sigmas == [None]
+    assert filt.sigmas[0] is not None and 0.02 < filt.sigmas[0] < 0.06  # ~10/255 estimated from the image
+    assert set(result.methods) == {"noisy", "model (blind)", "filt (blind)"}
+
+
+def test_bm3d_is_told_the_true_std(monkeypatch: pytest.MonkeyPatch) -> None:
+    import meddenoise.classical.filters as filters
+
+    pytest.importorskip("bm3d")
+    told: list[float] = []
+
+    def fake_bm3d(image: np.ndarray, sigma_psd: float, profile: str) -> np.ndarray:
+        told.append(sigma_psd)
+        return image
+
+    choice = build_denoiser("bm3d")
+    monkeypatch.setattr(choice.denoiser, "_bm3d", fake_bm3d)
+    assert isinstance(choice.denoiser, filters.BM3DDenoiser)
+    benchmark({"bm3d": choice}, [_ct_image()], "50", seed=0, modes=("told",), progress=False)
+    # classical filters map CT through the L0/W2048 window: 50 HU is 50/2048 on their scale
+    assert told == [pytest.approx(50.0 / 2048.0, rel=1e-6)]
+
+
+def test_noise_is_in_the_images_units_and_level_zero_is_the_clean_image() -> None:
+    rec = Recorder()
+    tissue = _ct_image((64, 64)).pixels + 1040.0  # 40 and 1140 HU: far from the -1024 HU clip
+    image = BenchImage("ct", tissue, modality="CT", units="HU", dtype="int16", format="dicom")
+    result = benchmark(
+        {"rec": _choice(rec, IntensitySpec("range"))},
+        [image],
+        "0,30",
+        seed=3,
+        modes=("told",),
+        progress=False,
+    )
+    normalizer = image.fit(image.pixels, IntensitySpec("range"))
+    clean_unit = normalizer.forward(image.pixels)
+    np.testing.assert_array_equal(rec.inputs[0], clean_unit)  # level 0: the clean input itself
+    noise_hu = (rec.inputs[1] - clean_unit) * 4095.0
+    assert 25 < float(np.std(noise_hu)) < 35
+    zero = next(r for r in result.rows if r["level"] == "0" and r["method"] == "noisy")
+    assert zero["psnr"] == np.inf and zero["mae"] == 0.0 and zero["bias"] == 0.0
+    ident = next(r for r in result.rows if r["level"] == "30" and r["method"] == "rec (true σ)")
+    noisy = next(r for r in result.rows if r["level"] == "30" and r["method"] == "noisy")
+    assert ident["psnr"] == pytest.approx(noisy["psnr"], abs=1e-3)  # identity: output = noisy input
+    assert noisy["mae"] == pytest.approx(30 * np.sqrt(2 / np.pi), rel=0.1)  # MAE in HU
+
+
+def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:
+    choices = {"median": build_denoiser("median")}
+    images = [_png_image(), _png_image((40, 36))]
+
+    def table(seed: int) -> list[dict[str, object]]:
+        result = benchmark(choices, images, "0,5,2%", seed=seed, progress=False)
+        return [{k: v for k, v in row.items() if k != "ms_per_image"} for row in result.summary()]
+
+    assert table(1) == table(1)
+    assert table(1) != table(2)
+
+
+def test_relative_levels_and_windows_parse() -> None:
+    levels = parse_levels("0, 10,2%")
+    assert [lv.label for lv in levels] == ["0", "10", "2%"]
+    assert levels[2].sigma(_png_image()) == pytest.approx(0.02 * 255)
+    assert parse_window("40/400") == (40.0, 400.0)
+    with pytest.raises(ValueError, match="not a number"):
+        parse_levels("ten")
+    with pytest.raises(ValueError, match=">= 0"):
+        parse_levels("-5")
+    assert scoring_range(_ct_image()) == (-1024.0, 3071.0)
+
+
+def test_clip_keeps_noisy_images_in_the_nominal_range() -> None:
+    rec = Recorder()
+    image = BenchImage("z", np.zeros((32, 32), np.float32), dtype="uint8", format="png", value_range=(0, 255))
+    benchmark(
+        {"rec": _choice(rec, IntensitySpec("minmax"))}, [image], "20", seed=0, clip=True, progress=False
+    )
+    assert np.all(rec.inputs[0] >= 0)  # clipped at 0 grey levels: no value below the image's own minimum
+
+
+def _png_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(2):
+        yy, xx = np.mgrid[0:48, 0:48]
+        Image.fromarray((120 + 60 * np.sin(xx / 6 + i) * np.cos(yy / 7)).astype(np.uint8)).save(
+            folder / f"{i}.png"
+        )
+    return folder
+
+
+def test_load_bench_images_keeps_units_and_crops(tmp_path: Path) -> None:
+    images = load_bench_images(_png_folder(tmp_path), crop=32, limit=1)
+    assert len(images) == 1 and images[0].pixels.shape == (32, 32)
+    assert images[0].pixels.max() > 1 and scoring_range(images[0]) == (0.0, 255.0)
+
+
+runner = CliRunner()
+
+
+@pytest.mark.integration
+def test_cli_scores_a_png_folder_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    folder, out = _png_folder(tmp_path), tmp_path / "out"
+    args = ["benchmark", "--data", str(folder), "--models", "", "--classical", "median,nlmeans"]
+    args += ["--levels", "0,10", "--seed", "1", "--no-progress", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| nlmeans (true σ) |" in result.stdout and "noise std 10 uint8 grey levels" in result.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["seed"] == 1 and data["config"]["levels"] == ["0", "10"]
+    assert data["environment"]["packages"]["numpy"]
+    before = (out / "results.json").read_bytes()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "pass --overwrite" in again.output
+    assert (out / "results.json").read_bytes() == before
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+@pytest.mark.integration
+def test_cli_on_pydicom_ct_small_in_hu() -> None:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    args = ["benchmark", "--data", str(path), "--models", "", "--classical", "median,nlmeans"]
+    result = runner.invoke(app, [*args, "--levels", "0,20", "--window", "40/400", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "noise std 20 HU" in result.stdout and "psnr_window" in result.stdout
+
+
+def test_card_quality_is_the_benchmark_at_the_card_levels() -> None:
+    from meddenoise.experiments.model_cards import measure_quality
+
+    rec = Recorder("model", uses_sigma=False)
+    choice = _choice(rec, IntensitySpec("window", level=0, width=2048))
+    images = [_ct_image()]
+    quality = measure_quality(choice, images, levels="0,10,20", seed=5)
+    assert list(quality.per_sigma) == ["0", "10 HU", "20 HU"]
+    assert "noisy" not in quality.per_sigma["0"]  # the clean input is not a noisy row
+    assert {"model", "nlmeans", "noisy"} <= set(quality.per_sigma["10 HU"])
+    assert "model_told" not in quality.rows  # a blind model is never told the std
+    result = benchmark({"model": choice}, images, "0,10,20", seed=5, progress=False)
+    # the identity model's row equals the noisy input's, as the benchmark scores it
+    assert quality.per_sigma["20 HU"]["model"].psnr == round(result.mean("noisy", "psnr", "20"), 2)
+    assert quality.rows["model"].psnr == round(result.mean("model (blind)", "psnr"), 2)

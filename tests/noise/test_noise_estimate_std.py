@@ -1,0 +1,143 @@
+"""Noise std from flat regions (`estimate_noise_std`): white, correlated and real CT noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from meddenoise.noise import (
+    estimate_noise_std,
+    estimate_noise_std_per_slice,
+    estimate_sigma,
+    parse_noise,
+)
+
+
+def _smooth(size: int = 256) -> np.ndarray:
+    """A smooth image on the 0-255 scale (shading and slow waves, no edges)."""
+    yy, xx = np.mgrid[:size, :size] / size
+    return 100 + 80 * np.sin(3 * xx) * np.cos(2 * yy) + 30 * xx
+
+
+def _piecewise(size: int = 256) -> np.ndarray:
+    """A piecewise-constant image on the 0-255 scale: a disc and a band on a background."""
+    yy, xx = np.mgrid[:size, :size] / size
+    return 60 + 100 * (((xx - 0.5) ** 2 + (yy - 0.5) ** 2) < 0.1) + 40 * (xx > 0.7)
+
+
+def _correlated(rng: np.random.Generator, shape: tuple[int, int], width: float) -> np.ndarray:
+    """Unit-std Gaussian noise blurred by a Gaussian of std ``width`` pixels (spatially correlated)."""
+    noise = gaussian_filter(rng.normal(0.0, 1.0, shape), width)
+    return noise / noise.std()
+
+
+@pytest.mark.parametrize("image", [_smooth, _piecewise], ids=["smooth", "piecewise"])
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
+def test_white_noise_level_is_recovered(image, sigma, rng) -> None:
+    clean = image()
+    assert estimate_noise_std(clean + rng.normal(0, sigma, clean.shape)) == pytest.approx(sigma, rel=0.06)
+
+
+def test_clean_images_read_near_zero() -> None:
+    assert estimate_noise_std(_smooth()) < 0.5  # 0-255 scale
+    assert estimate_noise_std(_piecewise()) == 0.0  # mostly exactly constant
+    assert estimate_noise_std(np.full((64, 64), 7.0)) == 0.0
+
+
+@pytest.mark.parametrize("width", [0.7, 1.0, 1.5])
+def test_correlated_noise_reads_its_full_std(width, rng) -> None:
+    noise = 20 * _correlated(rng, (512, 512), width)
+    clean = np.kron(_smooth(), np.ones((2, 2)))
+    estimate = estimate_noise_std(clean + noise)
+    assert estimate == pytest.approx(20, rel=0.12)
+    # the finest wavelet band sees only part of correlated noise: this is why the estimator exists
+    assert estimate_sigma(clean + noise) < 0.75 * 20
+
+
+def test_lowdose_ct_noise_in_a_water_phantom(rng) -> None:
+    yy, xx = np.mgrid[:256, :256] - 127.5
+    phantom = np.where(xx**2 + yy**2 < 110**2, 40.0, -1000.0)  # water-like disc in air, HU
+    phantom[(xx - 30) ** 2 + (yy + 20) ** 2 < 25**2] = 200.0
+    noisy = parse_noise("lowdose-ct(dose=0.25)")(phantom, rng=1)
+    inside = xx**2 + yy**2 < 100**2
+    true_std = float((noisy - phantom)[inside].std())  # ~12 HU; correlated and non-stationary
+    assert estimate_noise_std(noisy) == pytest.approx(true_std, rel=0.15)
+
+
+def test_padding_clipping_and_quiet_background_are_ignored(rng) -> None:
+    """CT-like: padding at -3024 in the corners, air (clipped at -1024, less noisy) around tissue."""
+    yy, xx = np.mgrid[:256, :256] - 127.5
+    radius2 = xx**2 + yy**2
+    image = np.where(radius2 < 90**2, 40.0, -1000.0)
+    noise = np.where(radius2 < 90**2, 15.0, 3.0) * _correlated(rng, image.shape, 0.8)
+    image = np.maximum(image + noise, -1024.0)
+    image[radius2 > 127**2] = -3024.0
+    assert estimate_noise_std(image) == pytest.approx(15.0, rel=0.12)
+
+
+def test_units_scale_and_offset(rng) -> None:
+    noisy = _smooth() + rng.normal(0, 10, (256, 256))
+    base = estimate_noise_std(noisy)
+    assert estimate_noise_std(noisy / 255.0) == pytest.approx(base / 255.0, rel=1e-6)
+    assert estimate_noise_std(noisy + 1000.0) == pytest.approx(base, rel=1e-6)
+
+
+def test_stacks_are_estimated_per_slice(rng) -> None:
+    clean = np.stack([_smooth(128)] * 3)
+    sigmas = np.array([2.0, 10.0, 30.0])
+    noisy = clean + rng.normal(0, 1, clean.shape) * sigmas[:, None, None]
+    per_slice = estimate_noise_std_per_slice(noisy)
+    np.testing.assert_allclose(per_slice, sigmas, rtol=0.1)
+    assert estimate_noise_std(noisy) == pytest.approx(per_slice.mean())
+    assert estimate_noise_std_per_slice(noisy[0]).shape == (1,)
+
+
+def test_small_images_and_odd_sizes(rng) -> None:
+    assert estimate_noise_std(100 + rng.normal(0, 5, (40, 37))) == pytest.approx(5, rel=0.15)
+    assert estimate_noise_std(100 + rng.normal(0, 5, (9, 9))) > 0
+    tiny = 100 + rng.normal(0, 5, (3, 5))
+    assert 0 < estimate_noise_std(tiny) < 15  # a detrended std of the few pixels there are
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros(5), np.zeros((2, 2, 2, 2)), np.zeros((1, 8)), np.full((16, 16), np.nan)]
+)
+def test_bad_input_is_rejected(bad) -> None:
+    with pytest.raises(ValueError, match="estimate_noise_std"):
+        estimate_noise_std(bad)
+
+
+# Hand-placed 30x30 ROIs in flat soft tissue of real chest CT (TCGA-LUAD), (top row, left column) and
+# the ROI's std in HU (ddof=1), as documented in docs/noise.md. The reference of a slice is the median
+# of its ROIs' stds.
+CT_ROIS: dict[str, list[tuple[int, int, float]]] = {
+    "ID_0047": [(156, 81, 13.8), (374, 178, 12.1), (374, 280, 13.0)],  # liver, paraspinal muscles
+    "ID_0064": [(242, 202, 10.0), (236, 244, 12.0)],  # ascending aorta, pulmonary trunk
+    "ID_0008": [(276, 20, 8.2), (348, 318, 12.5), (277, 476, 10.0)],  # shoulder, paraspinal, deltoid
+    "ID_0004": [(142, 256, 27.9), (292, 267, 35.5)],  # heart (contrast), descending aorta
+    "ID_0014": [(188, 110, 50.2), (242, 102, 50.1)],  # pleural effusion
+    "ID_0000": [(408, 190, 26.1), (236, 226, 21.3)],  # paraspinal muscle, pulmonary artery
+    "ID_0091": [(254, 260, 54.7)],  # mediastinum
+}
+
+
+@pytest.mark.data
+def test_real_ct_noise_matches_flat_tissue_rois(shared_data: Path) -> None:
+    from meddenoise.io import read_image
+
+    folder = shared_data / "chest-ct-dicom"
+    ratios, wavelet_ratios = [], []
+    for key, rois in CT_ROIS.items():
+        (path,) = folder.glob(f"{key}_*.dcm")
+        pixels = read_image(path).pixels.astype(np.float64)
+        stds = [float(pixels[r : r + 30, c : c + 30].std(ddof=1)) for r, c, _ in rois]
+        np.testing.assert_allclose(stds, [s for _, _, s in rois], atol=0.06)  # the documented ROIs
+        reference = float(np.median(stds))
+        ratios.append(estimate_noise_std(pixels) / reference)
+        wavelet_ratios.append(estimate_sigma(pixels) / reference)
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.15)
+    assert min(ratios) > 0.4 and max(ratios) < 1.4  # noise varies inside a slice: see docs/noise.md
+    assert np.median(wavelet_ratios) < 0.5  # the white-noise estimator reads real CT far too low

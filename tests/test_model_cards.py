@@ -1,0 +1,41 @@
+"""meddenoise.pretrained.cards: the shipped cards are exactly what write_model_card writes from their data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meddenoise.pretrained import PRETRAINED_DIR, get_card, sha256_file
+from meddenoise.pretrained.cards import Quality, read_model_card, write_model_card
+
+SHIPPED = ("ct", "general", "mri", "xray")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_writing_a_shipped_card_from_its_data_gives_the_same_files(name: str, tmp_path: Path) -> None:
+    card = read_model_card(PRETRAINED_DIR / f"{name}.json")
+    json_path, md_path = write_model_card(card, tmp_path, patch_size=32, torch_threads=2)
+    assert json_path.read_bytes() == (PRETRAINED_DIR / f"{name}.json").read_bytes()
+    assert md_path.read_bytes() == (PRETRAINED_DIR / f"{name}.md").read_bytes()
+    assert sha256_file(PRETRAINED_DIR / card.weights) == card.sha256 == get_card(name).sha256
+
+
+def test_the_markdown_quality_table_follows_the_measured_data(tmp_path: Path) -> None:
+    card = read_model_card(PRETRAINED_DIR / "ct.json")
+    rows = {**card.quality.rows, "model": Quality(psnr=40.123, ssim=0.98765)}
+    changed = type(card)(
+        **{**card.__dict__, "quality": type(card.quality)(**{**card.quality.__dict__, "rows": rows})}
+    )
+    _, md = write_model_card(changed, tmp_path, patch_size=16, torch_threads=4)
+    text = md.read_text(encoding="utf-8")
+    assert "| **ct** (this model), blind | " in text and "| 40.12 / 0.9877 |" in text
+    assert "BM3D, told the true std" in text and "std 20 HU" in text
+    assert "random 16x16 patches" in text and "torch threads 4" in text
+
+
+def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"name": "x"}')
+    with pytest.raises(ValueError, match=r"x\.json: not a readable model card"):
+        read_model_card(bad)

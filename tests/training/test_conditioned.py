@@ -1,0 +1,113 @@
+"""The noise-level-conditioned objective: per-sample levels, unclipped noise of that std, the level reaches the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from meddenoise.training import TrainConfig, train
+from meddenoise.training.objectives import ConditionedConfig
+
+SEEN: list[torch.Tensor] = []
+
+
+class RecordingConditioned(nn.Module):
+    """A one-parameter conditioned 'network' that records the sigma it is given."""
+
+    uses_sigma = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        assert sigma is not None, "the trainer must hand the conditioned objective's sigma to the model"
+        SEEN.append(sigma.detach().clone())
+        return x - self.scale * sigma.view(-1, 1, 1, 1)
+
+
+def test_levels_are_drawn_per_sample_in_range_with_a_clean_fraction() -> None:
+    objective = ConditionedConfig(sigma_low=0.01, sigma_high=0.1, clean_fraction=0.25).build()
+    sigma = objective.draw_sigma(4000, np.random.default_rng(0))
+    nonzero = sigma[sigma > 0]
+    assert sigma.dtype == np.float32 and sigma.shape == (4000,)
+    assert abs((sigma == 0).mean() - 0.25) < 0.03
+    assert nonzero.min() >= 0.01 and nonzero.max() <= 0.1
+    assert abs(float(np.mean(nonzero)) - 0.055) < 0.003  # uniform: the mean is the middle of the range
+
+
+def test_log_uniform_spends_more_samples_on_low_levels() -> None:
+    uniform = ConditionedConfig(sigma_low=0.001, sigma_high=0.1, clean_fraction=0.0).build()
+    logu = ConditionedConfig(
+        sigma_low=0.001, sigma_high=0.1, clean_fraction=0.0, distribution="log-uniform"
+    ).build()
+    rng = np.random.default_rng(1)
+    assert np.median(logu.draw_sigma(2000, rng)) < 0.02 < np.median(uniform.draw_sigma(2000, rng))
+
+
+def test_batch_noise_has_each_samples_std_and_is_not_clipped() -> None:
+    objective = ConditionedConfig(sigma_low=0.02, sigma_high=0.2, clean_fraction=0.0).build()
+    clean = np.full((1, 6, 64, 64), 0.99, np.float32)  # near the top: clipping would show
+    batch = objective.batch(clean, noise=None, rng=np.random.default_rng(2))
+    assert batch.sigma is not None and batch.sigma.shape == (6,)
+    residual = batch.inputs - batch.targets
+    np.testing.assert_allclose(residual.std(axis=(1, 2)), batch.sigma, rtol=0.06)
+    assert batch.inputs.max() > 1.0  # unclipped
+    np.testing.assert_array_equal(batch.targets, clean[0])
+
+
+def test_clean_samples_come_with_level_zero_and_input_equal_to_target() -> None:
+    objective = ConditionedConfig(sigma_high=0.1, clean_fraction=0.5).build()
+    clean = np.random.default_rng(3).random((1, 32, 16, 16)).astype(np.float32)
+    batch = objective.batch(clean, noise=None, rng=np.random.default_rng(4))
+    assert batch.sigma is not None
+    zero = batch.sigma == 0
+    assert 0 < zero.sum() < 32
+    np.testing.assert_array_equal(batch.inputs[zero], batch.targets[zero])
+    assert not np.array_equal(batch.inputs[~zero], batch.targets[~zero])
+
+
+def test_config_refuses_an_empty_range_and_a_zero_log_floor() -> None:
+    with pytest.raises(ValidationError):
+        ConditionedConfig(sigma_low=0.2, sigma_high=0.1)
+    with pytest.raises(ValidationError):
+        ConditionedConfig(sigma_low=0.0, distribution="log-uniform")
+
+
+def test_the_objective_refuses_a_noise_model_and_explicit_targets() -> None:
+    objective = ConditionedConfig().build()
+    images = np.zeros((2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="noise=None"):
+        objective.sources(images, None, noise=lambda x, rng: x, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="clean images only"):
+        objective.sources(images, images, noise=None, rng=np.random.default_rng(0))
+
+
+def test_trainer_hands_each_batchs_levels_to_the_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from meddenoise.models.registry import MODEL_REGISTRY
+
+    monkeypatch.setitem(MODEL_REGISTRY, "recording-conditioned", RecordingConditioned)
+    SEEN.clear()
+    config = TrainConfig(
+        model="recording-conditioned",
+        noise=None,
+        objective={"kind": "conditioned", "sigma_low": 0.01, "sigma_high": 0.05, "clean_fraction": 0.0},
+        epochs=2,
+        batch_size=4,
+        val_fraction=0.25,
+        channels_last=False,
+    )
+    clean = np.random.default_rng(5).random((16, 16, 16)).astype(np.float32)
+    train(config, clean, out_dir=tmp_path / "run")
+    assert SEEN, "the model was never given a noise level"
+    levels = torch.cat(SEEN)
+    assert levels.shape[0] >= 2 * 12  # every training sample of both epochs (and validation) had its level
+    assert float(levels.min()) >= 0.01 and float(levels.max()) <= 0.05
+    assert len(torch.unique(levels)) > 10  # one draw per sample, not one per batch or run
