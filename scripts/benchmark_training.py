@@ -41,8 +41,9 @@ import numpy as np
 import torch
 from benchmark_models import machine_description, phantom  # this folder is on sys.path when run as a script
 
-from meddenoise._utils import atomic_path, native_bf16
+from meddenoise._utils import atomic_path
 from meddenoise.models import MODEL_REGISTRY, build_model
+from meddenoise.provenance import native_bf16
 from meddenoise.training import TrainConfig, train
 
 NOISE_P, NOISE_SIGMA = 0.1, 1.0

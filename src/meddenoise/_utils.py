@@ -1,4 +1,4 @@
-"""Small helpers shared by every subpackage: random generators, data locations, atomic writes, CPU features."""
+"""Small helpers shared by every subpackage: random generators, data locations, atomic writes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RNGLike", "as_rng", "atomic_path", "cpu_flags", "native_bf16", "shared_data_dir"]
+__all__ = ["RNGLike", "as_rng", "atomic_path", "shared_data_dir"]
 
 RNGLike = np.random.Generator | int | None
-
-#: CPU flags (``/proc/cpuinfo``) of hardware bfloat16 arithmetic: AVX512-BF16 and AMX-BF16.
-BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def as_rng(rng: RNGLike) -> np.random.Generator:
@@ -64,45 +61,3 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def cpu_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> frozenset[str] | None:
-    """The feature flags of the first CPU in ``cpuinfo`` (Linux), or ``None`` where it cannot be read.
-
-    Examples
-    --------
-    >>> flags = cpu_flags()
-    >>> flags is None or isinstance(flags, frozenset)
-    True
-    """
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):  # x86 / ARM
-                    return frozenset(value.split())
-    except OSError:
-        return None
-    return frozenset()
-
-
-def native_bf16(device_type: str = "cpu") -> bool:
-    """Whether ``device_type`` computes bfloat16 in hardware, so that bf16 autocast makes training faster.
-
-    CUDA: :func:`torch.cuda.is_bf16_supported`. CPU: the ``avx512_bf16`` or ``amx_bf16`` flag in
-    ``/proc/cpuinfo``; where that file is missing (not Linux), torch's own oneDNN check. Without
-    hardware bf16, autocast to bf16 is emulated and slower than float32.
-    """
-    import torch
-
-    if device_type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    if device_type != "cpu":
-        return False
-    flags = cpu_flags()
-    if flags is not None:
-        return bool(BF16_CPU_FLAGS & flags)
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False

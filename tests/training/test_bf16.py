@@ -14,7 +14,7 @@ import pytest
 import torch
 from training_helpers import make_images
 
-from meddenoise import _utils
+from meddenoise import provenance
 from meddenoise.models.registry import MODEL_REGISTRY
 from meddenoise.training import TrainConfig, load_checkpoint, train
 from meddenoise.training.config import TrainConfigError
@@ -67,7 +67,7 @@ def _config(model: str, **changes: object) -> TrainConfig:
 
 
 def _detector_says(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
-    monkeypatch.setattr(_utils, "native_bf16", lambda device_type="cpu": native)
+    monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": native)
 
 
 @needs_bf16
@@ -202,3 +202,13 @@ def test_resume_refuses_an_explicitly_different_precision(
             resume=True,
             progress=False,
         )
+
+
+def test_the_detector_reads_the_bf16_flags_of_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert provenance.native_bf16(cpuinfo=cpuinfo) is True
+    cpuinfo.write_text("model name\t: Some EPYC\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert provenance.native_bf16(cpuinfo=cpuinfo) is False
+    cpuinfo.write_text("flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
+    assert provenance.native_bf16(cpuinfo=cpuinfo) is True

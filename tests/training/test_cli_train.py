@@ -12,7 +12,7 @@ from PIL import Image
 from training_helpers import make_images
 from typer.testing import CliRunner
 
-from meddenoise import _utils
+from meddenoise import provenance
 from meddenoise.cli.main import app
 
 runner = CliRunner()
@@ -136,12 +136,12 @@ def test_cli_precision_is_recorded_and_a_resume_keeps_it_on_another_cpu(
     tmp_path: Path, png_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "run"
-    monkeypatch.setattr(_utils, "native_bf16", lambda device_type="cpu": False)
+    monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": False)
     first = runner.invoke(app, _train_args(png_folder, out, "--limit", "8"))  # precision auto → fp32 here
     assert first.exit_code == 0, first.output
     assert "images/s (fp32)" in first.output
     assert json.loads((out / "config.json").read_text())["precision"] == "fp32"
-    monkeypatch.setattr(_utils, "native_bf16", lambda device_type="cpu": True)  # "another CPU"
+    monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": True)  # "another CPU"
     with caplog.at_level(logging.WARNING, logger="meddenoise.training.trainer"):
         more = runner.invoke(
             app, [*_train_args(png_folder, out, "--limit", "8", "--resume"), "--epochs", "3"]

@@ -348,7 +348,7 @@ class TrainConfig(BaseModel):
     def resolved(self) -> TrainConfig:
         """This config with ``precision`` and ``channels_last`` "auto" replaced by this machine's choice.
 
-        ``precision`` "auto" → "bf16" where :func:`meddenoise._utils.native_bf16` says the CPU computes
+        ``precision`` "auto" → "bf16" where :func:`meddenoise.provenance.native_bf16` says the CPU computes
         bfloat16 in hardware, else "fp32"; ``channels_last`` "auto" → True where torch has oneDNN. The
         trainer resolves once, at the start of a run, and records the result (a resumed run keeps the
         recorded values, wherever it runs).
@@ -360,11 +360,11 @@ class TrainConfig(BaseModel):
         >>> TrainConfig().resolved().precision in ("fp32", "bf16")
         True
         """
-        from meddenoise import _utils
+        from meddenoise import provenance
 
         changes: dict[str, Any] = {}
         if self.precision == "auto":
-            changes["precision"] = "bf16" if _utils.native_bf16() else "fp32"
+            changes["precision"] = "bf16" if provenance.native_bf16() else "fp32"
         if self.channels_last == "auto":
             import torch
 

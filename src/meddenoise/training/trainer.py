@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from meddenoise import _utils
+from meddenoise import provenance
 from meddenoise._utils import atomic_path
 from meddenoise.models.registry import build_model
 from meddenoise.training.batches import (
@@ -321,7 +321,7 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
         "precision": resolved.precision,
         "channels_last": resolved.channels_last,
         "requested": requested,
-        "native_bf16": _utils.native_bf16(),
+        "native_bf16": provenance.native_bf16(),
     }
     return resolved, info
 
