@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
                     seconds=round(seconds, 1),
                     machine=f"{torch.get_num_threads()}-thread CPU",
                     date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
-                    config=json.loads(config.model_dump_json()),
+                    config=json.loads(result.config.model_dump_json()),  # precision as resolved and used
                 ),
             )
             write_model_card(card, args.out, patch_size=PATCH, torch_threads=torch.get_num_threads())
