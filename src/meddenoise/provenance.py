@@ -32,6 +32,7 @@ __all__ = [
     "cpu_info",
     "environment",
     "git_info",
+    "native_bf16",
     "package_root",
     "package_versions",
     "sha256_file",
@@ -109,6 +110,32 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuInfo:
         count=os.cpu_count(),
         flags=tuple(f for f in CPU_FLAGS if f in flags),
     )
+
+
+#: CPU flags of hardware bfloat16 arithmetic (AVX512-BF16, AMX-BF16).
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(device_type: str = "cpu", *, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether ``device_type`` computes bfloat16 in hardware, so that bf16 autocast makes training faster.
+
+    CUDA: :func:`torch.cuda.is_bf16_supported`. CPU: the ``avx512_bf16`` or ``amx_bf16`` flag of
+    :func:`cpu_info`; where ``cpuinfo`` does not exist (not Linux), torch's own oneDNN check. Without
+    hardware bf16, autocast to bf16 is emulated and slower than float32. The trainer's
+    ``precision="auto"`` asks this function (once per run).
+    """
+    import torch
+
+    if device_type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device_type != "cpu":
+        return False
+    if cpuinfo.is_file():
+        return bool(BF16_CPU_FLAGS & set(cpu_info(cpuinfo).flags))
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 from training_helpers import make_images
 from typer.testing import CliRunner
 
+from meddenoise import provenance
 from meddenoise.cli.main import app
 
 runner = CliRunner()
@@ -127,3 +129,29 @@ def test_cli_train_with_an_explicit_validation_folder(tmp_path: Path, png_folder
     saved = json.loads((out / "config.json").read_text())
     assert saved["data"]["augment_flips"] and saved["data"]["augment_rot90"]
     assert json.loads((out / "best.json").read_text())["metadata"]["n_val"] == 2
+
+
+@pytest.mark.integration
+def test_cli_precision_is_recorded_and_a_resume_keeps_it_on_another_cpu(
+    tmp_path: Path, png_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": False)
+    first = runner.invoke(app, _train_args(png_folder, out, "--limit", "8"))  # precision auto → fp32 here
+    assert first.exit_code == 0, first.output
+    assert "images/s (fp32)" in first.output
+    assert json.loads((out / "config.json").read_text())["precision"] == "fp32"
+    monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": True)  # "another CPU"
+    with caplog.at_level(logging.WARNING, logger="meddenoise.training.trainer"):
+        more = runner.invoke(
+            app, [*_train_args(png_folder, out, "--limit", "8", "--resume"), "--epochs", "3"]
+        )
+    assert more.exit_code == 0, more.output
+    assert "images/s (fp32)" in more.output
+    assert [r.getMessage() for r in caplog.records if "resuming with precision 'fp32'" in r.getMessage()]
+    explicit = runner.invoke(
+        app, _train_args(png_folder, tmp_path / "bf16", "--limit", "8", "--precision", "fp32")
+    )
+    assert explicit.exit_code == 0 and "images/s (fp32)" in explicit.output  # explicit wins over the detector
+    bad = runner.invoke(app, _train_args(png_folder, tmp_path / "bad", "--precision", "fp16"))
+    assert bad.exit_code == 2 and "invalid training config" in bad.output and "precision" in bad.output

@@ -84,6 +84,10 @@ def train_command(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initialisation, split, noise and order.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="auto (bf16 where the CPU has avx512_bf16/amx_bf16, else fp32), fp32 or bf16."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (sorted by path).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -111,6 +115,7 @@ def train_command(
         "init_from": None if init_from is None else str(init_from),
         "seed": seed,
         "num_threads": threads,
+        "precision": precision,
         "augment_flips": augment,
         "augment_rot90": augment,
         "early_stopping_patience": early_stopping,
@@ -156,7 +161,7 @@ def train_command(
     speed = result.train_images_per_second
     typer.echo(
         f"{len(result.history)} epoch(s) done ({result.epochs_run} now) in {result.seconds:.1f} s"
-        + (f", {speed:.0f} images/s" if speed else "")
+        + (f", {speed:.0f} images/s ({result.config.precision})" if speed else "")
         + f"; best epoch {result.best_epoch}, loss {result.best_loss:.5g}"
         + ("; stopped early" if result.stopped_early else "")
     )

@@ -1,7 +1,7 @@
 """The typed training configuration, saved as JSON beside every checkpoint.
 
-One :class:`TrainConfig` fully determines a training run: the same config, data and seed give the
-same weights. Unknown keys are refused (``extra="forbid"``) so a typo never silently falls back to a
+One :class:`TrainConfig` fully determines a training run: the same (resolved) config, data and seed
+give the same weights. Unknown keys are refused (``extra="forbid"``) so a typo never silently falls back to a
 default. Settings that belong together are groups: ``objective`` (which objective and its loss,
 selected by ``kind``), ``optim`` (optimiser and learning-rate schedule), ``data`` (patches and
 augmentation) and ``pretrain`` (greedy layer-wise pretraining of models that declare it).
@@ -9,8 +9,13 @@ augmentation) and ``pretrain`` (greedy layer-wise pretraining of models that dec
 Configs written before the groups existed (one flat level: ``mode``, ``loss``, ``optimizer``,
 ``lr``, ``patch_size``, ``blind_spot_fraction``, ``pretrain_epochs_per_layer``, …) still load: the
 flat fields are moved into their groups before validation, so old checkpoints and the flat keyword
-arguments ``TrainConfig(mode="noise2void", lr=1e-3)`` keep working. Configs are immutable; derive a
-changed one with :meth:`TrainConfig.derive`, which validates the result.
+arguments ``TrainConfig(mode="noise2void", lr=1e-3)`` keep working; their boolean ``bf16`` becomes
+``precision`` ("bf16" / "fp32"). Configs are immutable; derive a changed one with
+:meth:`TrainConfig.derive`, which validates the result.
+
+``precision`` and ``channels_last`` may be "auto": the trainer replaces them with this machine's
+choice (:meth:`TrainConfig.resolved`) once, at the start of a run, and saves the resolved config, so
+the config in a run folder or checkpoint always names the arithmetic its weights came from.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "LOSSES",
     "MODES",
     "OPTIMIZERS",
+    "PRECISIONS",
     "SCHEDULES",
     "DataConfig",
     "OptimConfig",
@@ -48,10 +54,12 @@ __all__ = [
 
 OptimizerName = Literal["adam", "adamw", "adadelta", "sgd"]
 ScheduleName = Literal["none", "cosine", "step", "plateau"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 LOSSES: tuple[str, ...] = ("mse", "l1", "bce", "ssim", "msssim_l1")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adadelta", "sgd")
 SCHEDULES: tuple[str, ...] = ("none", "cosine", "step", "plateau")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 #: The built-in objectives (``--mode`` of the CLI); registered plugins add to ``OBJECTIVES``.
 MODES: tuple[str, ...] = ("supervised", "noise2void", "noise2noise")
 
@@ -160,6 +168,9 @@ def _migrate_flat(data: dict[str, Any]) -> dict[str, Any]:
     objective fields the kind lacks (the ``blind_spot_*`` defaults every flat config carried).
     """
     out = dict(data)
+    if "bf16" in out:  # the boolean of the configs before ``precision``; it wins like the flat fields
+        bf16 = out.pop("bf16")
+        out["precision"] = ("bf16" if bf16 else "fp32") if isinstance(bf16, bool) else bf16
     flat = {key: out.pop(key) for key in list(out) if key in _FLAT_FIELDS}
     mode = out.pop("mode", None)
     if not flat and mode is None:
@@ -259,8 +270,17 @@ class TrainConfig(BaseModel):
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
     # --- speed -------------------------------------------------------------------------------------
-    channels_last: bool = Field(True, description="Use the channels_last memory format (exact, faster).")
-    bf16: bool = Field(False, description="bfloat16 autocast for forward passes (faster, less exact).")
+    precision: Precision = Field(
+        "auto",
+        description="Arithmetic of the forward passes: fp32, bf16 (bfloat16 autocast; losses stay float32) "
+        "or auto (bf16 where the CPU computes bf16 in hardware: avx512_bf16/amx_bf16; fp32 elsewhere). "
+        "A run records the resolved choice; a resumed run keeps it.",
+    )
+    channels_last: Literal["auto"] | bool = Field(
+        "auto",
+        description="channels_last memory format (same arithmetic, faster with oneDNN); auto: on where "
+        "torch has oneDNN (every x86 build).",
+    )
     num_threads: int | None = Field(None, ge=1, description="torch threads; None leaves torch's setting.")
 
     @model_validator(mode="before")
@@ -318,6 +338,38 @@ class TrainConfig(BaseModel):
     def learning_rate(self) -> float:
         """The learning rate in use: ``optim.lr`` or the optimiser's default."""
         return self.optim.learning_rate
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the forward passes run under bf16 autocast (``precision == "bf16"``; False for "auto":
+        see :meth:`resolved`)."""
+        return self.precision == "bf16"
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``precision`` and ``channels_last`` "auto" replaced by this machine's choice.
+
+        ``precision`` "auto" → "bf16" where :func:`meddenoise.provenance.native_bf16` says the CPU computes
+        bfloat16 in hardware, else "fp32"; ``channels_last`` "auto" → True where torch has oneDNN. The
+        trainer resolves once, at the start of a run, and records the result (a resumed run keeps the
+        recorded values, wherever it runs).
+
+        Examples
+        --------
+        >>> TrainConfig(precision="fp32", channels_last=False).resolved().precision
+        'fp32'
+        >>> TrainConfig().resolved().precision in ("fp32", "bf16")
+        True
+        """
+        from meddenoise import provenance
+
+        changes: dict[str, Any] = {}
+        if self.precision == "auto":
+            changes["precision"] = "bf16" if provenance.native_bf16() else "fp32"
+        if self.channels_last == "auto":
+            import torch
+
+            changes["channels_last"] = bool(torch.backends.mkldnn.is_available())
+        return self.model_copy(update=changes) if changes else self
 
     @property
     def mode(self) -> str:

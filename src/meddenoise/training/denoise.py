@@ -32,10 +32,13 @@ def load_denoiser(
     from meddenoise.models.denoiser import ModelDenoiser
 
     model, config = load_checkpoint(path)
+    # Trained runs record their resolved precision and layout; a hand-written "auto" config gets this
+    # machine's layout and fp32 (``config.bf16`` is False for "auto").
+    layout = config.resolved().channels_last
     return ModelDenoiser(
         model,
         name=name or config.model,
         batch_size=batch_size,
-        channels_last=config.channels_last if channels_last is None else channels_last,
+        channels_last=layout is True if channels_last is None else channels_last,
         bf16=config.bf16 if bf16 is None else bf16,
     )

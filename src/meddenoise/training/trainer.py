@@ -12,7 +12,9 @@ Layout of ``out_dir`` after a run::
 Determinism: model initialisation uses ``torch.manual_seed(seed)`` (in a forked RNG, leaving the
 caller's state alone); every random draw of epoch ``e`` (order, patches, augmentation, noise,
 blind-spot masks, code corruption) comes from a numpy Generator seeded by ``(seed, e)``. A run resumed
-from ``last`` therefore replays exactly the epochs an uninterrupted run would have.
+from ``last`` therefore replays exactly the epochs an uninterrupted run would have. Precision and memory
+layout "auto" are resolved once per run (:func:`_resolve_speed`) and saved with the config; a resumed
+run keeps the recorded arithmetic on any machine.
 
 The steps of a run: check and split the data (:func:`train`), make the batch sources
 (:func:`_make_sources`), build the model (:func:`_init_model`) and its phases
@@ -24,6 +26,8 @@ epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record an
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from meddenoise import provenance
 from meddenoise._utils import atomic_path
 from meddenoise.models.registry import build_model
 from meddenoise.training.batches import (
@@ -55,12 +60,14 @@ from meddenoise.training.checkpoint import (
     run_metadata,
     save_checkpoint,
 )
-from meddenoise.training.config import TrainConfig, parse_noise_spec
+from meddenoise.training.config import TrainConfig, TrainConfigError, parse_noise_spec
 from meddenoise.training.objectives import Objective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
 __all__ = ["TrainResult", "batch_loss", "train"]
+
+logger = logging.getLogger(__name__)
 
 # Fields that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience"})
@@ -216,7 +223,7 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         model.load_state_dict(source.state_dict())
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
-    if config.channels_last:
+    if config.channels_last is True:  # resolved: never "auto" here
         # Module.to accepts memory_format at run time; torch's overloads do not declare it
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model, info
@@ -260,6 +267,63 @@ def batch_loss(
         return phase.loss(
             inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng, sigma=sigma
         )
+
+
+# --- precision and layout ------------------------------------------------------------------------------
+
+_SPEED_FIELDS = ("precision", "channels_last")
+
+
+def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainConfig, dict[str, Any]]:
+    """``config`` with "auto" precision/layout resolved once for this run, and what to record about it.
+
+    A fresh run resolves "auto" on this machine (:meth:`TrainConfig.resolved`). A resumed run
+    (``last_json`` given) keeps the values recorded in its checkpoint for every field the caller left
+    at "auto", so its arithmetic never changes with the machine; one line says so when the run asked
+    for "auto" and this machine would choose otherwise (also when the caller passes the run's saved,
+    resolved config, as ``meddenoise train --resume`` does). Explicit values are kept (and compared
+    with the saved ones by :func:`_resumable`).
+    """
+    requested: dict[str, Any] = {name: getattr(config, name) for name in _SPEED_FIELDS}
+    recorded: dict[str, Any] = {}
+    if last_json is not None:
+        _, doc = read_checkpoint_json(last_json)
+        try:
+            saved_config = TrainConfig.from_dict(doc["config"], source=str(last_json))
+        except TrainConfigError as exc:
+            raise CheckpointError(
+                f"{last_json}: checkpoint is mismatched: {str(exc).split(': ', 1)[-1]}"
+            ) from None
+        for name in _SPEED_FIELDS:
+            value = getattr(saved_config, name)
+            if requested[name] == "auto" and value != "auto":
+                recorded[name] = value
+        speed = doc.get("metadata", {}).get("speed")
+        if isinstance(speed, dict) and isinstance(speed.get("requested"), dict):  # what the run first asked
+            requested = {name: speed["requested"].get(name, requested[name]) for name in _SPEED_FIELDS}
+    resolved = config.model_copy(update=recorded).resolved()
+    auto_here = config.model_copy(update=dict.fromkeys(_SPEED_FIELDS, "auto")).resolved()
+    differs = [
+        name
+        for name in _SPEED_FIELDS
+        if last_json is not None
+        and requested[name] == "auto"
+        and getattr(resolved, name) != getattr(auto_here, name)
+    ]
+    if differs:
+        logger.warning(
+            "%s: resuming with %s as recorded in the run (auto would choose %s on this machine)",
+            last_json,
+            ", ".join(f"{name} {getattr(resolved, name)!r}" for name in differs),
+            ", ".join(f"{name} {getattr(auto_here, name)!r}" for name in differs),
+        )
+    info: dict[str, Any] = {
+        "precision": resolved.precision,
+        "channels_last": resolved.channels_last,
+        "requested": requested,
+        "native_bf16": provenance.native_bf16(),
+    }
+    return resolved, info
 
 
 # --- resume ----------------------------------------------------------------------------------------
@@ -357,7 +421,7 @@ def _evaluate(
     with torch.no_grad():
         for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
             loss = batch_loss(
-                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last is True
             )
             total += float(loss) * len(batch.inputs)
             count += len(batch.inputs)
@@ -421,25 +485,33 @@ class _Run:
         lr = float(optimizer.param_groups[0]["lr"])
         history = self.state.history
         last_val = history[-1]["val_loss"] if history else None
+        show = not bar.disable
         for batch in self.train_src.batches(rng, batch_size=config.batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(
-                phase, batch, self.objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last
+                phase,
+                batch,
+                self.objective,
+                rng=rng,
+                bf16=config.bf16,
+                channels_last=config.channels_last is True,
             )
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}")
+            value = float(loss.detach())  # one read of the loss per step: the check and the mean
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training loss became {value} at epoch {epoch + 1}")
             loss.backward()
             if config.optim.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
             optimizer.step()
-            total += float(loss.detach()) * len(batch.inputs)
+            total += value * len(batch.inputs)
             count += len(batch.inputs)
-            bar.update(1)
-            bar.set_postfix_str(
-                f"epoch {epoch + 1}/{self.total_epochs} {phase.name} loss {total / count:.4g}"
-                + (f" val {last_val:.4g}" if last_val else ""),
-                refresh=False,
-            )
+            if show:
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"epoch {epoch + 1}/{self.total_epochs} {phase.name} loss {total / count:.4g}"
+                    + (f" val {last_val:.4g}" if last_val else ""),
+                    refresh=False,
+                )
         seconds = time.perf_counter() - t0
         return {
             "epoch": epoch + 1,
@@ -546,7 +618,8 @@ def train(
     resume
         Continue the run in ``out_dir`` from its ``last`` checkpoint (a fresh start when there is none).
         The config must equal the saved one except for ``epochs`` (which may grow), ``num_threads``
-        and ``early_stopping_patience``.
+        and ``early_stopping_patience``; ``precision`` / ``channels_last`` left at "auto" take the
+        values the run recorded.
     progress
         Show a progress bar with the live loss.
     train_targets, val_targets
@@ -578,6 +651,15 @@ def train(
     if last_json.exists() and not resume:
         raise FileExistsError(f"{out_dir}: already holds a training run; resume it or choose another folder")
 
+    config, speed = _resolve_speed(config, last_json if resume and last_json.exists() else None)
+    logger.info(
+        "%s: precision %s, channels_last %s (requested %s)",
+        out_dir,
+        config.precision,
+        config.channels_last,
+        ", ".join(f"{k} {v!r}" for k, v in speed["requested"].items()),
+    )
+
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
@@ -594,7 +676,10 @@ def train(
         config.save(out_dir / "config.json")
         metadata = run_metadata(config, started_utc=state.started_utc)
         metadata.update(
-            n_train=len(images), n_val=0 if val is None else len(val), image_shape=list(images.shape[1:])
+            n_train=len(images),
+            n_val=0 if val is None else len(val),
+            image_shape=list(images.shape[1:]),
+            speed=speed,
         )
         if state.resumed_utc:
             metadata["resumed_utc"] = state.resumed_utc
