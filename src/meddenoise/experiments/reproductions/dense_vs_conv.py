@@ -105,6 +105,7 @@ def train_config(config: DenseConvConfig, model: str) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
+        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
         model=model,
         noise=None,
         loss="bce",

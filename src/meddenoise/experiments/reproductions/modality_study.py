@@ -257,6 +257,7 @@ def train_config(config: ModalityConfig, seed: int) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
+        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
         model=config.model,
         noise=config.noise,
         noise_mode="fresh",

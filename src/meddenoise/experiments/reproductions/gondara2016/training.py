@@ -34,6 +34,7 @@ def dae_config(config: GondaraConfig) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
+        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
         model="gondara-dae",
         noise=SETTINGS[BASE_KEY].spec,
         noise_mode="fixed",
@@ -52,6 +53,7 @@ def ours_config(config: GondaraConfig, model: str, seed: int) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
+        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
         model=model,
         model_params=dict(config.ours_params),
         patch_size=config.ours_patch_size,
