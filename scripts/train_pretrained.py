@@ -414,12 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
     )
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR, help="where weights and cards go")
-    parser.add_argument("--patches", type=int, default=8000, help="training patches of the general model")
+    parser.add_argument("--patches", type=int, default=40000, help="training patches of the general model")
     parser.add_argument(
         "--epochs", type=int, default=3, help="epochs of the general model (fresh noise each)"
     )
-    parser.add_argument("--finetune-patches", type=int, default=4000, help="patches per modality model")
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-patches", type=int, default=16000, help="patches per modality model")
+    parser.add_argument("--finetune-epochs", type=int, default=4)
     parser.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,

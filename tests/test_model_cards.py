@@ -15,7 +15,7 @@ SHIPPED = ("ct", "general", "mri", "xray")
 @pytest.mark.parametrize("name", SHIPPED)
 def test_writing_a_shipped_card_from_its_data_gives_the_same_files(name: str, tmp_path: Path) -> None:
     card = read_model_card(PRETRAINED_DIR / f"{name}.json")
-    json_path, md_path = write_model_card(card, tmp_path, patch_size=32, torch_threads=2)
+    json_path, md_path = write_model_card(card, tmp_path, patch_size=48, torch_threads=2)
     assert json_path.read_bytes() == (PRETRAINED_DIR / f"{name}.json").read_bytes()
     assert md_path.read_bytes() == (PRETRAINED_DIR / f"{name}.md").read_bytes()
     assert sha256_file(PRETRAINED_DIR / card.weights) == card.sha256 == get_card(name).sha256
@@ -39,3 +39,19 @@ def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
     bad.write_text('{"name": "x"}')
     with pytest.raises(ValueError, match=r"x\.json: not a readable model card"):
         read_model_card(bad)
+
+
+def test_readme_and_denoise_doc_show_the_table_generated_from_the_cards() -> None:
+    """The quality tables in README.md and docs/denoise.md are scripts/cards_table.py's output, verbatim."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "scripts" / "cards_table.py"), "--check", "README.md", "docs/denoise.md"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
