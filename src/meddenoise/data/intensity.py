@@ -200,11 +200,16 @@ def fit_intensity(
     return Normalizer.from_minmax(arr, units=unit_name)
 
 
-def intensity_for_image(image: MedicalImage, spec: IntensitySpec = DEFAULT_INTENSITY) -> Normalizer:
-    """:func:`fit_intensity` for an image read by :func:`meddenoise.io.read_image` (all of its slices)."""
+def intensity_for_image(
+    image: MedicalImage, spec: IntensitySpec = DEFAULT_INTENSITY, *, pixels: np.ndarray | None = None
+) -> Normalizer:
+    """:func:`fit_intensity` for an image read by :func:`meddenoise.io.read_image`, with its metadata.
+
+    Fitted on all of its slices, or on ``pixels`` (e.g. one slice of it) when given.
+    """
     meta = image.meta
     return fit_intensity(
-        image.pixels,
+        image.pixels if pixels is None else pixels,
         spec,
         modality=meta.modality,
         units=meta.units,

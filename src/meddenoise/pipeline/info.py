@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from meddenoise.data.intensity import CLASSICAL_INTENSITY, fit_intensity
+from meddenoise.data.intensity import CLASSICAL_INTENSITY, intensity_for_image
 from meddenoise.pipeline.core import NOISE_ESTIMATOR
 
 __all__ = ["describe_image"]
@@ -35,15 +35,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     pixels = image.pixels
     stack = pixels if pixels.ndim == 3 else pixels[None]
     middle = stack[len(stack) // 2]
-    mapping = fit_intensity(
-        middle,
-        CLASSICAL_INTENSITY,
-        modality=meta.modality,
-        units=meta.units,
-        original_dtype=meta.dtype,
-        file_format=meta.format,
-        value_range=meta.value_range,
-    )
+    mapping = intensity_for_image(image, CLASSICAL_INTENSITY, pixels=middle)
     noise = float(estimate_noise_std(middle))
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
