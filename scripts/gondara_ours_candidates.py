@@ -20,7 +20,6 @@ import torch
 
 from meddenoise._utils import shared_data_dir
 from meddenoise.evaluation import score_images
-from meddenoise.experiments.config import derive
 from meddenoise.experiments.protocol import TrainedModel, derived_seed, train_denoiser
 from meddenoise.experiments.reproductions.gondara2016 import SETTINGS, GondaraConfig, load_gondara_data
 from meddenoise.experiments.reproductions.gondara2016.settings import SCORES
@@ -70,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.kind == "per-setting":
             for key in KEYS:
-                config = derive(common, noise=SETTINGS[key].spec, noise_mode="fresh", batch_size=10)
+                config = common.derive(noise=SETTINGS[key].spec, noise_mode="fresh", batch_size=10)
                 report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))
         else:
             noisy_train = np.concatenate(

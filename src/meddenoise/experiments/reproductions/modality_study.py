@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from meddenoise.evaluation import Score
-from meddenoise.experiments.config import ReproductionConfig, derive
+from meddenoise.experiments.config import ReproductionConfig
 from meddenoise.experiments.protocol import (
     TrainedModel,
     derived_seed,
@@ -313,8 +313,9 @@ def run_modality_study(config: ModalityConfig, *, log: Callable[[str], None] = p
             run_name = name if attempt == 0 else f"{name}-retry{attempt}"
             if attempt:
                 # a new seed and a 10x smaller step: the collapse comes from early steps that are too large
-                tc = derive(
-                    first, seed=derived_seed(config.seed, "train", name, attempt), lr=base_lr / 10**attempt
+                tc = first.derive(
+                    seed=derived_seed(config.seed, "train", name, attempt),
+                    optim={"lr": base_lr / 10**attempt},
                 )
             with record.step(
                 f"train {config.model} on {name} ({len(images)} images, {config.epochs} epochs)"

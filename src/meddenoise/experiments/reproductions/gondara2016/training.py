@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from meddenoise._utils import as_rng
-from meddenoise.experiments.config import derive
 from meddenoise.experiments.protocol import TrainedModel, pick_model, train_denoiser
 from meddenoise.experiments.reproductions.gondara2016.data import GROUPS
 from meddenoise.experiments.reproductions.gondara2016.labels import DAE, DAE_A, DAE_B, OURS
@@ -71,8 +70,8 @@ def ours_config(config: GondaraConfig, model: str, seed: int) -> TrainConfig:
 
 
 def _train_dae(run: GondaraRun, name: str, key: str, images: np.ndarray, epochs: int) -> TrainedModel:
-    config = derive(
-        dae_config(run.config), noise=SETTINGS[key].spec, epochs=epochs, seed=run.seed("train", name)
+    config = dae_config(run.config).derive(
+        noise=SETTINGS[key].spec, epochs=epochs, seed=run.seed("train", name)
     )
     with run.record.step(f"train {name} ({len(images)} images, {epochs} epochs)"):
         model = train_denoiser(
