@@ -64,6 +64,9 @@ OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
             "JPEG lossless, JPEG-LS and JPEG 2000 compressed DICOM",
         ),
         OptionalDependency("mri", ("nilearn",), ("nilearn",), "mri", "the MNI152 brain MRI samples"),
+        OptionalDependency(
+            "dask", ("dask", "distributed"), ("dask", "distributed"), "dask", "batches on a Dask cluster"
+        ),
     )
 }
 

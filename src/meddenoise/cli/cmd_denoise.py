@@ -61,6 +61,24 @@ def denoise_command(
         int | None,
         typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Denoise this many files at once in local worker processes (torch threads are split "
+            "between them).",
+        ),
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the batch on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 "
+            "(`dask scheduler` + `dask worker`; every worker must see the inputs and the output folder). "
+            "Needs the dask extra.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
     view: Annotated[
         bool,
@@ -78,13 +96,17 @@ def denoise_command(
     """
     from tqdm.auto import tqdm
 
+    from meddenoise._optional import MissingOptionalDependency, require
     from meddenoise.methods import DenoiserResolver
-    from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
+    from meddenoise.pipeline import DenoiseOptions, Execution, OutputConflictError, denoise_files
 
     try:
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
         resolver = DenoiserResolver(model=model, method=method)
+        execution = Execution(jobs=jobs, scheduler=scheduler)
+        if scheduler is not None:
+            require("dask", what="--scheduler")
     except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -96,9 +118,13 @@ def denoise_command(
             options=options,
             show_progress=not quiet,
             on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
+            execution=execution,
         )
     except OutputConflictError as exc:
         typer.echo(f"error: refusing to write: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, MissingOptionalDependency) as exc:  # e.g. no scheduler listening at that address
+        typer.echo(f"error: {execution.describe()}: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from None
     for line in summary.noise_lines():
         typer.echo(line)

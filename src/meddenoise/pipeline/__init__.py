@@ -26,6 +26,7 @@ from meddenoise.pipeline.core import (
     noise_ignored_note,
     parse_noise_level,
 )
+from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks, worker_threads
 from meddenoise.pipeline.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -42,10 +43,12 @@ __all__ = [
     "DEFAULT_TILE",
     "BatchSummary",
     "DenoiseOptions",
+    "Execution",
     "FileJob",
     "FileResult",
     "OutputConflictError",
     "SliceReport",
+    "TaskFailure",
     "blend_ramp",
     "count_tiles",
     "denoise_file",
@@ -58,6 +61,8 @@ __all__ = [
     "noise_ignored_note",
     "parse_noise_level",
     "plan_jobs",
+    "run_tasks",
     "tile_starts",
     "tile_weight",
+    "worker_threads",
 ]
