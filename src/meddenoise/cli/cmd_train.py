@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,6 +95,9 @@ def train_command(
 ) -> None:
     """Train a denoiser on image folders; checkpoints, history.json and history.png go to --out.
 
+    Several processes: torchrun --nproc-per-node 2 -m meddenoise train ... (DistributedDataParallel; each
+    trains on its share of every batch; rank 0 writes the checkpoints).
+
     Example: meddenoise train --data ../shared/data/mini-mias --size 64 --model gondara-dae
     --noise "gaussian(p=0.1,sigma=1)" --epochs 100 --batch-size 10 --out runs/mias-dae
     """
@@ -149,7 +153,9 @@ def train_command(
         raise typer.Exit(2) from None
     if limit is not None:
         images = images[:limit]
-    typer.echo(
+    # under torchrun (`torchrun --nproc-per-node N -m meddenoise train ...`) rank 0 speaks for the run
+    echo = typer.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
+    echo(
         f"training {cfg.model} ({cfg.objective.kind}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
         + ("" if val_images is None else f", validating on {len(val_images)}")
     )
@@ -159,13 +165,13 @@ def train_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     speed = result.train_images_per_second
-    typer.echo(
+    echo(
         f"{len(result.history)} epoch(s) done ({result.epochs_run} now) in {result.seconds:.1f} s"
         + (f", {speed:.0f} images/s ({result.config.precision})" if speed else "")
         + f"; best epoch {result.best_epoch}, loss {result.best_loss:.5g}"
         + ("; stopped early" if result.stopped_early else "")
     )
-    typer.echo(f"checkpoint: {result.best_path}")
+    echo(f"checkpoint: {result.best_path}")
 
 
 @app.command("denoise-with")
