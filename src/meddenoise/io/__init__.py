@@ -15,6 +15,7 @@ from meddenoise.io.files import (
     output_name,
     series_uid,
     write_like_source,
+    written_dtype,
 )
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 from meddenoise.io.nifti import read_nifti, write_nifti
@@ -46,4 +47,5 @@ __all__ = [
     "write_image",
     "write_like_source",
     "write_nifti",
+    "written_dtype",
 ]

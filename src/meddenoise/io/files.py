@@ -25,6 +25,7 @@ __all__ = [
     "output_name",
     "series_uid",
     "write_like_source",
+    "written_dtype",
 ]
 
 #: Suffixes read and written back in the same format (files without a suffix are sniffed for DICOM).
@@ -75,6 +76,19 @@ def series_uid(image: MedicalImage) -> str | None:
     return str(uid) if uid else None
 
 
+def written_dtype(target: str | Path, source: MedicalImage) -> np.dtype | None:
+    """The integer type :func:`write_like_source` stores ``target``'s pixels in, when it only rounds and
+    clips onto it (an integer TIFF); ``None`` for formats that convert otherwise.
+
+    A caller holding a large result can produce it in this type directly (``clip(rint(x), min, max)``)
+    instead of as float32: half the memory for 16-bit images, and the same file.
+    """
+    dtype = np.dtype(source.meta.dtype)
+    if suffix_of(Path(target)) in (".tif", ".tiff") and np.issubdtype(dtype, np.integer):
+        return dtype
+    return None
+
+
 def write_like_source(
     target: str | Path,
     pixels: np.ndarray,
@@ -95,7 +109,10 @@ def write_like_source(
         import tifffile
 
         info = np.iinfo(np.dtype(meta.dtype))
-        stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
+        if pixels.dtype == np.dtype(meta.dtype):  # already rounded onto the stored type (written_dtype)
+            stored = pixels
+        else:
+            stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
         with atomic_path(target) as tmp:
             tifffile.imwrite(tmp, stored, photometric="minisblack")
         return target

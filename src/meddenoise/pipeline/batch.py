@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from meddenoise.io import MedicalImage, find_images, output_name, read_image, series_uid, write_like_source
+from meddenoise.io import (
+    MedicalImage,
+    find_images,
+    output_name,
+    read_image,
+    series_uid,
+    write_like_source,
+    written_dtype,
+)
 from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline.core import (
     DenoiseOptions,
@@ -170,10 +178,13 @@ def denoise_image(
     options: DenoiseOptions,
     *,
     progress: Callable[[int], None] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, SliceReport, str]:
     """Denoise a :class:`~meddenoise.io.MedicalImage`; returns (pixels in original units, report, label).
 
     The noise level of ``options`` is in the image's units (:attr:`meddenoise.io.ImageMeta.units`).
+    The pixels are float32, or ``dtype`` (rounded and clipped, e.g. the type
+    :func:`~meddenoise.io.written_dtype` says the output file stores).
     """
     meta = image.meta
     choice = resolver.for_modality(meta.modality)
@@ -188,6 +199,7 @@ def denoise_image(
         value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
         options=options,
         progress=progress,
+        out=None if dtype is None else np.empty(image.pixels.shape, dtype=dtype),
     )
     return pixels, report, choice.label
 
@@ -206,7 +218,8 @@ def denoise_file(
     ``series`` is the SeriesInstanceUID a DICOM output joins (default: a new one).
     """
     image = read_image(Path(source))
-    pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions())
+    dtype = written_dtype(target, image)
+    pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions(), dtype=dtype)
     write_like_source(
         target, pixels, image, description=derivation(description, label, report), series_uid=series
     )
@@ -257,7 +270,8 @@ class _FileTask:
         t0 = time.perf_counter()
         try:
             image = read_image(job.source)
-            pixels, report, label = denoise_image(image, _local_resolver(self.resolver), self.options)
+            resolver, dtype = _local_resolver(self.resolver), written_dtype(job.target, image)
+            pixels, report, label = denoise_image(image, resolver, self.options, dtype=dtype)
             uid = series_uid(image)
             write_like_source(
                 job.target,
