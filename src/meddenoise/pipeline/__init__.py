@@ -33,6 +33,7 @@ from meddenoise.pipeline.tiling import (
     blend_ramp,
     count_tiles,
     denoise_tiled,
+    iter_tiled_rows,
     tile_starts,
     tile_weight,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "denoise_tiled",
     "derivation",
     "describe_noise",
+    "iter_tiled_rows",
     "noise_ignored_note",
     "parse_noise_level",
     "plan_jobs",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -85,10 +86,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    # Read by OpenMP/BLAS when torch or numpy's BLAS first load here; a torch already loaded is told directly.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def run_tasks(
@@ -128,9 +131,10 @@ def _run_processes(
 ) -> Iterator[tuple[int, R | TaskFailure[T]]]:
     workers = min(jobs, len(items))
     # forkserver: workers are forked from a clean server process, never from this one (which may hold
-    # torch thread pools that do not survive a fork); the preload imports torch once for all of them.
+    # torch thread pools that do not survive a fork); the preload imports the pipeline once for all of
+    # them (torch only when a denoiser needs it: a classical filter's workers start without it).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "meddenoise.pipeline.batch"])
+    context.set_forkserver_preload(["meddenoise.pipeline.batch"])
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(worker_threads(workers),)
     )

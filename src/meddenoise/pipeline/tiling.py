@@ -180,7 +180,7 @@ def iter_tiled_rows(
         out = run(np.asarray(prepare(image), dtype=np.float32)[None])[0]
         if progress is not None:
             progress(1)
-        yield 0, out
+        yield 0, out  # one tile: the whole image is held anyway
         return
 
     tops = tile_starts(height, tile, overlap)
@@ -199,7 +199,7 @@ def iter_tiled_rows(
         denoised = run(batch)
         for (y, x, h, w), patch in zip(chunk, denoised, strict=True):
             if y > done:  # a new row of tiles: the rows above it are final
-                yield done, output[: y - done] / weight_sum[: y - done]
+                yield from _finished(done, output[: y - done], weight_sum[: y - done])
                 keep = done + band_height - y  # rows of the band that the new row of tiles overlaps
                 output[:keep] = output[y - done : y - done + keep]
                 weight_sum[:keep] = weight_sum[y - done : y - done + keep]
@@ -212,7 +212,18 @@ def iter_tiled_rows(
             weight_sum[y - done : y - done + h, x : x + w] += weight
         if progress is not None:
             progress(len(chunk))
-    yield done, output[: height - done] / weight_sum[: height - done]
+    yield from _finished(done, output[: height - done], weight_sum[: height - done])
+
+
+#: Rows per yielded block: what the caller does with a block (map back, round, store) then makes
+#: temporaries of this many rows, not of a whole row of tiles.
+ROWS_PER_BLOCK = 128
+
+
+def _finished(top: int, total: np.ndarray, weights: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, len(total), ROWS_PER_BLOCK):
+        stop = start + ROWS_PER_BLOCK
+        yield top + start, total[start:stop] / weights[start:stop]
 
 
 def count_tiles(height: int, width: int, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> int:
