@@ -50,6 +50,7 @@ bench: venv
 	$(PY) scripts/benchmark_models.py
 	$(PY) scripts/benchmark_slices.py
 	$(PY) scripts/benchmark_training.py
+	$(PY) scripts/benchmark_scale.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
