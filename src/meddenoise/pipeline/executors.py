@@ -7,7 +7,8 @@ expected to catch its own errors (a failing file is a result, not an exception);
 raise, or a worker process die, the caller gets a :class:`TaskFailure` for that task and the others go on.
 
 * ``jobs=1`` and no scheduler: a plain loop in this process.
-* ``jobs=N``: ``N`` worker processes (:class:`concurrent.futures.ProcessPoolExecutor`, forkserver start),
+* ``jobs=N``: ``N`` worker processes (:class:`concurrent.futures.ProcessPoolExecutor`; forked, or started
+  from a forkserver once torch is loaded),
   each with ``cores // N`` torch threads so that the workers do not oversubscribe the CPU.
 * ``scheduler="tcp://host:port"``: a running Dask distributed cluster (``dask scheduler`` plus ``dask
   worker`` processes, possibly on other machines); needs the ``dask`` extra. Every worker must see the
@@ -130,11 +131,7 @@ def _run_processes(
     fn: Callable[[T], R], items: Sequence[T], jobs: int
 ) -> Iterator[tuple[int, R | TaskFailure[T]]]:
     workers = min(jobs, len(items))
-    # forkserver: workers are forked from a clean server process, never from this one (which may hold
-    # torch thread pools that do not survive a fork); the preload imports the pipeline once for all of
-    # them (torch only when a denoiser needs it: a classical filter's workers start without it).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["meddenoise.pipeline.batch"])
+    context = _start_method()
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(worker_threads(workers),)
     )
@@ -147,6 +144,17 @@ def _run_processes(
                 yield index, _outcome(future, items[index])
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_method() -> multiprocessing.context.BaseContext:
+    """How worker processes start: forked from this process while torch is not loaded here (instant, the
+    pipeline already imported), else from a clean forkserver: torch's OpenMP thread pool does not survive
+    a fork, and a forked worker could hang on its first parallel operation."""
+    if "torch" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["meddenoise.pipeline.batch"])  # imported once for all workers
+    return context
 
 
 def _outcome(future: Any, item: T) -> Any:
