@@ -136,7 +136,7 @@ def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> An
     return None
 
 
-def _check_images(name: str, images: np.ndarray | None) -> np.ndarray | None:
+def _check_images(name: str, images: np.ndarray | None, *, unit_range: bool = True) -> np.ndarray | None:
     if images is None:
         return None
     arr = np.asarray(images)
@@ -145,7 +145,7 @@ def _check_images(name: str, images: np.ndarray | None) -> np.ndarray | None:
     arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name}: holds NaN or Inf values")
-    if arr.min() < 0.0 or arr.max() > 1.0:
+    if unit_range and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"{name}: values must lie in [0, 1], got [{arr.min():.4g}, {arr.max():.4g}]")
     return arr
 
@@ -638,9 +638,11 @@ def train(
     out_dir = Path(out_dir)
     images = _check_images("train_images", train_images)
     assert images is not None
-    targets = _check_images("train_targets", train_targets)
+    # targets are images in [0, 1], except for objectives whose targets are something else (noise textures)
+    images_as_targets = config.objective.targets_are_images()
+    targets = _check_images("train_targets", train_targets, unit_range=images_as_targets)
     val = _check_images("val_images", val_images)
-    val_tgt = _check_images("val_targets", val_targets)
+    val_tgt = _check_images("val_targets", val_targets, unit_range=images_as_targets)
     for name, a, b in (("train_targets", images, targets), ("val_targets", val, val_tgt)):
         if a is not None and b is not None and a.shape != b.shape:
             raise ValueError(f"{name}: shape {b.shape} differs from its images' {a.shape}")
