@@ -13,19 +13,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from io_helpers import SLOW_TO_DECODE
 
 from meddenoise.io import ImageReadError, read_image
 from meddenoise.io.testdata import pydicom_sample_files
 
-# Decoding these takes seconds (120 JPEG frames; a 1955x1841 JPEG 2000): run with the slow tests.
-_SLOW = {
-    "color3d_jpeg_baseline.dcm",
-    "RG1_J2KR.dcm",
-    "RG1_J2KI.dcm",
-    "RG3_J2KR.dcm",
-    "MR2_J2KR.dcm",
-    "examples_ybr_color.dcm",
-}
 _FILES = pydicom_sample_files()
 
 
@@ -48,7 +40,10 @@ def test_samples_are_found_without_network() -> None:
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in _SLOW else []) for p in _FILES],
+    [
+        pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW_TO_DECODE else [])
+        for p in _FILES
+    ],
 )
 def test_sample_dicom_reads_or_fails_clearly(path: Path) -> None:
     expected_ok = _pydicom_decodes_an_image(path)
