@@ -298,8 +298,6 @@ def _frame_rescale(ds: Dataset) -> tuple[float, float] | None:
         if len(pairs) == 1:
             return pairs.pop()
         raise NotImplementedError("frames with different rescale slopes/intercepts")
-    if ds.get("Modality") == "RTDOSE" and "DoseGridScaling" in ds:
-        return float(ds.DoseGridScaling), 0.0
     return None
 
 
@@ -327,8 +325,6 @@ def _units(ds: Dataset, rescaled: bool) -> str:
         return "HU"
     if rescale_type and rescale_type != "US":
         return rescale_type
-    if modality == "RTDOSE" and "DoseUnits" in ds:
-        return str(ds.DoseUnits)
     if modality == "PT" and "Units" in ds:
         return str(ds.Units)
     return "counts" if not rescaled or rescale_type == "US" else "rescaled"
