@@ -65,7 +65,13 @@ def convert(
             if bits is None:
                 bits = 16 if image.meta.bits > 8 else 8
         write_image(
-            output, pixels, like=like, value_range=value_range, bits=bits, description="format conversion"
+            output,
+            pixels,
+            like=like,
+            value_range=value_range,
+            bits=bits,
+            description="format conversion",
+            derivation="conversion",
         )
     except (ImageReadError, ImageWriteError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

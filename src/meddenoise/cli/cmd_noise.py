@@ -70,7 +70,7 @@ def noise(
         model = parse_noise(spec)
         image = read_image(source)
         noisy = noise_image(image, model, rng=seed, mapping=intensity_for_image(image, DEFAULT_INTENSITY))
-        write_image(output, noisy, like=image, description=f"noise {model} seed {seed}")
+        write_image(output, noisy, like=image, description=f"noise {model} seed {seed}", derivation="noise")
     except (NoiseSpecError, ImageReadError, ImageWriteError, FileNotFoundError, IsADirectoryError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -36,6 +36,7 @@ def write_image(
     value_range: tuple[float, float] | None = None,
     series_suffix: str = DEFAULT_SERIES_SUFFIX,
     series_uid: str | None = None,
+    derivation: str = "smoothing",
 ) -> Path:
     """Write ``pixels`` to ``path``, the format chosen by the suffix; atomic; never over ``like``'s source.
 
@@ -59,6 +60,10 @@ def write_image(
     series_suffix, series_uid
         DICOM: text appended to SeriesDescription; the new SeriesInstanceUID (share one,
         from :func:`~meddenoise.io.new_uid`, between the files of one output series).
+    derivation
+        DICOM: what the pixels went through, a key of :data:`~meddenoise.io.dicom.DERIVATIONS`:
+        ``"smoothing"`` (denoising, DCM 113087), ``"noise"`` (added noise, DCM 113042) or
+        ``"conversion"`` (values unchanged, no derivation code).
 
     Returns
     -------
@@ -94,6 +99,12 @@ def write_image(
         if like is None:
             raise ImageWriteError(path, "writing DICOM needs `like`: the DICOM image the result derives from")
         return write_dicom(
-            path, arr, like=like, description=description, series_suffix=series_suffix, series_uid=series_uid
+            path,
+            arr,
+            like=like,
+            description=description,
+            series_suffix=series_suffix,
+            series_uid=series_uid,
+            derivation=derivation,
         )
     return write_nifti(path, arr, like=like)
