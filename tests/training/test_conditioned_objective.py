@@ -89,9 +89,7 @@ def test_the_objective_refuses_a_noise_model_and_explicit_targets() -> None:
 
 
 def test_given_textures_are_scaled_to_each_samples_level_and_keep_their_shape() -> None:
-    objective = ConditionedConfig(
-        sigma_low=0.01, sigma_high=0.1, clean_fraction=0.0, texture="given"
-    ).build()
+    objective = ConditionedConfig(sigma_low=0.01, sigma_high=0.1, clean_fraction=0.0, texture="given").build()
     rng = np.random.default_rng(6)
     clean = rng.random((8, 32, 32)).astype(np.float32)
     # a texture no white noise has: constant horizontal stripes of std 1
