@@ -175,20 +175,27 @@ def denoise_with_command(
         Path, typer.Argument(metavar="INPUT", help="Image file (PNG, TIFF, DICOM, NIfTI).")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its suffix picks the format.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it exists.")] = False,
 ) -> None:
     """Denoise one image file with a trained checkpoint (see `meddenoise denoise` for folders and tiling).
 
     Runs exactly what `meddenoise denoise --model CHECKPOINT` runs: the checkpoint's recorded intensity
     mapping, the same tiling and the same writer, so both give the same pixels.
     """
-    from meddenoise.io import ImageReadError, ImageWriteError
+    from meddenoise._utils import same_path
+    from meddenoise.io import ImageReadError, ImageWriteError, OutputExistsError, check_output
     from meddenoise.methods import DenoiserResolver
     from meddenoise.pipeline import denoise_file
     from meddenoise.training import CheckpointError
 
-    if output.resolve() == input_path.resolve():
+    if same_path(output, input_path):
         typer.echo(f"error: {output}: refusing to overwrite the input", err=True)
         raise typer.Exit(2)
+    try:
+        check_output(output, overwrite=overwrite)
+    except OutputExistsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     try:
         # CHECKPOINT is always a path ("./" keeps a folder named like a shipped model a path)
         resolver = DenoiserResolver(model=str(checkpoint) if checkpoint.is_absolute() else f"./{checkpoint}")

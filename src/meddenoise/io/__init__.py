@@ -9,6 +9,9 @@ from meddenoise.io._common import ColourConversionWarning
 from meddenoise.io.dicom import new_uid, read_dicom, read_dicom_series, write_dicom, write_dicom_series
 from meddenoise.io.files import (
     ROUND_TRIP_SUFFIXES,
+    ExistingOutput,
+    OutputExistsError,
+    check_output,
     find_images,
     is_dicom_without_suffix,
     is_supported_image,
@@ -26,10 +29,13 @@ __all__ = [
     "ROUND_TRIP_SUFFIXES",
     "WRITE_SUFFIXES",
     "ColourConversionWarning",
+    "ExistingOutput",
     "ImageMeta",
     "ImageReadError",
     "ImageWriteError",
     "MedicalImage",
+    "OutputExistsError",
+    "check_output",
     "detect_format",
     "find_images",
     "is_dicom_without_suffix",

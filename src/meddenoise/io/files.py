@@ -8,17 +8,22 @@ The pipeline asks these questions instead of keeping suffix lists or DICOM sniff
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from meddenoise._utils import atomic_path
-from meddenoise.io._common import suffix_of
-from meddenoise.io.image import MedicalImage
+from meddenoise.io._common import suffix_of, write_failure
+from meddenoise.io.image import ImageWriteError, MedicalImage
 from meddenoise.io.writer import write_image
 
 __all__ = [
     "ROUND_TRIP_SUFFIXES",
+    "ExistingOutput",
+    "OutputExistsError",
+    "check_output",
     "find_images",
     "is_dicom_without_suffix",
     "is_supported_image",
@@ -29,6 +34,32 @@ __all__ = [
 
 #: Suffixes read and written back in the same format (files without a suffix are sniffed for DICOM).
 ROUND_TRIP_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima", ".png", ".tif", ".tiff", ".nii", ".nii.gz")
+
+
+#: What to do with an output file that exists already: refuse (the default everywhere), replace it, or
+#: (batches) skip the input whose output exists, so that an interrupted run can be resumed.
+ExistingOutput = Literal["refuse", "overwrite", "skip"]
+
+
+class OutputExistsError(ImageWriteError):
+    """An output file exists and replacing it was not asked for (``--overwrite`` / ``overwrite=True``)."""
+
+
+def check_output(target: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """The one overwrite rule of every command and of the API: an existing ``target`` is refused
+    unless ``overwrite``; a folder (or anything not a file) in its place is refused always.
+
+    Raises
+    ------
+    OutputExistsError
+        ``"<target>: exists; pass --overwrite to replace it"``.
+    """
+    path = Path(target)
+    if path.is_symlink() or path.exists():
+        if path.is_dir():
+            raise OutputExistsError(path, "is a folder; the output must be a file name")
+        if not overwrite:
+            raise OutputExistsError(path, "exists; pass --overwrite to replace it")
 
 
 def is_dicom_without_suffix(path: str | Path) -> bool:
@@ -96,7 +127,10 @@ def write_like_source(
 
         info = np.iinfo(np.dtype(meta.dtype))
         stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
-        with atomic_path(target) as tmp:
-            tifffile.imwrite(tmp, stored, photometric="minisblack")
+        try:
+            with atomic_path(target) as tmp:
+                tifffile.imwrite(tmp, stored, photometric="minisblack")
+        except OSError as exc:
+            raise write_failure(target, exc) from None
         return target
     return write_image(target, pixels, like=source, description=description, series_uid=series_uid)
