@@ -23,6 +23,7 @@ __all__ = [
     "ROUND_TRIP_SUFFIXES",
     "ExistingOutput",
     "OutputExistsError",
+    "broken_links",
     "check_output",
     "find_images",
     "is_dicom_without_suffix",
@@ -90,6 +91,21 @@ def find_images(folder: str | Path) -> list[Path]:
         if p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
         and is_supported_image(p)
+    )
+
+
+def broken_links(folder: str | Path) -> list[Path]:
+    """Symbolic links under ``folder`` named like supported images that lead nowhere (a missing target or
+    a loop of links): :func:`find_images` cannot list them as files, and a batch must not pass over them
+    in silence."""
+    root = Path(folder)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_symlink()
+        and not p.exists()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and suffix_of(p) in ROUND_TRIP_SUFFIXES
     )
 
 

@@ -30,6 +30,7 @@ from meddenoise.io import (
     ImageReadError,
     ImageWriteError,
     MedicalImage,
+    broken_links,
     find_images,
     output_name,
     read_image,
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 DEFAULT_DESCRIPTION = "denoised by meddenoise"
+_BROKEN_LINK = "broken symbolic link (or a loop of links)"
 
 
 class OutputConflictError(ValueError):
@@ -160,13 +162,17 @@ def plan_jobs(
         source = Path(raw)
         if source.is_dir():
             files = find_images(source)
-            if not files:
+            links = broken_links(source)
+            failures += [FileResult(link, None, False, _BROKEN_LINK) for link in links]
+            if not files and not links:
                 failures.append(FileResult(source, None, False, "folder holds no image files"))
             for path in files:
                 rel = path.relative_to(source)
                 jobs.append(FileJob(path, out_root / rel.parent / output_name(path)))
         elif source.is_file():
             jobs.append(FileJob(source, out_root / output_name(source)))
+        elif source.is_symlink():
+            failures.append(FileResult(source, None, False, _BROKEN_LINK))
         else:
             failures.append(FileResult(source, None, False, "no such file or folder"))
 
