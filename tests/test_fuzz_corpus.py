@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import Result
-from fuzz_corpus import BadFile, make_bad_files, make_good_files, make_link_loop, snapshot
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import meddenoise
+from fuzz_corpus import BadFile, make_bad_files, make_good_files, make_link_loop, snapshot
 from meddenoise.cli.main import app
 from meddenoise.io import OutputExistsError, output_name, read_image
 
