@@ -269,3 +269,24 @@ def test_pickles_and_escaping_sidecars_are_one_line(corpus: Corpus, tmp_path: Pa
     result = runner.invoke(app, ["denoise-with", str(sidecar), good, "-o", str(tmp_path / "c.png")])
     assert result.exit_code == 2 and "is not a file name in the checkpoint's folder" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_denoise_with_into_an_unwritable_folder_is_one_line(corpus: Corpus, tmp_path: Path) -> None:
+    import torch
+
+    from meddenoise.models.registry import build_model
+    from meddenoise.training import TrainConfig
+    from meddenoise.training.checkpoint import save_checkpoint
+
+    cfg = TrainConfig(model="gondara-dae", model_params={"filters": 4}, epochs=1)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, **cfg.model_params)
+    checkpoint = save_checkpoint(tmp_path / "run", "best", model=model, config=cfg, metadata={})
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    target = blocker / "out.png"
+    result = runner.invoke(app, ["denoise-with", str(checkpoint), str(corpus.good[0]), "-o", str(target)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {target}: cannot write: a file stands where the folder {blocker} would be"
+    ]

@@ -22,9 +22,10 @@ def _usable_metrics(names: list[str], image: np.ndarray, data_range: float) -> l
 
     usable = []
     for name in names:
+        metric = get_metric(name)  # an unknown name is an error, not a metric to leave out
         if name != "lpips":  # LPIPS takes any size; probing it would load its network
             try:
-                get_metric(name)(image, image, data_range=data_range)
+                metric(image, image, data_range=data_range)
             except ValueError as exc:
                 typer.echo(f"warning: metric {name} left out: {' '.join(str(exc).split())}", err=True)
                 continue
