@@ -232,3 +232,21 @@ def test_batch_reasons_are_in_the_tools_words() -> None:
     assert (
         _one_line(ImageReadError(source, "empty\nfile"), source) == "empty file"
     )  # the line names it already
+
+
+def test_a_resumed_batch_continues_the_derived_series_it_began(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for i in range(3):
+        ds = pydicom.dcmread(_sample("CT_small.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        ds.InstanceNumber = i + 1
+        ds.save_as(folder / f"im{i}.dcm")
+    out = tmp_path / "out"
+    denoise_files([folder], out, resolver=MEDIAN, **QUIET)
+    first = {p.name: pydicom.dcmread(p).SeriesInstanceUID for p in sorted(out.iterdir())}
+    assert len(set(first.values())) == 1
+    (out / "im1.dcm").unlink()  # as if the run had been killed before writing it
+    summary = denoise_files([folder], out, resolver=MEDIAN, existing="skip", **QUIET)
+    assert [r.source.name for r in summary.done] == ["im1.dcm"]
+    assert pydicom.dcmread(out / "im1.dcm").SeriesInstanceUID == first["im0.dcm"]

@@ -25,6 +25,7 @@ __all__ = [
     "OutputExistsError",
     "broken_links",
     "check_output",
+    "file_series_uid",
     "find_images",
     "is_dicom_without_suffix",
     "is_supported_image",
@@ -119,6 +120,20 @@ def series_uid(image: MedicalImage) -> str | None:
     """The DICOM SeriesInstanceUID of an image read from DICOM, else ``None``."""
     header = getattr(image.meta, "header", None)
     uid = getattr(header, "SeriesInstanceUID", None) if header is not None else None
+    return str(uid) if uid else None
+
+
+def file_series_uid(path: str | Path) -> str | None:
+    """The SeriesInstanceUID of a DICOM file, read from its header alone; ``None`` for anything else."""
+    import pydicom
+
+    if not (suffix_of(Path(path)) in (".dcm", ".dicom", ".ima") or is_dicom_without_suffix(path)):
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    except Exception:  # unreadable: it has no series to report, whatever pydicom raised
+        return None
+    uid = ds.get("SeriesInstanceUID")
     return str(uid) if uid else None
 
 

@@ -31,6 +31,7 @@ from meddenoise.io import (
     ImageWriteError,
     MedicalImage,
     broken_links,
+    file_series_uid,
     find_images,
     output_name,
     read_image,
@@ -57,6 +58,7 @@ __all__ = [
     "denoise_image",
     "derivation",
     "plan_jobs",
+    "resumed_series",
 ]
 
 DEFAULT_DESCRIPTION = "denoised by meddenoise"
@@ -155,6 +157,8 @@ def plan_jobs(
         If an output would land on an input file, two inputs would write the same output, or
         (``existing="refuse"``) outputs exist already.
     """
+    if existing not in ("refuse", "overwrite", "skip"):
+        raise ValueError(f"existing must be 'refuse', 'overwrite' or 'skip', got {existing!r}")
     out_root = Path(output_dir)
     jobs: list[FileJob] = []
     failures: list[FileResult] = []
@@ -216,6 +220,21 @@ def _one_line(exc: BaseException, source: Path | None = None) -> str:
     if isinstance(exc, TypeError) and "dtype" in text.lower():  # e.g. numpy's DTypePromotionError
         return "unsupported pixel data type"
     return text or type(exc).__name__
+
+
+def resumed_series(skipped: Iterable[FileResult]) -> dict[str, str]:
+    """Input SeriesInstanceUID → the UID of the derived series already written for it, from the outputs
+    that a resumed batch (``existing="skip"``) keeps, so that the rest of a series joins it."""
+    found: dict[str, str] = {}
+    for result in skipped:
+        if result.target is None:
+            continue
+        source_uid = file_series_uid(result.source)
+        if source_uid is not None and source_uid not in found:
+            written_uid = file_series_uid(result.target)
+            if written_uid is not None:
+                found[source_uid] = written_uid
+    return found
 
 
 def denoise_image(
@@ -331,7 +350,8 @@ def denoise_files(
         if on_result is not None:
             on_result(failure)
     noted: set[str] = set()  # denoisers whose ignored noise level was already said
-    new_series: dict[str, str] = {}  # input SeriesInstanceUID → the derived series' new UID
+    # input SeriesInstanceUID → the derived series' new UID; a resumed run continues the series it began
+    new_series = resumed_series(summary.skipped)
     bar = tqdm(total=len(jobs), unit="file", desc="denoising", disable=not show_progress, leave=False)
     try:
         for job in jobs:
