@@ -292,3 +292,31 @@ def test_denoise_with_into_an_unwritable_folder_is_one_line(corpus: Corpus, tmp_
     assert result.output.strip().splitlines() == [
         f"error: {target}: cannot write: a file stands where the folder {blocker} would be"
     ]
+
+
+def test_the_debris_of_a_sigkilled_write_is_removed_by_the_next_run(corpus: Corpus, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(meddenoise.__file__).parents[1])}
+    killed = (
+        "import os, signal, sys\n"
+        "from meddenoise._utils import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'half a file')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    target = out / output_name(corpus.good[0])
+    run = subprocess.run([sys.executable, "-c", killed, str(target)], env=env, check=False)
+    assert run.returncode == -signal.SIGKILL
+    [debris] = [p for p in out.iterdir() if "~meddenoise-" in p.name]
+    assert debris.name.startswith(f".{target.name}.~meddenoise-") and not target.exists()
+    again = subprocess.run(
+        [sys.executable, "-m", "meddenoise.cli.main", "denoise", str(corpus.good[0]), "-o", str(out), "-q",
+         "--method", "median"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == [target.name]
