@@ -55,6 +55,7 @@ def denoise(
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     description: str = DEFAULT_DESCRIPTION,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
@@ -90,6 +91,9 @@ def denoise(
         Tiling of large images (the default tile takes a 512x512 slice whole).
     output
         Also write the result here (same format rules as the CLI; never onto the input).
+    overwrite
+        Replace ``output`` when it exists (otherwise :class:`~meddenoise.io.OutputExistsError`,
+        raised before any denoising).
     description
         Appended to the DICOM SeriesDescription of a written DICOM.
 
@@ -125,8 +129,10 @@ def denoise(
             return arr.copy()  # exactly the input, whatever its dtype (the pipeline works in float32)
         return _cast_like(pixels, arr.dtype)
 
-    from meddenoise.io import MedicalImage, read_image, write_like_source
+    from meddenoise.io import MedicalImage, check_output, read_image, write_like_source
 
+    if output is not None:  # refused before the (possibly long) denoising, not after it
+        check_output(output, overwrite=overwrite)
     image = source if isinstance(source, MedicalImage) else read_image(Path(source))
     pixels, report, label = denoise_image(image, resolver, options)
     _warn_if_ignored(label, report)

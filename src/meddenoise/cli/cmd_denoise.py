@@ -61,6 +61,17 @@ def denoise_command(
         int | None,
         typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace output files that exist already.")
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help="Leave inputs whose output exists already (resume an interrupted run); "
+            "without it or --overwrite, existing outputs stop the run before anything is written.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
     view: Annotated[
         bool,
@@ -74,13 +85,16 @@ def denoise_command(
     """Denoise images into OUTPUT: DICOM as a new derived series, NIfTI with its affine, images in their depth.
 
     Prints the noise level used and the strength per file (once per DICOM series). Inputs are never
-    overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
+    overwritten; existing outputs only with --overwrite (--skip-existing resumes an interrupted run). Exit code 1 when any file failed, 2 for unusable arguments.
     """
     from tqdm.auto import tqdm
 
     from meddenoise.methods import DenoiserResolver
     from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
 
+    if overwrite and skip_existing:
+        typer.echo("error: --overwrite and --skip-existing exclude each other", err=True)
+        raise typer.Exit(2)
     try:
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
@@ -94,6 +108,7 @@ def denoise_command(
             output,
             resolver=resolver,
             options=options,
+            existing="overwrite" if overwrite else ("skip" if skip_existing else "refuse"),
             show_progress=not quiet,
             on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
         )
@@ -104,8 +119,9 @@ def denoise_command(
         typer.echo(line)
     for result in summary.failed:
         typer.echo(f"FAILED {result.source}: {result.reason}", err=True)
+    skipped = f", {len(summary.skipped)} skipped (output exists)" if summary.skipped else ""
     typer.echo(
-        f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed, "
+        f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed{skipped}, "
         f"in {summary.seconds:.1f} s; output in {output}"
     )
     if view and summary.done:

@@ -5,13 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
-from meddenoise.cli.app import app
+from meddenoise.cli.app import app, report_skipped
 
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _usable_metrics(names: list[str], image: np.ndarray, data_range: float) -> list[str]:
+    """The metrics that can score images like ``image``; each other one is said in one line and left
+    out (e.g. MS-SSIM needs 176x176 pixels), so that it does not abort the whole evaluation."""
+    from meddenoise.metrics import get_metric
+
+    usable = []
+    for name in names:
+        metric = get_metric(name)  # an unknown name is an error, not a metric to leave out
+        if name != "lpips":  # LPIPS takes any size; probing it would load its network
+            try:
+                metric(image, image, data_range=data_range)
+            except ValueError as exc:
+                typer.echo(f"warning: metric {name} left out: {' '.join(str(exc).split())}", err=True)
+                continue
+        usable.append(name)
+    if not usable:
+        raise ValueError(f"none of the metrics {', '.join(names)} can score these images")
+    return usable
 
 
 @app.command()
@@ -49,6 +70,12 @@ def evaluate(
         Path | None, typer.Option(help="Write per_image.csv, summary.csv, summary.md, evaluation.json here.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first unreadable image instead of reporting and skipping it."
+        ),
+    ] = False,
 ) -> None:
     """Add seeded noise to every image, denoise it with each method, and print a Markdown table."""
     from meddenoise.data import list_images, load_dataset
@@ -66,12 +93,19 @@ def evaluate(
             if not files:
                 raise FileNotFoundError(f"{data}: no image files")
             files = files[:limit]
-        dataset = load_dataset(files, size=size, progress=progress, name=data.name, normalization=intensity)
+        dataset = load_dataset(
+            files,
+            size=size,
+            progress=progress,
+            name=data.name,
+            normalization=intensity,
+            on_unreadable=None if strict else report_skipped,
+        )
         result = run_evaluation(
             denoisers,
             dataset.images,
             noise,
-            _split(metrics),
+            _usable_metrics(_split(metrics), dataset.images[0], data_range),
             seed=seed,
             data_range=data_range,
             sigma=sigma,

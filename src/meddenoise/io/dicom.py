@@ -279,22 +279,35 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         raise ImageReadError(path, f"cannot decode pixel data: {exc}") from None
 
 
+def _pair(item: Dataset) -> tuple[float, float]:
+    """(slope, intercept) of one item; an empty value means the default, a slope of 0 is refused."""
+    raw_slope, raw_intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    slope = 1.0 if raw_slope is None or raw_slope == "" else float(raw_slope)
+    intercept = 0.0 if raw_intercept is None or raw_intercept == "" else float(raw_intercept)
+    if slope == 0 or not np.isfinite(slope) or not np.isfinite(intercept):
+        # slope 0 maps every pixel to the intercept: reading it as 1 would write a file that says 0
+        raise ValueError(f"invalid Rescale Slope {raw_slope!r} / Intercept {raw_intercept!r}")
+    return slope, intercept
+
+
 def _frame_rescale(ds: Dataset) -> tuple[float, float] | None:
-    """Linear modality LUT: top-level Rescale Slope/Intercept or the shared functional group."""
+    """Linear modality LUT: top-level Rescale Slope/Intercept or the shared functional group.
+
+    Raises ``ValueError`` for a slope of 0 (or a non-finite value), ``NotImplementedError`` for
+    frames with different LUTs.
+    """
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        return _pair(ds)
     for group in ds.get("SharedFunctionalGroupsSequence", []) or []:
         for item in group.get("PixelValueTransformationSequence", []) or []:
-            return float(item.get("RescaleSlope", 1.0)), float(item.get("RescaleIntercept", 0.0))
+            return _pair(item)
     per_frame = [
         item
         for group in ds.get("PerFrameFunctionalGroupsSequence", []) or []
         for item in group.get("PixelValueTransformationSequence", []) or []
     ]
     if per_frame:
-        pairs = {
-            (float(i.get("RescaleSlope", 1.0)), float(i.get("RescaleIntercept", 0.0))) for i in per_frame
-        }
+        pairs = {_pair(item) for item in per_frame}
         if len(pairs) == 1:
             return pairs.pop()
         raise NotImplementedError("frames with different rescale slopes/intercepts")
@@ -395,6 +408,8 @@ def read_dicom(path: str | Path) -> MedicalImage:
                 linear = _frame_rescale(ds)
             except NotImplementedError as exc:
                 raise ImageReadError(path, f"unsupported modality LUT: {exc}") from None
+            except (ValueError, TypeError) as exc:
+                raise ImageReadError(path, f"modality LUT: {exc}") from None
             s_lo, s_hi = stored_range(ds)
             if linear is not None:
                 rescale = linear

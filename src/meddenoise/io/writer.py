@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from meddenoise.io._common import suffix_of
+from meddenoise._utils import same_path
+from meddenoise.io._common import suffix_of, write_failure
 from meddenoise.io.dicom import DEFAULT_SERIES_SUFFIX, write_dicom
 from meddenoise.io.image import ImageWriteError, MedicalImage
 from meddenoise.io.nifti import write_nifti
@@ -76,17 +77,30 @@ def write_image(
         raise ImageWriteError(
             path, f"cannot write {suffix or 'files without a suffix'}; use one of {', '.join(WRITE_SUFFIXES)}"
         )
-    if (
-        like is not None
-        and like.meta.source is not None
-        and Path(like.meta.source).resolve() == path.resolve()
-    ):
+    if like is not None and like.meta.source is not None and same_path(like.meta.source, path):
         raise ImageWriteError(path, "refusing to overwrite the input file it was read from")
     arr = np.asarray(pixels)
     if arr.size == 0 or arr.ndim not in (2, 3):
         raise ImageWriteError(path, f"expected a non-empty (H, W) or (N, H, W) array, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ImageWriteError(path, "pixels hold NaN/Inf")
+    try:
+        return _write(path, suffix, arr, like, description, bits, value_range, series_suffix, series_uid)
+    except OSError as exc:  # an unwritable or missing folder, a full disk: one line, not a traceback
+        raise write_failure(path, exc) from None
+
+
+def _write(
+    path: Path,
+    suffix: str,
+    arr: np.ndarray,
+    like: MedicalImage | None,
+    description: str,
+    bits: int | None,
+    value_range: tuple[float, float] | None,
+    series_suffix: str,
+    series_uid: str | None,
+) -> Path:
     if suffix == ".png":
         if bits is None:
             bits = 16 if like is not None and like.meta.bits > 8 else 8
