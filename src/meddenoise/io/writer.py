@@ -85,7 +85,9 @@ def write_image(
     if not np.isfinite(arr).all():
         raise ImageWriteError(path, "pixels hold NaN/Inf")
     try:
-        return _write(path, suffix, arr, like, description, bits, value_range, series_suffix, series_uid)
+        return _write(
+            path, suffix, arr, like, description, bits, value_range, series_suffix, series_uid, derivation
+        )
     except OSError as exc:  # an unwritable or missing folder, a full disk: one line, not a traceback
         raise write_failure(path, exc) from None
 
@@ -100,6 +102,7 @@ def _write(
     value_range: tuple[float, float] | None,
     series_suffix: str,
     series_uid: str | None,
+    derivation: str,
 ) -> Path:
     if suffix == ".png":
         if bits is None:
