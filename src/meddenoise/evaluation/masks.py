@@ -2,7 +2,7 @@
 
 The images of an evaluation are on the [0, 1] scale of their intensity mapping; a threshold the user
 writes is in the images' own units (HU, grey levels), so it goes through each image's mapping first.
-Otsu's threshold (plain ``body``) does not depend on the scale.
+Otsu's threshold (plain ``body``) does not depend on an affine scale (up to the mapping's clipping).
 """
 
 from __future__ import annotations
