@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from meddenoise.data.intensity import IntensitySpec
-from meddenoise.methods import DenoiserResolver
+from meddenoise.methods import Backend, DenoiserResolver
 from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image, derivation
 from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, noise_ignored_note
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
@@ -57,6 +57,7 @@ def denoise(
     output: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     description: str = DEFAULT_DESCRIPTION,
+    backend: Backend | None = None,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -96,6 +97,9 @@ def denoise(
         raised before any denoising).
     description
         Appended to the DICOM SeriesDescription of a written DICOM.
+    backend
+        Where a model runs: ``"torch"``, ``"onnx"`` (onnxruntime; the same pixels within 1e-4 on the
+        [0, 1] scale) or ``None`` (the model's own: PyTorch, onnxruntime for a ``.onnx`` file).
 
     Returns
     -------
@@ -104,7 +108,7 @@ def denoise(
         ``MedicalImage`` with denoised float32 pixels in original units and the source's metadata.
     """
     spec = IntensitySpec.from_dict(intensity) if isinstance(intensity, dict) else intensity
-    resolver = DenoiserResolver(model=model, method=method, intensity=spec)
+    resolver = DenoiserResolver(model=model, method=method, intensity=spec, backend=backend)
     options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
 
     if isinstance(source, np.ndarray):

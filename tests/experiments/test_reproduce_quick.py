@@ -56,6 +56,12 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
     assert ("CNN DAE (paper-faithful)", "paper-faithful") in labels and ("Median (tuned)", "tuned") in labels
     noisy = next(r for r in t2["rows"] if r["label"] == "Noisy" and r["source"] == "measured")
     assert 0 < noisy["cells"]["MMM"]["mean"] < 1 and noisy["cells"]["MMM"]["std"] is not None
+    # SSIM inside the body mask beside the whole-image SSIM: another number (the background is left out)
+    body = next(t for t in data["tables"] if t["key"] == "gondara2016/table2_body")
+    noisy_body = next(r for r in body["rows"] if r["label"] == "Noisy" and r["source"] == "measured")
+    assert 0 < noisy_body["cells"]["MMM"]["mean"] < 1
+    assert abs(noisy_body["cells"]["MMM"]["mean"] - noisy["cells"]["MMM"]["mean"]) > 1e-3
+    assert any("inside" in note and "body mask" in note for note in data["notes"])
     dx = data["protocol"]["data"]["DX"]
     assert sorted(dx["dropped_duplicates"]) == ["087.png", "129.png", "134.png", "144.png"]
     assert all(d["likely_reason"] for d in data["discrepancies"])

@@ -31,6 +31,14 @@ def denoise_command(
         str | None,
         typer.Option(help="Use a classical filter instead of a model: {classical}."),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the model runs: 'torch' or 'onnx' (exported in memory, run by onnxruntime; extra "
+            "'onnx'). Default: the model's own (PyTorch; onnxruntime for a .onnx file).",
+            show_default=False,
+        ),
+    ] = None,
     noise_level: Annotated[
         str,
         typer.Option(
@@ -89,7 +97,7 @@ def denoise_command(
     """
     from tqdm.auto import tqdm
 
-    from meddenoise.methods import DenoiserResolver
+    from meddenoise.methods import DenoiserResolver, parse_backend
     from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
 
     if overwrite and skip_existing:
@@ -98,7 +106,7 @@ def denoise_command(
     try:
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
-        resolver = DenoiserResolver(model=model, method=method)
+        resolver = DenoiserResolver(model=model, method=method, backend=parse_backend(backend))
     except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -66,6 +66,22 @@ def evaluate(
         list[str] | None, typer.Option("--param", help="Filter parameter METHOD.NAME=VALUE (repeatable).")
     ] = None,
     data_range: Annotated[float, typer.Option(help="Data range for the metrics.")] = 1.0,
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            help="Also score inside a mask (columns <metric>_masked for ssim, psnr, mse, mae): 'body' (Otsu "
+            "threshold, largest component, holes filled; 'body:T' with threshold T), 'threshold:T' (T in the "
+            "images' own units, e.g. HU), or a mask image of the images' shape (nonzero = inside). Masked "
+            "SSIM is the mean of the SSIM map inside the mask.",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where models run: 'torch' or 'onnx' (default: the model's own).", show_default=False
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write per_image.csv, summary.csv, summary.md, evaluation.json here.")
     ] = None,
@@ -79,12 +95,16 @@ def evaluate(
 ) -> None:
     """Add seeded noise to every image, denoise it with each method, and print a Markdown table."""
     from meddenoise.data import list_images, load_dataset
+    from meddenoise.evaluation import with_masked
+    from meddenoise.evaluation.masks import masks_for_images
     from meddenoise.experiments.evaluate import evaluate as run_evaluation
     from meddenoise.experiments.evaluate_methods import parse_param_options
-    from meddenoise.methods import build_denoisers, common_intensity
+    from meddenoise.methods import build_denoisers, common_intensity, parse_backend
 
     try:
-        choices = build_denoisers(_split(methods), parse_param_options(param or []))
+        choices = build_denoisers(
+            _split(methods), parse_param_options(param or []), backend=parse_backend(backend)
+        )
         denoisers = {name: choice.denoiser for name, choice in choices.items()}
         intensity = common_intensity(list(choices.values()))
         files: Path | list[Path] = data
@@ -101,11 +121,16 @@ def evaluate(
             normalization=intensity,
             on_unreadable=None if strict else report_skipped,
         )
+        images = list(dataset.images)
+        masks = None if mask is None else masks_for_images(mask, images, dataset.normalizers or None)
+        usable = _usable_metrics(_split(metrics), images[0], data_range)
         result = run_evaluation(
             denoisers,
-            dataset.images,
+            images,
             noise,
-            _usable_metrics(_split(metrics), dataset.images[0], data_range),
+            usable if mask is None else with_masked(usable, data_range=data_range),
+            masks=masks,
+            mask_name=mask,
             seed=seed,
             data_range=data_range,
             sigma=sigma,
