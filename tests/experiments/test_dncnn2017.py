@@ -65,6 +65,13 @@ def test_config_refuses_unknown_baselines_and_nonpositive_sigmas() -> None:
         rep.make_config(sigmas=(0.0,))
 
 
+def test_list_options_given_as_text_on_the_command_line() -> None:
+    rep = get_reproduction("dncnn2017")
+    config = rep.configure(rep.make_config(), {"sigmas": "15, 25", "channels": "8,16", "baselines": ""})
+    assert isinstance(config, DnCNN2017Config)
+    assert config.sigmas == (15.0, 25.0) and config.channels == (8, 16) and config.baselines == ()
+
+
 def test_a_test_dir_run_gets_its_own_report_folder() -> None:
     rep = get_reproduction("dncnn2017")
     assert rep.report_name({}) == "dncnn2017"
@@ -136,6 +143,8 @@ def test_an_interrupted_training_resumes_where_it_stopped(
 
     assert psnr(again) == pytest.approx(psnr(whole), abs=0.05)
     assert abs(psnr(again) - psnr(cut)) > 0.05  # the second epoch changed the network: it did train
+    with pytest.raises(ReproductionError, match=r"different config.*to train anew choose another --out"):
+        _run(shared_data, tmp_path / "cut", **{**_LEAN, "channels": (8, 16, 32)})
 
 
 @pytest.mark.integration

@@ -217,6 +217,11 @@ def test_dncnn2017_quick(shared_data: Path, tmp_path: Path) -> None:
         # on the 64x64 quick crops the classical filters still clean up: above the noisy input at every sigma
         assert all(cells[c]["mean"] > rows["Noisy input"]["cells"][c]["mean"] + 3 for c in set12["columns"])
         assert cells["sigma 15"]["n"] == 2
+    told = rows["ffdunet, told sigma (ours)"]["cells"]
+    blind = rows["ffdunet, blind: estimated sigma (ours)"]["cells"]
+    assert any(
+        told[c]["mean"] != blind[c]["mean"] for c in set12["columns"]
+    )  # told the true sigma, not the estimate
     noisy = rows["Noisy input"]["cells"]
     # unclipped AWGN: the noisy PSNR is 20 log10(255 / sigma) up to the draw
     for sigma in (15, 25, 50):
