@@ -148,17 +148,22 @@ def test_an_interrupted_training_resumes_where_it_stopped(
 
 
 @pytest.mark.integration
-def test_reproduce_test_dir_scores_another_folder_via_the_cli(shared_data: Path, tmp_path: Path) -> None:
+def test_reproduce_test_dir_scores_another_folder_via_the_cli(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
+    import meddenoise.classical
     from meddenoise.cli.main import app
+
+    monkeypatch.setattr(meddenoise.classical, "bm3d_available", lambda: False)  # a machine without bm3d
 
     folder = tmp_path / "mine"
     _write_pngs(folder, [(48, 40)])
     (folder / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "report"
     args = ["reproduce", "dncnn2017", "--data-dir", str(shared_data), "--quick", "--threads", "1"]
-    args += ["--test-dir", str(folder), "--out", str(out), "--set", "baselines=", "--set", "sigmas=50"]
+    args += ["--test-dir", str(folder), "--out", str(out), "--set", "baselines=bm3d", "--set", "sigmas=50"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
@@ -170,6 +175,7 @@ def test_reproduce_test_dir_scores_another_folder_via_the_cli(shared_data: Path,
         "ffdunet, told sigma (ours)",
         "ffdunet, blind: estimated sigma (ours)",
     }
+    assert any(n.startswith("No BM3D row: the optional bm3d package") for n in data["notes"])
     assert data["protocol"]["data"]["test_images"] == ["img0.png"]
     assert data["protocol"]["data"]["unreadable"][0].startswith(str(folder / "broken.png"))
 
