@@ -65,7 +65,8 @@ DNCNN_PUBLISHED = "DnCNN-S (published)"
 DNCNN2017: dict[str, PublishedTable] = {
     "set12": PublishedTable(
         key="dncnn2017/set12",
-        source=f"{_CITATION}, Table III (Set12, average row)",
+        source=f"{_CITATION} (reference [10] of shared/seeds/004_b05a44ec5c3821c3.txt), Table III (Set12, "
+        "average row), as quoted in shared/data/README.md and shared/data/set12/SOURCE.txt",
         metric="psnr",
         columns=("sigma 15", "sigma 25", "sigma 50"),
         rows={
