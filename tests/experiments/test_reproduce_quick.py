@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from meddenoise.experiments.reproduce import run_experiment
@@ -206,3 +207,37 @@ def test_reproduce_cli_rejects_a_missing_data_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["reproduce", "gondara2016", "--data-dir", str(tmp_path / "nope")])
     assert result.exit_code != 0
     assert "not found" in result.output
+
+
+def test_dncnn2017_quick(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dncnn2017"
+    run_experiment("dncnn2017", data_dir=shared_data, out_dir=out, quick=True, seed=0, log=lambda _m: None)
+    data = _check_report(out, "dncnn2017")
+    set12 = next(t for t in data["tables"] if t["key"] == "dncnn2017/set12")
+    assert set12["columns"] == ["sigma 15", "sigma 25", "sigma 50"]
+    rows = {r["label"]: r for r in set12["rows"]}
+    assert rows["BM3D (published)"]["cells"]["sigma 25"]["mean"] == 29.97
+    assert rows["DnCNN-S (published)"]["cells"]["sigma 50"]["mean"] == 27.18
+    from meddenoise.classical import bm3d_available
+
+    classical = ["NL-means, told sigma (scikit-image)"]
+    classical += ["BM3D, told sigma (bm3d package)"] if bm3d_available() else []
+    for label in classical:
+        cells = rows[label]["cells"]
+        # on the 64x64 quick crops the classical filters still clean up: above the noisy input at every sigma
+        assert all(cells[c]["mean"] > rows["Noisy input"]["cells"][c]["mean"] + 3 for c in set12["columns"])
+        assert cells["sigma 15"]["n"] == 2
+    told = rows["ffdunet, told sigma (ours)"]["cells"]
+    blind = rows["ffdunet, blind: estimated sigma (ours)"]["cells"]
+    assert any(
+        told[c]["mean"] != blind[c]["mean"] for c in set12["columns"]
+    )  # told the true sigma, not the estimate
+    noisy = rows["Noisy input"]["cells"]
+    # unclipped AWGN: the noisy PSNR is 20 log10(255 / sigma) up to the draw
+    for sigma in (15, 25, 50):
+        assert noisy[f"sigma {sigma}"]["mean"] == pytest.approx(20 * np.log10(255 / sigma), abs=0.3)
+    model = data["extra"]["model"]
+    assert model["shipped"] is False and model["weights_sha256"] and model["parameters"] > 0
+    if bm3d_available():
+        assert set(data["extra"]["targets"]) == {"sigma 15", "sigma 25", "sigma 50"}
+    assert {f["title"] for f in data["figures"]} == {"Test image at sigma 25", "Training loss"}

@@ -56,6 +56,7 @@ def test_published_numbers_match_the_papers() -> None:
     )
     assert tables["dense-vs-conv/params"].value("Convolutional autoencoder", "Trainable parameters") == 28353
     assert tables["dense-vs-conv/val_loss"].value("Fully connected autoencoder", "Validation loss") == 0.2305
+    assert tables["dncnn2017/set12"].value("DnCNN-S (published)", "sigma 25") == 30.44
     assert all("shared/seeds/" in t.source for t in tables.values())
 
 
