@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
-EXTRAS := dev,mri,bm3d,codecs,dask
+EXTRAS := dev,mri,bm3d,codecs,onnx,dask
 PYTEST_ARGS ?=
 
 .PHONY: venv weights demo test test-slow lint format bench clean

@@ -1,12 +1,14 @@
-"""Milliseconds per 512x512 slice: every shipped model beside BM3D and NL-means, on the same slice.
+"""Milliseconds per 512x512 slice: every shipped model (PyTorch and onnxruntime) beside BM3D and NL-means.
 
 The slice is a 512x512 chest CT slice in HU (the first file of ``../shared/data/chest-ct-dicom`` when
 present, else a synthetic 512x512 HU phantom) with 20 HU of Gaussian noise. Each method gets it through
 the intensity mapping the factory (:func:`meddenoise.methods.build_denoiser`) gives it, as
 ``meddenoise denoise`` would; the shipped models run blind, BM3D and NL-means are told the true std.
 Timing: the denoiser call on the mapped slice, one warm-up, then the best of ``--repeats`` (default 3),
-with ``--threads`` (default 2) torch / BLAS threads. The CPU model and flags come from
-:mod:`meddenoise.provenance`.
+with ``--threads`` (default 2) torch / BLAS / onnxruntime threads. Each model runs on every back end of
+``--backends`` (default ``torch,onnx``; ``onnx`` is skipped without onnxruntime), the back ends of a
+model timed in turn, ``--repeats`` rounds, so that a load change on a shared machine hits both alike.
+The CPU model and flags come from :mod:`meddenoise.provenance`.
 
 Usage::
 
@@ -46,7 +48,7 @@ import torch  # noqa: E402
 
 from meddenoise._utils import atomic_path, shared_data_dir  # noqa: E402
 from meddenoise.data.intensity import fit_intensity, to_unit  # noqa: E402
-from meddenoise.methods import build_denoiser, shipped_names  # noqa: E402
+from meddenoise.methods import DenoiserChoice, build_denoiser, method_kind, parse_backend, shipped_names  # noqa: E402
 from meddenoise.provenance import environment  # noqa: E402
 
 SIZE = 512
@@ -71,15 +73,18 @@ def ct_slice() -> tuple[np.ndarray, str]:
     return hu.astype(np.float32), "synthetic HU phantom"
 
 
-def time_call(fn: Any, repeats: int) -> float:
-    """Best wall time (ms) of ``repeats`` calls after one warm-up."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def time_calls(fns: list[Any], repeats: int) -> list[float]:
+    """Best wall time (ms) of each function over ``repeats`` rounds (each round calls each once), after one
+    warm-up call each: interleaved, so that the machine's load changes affect every function alike."""
+    for fn in fns:
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return [b * 1e3 for b in best]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "--methods", default=None, help="comma-separated (default: every shipped model, bm3d, nlmeans)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="torch,onnx", help="back ends of the models (torch, onnx)")
     parser.add_argument(_THREADS_FLAG, type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also write bench_slices.json and .md here")
@@ -99,20 +105,27 @@ def main(argv: list[str] | None = None) -> int:
         np.float32
     )
     names = args.methods.split(",") if args.methods else [*shipped_names(), "bm3d", "nlmeans"]
+    backends = [parse_backend(b) for b in args.backends.split(",") if b.strip()]
     rows: list[dict[str, Any]] = []
-    for name in names:
-        try:
-            choice = build_denoiser(name.strip())
-        except ImportError as exc:
-            print(f"{name}: skipped ({exc})", file=sys.stderr)
+    for name in (n.strip() for n in names):
+        built: dict[str, DenoiserChoice] = {}
+        for backend in [None] if method_kind(name) == "classical" else backends:
+            try:
+                built["–" if backend is None else backend] = build_denoiser(name, backend=backend)
+            except ImportError as exc:
+                print(f"{name} ({backend}): skipped ({exc})", file=sys.stderr)
+        if not built:
             continue
-        norm = fit_intensity(noisy, choice.intensity, modality="CT", units="HU")
+        first = next(iter(built.values()))
+        norm = fit_intensity(noisy, first.intensity, modality="CT", units="HU")
         unit = to_unit(norm, noisy)
-        told = choice.kind == "classical" and choice.denoiser.uses_sigma
+        told = first.kind == "classical" and first.denoiser.uses_sigma
         sigma = NOISE_HU / (norm.high - norm.low) if told else None
-        ms = time_call(lambda d=choice.denoiser, x=unit, s=sigma: d(x, sigma=s), args.repeats)
-        rows.append({"method": name, "mode": "told the true std" if told else "blind", "ms": round(ms, 1)})
-        print(f"{name}: {ms:.1f} ms", file=sys.stderr, flush=True)
+        calls = [lambda d=c.denoiser, x=unit, s=sigma: d(x, sigma=s) for c in built.values()]
+        for runtime, ms in zip(built, time_calls(calls, args.repeats), strict=True):
+            mode = "told the true std" if told else "blind"
+            rows.append({"method": name, "backend": runtime, "mode": mode, "ms": round(ms, 1)})
+            print(f"{name} ({runtime}): {ms:.1f} ms", file=sys.stderr, flush=True)
     bm3d = next((r["ms"] for r in rows if r["method"] == "bm3d"), None)
     for row in rows:
         row["x_faster_than_bm3d"] = round(bm3d / row["ms"], 1) if bm3d else None
@@ -125,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         f"one warm-up; {args.threads} threads; CPU {env['cpu']} ({env['cpu_count']} logical), flags "
         f"{flag_text}; torch {torch.__version__}",
         "",
-        "| method | mode | ms / slice | x faster than BM3D |",
-        "|---|---|---|---|",
+        "| method | back end | mode | ms / slice | x faster than BM3D |",
+        "|---|---|---|---|---|",
     ]
     for row in rows:
         speed = "–" if row["x_faster_than_bm3d"] is None else f"{row['x_faster_than_bm3d']:g}"
-        lines.append(f"| {row['method']} | {row['mode']} | {row['ms']:.1f} | {speed} |")
+        lines.append(f"| {row['method']} | {row['backend']} | {row['mode']} | {row['ms']:.1f} | {speed} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out is not None:

@@ -25,6 +25,14 @@ Network and noise: the noise-level-conditioned U-Net ``ffdunet`` (told the noise
 trained with the ``conditioned`` objective: per patch a noise std drawn log-uniformly from the model's
 range on the [0, 1] scale (a fraction of patches at exactly 0, so a clean image told "no noise" comes back
 unchanged), unclipped additive white Gaussian noise, the level handed to the network.
+
+The CT model's noise has the texture of low-dose CT (``--ct-texture lowdose``, the shipped choice): for
+every training slice the project's sinogram simulation (``lowdose-ct``: Beer-Lambert counts, Poisson +
+electronic noise, FBP, the slice's own pixel spacing) makes noise images at several doses; each, divided
+by its std in the slice's soft tissue, is a unit-std texture aligned with its slice (streaks follow that
+slice's bones). A patch's noise is its level times its texture (``texture="given"`` of the conditioned
+objective), or white noise for a fraction of patches, so the level the network is told stays the noise
+std in soft tissue whatever its texture.
 """
 
 from __future__ import annotations
@@ -81,6 +89,12 @@ SIGMA_RANGES: dict[str, tuple[float, float]] = {
     "xray": (0.002, 0.1),
 }
 CLEAN_FRACTION = 0.05
+#: Low-dose CT textures: simulated doses (fractions of the reference dose), realisations per dose, the HU
+#: band whose noise std a texture is normalised by, and the fraction of CT patches that get white noise.
+CT_TEXTURE_DOSES = (0.05, 0.1, 0.25, 0.5)
+CT_TEXTURE_REALISATIONS = 2
+CT_TEXTURE_TISSUE_HU = (-100.0, 200.0)
+CT_WHITE_FRACTION = 0.3
 
 CREDITS = {
     "tcga-luad": {
@@ -115,6 +129,8 @@ class ModelData:
     intensity: IntensitySpec = PERCENTILE_INTENSITY
     #: the held-apart images in their own units (HU, counts, template values) for the card's benchmark
     bench: list[BenchImage] = field(default_factory=list)
+    #: unit-std noise textures aligned with ``train`` (same length, same shapes); empty for white noise
+    textures: list[np.ndarray] = field(default_factory=list)
 
 
 def _bench_image(name: str, pixels: np.ndarray, image: MedicalImage | None = None, **meta: str) -> BenchImage:
@@ -129,7 +145,7 @@ def _unit(pixels: np.ndarray, spec: IntensitySpec, modality: str, units: str | N
     return to_unit(fit_intensity(pixels, spec, modality=modality, units=units), pixels)
 
 
-def _pydicom_sample(name: str) -> np.ndarray:
+def _pydicom_image(name: str) -> MedicalImage:
     from pydicom.data import get_testdata_file
 
     from meddenoise.io import read_image
@@ -137,10 +153,50 @@ def _pydicom_sample(name: str) -> np.ndarray:
     path = get_testdata_file(name)
     if path is None:
         raise FileNotFoundError(f"pydicom sample {name} is missing")
-    return read_image(path).pixels
+    return read_image(path)
 
 
-def ct_data() -> ModelData:
+def _pydicom_sample(name: str) -> np.ndarray:
+    return _pydicom_image(name).pixels
+
+
+def _pixel_mm(image: MedicalImage) -> float:
+    """The in-plane pixel size in mm (mean of row and column spacing); 0.7 mm when the file does not say."""
+    spacing = image.meta.pixel_spacing
+    return float(np.mean(spacing)) if spacing else 0.7
+
+
+def lowdose_textures(hu: np.ndarray, pixel_mm: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Unit-std low-dose CT noise textures of one slice (HU), one per dose and realisation."""
+    from meddenoise.noise.ct import LowDoseCTNoise
+
+    lo, hi = CT_TEXTURE_TISSUE_HU
+    tissue = (hu > lo) & (hu < hi)
+    if tissue.sum() < 100:  # a slice without soft tissue: normalise over the body instead
+        tissue = hu > -500
+    out = []
+    for dose in CT_TEXTURE_DOSES:
+        model = LowDoseCTNoise(dose=dose, pixel_mm=pixel_mm)
+        for _ in range(CT_TEXTURE_REALISATIONS):
+            noise = model.noise_hu(hu.astype(np.float64), rng)
+            out.append((noise / noise[tissue].std()).astype(np.float32))
+    return out
+
+
+def add_ct_textures(data: ModelData, slices_hu: list[tuple[np.ndarray, float]], seed: int) -> ModelData:
+    """``data`` whose training slices each come once per texture, with the textures aligned."""
+    rng = np.random.default_rng([seed, 7])
+    train: list[np.ndarray] = []
+    textures: list[np.ndarray] = []
+    for unit, (hu, pixel_mm) in zip(data.train, slices_hu, strict=True):
+        for texture in lowdose_textures(hu, pixel_mm, rng):
+            train.append(unit)
+            textures.append(texture)
+    data.train, data.textures = train, textures
+    return data
+
+
+def ct_data(*, texture: str = "white") -> ModelData:
     from meddenoise.data import dicom_groups, train_val_test_split
     from meddenoise.io import read_image
 
@@ -152,8 +208,11 @@ def ct_data() -> ModelData:
     groups = dicom_groups(files)
     split = train_val_test_split(len(files), fractions=(0.8, 0.0, 0.2), groups=groups, seed=SEED)
     data = ModelData(intensity=CT_INTENSITY)
+    slices_hu: list[tuple[np.ndarray, float]] = []
     for idx in split.train:
-        data.train.append(_unit(read_image(files[idx]).pixels, CT_INTENSITY, "CT", "HU"))
+        image = read_image(files[idx])
+        data.train.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
+        slices_hu.append((image.pixels, _pixel_mm(image)))
     first_of_patient: dict[str, int] = {}
     for idx in split.test:  # one slice per held-apart patient for the evaluation
         first_of_patient.setdefault(groups[idx], idx)
@@ -161,7 +220,12 @@ def ct_data() -> ModelData:
         image = read_image(files[idx])
         data.test.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
         data.bench.append(_bench_image(files[idx].name, centre_crop(image.pixels, EVAL_CROP), image))
-    data.train.append(_unit(_pydicom_sample("CT_small.dcm"), CT_INTENSITY, "CT", "HU"))
+    small = _pydicom_image("CT_small.dcm")
+    data.train.append(_unit(small.pixels, CT_INTENSITY, "CT", "HU"))
+    slices_hu.append((small.pixels, _pixel_mm(small)))
+    if texture == "lowdose":
+        print(f"simulating low-dose CT noise textures of {len(slices_hu)} slices ...", flush=True)
+        add_ct_textures(data, slices_hu, SEED)
     test_patients = sorted({groups[i] for i in split.test})
     data.held_apart = (
         f"{len(test_patients)} held-apart patients ({', '.join(test_patients)}; {len(split.test)} slices, never "
@@ -245,17 +309,29 @@ def general_data(parts: dict[str, ModelData]) -> ModelData:
 
 def patches(images: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` random PATCH x PATCH patches, images chosen in proportion to their area."""
-    usable = [im for im in images if min(im.shape) >= PATCH]
-    areas = np.array([im.size for im in usable], dtype=np.float64)
-    picks = rng.choice(len(usable), size=count, p=areas / areas.sum())
+    return paired_patches(images, None, count, rng)[0]
+
+
+def paired_patches(
+    images: list[np.ndarray], textures: list[np.ndarray] | None, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``count`` random PATCH x PATCH patches (images chosen in proportion to their area) and, when
+    ``textures`` are given, the aligned patches of the image's texture (same place, same rotation)."""
+    keep = [i for i, im in enumerate(images) if min(im.shape) >= PATCH]
+    areas = np.array([images[i].size for i in keep], dtype=np.float64)
+    picks = rng.choice(len(keep), size=count, p=areas / areas.sum())
     out = np.empty((count, PATCH, PATCH), dtype=np.float32)
-    for k, i in enumerate(picks):
-        im = usable[i]
+    out_textures = None if textures is None else np.empty_like(out)
+    for k, pick in enumerate(picks):
+        i = keep[pick]
+        im = images[i]
         y = rng.integers(0, im.shape[0] - PATCH + 1)
         x = rng.integers(0, im.shape[1] - PATCH + 1)
-        patch = im[y : y + PATCH, x : x + PATCH]
-        out[k] = np.rot90(patch, k=int(rng.integers(4))) if rng.random() < 0.5 else patch
-    return out
+        turn = int(rng.integers(4)) if rng.random() < 0.5 else 0
+        out[k] = np.rot90(im[y : y + PATCH, x : x + PATCH], k=turn)
+        if out_textures is not None and textures is not None:
+            out_textures[k] = np.rot90(textures[i][y : y + PATCH, x : x + PATCH], k=turn)
+    return out, out_textures
 
 
 def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
@@ -322,6 +398,8 @@ def _config(
     from meddenoise.training import TrainConfig
 
     low, high = SIGMA_RANGES[name]
+    textured = name == "ct" and args.ct_texture == "lowdose"
+    texture: dict[str, object] = {"texture": "given", "white_fraction": CT_WHITE_FRACTION} if textured else {}
     return TrainConfig(
         model=ARCHITECTURE,
         model_params=ARCHITECTURE_PARAMS,
@@ -334,6 +412,7 @@ def _config(
             "sigma_high": high,
             "distribution": "log-uniform",
             "clean_fraction": CLEAN_FRACTION,
+            **texture,
         },
         optim={"optimizer": "adam", "lr": lr, "schedule": "cosine"},
         data={"augment_flips": True, "augment_rot90": True},
@@ -347,12 +426,32 @@ def _config(
     )
 
 
-def _load_data() -> tuple[dict[str, ModelData], ModelData]:
+def _card_noise(name: str, ct_texture: str) -> str:
+    """What the card says about the training noise."""
+    low, high = SIGMA_RANGES[name]
+    std = f"std log-uniform in [{low}, {high}] per patch on the [0, 1] scale ({CLEAN_FRACTION:.0%} of patches at exactly 0)"
+    told = "conditioned: told the noise level, or estimating it when not told"
+    if name == "ct" and ct_texture == "lowdose":
+        doses = ", ".join(f"{d:g}" for d in CT_TEXTURE_DOSES)
+        return (
+            f"simulated low-dose CT noise textures (lowdose-ct sinogram simulation at doses {doses}, "
+            f"{CT_TEXTURE_REALISATIONS} realisations each, per training slice, with its pixel spacing; normalised "
+            f"to unit std in soft tissue) for {1 - CT_WHITE_FRACTION:.0%} of noisy patches, additive white Gaussian "
+            f"for the rest; {std}, not clipped; {told}"
+        )
+    return f"additive white Gaussian, {std}, not clipped; {told}"
+
+
+def _load_data(*, ct_texture: str = "white") -> tuple[dict[str, ModelData], ModelData]:
+    """The data of each modality and of the general model (which never sees CT textures)."""
     parts: dict[str, ModelData] = {}
     for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
         print(f"loading {part} data ...", flush=True)
         parts[part] = loader()
-    return parts, general_data(parts)
+    general = general_data(parts)
+    if ct_texture != "white":
+        parts["ct"] = ct_data(texture=ct_texture)
+    return parts, general
 
 
 def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: str) -> QualityTable:
@@ -434,6 +533,12 @@ def main(argv: list[str] | None = None) -> int:
         help="fine-tune the modality models from this finished general training run (a run folder) "
         "instead of training the general model first; lets the modality models train in separate processes",
     )
+    parser.add_argument(
+        "--ct-texture",
+        choices=("lowdose", "white"),
+        default="lowdose",
+        help="noise texture of the CT model: simulated low-dose CT (sinogram, FBP) or white noise",
+    )
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
     parser.add_argument(
         "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
@@ -459,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     from meddenoise.training import train
 
     torch.set_num_threads(args.threads)
-    parts, general = _load_data()
+    parts, general = _load_data(ct_texture=args.ct_texture if "ct" in args.models else "white")
     wanted = set(args.models)
     if args.init_general is not None and "general" in wanted:
         parser.error("--init-general reuses a general run: leave 'general' out of --models")
@@ -475,12 +580,12 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
                 init = str(general_run)
-            clean = patches(data.train, patches_n, rng)
+            clean, textures = paired_patches(data.train, data.textures or None, patches_n, rng)
             config = _config(args, name, epochs=epochs, lr=lr, init_from=init)
             print(f"training {name}: {patches_n} patches, {epochs} epochs", flush=True)
             t0 = time.perf_counter()
             run_dir = general_run if name == "general" else Path(tmp) / name
-            result = train(config, clean, out_dir=run_dir)
+            result = train(config, clean, out_dir=run_dir, train_targets=textures)
             seconds = time.perf_counter() - t0
             if name not in wanted:
                 continue
@@ -523,9 +628,7 @@ def main(argv: list[str] | None = None) -> int:
                 size_bytes=weights.stat().st_size,
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
-                noise=f"additive white Gaussian, std log-uniform in [{SIGMA_RANGES[name][0]}, "
-                f"{SIGMA_RANGES[name][1]}] per patch on the [0, 1] scale ({CLEAN_FRACTION:.0%} of patches at "
-                "exactly 0), not clipped; conditioned: told the noise level, or estimating it when not told",
+                noise=_card_noise(name, args.ct_texture),
                 training_data=[{k: str(v) for k, v in s.items()} for s in sources],
                 held_apart=data.held_apart,
                 command=_recorded_command(sys.argv[1:] if argv is None else argv),

@@ -64,6 +64,11 @@ OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
             "JPEG lossless, JPEG-LS and JPEG 2000 compressed DICOM",
         ),
         OptionalDependency("mri", ("nilearn",), ("nilearn",), "mri", "the MNI152 brain MRI samples"),
+        # One extra, two features: writing ONNX files needs onnx, running them needs onnxruntime.
+        OptionalDependency("onnx", ("onnx",), ("onnx",), "onnx", "ONNX export (meddenoise export)"),
+        OptionalDependency(
+            "onnxruntime", ("onnxruntime",), ("onnxruntime",), "onnx", "the onnx back end (--backend onnx)"
+        ),
         OptionalDependency(
             "dask", ("dask", "distributed"), ("dask", "distributed"), "dask", "batches on a Dask cluster"
         ),

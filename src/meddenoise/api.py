@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from meddenoise.data.intensity import IntensitySpec
-from meddenoise.methods import DenoiserResolver
+from meddenoise.methods import Backend, DenoiserResolver
 from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image, derivation
 from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, noise_ignored_note
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
@@ -55,7 +55,9 @@ def denoise(
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     description: str = DEFAULT_DESCRIPTION,
+    backend: Backend | None = None,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -90,8 +92,14 @@ def denoise(
         Tiling of large images (the default tile takes a 512x512 slice whole).
     output
         Also write the result here (same format rules as the CLI; never onto the input).
+    overwrite
+        Replace ``output`` when it exists (otherwise :class:`~meddenoise.io.OutputExistsError`,
+        raised before any denoising).
     description
         Appended to the DICOM SeriesDescription of a written DICOM.
+    backend
+        Where a model runs: ``"torch"``, ``"onnx"`` (onnxruntime; the same pixels within 1e-4 on the
+        [0, 1] scale) or ``None`` (the model's own: PyTorch, onnxruntime for a ``.onnx`` file).
 
     Returns
     -------
@@ -100,7 +108,7 @@ def denoise(
         ``MedicalImage`` with denoised float32 pixels in original units and the source's metadata.
     """
     spec = IntensitySpec.from_dict(intensity) if isinstance(intensity, dict) else intensity
-    resolver = DenoiserResolver(model=model, method=method, intensity=spec)
+    resolver = DenoiserResolver(model=model, method=method, intensity=spec, backend=backend)
     options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
 
     if isinstance(source, np.ndarray):
@@ -125,8 +133,10 @@ def denoise(
             return arr.copy()  # exactly the input, whatever its dtype (the pipeline works in float32)
         return _cast_like(pixels, arr.dtype)
 
-    from meddenoise.io import MedicalImage, read_image, write_like_source
+    from meddenoise.io import MedicalImage, check_output, read_image, write_like_source
 
+    if output is not None:  # refused before the (possibly long) denoising, not after it
+        check_output(output, overwrite=overwrite)
     image = source if isinstance(source, MedicalImage) else read_image(Path(source))
     pixels, report, label = denoise_image(image, resolver, options)
     _warn_if_ignored(label, report)

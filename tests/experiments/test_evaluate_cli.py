@@ -118,3 +118,42 @@ def test_evaluate_on_mini_mias(shared_data):
     noisy_ssim = float(result.output.split("| noisy | ")[1].split(" ")[0])
     assert median_ssim > noisy_ssim
     assert np.isfinite(median_ssim)
+
+
+@pytest.mark.integration
+def test_evaluate_reports_unreadable_files_and_carries_on_unless_strict(png_folder):
+    bad = png_folder / "img9.png"
+    bad.write_bytes(b"not an image")
+    args = [
+        "evaluate",
+        "--data",
+        str(png_folder),
+        "--methods",
+        "median",
+        "--metrics",
+        "psnr",
+        "--no-progress",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if "img9.png" in line] == [
+        f"skipped {bad}: not an image file Pillow can identify"
+    ]
+    assert "| median |" in result.output
+    strict = runner.invoke(app, [*args, "--strict"])
+    assert (
+        strict.exit_code == 2
+        and f"{bad}: not an image file" in strict.output
+        and "| median |" not in strict.output
+    )
+
+
+@pytest.mark.integration
+def test_a_metric_the_image_size_cannot_take_is_left_out_in_one_line(png_folder):
+    args = ["evaluate", "--data", str(png_folder), "--size", "64", "--methods", "median", "--no-progress"]
+    result = runner.invoke(app, [*args, "--metrics", "ms_ssim,psnr"])
+    assert result.exit_code == 0, result.output
+    assert "warning: metric ms_ssim left out: MS-SSIM" in result.output and "176x176" in result.output
+    assert "| method | psnr | ms / image |" in result.output
+    alone = runner.invoke(app, [*args, "--metrics", "ms_ssim"])
+    assert alone.exit_code == 2 and "none of the metrics ms_ssim can score these images" in alone.output

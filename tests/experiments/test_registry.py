@@ -86,7 +86,9 @@ def test_cli_choices_are_the_registry_names() -> None:
 
 
 def test_an_unknown_name_lists_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ReproductionError, match="choose from dense-vs-conv, gondara2016, modality-study"):
+    with pytest.raises(
+        ReproductionError, match="choose from dense-vs-conv, dncnn2017, gondara2016, modality-study"
+    ):
         get_reproduction("gondara2017")
     result = CliRunner().invoke(
         app, ["reproduce", "gondara2017", "--data-dir", str(tmp_path)], terminal_width=300

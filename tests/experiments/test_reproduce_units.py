@@ -18,7 +18,7 @@ from meddenoise.experiments.figures import image_grid, loss_curves
 from meddenoise.experiments.protocol import derived_seed, seeded_split
 from meddenoise.experiments.registry import published_tables
 from meddenoise.experiments.reproductions.gondara2016.published import GONDARA2016
-from meddenoise.experiments.reproductions.gondara2016.settings import SCORES
+from meddenoise.experiments.reproductions.gondara2016.settings import BODY, SCORES
 from meddenoise.experiments.runner import (
     RESULTS_SCHEMA,
     Cell,
@@ -27,6 +27,8 @@ from meddenoise.experiments.runner import (
     cell_from_values,
     environment_info,
 )
+from meddenoise.metrics import ssim
+from meddenoise.metrics.masks import body_mask
 from meddenoise.report.experiment_report import write_experiment_report
 
 
@@ -54,6 +56,7 @@ def test_published_numbers_match_the_papers() -> None:
     )
     assert tables["dense-vs-conv/params"].value("Convolutional autoencoder", "Trainable parameters") == 28353
     assert tables["dense-vs-conv/val_loss"].value("Fully connected autoencoder", "Validation loss") == 0.2305
+    assert tables["dncnn2017/set12"].value("DnCNN-S (published)", "sigma 25") == 30.44
     assert all("shared/seeds/" in t.source for t in tables.values())
 
 
@@ -183,11 +186,15 @@ def test_derived_seed_is_stable_and_purpose_specific() -> None:
 def test_gondara_scores_use_both_ssim_ranges(rng: np.random.Generator) -> None:
     clean = rng.random((3, 32, 32)).astype(np.float32)
     noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
-    s = score_images(clean, noisy, SCORES)
-    assert set(s) == {"ssim", "ssim_dr2", "psnr"} and s["ssim"].shape == (3,)
+    s = score_images(clean, noisy, SCORES, masks=BODY)
+    assert set(s) == {"ssim", "ssim_dr2", "psnr", "ssim_body"} and s["ssim"].shape == (3,)
     # A larger data_range means larger stabilising constants C1, C2: SSIM rises.
     assert np.all(s["ssim_dr2"] > s["ssim"])
-    np.testing.assert_array_equal(score_images(clean, clean, SCORES)["ssim"], np.ones(3))
+    np.testing.assert_array_equal(score_images(clean, clean, SCORES, masks=BODY)["ssim"], np.ones(3))
+    # ssim_body: the same SSIM (7x7, data_range=1) averaged inside each clean image's body mask
+    for i in range(3):
+        expected = ssim(noisy[i], clean[i], data_range=1.0, win_size=7, mask=body_mask(clean[i]))
+        assert s["ssim_body"][i] == pytest.approx(expected)
 
 
 def test_tables_markdown_from_a_saved_run(tmp_path: Path) -> None:

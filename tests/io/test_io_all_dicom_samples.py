@@ -1,7 +1,8 @@
 """Every sample DICOM that pydicom and pydicom-data ship either reads or fails with a clear ImageReadError.
 
-The oracle is pydicom itself: a file whose pixel data pydicom decodes must read; one it cannot decode
-(missing codec, truncated, no pixel data: RT plans, SR, ECG...) must raise a one-line ImageReadError.
+The oracle is pydicom itself: a file of an image storage SOP class (by pydicom's UID dictionary) whose
+pixel data pydicom decodes must read; one it cannot decode (missing codec, truncated, no pixel data: RT
+plans, SR, ECG...) or of another SOP class (segmentations, RT dose) must raise a one-line ImageReadError.
 """
 
 from __future__ import annotations
@@ -12,28 +13,20 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from io_helpers import SLOW_TO_DECODE
 
 from meddenoise.io import ImageReadError, read_image
 from meddenoise.io.testdata import pydicom_sample_files
 
-# Decoding these takes seconds (120 JPEG frames; a 1955x1841 JPEG 2000): run with the slow tests.
-_SLOW = {
-    "color3d_jpeg_baseline.dcm",
-    "RG1_J2KR.dcm",
-    "RG1_J2KI.dcm",
-    "RG3_J2KR.dcm",
-    "MR2_J2KR.dcm",
-    "examples_ybr_color.dcm",
-}
 _FILES = pydicom_sample_files()
 
 
-def _pydicom_decodes(path: Path) -> bool:
+def _pydicom_decodes_an_image(path: Path) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             ds = pydicom.dcmread(path, force=True)
-            return ds.pixel_array.size > 0
+            return ds.SOPClassUID.name.endswith(" Image Storage") and ds.pixel_array.size > 0
         except Exception:
             return False
 
@@ -47,10 +40,13 @@ def test_samples_are_found_without_network() -> None:
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in _SLOW else []) for p in _FILES],
+    [
+        pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW_TO_DECODE else [])
+        for p in _FILES
+    ],
 )
 def test_sample_dicom_reads_or_fails_clearly(path: Path) -> None:
-    expected_ok = _pydicom_decodes(path)
+    expected_ok = _pydicom_decodes_an_image(path)
     try:
         img = read_image(path)
     except ImageReadError as exc:
@@ -76,6 +72,8 @@ def test_known_broken_files_fail() -> None:
         "waveform_ecg.dcm": "no pixel data",
         "no_meta.dcm": "not a DICOM file",
         "JPEG-LL.dcm": "no installed codec",
+        "liver.dcm": r"Segmentation Storage \(1.2.840.10008.5.1.4.1.1.66.4\) is not an image storage SOP class",
+        "rtdose_1frame.dcm": "RT Dose Storage .* is not an image storage SOP class",
     }.items():
         with pytest.raises(ImageReadError, match=reason):
             read_image(by_name[name])

@@ -132,6 +132,7 @@ def test_given_noise_level_is_in_stored_grey_levels_for_png_and_tiff(
             tmp_path / "out",
             resolver=resolver,
             options=DenoiseOptions(noise_level=20),
+            existing="overwrite",  # each case rewrites the same output
             **QUIET,
         )
         assert summary.ok, [r.reason for r in summary.failed]
@@ -242,7 +243,12 @@ def test_a_blind_denoiser_given_a_noise_level_says_so_once_per_run(tmp_path: Pat
         (DenoiseOptions(noise_level=20), DenoiserResolver(method="nlmeans")),  # it takes the level
     ):
         quiet = denoise_files(
-            [tmp_path / "mr0.dcm"], tmp_path / "o2", resolver=resolver, options=options, **QUIET
+            [tmp_path / "mr0.dcm"],
+            tmp_path / "o2",
+            resolver=resolver,
+            options=options,
+            existing="overwrite",  # both runs write the same output
+            **QUIET,
         )
         assert quiet.ok and quiet.notes == []
     image = np.random.default_rng(0).random((16, 16))

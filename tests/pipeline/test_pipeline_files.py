@@ -191,3 +191,62 @@ def test_refuses_when_an_output_would_land_on_an_input(tmp_path: Path) -> None:
     shutil.copy(_sample("MR_small.dcm"), tmp_path / "sub" / "a.dcm")
     with pytest.raises(OutputConflictError, match="both"):
         plan_jobs([tmp_path / "a.dcm", tmp_path / "sub" / "a.dcm"], tmp_path / "out")
+
+
+def test_existing_outputs_are_decided_per_job_when_the_batch_is_planned(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(np.full((8, 8), 7, np.uint8)).save(tmp_path / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"from an interrupted run")
+    inputs = [tmp_path / n for n in ("a.png", "b.png", "c.png")]
+    with pytest.raises(OutputConflictError, match=r"b\.png: output exists; pass --overwrite"):
+        plan_jobs(inputs, out)  # the default refuses, before anything is written
+    jobs, results = plan_jobs(inputs, out, existing="skip")
+    assert [j.source.name for j in jobs] == ["a.png", "c.png"]
+    assert [(r.source.name, r.ok, r.skipped) for r in results] == [("b.png", True, True)]
+    jobs, results = plan_jobs(inputs, out, existing="overwrite")
+    assert [j.source.name for j in jobs] == ["a.png", "b.png", "c.png"] and results == []
+    summary = denoise_files(inputs, out, resolver=MEDIAN, existing="skip", **QUIET)
+    assert [r.source.name for r in summary.done] == ["a.png", "c.png"]
+    assert [r.source.name for r in summary.skipped] == ["b.png"] and summary.ok
+    assert (out / "b.png").read_bytes() == b"from an interrupted run"
+    (out / "c.png").unlink()
+    (out / "c.png").mkdir()  # a folder in the way is refused whatever the policy
+    with pytest.raises(OutputConflictError, match="a folder stands where the output file would go"):
+        plan_jobs(inputs, out, existing="overwrite")
+
+
+def test_batch_reasons_are_in_the_tools_words() -> None:
+    from meddenoise.io import ImageReadError
+    from meddenoise.pipeline.batch import _one_line
+
+    assert _one_line(
+        MemoryError("Unable to allocate 5.4 TiB for an array with shape (3000, 30000, 30000)")
+    ) == ("not enough memory to process this image")
+    promotion = np.exceptions.DTypePromotionError(
+        "The DTypes <class 'numpy.dtypes.VoidDType'> and <class ...>"
+    )
+    assert _one_line(promotion) == "unsupported pixel data type"
+    source = Path("scan.dcm")
+    assert (
+        _one_line(ImageReadError(source, "empty\nfile"), source) == "empty file"
+    )  # the line names it already
+
+
+def test_a_resumed_batch_continues_the_derived_series_it_began(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for i in range(3):
+        ds = pydicom.dcmread(_sample("CT_small.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        ds.InstanceNumber = i + 1
+        ds.save_as(folder / f"im{i}.dcm")
+    out = tmp_path / "out"
+    denoise_files([folder], out, resolver=MEDIAN, **QUIET)
+    first = {p.name: pydicom.dcmread(p).SeriesInstanceUID for p in sorted(out.iterdir())}
+    assert len(set(first.values())) == 1
+    (out / "im1.dcm").unlink()  # as if the run had been killed before writing it
+    summary = denoise_files([folder], out, resolver=MEDIAN, existing="skip", **QUIET)
+    assert [r.source.name for r in summary.done] == ["im1.dcm"]
+    assert pydicom.dcmread(out / "im1.dcm").SeriesInstanceUID == first["im0.dcm"]

@@ -155,3 +155,47 @@ def test_load_denoiser_denoises_any_size(checkpoint: Path) -> None:
     np.testing.assert_allclose(out, expected, atol=1e-5)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_denoiser(checkpoint.parent / "missing")
+
+
+def test_huge_declared_architecture_is_refused_before_it_is_allocated(checkpoint: Path) -> None:
+    # 40,000 filters would be ~3e9 parameters (12 GB) if built; the weights on disk are 4 filters
+    doc = json.loads(checkpoint.read_text())
+    doc["config"]["model_params"] = {"filters": 40000}
+    checkpoint.write_text(json.dumps(doc))
+    _expect(checkpoint, "mismatched", "parameters, over the limit of")
+
+
+def test_declared_shapes_are_checked_against_the_weights_before_building(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meddenoise.models.registry as registry
+
+    built: list[str] = []
+    real = registry.build_model
+
+    def spy(name: str, **params: object) -> torch.nn.Module:
+        model = real(name, **params)
+        built.append(str(next(model.parameters()).device))
+        return model
+
+    monkeypatch.setattr(registry, "build_model", spy)
+    doc = json.loads(checkpoint.read_text())
+    doc["config"]["model_params"] = {"filters": 8}
+    checkpoint.write_text(json.dumps(doc))
+    _expect(checkpoint, "mismatched", "enc1.weight has shape (4, 1, 3, 3), the model expects (8, 1, 3, 3)")
+    assert built == ["meta"]  # the mismatch was found without allocating the real model
+
+
+@pytest.mark.parametrize("name", ["../elsewhere.safetensors", "/etc/passwd", "sub/best.safetensors", ".."])
+def test_weights_file_outside_the_checkpoint_folder_is_refused(checkpoint: Path, name: str) -> None:
+    _rewrite_json(checkpoint, weights_file=name)
+    _expect(checkpoint, "corrupt", "is not a file name in the checkpoint's folder")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth"])
+def test_pytorch_pickles_are_never_loaded(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"\x80\x04garbage pickle")
+    with pytest.raises(CheckpointError, match=r"PyTorch pickle files .* are never loaded") as info:
+        load_checkpoint(path)
+    assert "JSON" not in str(info.value)

@@ -155,3 +155,66 @@ def test_cli_precision_is_recorded_and_a_resume_keeps_it_on_another_cpu(
     assert explicit.exit_code == 0 and "images/s (fp32)" in explicit.output  # explicit wins over the detector
     bad = runner.invoke(app, _train_args(png_folder, tmp_path / "bad", "--precision", "fp16"))
     assert bad.exit_code == 2 and "invalid training config" in bad.output and "precision" in bad.output
+
+
+@pytest.mark.integration
+def test_denoise_with_refuses_an_existing_output_unless_overwrite(tmp_path: Path, png_folder: Path) -> None:
+    out = tmp_path / "run"
+    assert runner.invoke(app, _train_args(png_folder, out)).exit_code == 0
+    target = tmp_path / "denoised.png"
+    target.write_bytes(b"precious")
+    refused = runner.invoke(app, ["denoise-with", str(out), str(png_folder / "img03.png"), "-o", str(target)])
+    assert refused.exit_code == 1 and f"{target}: exists; pass --overwrite" in refused.output
+    assert target.read_bytes() == b"precious"
+    replaced = runner.invoke(
+        app, ["denoise-with", str(out), str(png_folder / "img03.png"), "-o", str(target), "--overwrite"]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    assert np.asarray(Image.open(target)).shape == (32, 32)
+
+
+@pytest.mark.integration
+def test_resume_on_other_data_is_refused_unless_forced(tmp_path: Path, png_folder: Path) -> None:
+    out = tmp_path / "run"
+    assert runner.invoke(app, _train_args(png_folder, out, "--limit", "8")).exit_code == 0
+    fewer = runner.invoke(app, [*_train_args(png_folder, out, "--limit", "6", "--resume"), "--epochs", "3"])
+    assert fewer.exit_code == 2
+    assert "cannot resume: the training data differ" in fewer.output and "limit: 8 → 6" in fewer.output
+    assert len(json.loads((out / "history.json").read_text())) == 2  # nothing trained
+    # same file names and sizes, other pixels: the arrays' fingerprint still sees it
+    first = png_folder / "img00.png"
+    pixels = np.asarray(Image.open(first))
+    Image.fromarray(255 - pixels).save(first)
+    changed = runner.invoke(app, [*_train_args(png_folder, out, "--limit", "8", "--resume"), "--epochs", "3"])
+    assert changed.exit_code == 2 and "the training data differ" in changed.output
+    forced = runner.invoke(
+        app, [*_train_args(png_folder, out, "--limit", "8", "--resume", "--force-resume"), "--epochs", "3"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert len(json.loads((out / "history.json").read_text())) == 3
+
+
+@pytest.mark.integration
+def test_train_reports_unreadable_files_and_carries_on_unless_strict(
+    tmp_path: Path, png_folder: Path
+) -> None:
+    bad = png_folder / "img99.png"
+    bad.write_bytes(b"not a png at all")
+    result = runner.invoke(app, _train_args(png_folder, tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if "img99.png" in line] == [
+        f"skipped {bad}: not an image file Pillow can identify"
+    ]
+    assert "on 10 images" in result.output and "Traceback" not in result.output
+    strict = runner.invoke(app, _train_args(png_folder, tmp_path / "strict", "--strict"))
+    assert strict.exit_code == 2 and f"{bad}: not an image file" in strict.output
+    assert not (tmp_path / "strict").exists()
+
+
+@pytest.mark.integration
+def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path, png_folder: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = runner.invoke(app, _train_args(png_folder, blocker / "run"))
+    assert result.exit_code == 1 and "cannot write" in result.output and "Traceback" not in result.output
+    assert result.output.count("error:") == 1

@@ -88,6 +88,57 @@ def test_the_objective_refuses_a_noise_model_and_explicit_targets() -> None:
         objective.sources(images, images, noise=None, rng=np.random.default_rng(0))
 
 
+def test_given_textures_are_scaled_to_each_samples_level_and_keep_their_shape() -> None:
+    objective = ConditionedConfig(sigma_low=0.01, sigma_high=0.1, clean_fraction=0.0, texture="given").build()
+    rng = np.random.default_rng(6)
+    clean = rng.random((8, 32, 32)).astype(np.float32)
+    # a texture no white noise has: constant horizontal stripes of std 1
+    stripes = np.where(np.arange(32) % 2 == 0, 1.0, -1.0).astype(np.float32)[None, :, None]
+    texture = np.broadcast_to(stripes, (8, 32, 32)).copy()
+    sources = objective.sources(clean, texture, noise=None, rng=rng)
+    assert len(sources) == 2
+    batch = objective.batch(np.stack(sources), noise=None, rng=rng)
+    assert batch.sigma is not None
+    residual = batch.inputs - batch.targets
+    # each sample's noise is exactly +-sigma * texture: the stripes, scaled to that sample's level
+    np.testing.assert_allclose(np.abs(residual), batch.sigma[:, None, None] * np.abs(texture), rtol=1e-5)
+    signs = np.sign(residual[:, 0, 0])
+    assert set(signs.tolist()) == {-1.0, 1.0}  # the texture's sign is flipped at random per sample
+
+
+def test_white_fraction_mixes_white_noise_into_given_textures() -> None:
+    objective = ConditionedConfig(
+        sigma_low=0.05, sigma_high=0.05 + 1e-6, clean_fraction=0.0, texture="given", white_fraction=0.5
+    ).build()
+    rng = np.random.default_rng(7)
+    clean = np.zeros((2, 400, 16, 16), np.float32)
+    clean[1] = 1.0  # a texture of all ones: constant per sample, unlike white noise
+    batch = objective.batch(clean, noise=None, rng=rng)
+    residual = batch.inputs - batch.targets
+    constant = residual.std(axis=(1, 2)) < 1e-6
+    assert 0.4 < constant.mean() < 0.6
+
+
+def test_given_textures_need_targets_and_white_needs_no_white_fraction() -> None:
+    objective = ConditionedConfig(texture="given").build()
+    images = np.zeros((2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="noise textures"):
+        objective.sources(images, None, noise=None, rng=np.random.default_rng(0))
+    with pytest.raises(ValidationError):
+        ConditionedConfig(white_fraction=0.3)
+
+
+def test_white_texture_draws_are_unchanged_by_the_texture_option() -> None:
+    """The default path draws exactly as before (old runs resume bit-identically)."""
+    objective = ConditionedConfig(sigma_low=0.01, sigma_high=0.1, clean_fraction=0.1).build()
+    clean = np.random.default_rng(8).random((1, 4, 8, 8)).astype(np.float32)
+    batch = objective.batch(clean, noise=None, rng=np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    sigma = objective.draw_sigma(4, rng)
+    expected = clean[0] + sigma[:, None, None] * rng.standard_normal(clean[0].shape, dtype=np.float32)
+    np.testing.assert_array_equal(batch.inputs, expected)
+
+
 def test_trainer_hands_each_batchs_levels_to_the_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -111,3 +162,26 @@ def test_trainer_hands_each_batchs_levels_to_the_model(
     assert levels.shape[0] >= 2 * 12  # every training sample of both epochs (and validation) had its level
     assert float(levels.min()) >= 0.01 and float(levels.max()) <= 0.05
     assert len(torch.unique(levels)) > 10  # one draw per sample, not one per batch or run
+
+
+def test_trainer_takes_noise_textures_as_targets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from meddenoise.models.registry import MODEL_REGISTRY
+
+    monkeypatch.setitem(MODEL_REGISTRY, "recording-conditioned", RecordingConditioned)
+    SEEN.clear()
+    config = TrainConfig(
+        model="recording-conditioned",
+        noise=None,
+        objective={"kind": "conditioned", "sigma_low": 0.01, "sigma_high": 0.05, "texture": "given"},
+        epochs=1,
+        batch_size=4,
+        val_fraction=0.25,
+        channels_last=False,
+    )
+    rng = np.random.default_rng(10)
+    clean = rng.random((16, 16, 16)).astype(np.float32)
+    textures = rng.standard_normal((16, 16, 16)).astype(np.float32)
+    train(config, clean, out_dir=tmp_path / "run", train_targets=textures)
+    assert SEEN
+    with pytest.raises(ValueError, match="noise textures"):
+        train(config, clean, out_dir=tmp_path / "run2")

@@ -7,8 +7,10 @@ Each ``meddenoise/cli/cmd_*.py`` module adds its commands with ``@app.command()`
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperCommand
@@ -43,8 +45,35 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+def warning_line(message: Warning | str) -> str:
+    """A Python warning as the one line the command line prints: ``warning: <text>``."""
+    return "warning: " + " ".join(str(message).split())
+
+
+def report_skipped(error: Exception) -> None:
+    """One line for an image file that could not be read and is left out (``--strict`` stops instead)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"skipped {error}", file=sys.stderr)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    # One line, no source location, written above a live progress bar (tqdm.write) instead of through it.
+    from tqdm.auto import tqdm
+
+    tqdm.write(warning_line(message), file=sys.stderr)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -53,3 +82,8 @@ def _root(
     ] = False,
 ) -> None:
     """Denoise medical images with classical filters and convolutional denoising autoencoders."""
+    # Python warnings raised while a command runs become one clean line each; restored afterwards, so
+    # a caller running the app in-process (tests, notebooks) keeps its own warning display.
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from meddenoise.cli.app import app
+
+
+def _parse_window(text: str, names: Iterable[str]) -> tuple[float, float]:
+    """``LOW,HIGH`` of ``--window`` (finite, LOW < HIGH); the error names the option and the choices."""
+    parts = text.split(",")
+    try:
+        low, high = (float(v) for v in parts) if len(parts) == 2 else (float("nan"), float("nan"))
+    except ValueError:
+        low = high = float("nan")
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(
+            f"--window {text!r}: expected a CT window name ({', '.join(names)}) or LOW,HIGH with LOW < HIGH"
+        )
+    return low, high
 
 
 @app.command()
@@ -34,16 +50,22 @@ def convert(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it exists.")] = False,
 ) -> None:
     """Convert an image file; a PNG shows the source's usual range (CT: -1024..3071 HU) unless --window says."""
+    from meddenoise._utils import same_path
     from meddenoise.data import CT_WINDOWS, DEFAULT_INTENSITY, Normalizer, intensity_for_image
-    from meddenoise.io import ImageReadError, ImageWriteError, MedicalImage, read_image, write_image
+    from meddenoise.io import (
+        ImageReadError,
+        ImageWriteError,
+        MedicalImage,
+        check_output,
+        read_image,
+        write_image,
+    )
 
-    if output.resolve() == source.resolve():
+    if same_path(output, source):
         typer.echo(f"error: {output}: refusing to overwrite the input file", err=True)
         raise typer.Exit(1)
-    if output.exists() and not overwrite:
-        typer.echo(f"error: {output}: exists; pass --overwrite to replace it", err=True)
-        raise typer.Exit(1)
     try:
+        check_output(output, overwrite=overwrite)
         image = read_image(source, slice_axis=slice_axis)
         pixels = image.pixels
         like: MedicalImage | None = image
@@ -57,15 +79,20 @@ def convert(
             if window in CT_WINDOWS:
                 norm = Normalizer.from_window(window)
             elif window:
-                low, high = (float(v) for v in window.split(","))
-                norm = Normalizer.from_range(low, high)
+                norm = Normalizer.from_range(*_parse_window(window, CT_WINDOWS))
             else:
                 norm = intensity_for_image(image, DEFAULT_INTENSITY)
             value_range = (norm.low, norm.high)
             if bits is None:
                 bits = 16 if image.meta.bits > 8 else 8
         write_image(
-            output, pixels, like=like, value_range=value_range, bits=bits, description="format conversion"
+            output,
+            pixels,
+            like=like,
+            value_range=value_range,
+            bits=bits,
+            description="format conversion",
+            derivation="conversion",
         )
     except (ImageReadError, ImageWriteError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -31,6 +31,14 @@ def denoise_command(
         str | None,
         typer.Option(help="Use a classical filter instead of a model: {classical}."),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the model runs: 'torch' or 'onnx' (exported in memory, run by onnxruntime; extra "
+            "'onnx'). Default: the model's own (PyTorch; onnxruntime for a .onnx file).",
+            show_default=False,
+        ),
+    ] = None,
     noise_level: Annotated[
         str,
         typer.Option(
@@ -61,6 +69,17 @@ def denoise_command(
         int | None,
         typer.Option(help="Overlap of neighbouring tiles in pixels (default 32).", show_default=False),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace output files that exist already.")
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help="Leave inputs whose output exists already (resume an interrupted run); "
+            "without it or --overwrite, existing outputs stop the run before anything is written.",
+        ),
+    ] = False,
     jobs: Annotated[
         int,
         typer.Option(
@@ -92,18 +111,21 @@ def denoise_command(
     """Denoise images into OUTPUT: DICOM as a new derived series, NIfTI with its affine, images in their depth.
 
     Prints the noise level used and the strength per file (once per DICOM series). Inputs are never
-    overwritten. Exit code 1 when any file failed, 2 for unusable arguments.
+    overwritten; existing outputs only with --overwrite (--skip-existing resumes an interrupted run). Exit code 1 when any file failed, 2 for unusable arguments.
     """
     from tqdm.auto import tqdm
 
     from meddenoise._optional import MissingOptionalDependency, require
-    from meddenoise.methods import DenoiserResolver
+    from meddenoise.methods import DenoiserResolver, parse_backend
     from meddenoise.pipeline import DenoiseOptions, Execution, OutputConflictError, denoise_files
 
+    if overwrite and skip_existing:
+        typer.echo("error: --overwrite and --skip-existing exclude each other", err=True)
+        raise typer.Exit(2)
     try:
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
-        resolver = DenoiserResolver(model=model, method=method)
+        resolver = DenoiserResolver(model=model, method=method, backend=parse_backend(backend))
         execution = Execution(jobs=jobs, scheduler=scheduler)
         if scheduler is not None:
             require("dask", what="--scheduler")
@@ -116,6 +138,7 @@ def denoise_command(
             output,
             resolver=resolver,
             options=options,
+            existing="overwrite" if overwrite else ("skip" if skip_existing else "refuse"),
             show_progress=not quiet,
             on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
             execution=execution,
@@ -130,8 +153,9 @@ def denoise_command(
         typer.echo(line)
     for result in summary.failed:
         typer.echo(f"FAILED {result.source}: {result.reason}", err=True)
+    skipped = f", {len(summary.skipped)} skipped (output exists)" if summary.skipped else ""
     typer.echo(
-        f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed, "
+        f"{len(summary.done)} file(s) denoised, {len(summary.failed)} failed{skipped}, "
         f"in {summary.seconds:.1f} s; output in {output}"
     )
     if view and summary.done:

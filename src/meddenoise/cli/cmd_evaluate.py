@@ -5,13 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
-from meddenoise.cli.app import app
+from meddenoise.cli.app import app, report_skipped
 
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _usable_metrics(names: list[str], image: np.ndarray, data_range: float) -> list[str]:
+    """The metrics that can score images like ``image``; each other one is said in one line and left
+    out (e.g. MS-SSIM needs 176x176 pixels), so that it does not abort the whole evaluation."""
+    from meddenoise.metrics import get_metric
+
+    usable = []
+    for name in names:
+        metric = get_metric(name)  # an unknown name is an error, not a metric to leave out
+        if name != "lpips":  # LPIPS takes any size; probing it would load its network
+            try:
+                metric(image, image, data_range=data_range)
+            except ValueError as exc:
+                typer.echo(f"warning: metric {name} left out: {' '.join(str(exc).split())}", err=True)
+                continue
+        usable.append(name)
+    if not usable:
+        raise ValueError(f"none of the metrics {', '.join(names)} can score these images")
+    return usable
 
 
 @app.command()
@@ -45,19 +66,45 @@ def evaluate(
         list[str] | None, typer.Option("--param", help="Filter parameter METHOD.NAME=VALUE (repeatable).")
     ] = None,
     data_range: Annotated[float, typer.Option(help="Data range for the metrics.")] = 1.0,
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            help="Also score inside a mask (columns <metric>_masked for ssim, psnr, mse, mae): 'body' (Otsu "
+            "threshold, largest component, holes filled; 'body:T' with threshold T), 'threshold:T' (T in the "
+            "images' own units, e.g. HU), or a mask image of the images' shape (nonzero = inside). Masked "
+            "SSIM is the mean of the SSIM map inside the mask.",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where models run: 'torch' or 'onnx' (default: the model's own).", show_default=False
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write per_image.csv, summary.csv, summary.md, evaluation.json here.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first unreadable image instead of reporting and skipping it."
+        ),
+    ] = False,
 ) -> None:
     """Add seeded noise to every image, denoise it with each method, and print a Markdown table."""
     from meddenoise.data import list_images, load_dataset
+    from meddenoise.evaluation import with_masked
+    from meddenoise.evaluation.masks import masks_for_images
     from meddenoise.experiments.evaluate import evaluate as run_evaluation
     from meddenoise.experiments.evaluate_methods import parse_param_options
-    from meddenoise.methods import build_denoisers, common_intensity
+    from meddenoise.methods import build_denoisers, common_intensity, parse_backend
 
     try:
-        choices = build_denoisers(_split(methods), parse_param_options(param or []))
+        choices = build_denoisers(
+            _split(methods), parse_param_options(param or []), backend=parse_backend(backend)
+        )
         denoisers = {name: choice.denoiser for name, choice in choices.items()}
         intensity = common_intensity(list(choices.values()))
         files: Path | list[Path] = data
@@ -66,12 +113,24 @@ def evaluate(
             if not files:
                 raise FileNotFoundError(f"{data}: no image files")
             files = files[:limit]
-        dataset = load_dataset(files, size=size, progress=progress, name=data.name, normalization=intensity)
+        dataset = load_dataset(
+            files,
+            size=size,
+            progress=progress,
+            name=data.name,
+            normalization=intensity,
+            on_unreadable=None if strict else report_skipped,
+        )
+        images = list(dataset.images)
+        masks = None if mask is None else masks_for_images(mask, images, dataset.normalizers or None)
+        usable = _usable_metrics(_split(metrics), images[0], data_range)
         result = run_evaluation(
             denoisers,
-            dataset.images,
+            images,
             noise,
-            _split(metrics),
+            usable if mask is None else with_masked(usable, data_range=data_range),
+            masks=masks,
+            mask_name=mask,
             seed=seed,
             data_range=data_range,
             sigma=sigma,

@@ -53,7 +53,7 @@ def noise(
     default) works on the HU pixels of a CT file directly.
     """
     from meddenoise.data import DEFAULT_INTENSITY, intensity_for_image
-    from meddenoise.io import ImageReadError, ImageWriteError, read_image, write_image
+    from meddenoise.io import ImageReadError, ImageWriteError, check_output, read_image, write_image
     from meddenoise.noise import NoiseSpecError, parse_noise
     from meddenoise.noise.files import noise_image
 
@@ -63,14 +63,12 @@ def noise(
     if source is None or output is None:
         typer.echo("error: give SOURCE and OUTPUT (or --list)", err=True)
         raise typer.Exit(2)
-    if output.exists() and not overwrite:
-        typer.echo(f"error: {output}: exists; pass --overwrite to replace it", err=True)
-        raise typer.Exit(1)
     try:
+        check_output(output, overwrite=overwrite)
         model = parse_noise(spec)
         image = read_image(source)
         noisy = noise_image(image, model, rng=seed, mapping=intensity_for_image(image, DEFAULT_INTENSITY))
-        write_image(output, noisy, like=image, description=f"noise {model} seed {seed}")
+        write_image(output, noisy, like=image, description=f"noise {model} seed {seed}", derivation="noise")
     except (NoiseSpecError, ImageReadError, ImageWriteError, FileNotFoundError, IsADirectoryError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -84,6 +84,10 @@ def reproduce(
             "default report folder reports/modality-study-<size>)."
         ),
     ] = None,
+    test_dir: Annotated[
+        Path | None,
+        typer.Option(help="dncnn2017: score this folder of grey images instead of Set12."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -107,6 +111,7 @@ def reproduce(
         "table4_epochs": table4_epochs,
         "ours_epochs": ours_epochs,
         "size": size,
+        "test_dir": test_dir,
     }
     changes = {**{k: v for k, v in flags.items() if v is not None}, **_parse_set(set_ or [])}
     started = time.perf_counter()

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from meddenoise.cli.app import app
+from meddenoise.cli.app import app, report_skipped
+
+
+def file_digest(paths: Sequence[Path]) -> dict[str, Any]:
+    """The files a run read, as a count and a SHA-256 of their names and sizes (recorded, not listed)."""
+    digest = hashlib.sha256()
+    unique = list(dict.fromkeys(paths))  # a stack's slices repeat their file
+    for path in unique:
+        digest.update(f"{path.name}\0{path.stat().st_size}\n".encode())
+    return {"files": len(unique), "files_sha256": digest.hexdigest()}
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -91,6 +102,20 @@ def train_command(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (sorted by path).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    force_resume: Annotated[
+        bool,
+        typer.Option(
+            "--force-resume",
+            help="With --resume: go on even though the training data differ from the run's "
+            "(files, --limit, --size; refused otherwise).",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first unreadable image instead of reporting and skipping it."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a denoiser on image folders; checkpoints, history.json and history.png go to --out.
@@ -101,7 +126,7 @@ def train_command(
     Example: meddenoise train --data ../shared/data/mini-mias --size 64 --model gondara-dae
     --noise "gaussian(p=0.1,sigma=1)" --epochs 100 --batch-size 10 --out runs/mias-dae
     """
-    from meddenoise.data import load_images
+    from meddenoise.data import load_dataset
     from meddenoise.io import ImageReadError
     from meddenoise.training import CheckpointError, TrainConfig, TrainConfigError, train
 
@@ -145,14 +170,27 @@ def train_command(
             base.pop("model_params", None)  # another model's parameters do not carry over
         cfg = TrainConfig.from_dict({**base, **overrides}, source=str(config or "options"))
         # the images are mapped to [0, 1] with the config's intensity policy, which the checkpoint records
-        load = partial(load_images, size=size, progress=not quiet, normalization=cfg.intensity)
-        images = load(data if len(data) > 1 else data[0])
-        val_images = None if not val_data else load(val_data if len(val_data) > 1 else val_data[0])
+        load = partial(
+            load_dataset,
+            size=size,
+            progress=not quiet,
+            normalization=cfg.intensity,
+            on_unreadable=None if strict else report_skipped,
+        )
+        train_set = load(data if len(data) > 1 else data[0])
+        val_set = None if not val_data else load(val_data if len(val_data) > 1 else val_data[0])
     except (TrainConfigError, ValueError, FileNotFoundError, ImageReadError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if limit is not None:
-        images = images[:limit]
+    images = train_set.images if limit is None else train_set.images[:limit]
+    val_images = None if val_set is None else val_set.images
+    described = {
+        "data": [str(p) for p in data],
+        "val_data": [str(p) for p in val_data or []],
+        "size": size,
+        "limit": limit,
+        **file_digest(train_set.paths[: len(images)]),
+    }
     # under torchrun (`torchrun --nproc-per-node N -m meddenoise train ...`) rank 0 speaks for the run
     echo = typer.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
     echo(
@@ -160,10 +198,22 @@ def train_command(
         + ("" if val_images is None else f", validating on {len(val_images)}")
     )
     try:
-        result = train(cfg, images, val_images, out_dir=out, resume=resume, progress=not quiet)
+        result = train(
+            cfg,
+            images,
+            val_images,
+            out_dir=out,
+            resume=resume,
+            progress=not quiet,
+            data_description=described,
+            allow_data_change=force_resume,
+        )
     except (FileExistsError, CheckpointError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # an unwritable run folder
+        typer.echo(f"error: {exc.filename or out}: cannot write ({exc.strerror or exc})", err=True)
+        raise typer.Exit(1) from None
     speed = result.train_images_per_second
     echo(
         f"{len(result.history)} epoch(s) done ({result.epochs_run} now) in {result.seconds:.1f} s"
@@ -181,18 +231,20 @@ def denoise_with_command(
         Path, typer.Argument(metavar="INPUT", help="Image file (PNG, TIFF, DICOM, NIfTI).")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file; its suffix picks the format.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it exists.")] = False,
 ) -> None:
     """Denoise one image file with a trained checkpoint (see `meddenoise denoise` for folders and tiling).
 
     Runs exactly what `meddenoise denoise --model CHECKPOINT` runs: the checkpoint's recorded intensity
     mapping, the same tiling and the same writer, so both give the same pixels.
     """
-    from meddenoise.io import ImageReadError, ImageWriteError
+    from meddenoise._utils import same_path
+    from meddenoise.io import ImageReadError, ImageWriteError, OutputExistsError, check_output
     from meddenoise.methods import DenoiserResolver
     from meddenoise.pipeline import denoise_file
     from meddenoise.training import CheckpointError
 
-    if output.resolve() == input_path.resolve():
+    if same_path(output, input_path):
         typer.echo(f"error: {output}: refusing to overwrite the input", err=True)
         raise typer.Exit(2)
     try:
@@ -201,6 +253,11 @@ def denoise_with_command(
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    try:
+        check_output(output, overwrite=overwrite)
+    except OutputExistsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     try:
         _, label = denoise_file(input_path, output, resolver=resolver)
     except (ImageReadError, FileNotFoundError) as exc:

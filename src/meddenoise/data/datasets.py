@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec, intensity_for_image
 from meddenoise.data.normalize import NormalizationMethod, Normalizer
 from meddenoise.data.transforms import center_crop_to_square, pad_to_square, resize
-from meddenoise.io import read_image
+from meddenoise.io import ImageReadError, read_image
 from meddenoise.io.reader import READ_SUFFIXES
 
 __all__ = [
@@ -211,6 +211,7 @@ def load_dataset(
     progress: bool = True,
     workers: int | None = None,
     name: str | None = None,
+    on_unreadable: Callable[[ImageReadError], None] | None = None,
 ) -> ImageDataset:
     """Load a folder (recursively), a file or a list of either as an :class:`ImageDataset`.
 
@@ -237,13 +238,17 @@ def load_dataset(
         Reader threads (default: number of CPUs, at most 8).
     name
         Dataset name stored in ``source`` (default: the folder's name).
+    on_unreadable
+        Called with the error of each file that cannot be read, which is then left out (such a load
+        is not cached, so the next one reports the file again). ``None`` (strict): the first
+        unreadable file raises.
 
     Raises
     ------
     FileNotFoundError
-        No such folder/file, or no image files in it.
+        No such folder/file, or no image files in it (or, with ``on_unreadable``, none readable).
     ImageReadError
-        A file cannot be read (the message names it).
+        A file cannot be read (the message names it) and ``on_unreadable`` is ``None``.
     ValueError
         Images of different sizes and ``size=None``.
     """
@@ -275,12 +280,20 @@ def load_dataset(
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache entry: load afresh and overwrite it
 
+    def load(path: Path) -> tuple[np.ndarray, dict[str, Any]] | ImageReadError:
+        try:
+            return _load_one(path, hw, square, normalization)
+        except ImageReadError as exc:
+            if on_unreadable is None:
+                raise
+            return exc
+
     n_workers = workers or min(8, os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            jobs = pool.map(lambda f: _load_one(f, hw, square, normalization), files)
-            results = list(
+            jobs = pool.map(load, files)
+            loaded = list(
                 tqdm(
                     jobs,
                     total=len(files),
@@ -290,6 +303,15 @@ def load_dataset(
                     leave=False,
                 )
             )
+    unreadable = [r for r in loaded if isinstance(r, ImageReadError)]
+    for error in unreadable:
+        assert on_unreadable is not None  # load() raised otherwise
+        on_unreadable(error)
+    kept = [(f, r) for f, r in zip(files, loaded, strict=True) if not isinstance(r, ImageReadError)]
+    if not kept:
+        raise FileNotFoundError(f"none of the {len(files)} image file(s) could be read")
+    files = [f for f, _ in kept]
+    results = [r for _, r in kept]
     shapes = {r[0].shape[1:] for r in results}
     if len(shapes) > 1:
         examples: dict[tuple[int, ...], Path] = {}
@@ -302,7 +324,7 @@ def load_dataset(
     slice_index = np.concatenate([np.arange(len(r[0])) for r in results])
     normalizers = [norm for arr, norm in results for _ in range(len(arr))]
     dataset = ImageDataset(images, paths, slice_index, np.full(len(images), name), normalizers)
-    if cache and images.nbytes <= _CACHE_MAX_BYTES:
+    if cache and not unreadable and images.nbytes <= _CACHE_MAX_BYTES:
         try:
             with atomic_path(cache_file) as tmp, open(tmp, "wb") as fh:
                 np.savez(

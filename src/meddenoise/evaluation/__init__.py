@@ -12,20 +12,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from meddenoise.evaluation.scores import SSIM_METRICS, Score, as_scores, score_images
+from meddenoise.evaluation.scores import (
+    MASKABLE_METRICS,
+    SSIM_METRICS,
+    Masks,
+    Score,
+    as_scores,
+    resolve_masks,
+    score_images,
+    with_masked,
+)
 
 if TYPE_CHECKING:
     from meddenoise.evaluation.bench import NOISY, EvaluationResult, evaluate, software_versions
 
 __all__ = [
+    "MASKABLE_METRICS",
     "NOISY",
     "SSIM_METRICS",
     "EvaluationResult",
+    "Masks",
     "Score",
     "as_scores",
     "evaluate",
+    "resolve_masks",
     "score_images",
     "software_versions",
+    "with_masked",
 ]
 
 _BENCH = ("NOISY", "EvaluationResult", "evaluate", "software_versions")

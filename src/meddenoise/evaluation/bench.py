@@ -39,7 +39,8 @@ from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import from_unit, to_unit
 from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, as_float_image
-from meddenoise.evaluation.scores import Score, as_scores
+from meddenoise.evaluation.scores import Masks, Score, as_scores, resolve_masks
+from meddenoise.metrics.masks import MaskRule
 from meddenoise.noise import NoiseModel, parse_noise
 from meddenoise.provenance import environment
 
@@ -163,7 +164,13 @@ class EvaluationResult:
         lines = [
             f"{cfg['n_images']} images, noise `{cfg['noise']}`, seed {cfg['seed']}, "
             f"data_range {cfg['data_range']:g}, sigma {'blind' if cfg['sigma'] is None else cfg['sigma']}; "
-            "mean ± std [95% CI of the mean]",
+            "mean ± std [95% CI of the mean]"
+            + (
+                f"; `_masked` columns: inside the {cfg['mask']} mask ({cfg['mask_fraction']:.0%} of the pixels on "
+                "average; SSIM there = the mean of its map inside the mask)"
+                if "mask" in cfg
+                else ""
+            ),
             "",
             "| method | " + " | ".join(self.metrics) + " | ms / image |",
             "|---" * (len(self.metrics) + 2) + "|",
@@ -172,7 +179,7 @@ class EvaluationResult:
             cells = []
             for metric in self.metrics:
                 row = summary[(method, metric)]
-                d = places.get(metric, 4)
+                d = places.get(metric, places.get(metric.removesuffix("_masked"), 4))
                 if math.isnan(row["std"]):
                     cells.append(f"{row['mean']:.{d}f}")
                 else:
@@ -311,6 +318,8 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = True,
     intensities: Mapping[str, Sequence[Normalizer]] | None = None,
+    masks: Masks | None = None,
+    mask_name: str | None = None,
 ) -> EvaluationResult:
     """Corrupt every clean image once and score every denoiser on the same noisy images.
 
@@ -358,6 +367,14 @@ def evaluate(
         ``sigma`` (given in the images' units) converted to that scale, ``sigma / (high - low)``; its
         output is mapped back (:func:`~meddenoise.data.intensity.from_unit`) and scored in the images'
         units. Denoisers not named here see the images as given.
+    masks
+        For the masked scores (``Score(..., masked=True)``, e.g. from
+        :func:`~meddenoise.evaluation.with_masked`): one boolean mask per clean image, or a
+        :class:`~meddenoise.metrics.masks.MaskRule` (``body``, ``threshold:T``) applied to each clean image.
+        The config records the rule (or ``mask_name``, default ``"given"``) and the mean fraction of
+        pixels inside.
+    mask_name
+        What given mask arrays are (e.g. ``"threshold:-500"``, a file name), for the config and tables.
     """
     clean = _as_image_list(images)
     named = _named_denoisers(denoisers)
@@ -372,6 +389,9 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sigmas = _per_image_sigma(sigma, len(clean))
+    if any(s.masked for s in scores) and masks is None:
+        raise ValueError("masked scores need masks (arrays, or a rule such as body)")
+    per_image_masks = resolve_masks(masks, clean)
     mappings = dict(intensities or {})
     for method, normalizers in mappings.items():
         if method not in named:
@@ -401,7 +421,7 @@ def evaluate(
     def score(i: int, method: str, output: np.ndarray, seconds: float) -> dict[str, Any]:
         row: dict[str, Any] = {"image": i, "name": names[i], "method": method}
         for spec in scores:
-            row[spec.name] = spec(output, clean[i])
+            row[spec.name] = spec(output, clean[i], None if per_image_masks is None else per_image_masks[i])
         row["seconds"] = seconds
         if keep_outputs:
             kept.setdefault(method, [np.empty(0, np.float32)] * len(clean))[i] = output
@@ -448,6 +468,9 @@ def evaluate(
         "n_images": len(clean),
         "shapes": sorted({f"{img.shape[0]}x{img.shape[1]}" for img in clean}),
         "higher_is_better": {s.name: s.higher_is_better for s in scores},
+        **_mask_config(
+            mask_name or (str(masks) if isinstance(masks, MaskRule) else "given"), per_image_masks
+        ),
         "denoisers": {name: repr(den) for name, den in named.items()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
@@ -488,9 +511,17 @@ def _per_image_sigma(sigma: float | Sequence[float] | None, n: int) -> list[floa
     return values
 
 
+def _mask_config(name: str, per_image: list[np.ndarray] | None) -> dict[str, Any]:
+    if per_image is None:
+        return {}
+    return {"mask": name, "mask_fraction": float(np.mean([m.mean() for m in per_image]))}
+
+
 def _describe(score: Score) -> str:
     text = f"{score.metric}, data_range={score.data_range:g}"
     if score.metric == "ssim":
         window = score.win_size or (11 if score.gaussian_weights else 7)
         text += f", {window}x{window} {'Gaussian' if score.gaussian_weights else 'uniform'} window"
+    if score.masked:
+        text += ", inside the mask" + (" (mean of the SSIM map there)" if score.metric == "ssim" else "")
     return text

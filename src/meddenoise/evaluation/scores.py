@@ -9,19 +9,46 @@ through it.
 >>> clean = np.zeros((2, 16, 16), np.float32)
 >>> score_images(clean, clean + 0.1, [Score("psnr")])["psnr"].round(1).tolist()
 [20.0, 20.0]
+
+A masked score (``Score(..., masked=True)``, or :func:`with_masked` for a masked copy of each) is computed
+inside a mask per image: given as arrays, or made from each clean image by a
+:class:`~meddenoise.metrics.masks.MaskRule` (``body``, ``threshold:T``):
+
+>>> estimate = clean.copy(); estimate[..., :8] = 0.5  # wrong on the left half only
+>>> inside = np.zeros((16, 16), bool); inside[:, 8:] = True
+>>> values = score_images(clean, estimate, with_masked(["mae"]), masks=[inside, inside])
+>>> values["mae"].tolist(), values["mae_masked"].tolist()
+([0.25, 0.25], [0.0, 0.0])
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["BIAS", "SSIM_METRICS", "Score", "as_scores", "score_images"]
+from meddenoise.metrics.masks import MaskRule, check_mask
+
+__all__ = [
+    "BIAS",
+    "MASKABLE_METRICS",
+    "SSIM_METRICS",
+    "Masks",
+    "Score",
+    "as_scores",
+    "resolve_masks",
+    "score_images",
+    "with_masked",
+]
 
 #: Metrics that take a window (``win_size``, ``gaussian_weights``).
 SSIM_METRICS = frozenset({"ssim"})
+#: Metrics that can be computed inside a mask (SSIM: the mean of its map inside the mask).
+MASKABLE_METRICS = frozenset({"ssim", "psnr", "mse", "mae", "bias"})
+#: Masks for a set of images: one boolean array per image, or a rule applied to each clean image.
+Masks = Sequence[np.ndarray] | np.ndarray | MaskRule
 #: The mean shift ``mean(estimate - clean)`` (signed; 0 is best): computed here, not a metric of
 #: :mod:`meddenoise.metrics` (which scores distances).
 BIAS = "bias"
@@ -48,6 +75,8 @@ class Score:
     clip
         ``(low, high)``: both images are clipped to this range before scoring (e.g. a CT display
         window, or the nominal range of the stored values); ``None``: scored as they are.
+    masked
+        Score inside the image's mask only (:data:`MASKABLE_METRICS`; the mask comes with the call).
     """
 
     name: str
@@ -57,6 +86,7 @@ class Score:
     gaussian_weights: bool = False
     label: str = ""
     clip: tuple[float, float] | None = None
+    masked: bool = False
 
     def __post_init__(self) -> None:
         metric = (self.metric or self.name).strip().lower().replace("-", "_")
@@ -69,6 +99,15 @@ class Score:
             raise ValueError(f"score {self.name}: a window applies to SSIM only, not {self.metric}")
         if self.clip is not None and not float(self.clip[1]) > float(self.clip[0]):
             raise ValueError(f"score {self.name}: clip range must have high > low, got {self.clip}")
+        if self.masked and self.metric not in MASKABLE_METRICS:
+            raise ValueError(
+                f"score {self.name}: {self.metric} cannot be masked; masks apply to "
+                f"{', '.join(sorted(MASKABLE_METRICS))}"
+            )
+
+    def masked_copy(self) -> Score:
+        """This score inside the mask: named ``<name>_masked``, labelled ``<label> (in mask)``."""
+        return replace(self, name=f"{self.name}_masked", label=f"{self.label} (in mask)", masked=True)
 
     def check(self) -> Score:
         """This score, after checking that its metric exists (``ValueError`` naming the choices otherwise)."""
@@ -84,18 +123,23 @@ class Score:
 
         return HIGHER_IS_BETTER.get(self.metric, self.metric != BIAS)
 
-    def __call__(self, estimate: np.ndarray, clean: np.ndarray) -> float:
-        """The score of one image pair."""
-        from meddenoise.metrics import get_metric, ssim
+    def __call__(self, estimate: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
+        """The score of one image pair (a masked score needs the pair's ``mask``; others ignore it)."""
+        from meddenoise.metrics import get_metric, mae, mse, psnr, ssim
 
+        if not self.masked:
+            mask = None
+        elif mask is None:
+            raise ValueError(f"score {self.name} is masked: give the images' masks")
         if self.clip is not None:
             low, high = float(self.clip[0]), float(self.clip[1])
             estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)
             clean = np.clip(np.asarray(clean, dtype=np.float64), low, high)
         if self.metric == BIAS:
-            return float(
-                np.mean(np.asarray(estimate, dtype=np.float64) - np.asarray(clean, dtype=np.float64))
-            )
+            diff = np.asarray(estimate, dtype=np.float64) - np.asarray(clean, dtype=np.float64)
+            if mask is not None:
+                diff = diff[check_mask(mask, diff.shape)]
+            return float(np.mean(diff)) if diff.size else math.nan
         if self.metric == "ssim":
             return float(
                 ssim(
@@ -104,8 +148,13 @@ class Score:
                     data_range=self.data_range,
                     win_size=self.win_size,
                     gaussian_weights=self.gaussian_weights,
+                    mask=mask,
                 )
             )
+        if mask is not None:
+            functions: dict[str, Callable[..., float]] = {"psnr": psnr, "mse": mse, "mae": mae}
+            pixelwise = functions[self.metric]
+            return float(pixelwise(estimate, clean, data_range=self.data_range, mask=mask))
         return float(get_metric(self.metric)(estimate, clean, data_range=self.data_range))
 
 
@@ -139,15 +188,56 @@ def as_scores(
     return tuple(out)
 
 
+def with_masked(
+    scores: Sequence[str | Score],
+    *,
+    data_range: float = 1.0,
+    win_size: int | None = None,
+    gaussian_weights: bool = False,
+) -> tuple[Score, ...]:
+    """The scores (names go through :func:`as_scores` with these options), each maskable one followed by
+    its masked copy (:meth:`Score.masked_copy`): whole-image and in-mask numbers side by side."""
+    out: list[Score] = []
+    for score in as_scores(
+        scores, data_range=data_range, win_size=win_size, gaussian_weights=gaussian_weights
+    ):
+        out.append(score)
+        if score.metric in MASKABLE_METRICS and not score.masked:
+            out.append(score.masked_copy())
+    return as_scores(out)
+
+
+def resolve_masks(masks: Masks | None, clean: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+    """One boolean mask per clean image: the given arrays (shapes checked) or the rule applied to each."""
+    if masks is None:
+        return None
+    if isinstance(masks, MaskRule):
+        return [masks(img) for img in clean]
+    given = [np.asarray(m) for m in ([masks] if isinstance(masks, np.ndarray) and masks.ndim == 2 else masks)]
+    if len(given) != len(clean):
+        raise ValueError(f"{len(given)} masks for {len(clean)} images")
+    out = []
+    for i, (mask, img) in enumerate(zip(given, clean, strict=True)):
+        try:
+            out.append(check_mask(mask, img.shape))
+        except ValueError as exc:
+            raise ValueError(f"image {i}: {exc}") from None
+    return out
+
+
 def score_images(
     clean: np.ndarray | Sequence[np.ndarray],
     estimate: np.ndarray | Sequence[np.ndarray],
     scores: Sequence[str | Score],
+    *,
+    masks: Masks | None = None,
 ) -> Mapping[str, np.ndarray]:
     """Per-image values (float64, one per image) of every score, keyed by score name.
 
     ``clean`` and ``estimate`` are batches ``(N, H, W)`` (or one 2D image, or equal-length sequences of
     2D images) in the same order. Names in ``scores`` use ``data_range=1`` and the metric's default window.
+    ``masks`` (one per image, or a :class:`~meddenoise.metrics.masks.MaskRule` applied to each clean
+    image) is used by the masked scores, which need it.
     """
     specs = as_scores(scores)
     a = _image_list(estimate)
@@ -157,7 +247,12 @@ def score_images(
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x.shape != y.shape or x.ndim != 2:
             raise ValueError(f"image {i}: estimate {x.shape} and clean {y.shape} must be the same 2D shape")
-    return {s.name: np.array([s(x, y) for x, y in zip(a, b, strict=True)], dtype=np.float64) for s in specs}
+    per_image = resolve_masks(masks, b) if any(s.masked for s in specs) else None
+    inside: list[np.ndarray | None] = list(per_image) if per_image is not None else [None] * len(b)
+    return {
+        s.name: np.array([s(x, y, m) for x, y, m in zip(a, b, inside, strict=True)], dtype=np.float64)
+        for s in specs
+    }
 
 
 def _image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

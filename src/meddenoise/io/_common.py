@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meddenoise._utils import same_path
 from meddenoise.io.image import ImageReadError, ImageWriteError
 
 #: ITU-R BT.601 luma weights, the ones Pillow's ``convert("L")`` uses.
@@ -92,7 +93,18 @@ def suffix_of(path: Path) -> str:
 
 def reject_source(target: Path, sources: Iterable[str | Path | None]) -> None:
     """Raise :class:`ImageWriteError` when ``target`` resolves to one of ``sources`` (inputs are never overwritten)."""
-    resolved = Path(target).resolve()
     for src in sources:
-        if src is not None and Path(src).resolve() == resolved:
+        if src is not None and same_path(src, target):
             raise ImageWriteError(target, "refusing to overwrite the input file it was read from")
+
+
+def write_failure(path: str | Path, exc: OSError) -> ImageWriteError:
+    """An :class:`OSError` met while writing ``path``, as one line that names what stood in the way."""
+    blocker = Path(exc.filename) if exc.filename else None
+    if (
+        isinstance(exc, FileExistsError | NotADirectoryError)
+        and blocker is not None
+        and blocker != Path(path)
+    ):
+        return ImageWriteError(path, f"cannot write: a file stands where the folder {blocker} would be")
+    return ImageWriteError(path, f"cannot write ({exc.strerror or exc})")

@@ -1,8 +1,12 @@
 """DICOM: read with the modality LUT applied (CT in HU), write back as a derived image.
 
+Only image storage SOP classes are read (:data:`IMAGE_STORAGE_SOP_CLASSES`): a segmentation, an RT dose
+grid, a report... carry pixel data that are not an image to denoise and are refused by SOP Class UID.
+
 Reading keeps the whole :class:`pydicom.Dataset` (pixel data included) in :attr:`ImageMeta.header`, so
 that :func:`write_dicom` can copy every tag, store the new pixels in the source's stored type and
-rescale, and mark the result as derived (new UIDs, ``ImageType`` ``DERIVED\\SECONDARY``).
+rescale, and mark the result as derived by the rules of its IOD (new UIDs and SeriesNumber, ``ImageType``
+``DERIVED``, a Derivation Code Sequence; enhanced multi-frame images also per frame).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import copy
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,9 @@ from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, Medi
 
 __all__ = [
     "DEFAULT_SERIES_SUFFIX",
+    "DERIVATIONS",
+    "IMAGE_STORAGE_SOP_CLASSES",
+    "Derivation",
     "new_uid",
     "read_dicom",
     "read_dicom_series",
@@ -57,6 +65,133 @@ _PALETTE_TAGS = (
     0x00281222,
     0x00281223,
 )
+
+
+#: Image storage SOP classes read as images (PS3.4 B.5): projection and cross-sectional greyscale
+#: imaging. Everything else is refused, even with pixel data: segmentations (binary or fractional
+#: masks), RT dose grids, parametric maps, presentation states, reports, waveforms, true-colour-only
+#: IODs (their grey result would break the IOD) and single-bit bitmaps.
+IMAGE_STORAGE_SOP_CLASSES: frozenset[str] = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography
+        "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray, For Presentation
+        "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray, For Processing
+        "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography, For Presentation
+        "1.2.840.10008.5.1.4.1.1.1.2.1",  # Digital Mammography, For Processing
+        "1.2.840.10008.5.1.4.1.1.1.3",  # Digital Intra-Oral X-Ray, For Presentation
+        "1.2.840.10008.5.1.4.1.1.1.3.1",  # Digital Intra-Oral X-Ray, For Processing
+        "1.2.840.10008.5.1.4.1.1.2",  # CT
+        "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.3",  # Ultrasound Multi-frame (retired)
+        "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame
+        "1.2.840.10008.5.1.4.1.1.4",  # MR
+        "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.5",  # Nuclear Medicine (retired)
+        "1.2.840.10008.5.1.4.1.1.6",  # Ultrasound (retired)
+        "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound
+        "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+        "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte Secondary Capture
+        "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word Secondary Capture
+        "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic
+        "1.2.840.10008.5.1.4.1.1.12.1.1",  # Enhanced XA
+        "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic
+        "1.2.840.10008.5.1.4.1.1.12.2.1",  # Enhanced XRF
+        "1.2.840.10008.5.1.4.1.1.13.1.1",  # X-Ray 3D Angiographic
+        "1.2.840.10008.5.1.4.1.1.13.1.2",  # X-Ray 3D Craniofacial
+        "1.2.840.10008.5.1.4.1.1.13.1.3",  # Breast Tomosynthesis
+        "1.2.840.10008.5.1.4.1.1.13.1.4",  # Breast Projection X-Ray, For Presentation
+        "1.2.840.10008.5.1.4.1.1.13.1.5",  # Breast Projection X-Ray, For Processing
+        "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine
+        "1.2.840.10008.5.1.4.1.1.128",  # Positron Emission Tomography
+        "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image (portal / simulator radiographs)
+    }
+)
+# The US IOD allows grey only as 8-bit MONOCHROME2 (PS3.3 C.8.5.6.1.2).
+_ULTRASOUND_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.3",
+        "1.2.840.10008.5.1.4.1.1.3.1",
+        "1.2.840.10008.5.1.4.1.1.6",
+        "1.2.840.10008.5.1.4.1.1.6.1",
+    }
+)
+_ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+# Multi-frame functional-group IODs: Image Type value 2 PRIMARY only, Frame Type per frame.
+_ENHANCED_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.2.1",
+        "1.2.840.10008.5.1.4.1.1.2.2",
+        _ENHANCED_MR,
+        "1.2.840.10008.5.1.4.1.1.4.4",
+        "1.2.840.10008.5.1.4.1.1.12.1.1",
+        "1.2.840.10008.5.1.4.1.1.12.2.1",
+        "1.2.840.10008.5.1.4.1.1.13.1.1",
+        "1.2.840.10008.5.1.4.1.1.13.1.2",
+        "1.2.840.10008.5.1.4.1.1.13.1.3",
+        "1.2.840.10008.5.1.4.1.1.128.1",
+        "1.2.840.10008.5.1.4.1.1.130",
+    }
+)
+# MR Pulse Sequence and Bulk Motion Synchronization attributes that Enhanced MR requires for ORIGINAL or
+# MIXED images only and forbids once Image Type value 1 is DERIVED.
+_MR_ORIGINAL_ONLY = (
+    "PulseSequenceName",
+    "MRAcquisitionType",
+    "EchoPulseSequence",
+    "MultipleSpinEcho",
+    "MultiPlanarExcitation",
+    "PhaseContrast",
+    "VelocityEncodingAcquisitionSequence",
+    "TimeOfFlightContrast",
+    "ArterialSpinLabelingContrast",
+    "SteadyStatePulseSequence",
+    "EchoPlanarPulseSequence",
+    "SaturationRecovery",
+    "SpectrallySelectedSuppression",
+    "OversamplingPhase",
+    "GeometryOfKSpaceTraversal",
+    "RectilinearPhaseEncodeReordering",
+    "SegmentedKSpaceTraversal",
+    "CoverageOfKSpace",
+    "NumberOfKSpaceTrajectories",
+    "BulkMotionCompensationTechnique",
+    "BulkMotionSignalSource",
+)
+#: SeriesNumber of a derived series: the source's plus this (minus when that would overflow IS).
+SERIES_NUMBER_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a derived image was made, as DICOM codes.
+
+    Attributes
+    ----------
+    code
+        ``(CodeValue, CodeMeaning)`` in the DCM scheme, from CID 7203 "Image Derivation"; ``None`` when
+        no code applies (a format conversion changes no pixel value): no Derivation Code Sequence.
+    pixel_contrast
+        Enhanced IODs: Image/Frame Type value 4 (Derived Pixel Contrast) when the source's is ``NONE``.
+    """
+
+    code: tuple[str, str] | None
+    pixel_contrast: str | None
+
+
+#: The derivations :func:`write_dicom` records, by name. Denoising is ``smoothing`` (DCM 113087, the
+#: CID 7203 code for noise-reducing filters; CID 7203 has no "denoising"); adding simulated noise is a
+#: pixel-by-pixel addition of a noise realisation (DCM 113042).
+DERIVATIONS: dict[str, Derivation] = {
+    "smoothing": Derivation(("113087", "Smoothing"), "FILTERED"),
+    "noise": Derivation(("113042", "Pixel by pixel addition"), "ADDITION"),
+    "conversion": Derivation(None, None),
+}
+# CID 7202 "Source Image Purposes of Reference".
+_PURPOSE_SOURCE = ("121322", "Source image for image processing operation")
 
 
 # warnings.catch_warnings() swaps process-wide state: two threads (load_dataset reads in a pool) that
@@ -95,9 +230,28 @@ def _load_dataset(path: Path) -> Dataset:
     return ds
 
 
+def _sop_class_uid(ds: Dataset) -> str | None:
+    """SOP Class UID of the dataset, else the one its file meta information names."""
+    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    return str(uid) if uid else None
+
+
 def _sop_class_name(ds: Dataset) -> str:
     uid = ds.get("SOPClassUID")
     return getattr(uid, "name", None) or str(uid or "unknown SOP class")
+
+
+def _check_image_sop_class(ds: Dataset, path: Path) -> None:
+    """Refuse objects whose SOP class is not an image storage class meddenoise accepts."""
+    uid = _sop_class_uid(ds)
+    if uid is None:
+        raise ImageReadError(path, "DICOM object without a SOP Class UID: cannot tell whether it is an image")
+    if uid not in IMAGE_STORAGE_SOP_CLASSES:
+        name = pydicom.uid.UID(uid).name
+        label = f"{name} ({uid})" if name != uid else uid
+        raise ImageReadError(
+            path, f"{label} is not an image storage SOP class: its pixel data are not an image to denoise"
+        )
 
 
 def _decode(ds: Dataset, path: Path) -> np.ndarray:
@@ -125,27 +279,38 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         raise ImageReadError(path, f"cannot decode pixel data: {exc}") from None
 
 
+def _pair(item: Dataset) -> tuple[float, float]:
+    """(slope, intercept) of one item; an empty value means the default, a slope of 0 is refused."""
+    raw_slope, raw_intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    slope = 1.0 if raw_slope is None or raw_slope == "" else float(raw_slope)
+    intercept = 0.0 if raw_intercept is None or raw_intercept == "" else float(raw_intercept)
+    if slope == 0 or not np.isfinite(slope) or not np.isfinite(intercept):
+        # slope 0 maps every pixel to the intercept: reading it as 1 would write a file that says 0
+        raise ValueError(f"invalid Rescale Slope {raw_slope!r} / Intercept {raw_intercept!r}")
+    return slope, intercept
+
+
 def _frame_rescale(ds: Dataset) -> tuple[float, float] | None:
-    """Linear modality LUT: top-level Rescale Slope/Intercept or the shared functional group."""
+    """Linear modality LUT: top-level Rescale Slope/Intercept or the shared functional group.
+
+    Raises ``ValueError`` for a slope of 0 (or a non-finite value), ``NotImplementedError`` for
+    frames with different LUTs.
+    """
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        return _pair(ds)
     for group in ds.get("SharedFunctionalGroupsSequence", []) or []:
         for item in group.get("PixelValueTransformationSequence", []) or []:
-            return float(item.get("RescaleSlope", 1.0)), float(item.get("RescaleIntercept", 0.0))
+            return _pair(item)
     per_frame = [
         item
         for group in ds.get("PerFrameFunctionalGroupsSequence", []) or []
         for item in group.get("PixelValueTransformationSequence", []) or []
     ]
     if per_frame:
-        pairs = {
-            (float(i.get("RescaleSlope", 1.0)), float(i.get("RescaleIntercept", 0.0))) for i in per_frame
-        }
+        pairs = {_pair(item) for item in per_frame}
         if len(pairs) == 1:
             return pairs.pop()
         raise NotImplementedError("frames with different rescale slopes/intercepts")
-    if ds.get("Modality") == "RTDOSE" and "DoseGridScaling" in ds:
-        return float(ds.DoseGridScaling), 0.0
     return None
 
 
@@ -173,8 +338,6 @@ def _units(ds: Dataset, rescaled: bool) -> str:
         return "HU"
     if rescale_type and rescale_type != "US":
         return rescale_type
-    if modality == "RTDOSE" and "DoseUnits" in ds:
-        return str(ds.DoseUnits)
     if modality == "PT" and "Units" in ds:
         return str(ds.Units)
     return "counts" if not rescaled or rescale_type == "US" else "rescaled"
@@ -196,6 +359,8 @@ def read_dicom(path: str | Path) -> MedicalImage:
     """Read one DICOM file (single- or multi-frame) in original units; see :func:`meddenoise.io.read_image`."""
     path = Path(path)
     ds = _load_dataset(path)
+    if any(kw in ds for kw in _PIXEL_KEYWORDS):  # objects without pixels keep the "no pixel data" reason
+        _check_image_sop_class(ds, path)
     raw = _decode(ds, path)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
     samples_per_pixel = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -243,6 +408,8 @@ def read_dicom(path: str | Path) -> MedicalImage:
                 linear = _frame_rescale(ds)
             except NotImplementedError as exc:
                 raise ImageReadError(path, f"unsupported modality LUT: {exc}") from None
+            except (ValueError, TypeError) as exc:
+                raise ImageReadError(path, f"modality LUT: {exc}") from None
             s_lo, s_hi = stored_range(ds)
             if linear is not None:
                 rescale = linear
@@ -339,19 +506,37 @@ def _to_stored(values: np.ndarray, ds: Dataset, meta: ImageMeta, path: Path) -> 
     return np.clip(out, lo, hi).astype(np.int64)
 
 
+def _palette_divisor(ds: Dataset) -> int:
+    """What maps 16-bit palette entries onto 8 bits: 256 when every entry holds 8 bits in its high byte
+    (``0x0100`` steps, the common encoding of an 8-bit palette), else 257 (``0xFFFF`` → 255)."""
+    tables = [ds[tag].value for tag in (0x00281201, 0x00281202, 0x00281203) if tag in ds]
+    if tables and all(isinstance(t, bytes) and len(t) % 2 == 0 for t in tables):
+        entries = np.concatenate([np.frombuffer(t, "<u2") for t in tables])
+        if entries.size and not np.any(entries % 256):
+            return 256
+    return 257
+
+
 def _set_pixels(ds: Dataset, values: np.ndarray, meta: ImageMeta, path: Path) -> None:
     n_frames = values.shape[0] if values.ndim == 3 else 1
     colour_source = "colour_source" in meta.extra
     if colour_source:  # the grey result replaces RGB/YBR/palette samples
+        bits = meta.bits
+        if bits > 8 and _sop_class_uid(ds) in _ULTRASOUND_SOP_CLASSES:
+            # US allows grey only as 8-bit MONOCHROME2: the grey of a 16-bit palette goes back to 8 bits
+            values = values / _palette_divisor(ds)
+            bits = 8
         for tag in _PALETTE_TAGS:
             if tag in ds:
                 del ds[tag]
         ds.SamplesPerPixel = 1
-        ds.BitsAllocated = 8 if meta.bits <= 8 else (16 if meta.bits <= 16 else 32)
-        ds.BitsStored = meta.bits
-        ds.HighBit = meta.bits - 1
+        ds.BitsAllocated = 8 if bits <= 8 else (16 if bits <= 16 else 32)
+        ds.BitsStored = bits
+        ds.HighBit = bits - 1
         ds.PixelRepresentation = 0
         ds.PhotometricInterpretation = "MONOCHROME2"
+        if "UltrasoundColorDataPresent" in ds:
+            ds.UltrasoundColorDataPresent = 0
     if "PlanarConfiguration" in ds:
         del ds.PlanarConfiguration
     ds.Rows, ds.Columns = int(values.shape[-2]), int(values.shape[-1])
@@ -397,27 +582,149 @@ def _prepare_for_little_endian(ds: Dataset) -> None:
                 elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
 
-def _mark_derived(
-    ds: Dataset, *, description: str, series_suffix: str, series_uid: str, instance_uid: str
+def _code_item(code: tuple[str, str]) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodeMeaning = code
+    item.CodingSchemeDesignator = "DCM"
+    return item
+
+
+def _source_reference(sop_class: str, sop_instance: str, frame: int | None = None) -> Dataset:
+    ref = Dataset()
+    with quiet_warnings():  # the source's own (possibly non-conformant) UIDs, copied as they are
+        ref.ReferencedSOPClassUID = sop_class
+        ref.ReferencedSOPInstanceUID = sop_instance
+    if frame is not None:
+        ref.ReferencedFrameNumber = frame
+    ref.PurposeOfReferenceCodeSequence = [_code_item(_PURPOSE_SOURCE)]
+    return ref
+
+
+def _functional_groups(ds: Dataset) -> list[Dataset]:
+    """Every item of the shared and per-frame functional groups sequences."""
+    return [
+        *(ds.get("SharedFunctionalGroupsSequence", []) or []),
+        *(ds.get("PerFrameFunctionalGroupsSequence", []) or []),
+    ]
+
+
+def _derived_type(values: Sequence[str], *, enhanced: bool, derivation: Derivation) -> list[str]:
+    """Image Type / Frame Type of the derived image.
+
+    Classic IODs: ``DERIVED\\SECONDARY`` (created after the examination), the other values kept.
+    Enhanced IODs allow only ``PRIMARY`` as value 2, and value 4 (Derived Pixel Contrast) must say how
+    the pixels were derived once the source's ``NONE`` (an original image) no longer holds.
+    """
+    out = ["DERIVED", "PRIMARY" if enhanced else "SECONDARY", *list(values)[2:]]
+    if enhanced and derivation.pixel_contrast is not None:
+        if len(out) == 3:
+            out.append(derivation.pixel_contrast)
+        elif len(out) >= 4 and out[3] in ("", "NONE"):
+            out[3] = derivation.pixel_contrast
+    return out
+
+
+def _mark_enhanced_derived(
+    ds: Dataset,
+    *,
+    derivation: Derivation,
+    source: tuple[str, str] | None,
+    source_series: str,
+    description: str,
 ) -> None:
-    source_sop_class = ds.get("SOPClassUID") or SecondaryCaptureImageStorage
+    """Enhanced multi-frame IODs: Frame Type in every functional group, one Derivation Image Sequence
+    per frame (pointing at the same frame of the source), Enhanced MR's ORIGINAL-only attributes dropped."""
+    for group in _functional_groups(ds):
+        for elem in group:
+            if elem.VR == "SQ" and elem.keyword.endswith("FrameTypeSequence"):
+                for item in elem.value:
+                    if "FrameType" in item:
+                        item.FrameType = _derived_type(item.FrameType, enhanced=True, derivation=derivation)
+        if "DerivationImageSequence" in group:  # the source's own derivation: not this image's
+            del group.DerivationImageSequence
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence", []) or [])
+    if derivation.code is not None and source is not None and per_frame:
+        for frame, group in enumerate(per_frame, start=1):
+            item = Dataset()
+            item.DerivationDescription = description[:1024]
+            item.DerivationCodeSequence = [_code_item(derivation.code)]
+            item.SourceImageSequence = [_source_reference(*source, frame=frame)]
+            group.DerivationImageSequence = [item]
+        # Required once a Derivation Image Sequence references a source: where that source lives.
+        instance = Dataset()
+        with quiet_warnings():
+            instance.ReferencedSOPClassUID, instance.ReferencedSOPInstanceUID = source
+        series = Dataset()
+        series.SeriesInstanceUID = source_series
+        series.ReferencedSOPSequence = [instance]
+        study = Dataset()
+        study.StudyInstanceUID = ds.get("StudyInstanceUID", "")
+        study.ReferencedSeriesSequence = [series]
+        ds.SourceImageEvidenceSequence = [study]
+        # The per-frame items say it; the enhanced IODs have no top-level copies (DerivationDescription
+        # stays: a standard extension that viewers, ours included, show).
+        for keyword in ("SourceImageSequence", "DerivationCodeSequence"):
+            if keyword in ds:
+                delattr(ds, keyword)
+    elif "SourceImageEvidenceSequence" in ds:  # evidence of the source's own derivation
+        del ds.SourceImageEvidenceSequence
+    if _sop_class_uid(ds) == _ENHANCED_MR:
+        for keyword in _MR_ORIGINAL_ONLY:
+            if keyword in ds:
+                delattr(ds, keyword)
+
+
+def _derived_series_number(ds: Dataset) -> int:
+    """The source's SeriesNumber moved by :data:`SERIES_NUMBER_OFFSET` (so a viewer lists both series)."""
+    try:
+        number = int(ds.get("SeriesNumber"))
+    except (TypeError, ValueError):
+        return SERIES_NUMBER_OFFSET
+    moved = number + SERIES_NUMBER_OFFSET
+    return moved if moved <= 2**31 - 1 else number - SERIES_NUMBER_OFFSET
+
+
+def _mark_derived(
+    ds: Dataset,
+    *,
+    description: str,
+    series_suffix: str,
+    series_uid: str,
+    instance_uid: str,
+    derivation: Derivation,
+) -> None:
+    source_sop_class = str(ds.get("SOPClassUID") or SecondaryCaptureImageStorage)
     source_sop_instance = ds.get("SOPInstanceUID")
+    source = (source_sop_class, str(source_sop_instance)) if source_sop_instance else None
+    source_series = str(ds.get("SeriesInstanceUID", "") or "")
+    enhanced = (
+        source_sop_class in _ENHANCED_SOP_CLASSES
+        or "SharedFunctionalGroupsSequence" in ds
+        or "PerFrameFunctionalGroupsSequence" in ds
+    )
     if "SOPClassUID" not in ds:
         ds.SOPClassUID = SecondaryCaptureImageStorage
     ds.SOPInstanceUID = instance_uid
     ds.SeriesInstanceUID = series_uid
-    image_type = list(ds.get("ImageType", []) or [])
-    ds.ImageType = ["DERIVED", "SECONDARY", *image_type[2:]]
+    ds.SeriesNumber = _derived_series_number(ds)
+    ds.ImageType = _derived_type(
+        list(ds.get("ImageType", []) or []), enhanced=enhanced, derivation=derivation
+    )
     ds.DerivationDescription = description[:1024]
+    if derivation.code is not None:  # after the source's own steps (e.g. lossy compression), which still hold
+        steps = [
+            i for i in ds.get("DerivationCodeSequence", []) or [] if i.get("CodeValue") != derivation.code[0]
+        ]
+        ds.DerivationCodeSequence = [*steps, _code_item(derivation.code)]
     old = str(ds.get("SeriesDescription", "") or "")
     keep = max(0, 64 - len(series_suffix) - 1)
     ds.SeriesDescription = f"{old[:keep]} {series_suffix}".strip() if old else series_suffix[:64]
-    if source_sop_instance:
-        ref = Dataset()
-        with quiet_warnings():  # the source's own (possibly non-conformant) UIDs, copied as they are
-            ref.ReferencedSOPClassUID = source_sop_class
-            ref.ReferencedSOPInstanceUID = source_sop_instance
-        ds.SourceImageSequence = [ref]
+    if source is not None:
+        ds.SourceImageSequence = [_source_reference(*source)]
+    if enhanced:
+        _mark_enhanced_derived(
+            ds, derivation=derivation, source=source, source_series=source_series, description=description
+        )
 
     file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -434,17 +741,25 @@ def write_dicom(
     description: str,
     series_suffix: str = DEFAULT_SERIES_SUFFIX,
     series_uid: str | None = None,
+    derivation: str = "smoothing",
 ) -> Path:
     """Write ``pixels`` (in ``like``'s units) as a derived DICOM of ``like``'s dataset.
 
     Every tag of the source is kept except: new SOPInstanceUID and SeriesInstanceUID (``series_uid``, or a
-    fresh one: pass the same value for every file of one output series), ImageType ``DERIVED\\SECONDARY``,
-    DerivationDescription = ``description``, SeriesDescription suffixed with ``series_suffix``,
+    fresh one: pass the same value for every file of one output series), SeriesNumber moved by
+    :data:`SERIES_NUMBER_OFFSET`, ImageType ``DERIVED\\SECONDARY`` (enhanced IODs: ``DERIVED\\PRIMARY``
+    and Derived Pixel Contrast), DerivationDescription = ``description``, Derivation Code Sequence from
+    ``derivation`` (a key of :data:`DERIVATIONS`), SeriesDescription suffixed with ``series_suffix``,
     SourceImageSequence pointing at the source instance, the pixel module (stored type, Bits Stored and
     rescale of the source; MONOCHROME1 restored) and the transfer syntax (uncompressed Explicit VR Little
-    Endian). Colour sources come back as MONOCHROME2 grey.
+    Endian). Colour sources come back as MONOCHROME2 grey (8-bit for ultrasound, the only grey the US IOD
+    allows). Enhanced multi-frame images also get Frame Type ``DERIVED`` in every functional group and a
+    Derivation Image Sequence per frame; Enhanced MR drops the pulse-sequence attributes it allows for
+    original images only.
     """
     path = Path(path)
+    if derivation not in DERIVATIONS:
+        raise ValueError(f"unknown derivation {derivation!r}; use one of {', '.join(DERIVATIONS)}")
     meta = like.meta
     if meta.format != "dicom" or not isinstance(meta.header, Dataset):
         raise ImageWriteError(
@@ -471,6 +786,7 @@ def write_dicom(
         series_suffix=series_suffix,
         series_uid=series_uid or new_uid(),
         instance_uid=new_uid(),
+        derivation=DERIVATIONS[derivation],
     )
     with atomic_path(path) as tmp:
         pydicom.dcmwrite(tmp, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
@@ -485,11 +801,12 @@ def write_dicom_series(
     description: str,
     series_suffix: str = DEFAULT_SERIES_SUFFIX,
     names: Sequence[str] | None = None,
+    derivation: str = "smoothing",
 ) -> list[Path]:
     """Write a stack read by :func:`read_dicom_series` as one new derived series, one file per slice.
 
     Each slice is written beside its own source dataset, named like its source file (or ``names``),
-    with one shared new SeriesInstanceUID.
+    with one shared new SeriesInstanceUID; ``derivation`` as for :func:`write_dicom`.
     """
     folder = Path(folder)
     metas = like.meta.extra.get("metas")
@@ -515,6 +832,7 @@ def write_dicom_series(
             description=description,
             series_suffix=series_suffix,
             series_uid=series_uid,
+            derivation=derivation,
         )
         for target, slice_pixels, slice_meta in zip(targets, stack, metas, strict=True)
     ]

@@ -8,17 +8,24 @@ The pipeline asks these questions instead of keeping suffix lists or DICOM sniff
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from meddenoise._utils import atomic_path
-from meddenoise.io._common import suffix_of
-from meddenoise.io.image import MedicalImage
+from meddenoise.io._common import suffix_of, write_failure
+from meddenoise.io.image import ImageWriteError, MedicalImage
 from meddenoise.io.writer import write_image
 
 __all__ = [
     "ROUND_TRIP_SUFFIXES",
+    "ExistingOutput",
+    "OutputExistsError",
+    "broken_links",
+    "check_output",
+    "file_series_uid",
     "find_images",
     "is_dicom_without_suffix",
     "is_supported_image",
@@ -30,6 +37,32 @@ __all__ = [
 
 #: Suffixes read and written back in the same format (files without a suffix are sniffed for DICOM).
 ROUND_TRIP_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom", ".ima", ".png", ".tif", ".tiff", ".nii", ".nii.gz")
+
+
+#: What to do with an output file that exists already: refuse (the default everywhere), replace it, or
+#: (batches) skip the input whose output exists, so that an interrupted run can be resumed.
+ExistingOutput = Literal["refuse", "overwrite", "skip"]
+
+
+class OutputExistsError(ImageWriteError):
+    """An output file exists and replacing it was not asked for (``--overwrite`` / ``overwrite=True``)."""
+
+
+def check_output(target: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """The one overwrite rule of every command and of the API: an existing ``target`` is refused
+    unless ``overwrite``; a folder (or anything not a file) in its place is refused always.
+
+    Raises
+    ------
+    OutputExistsError
+        ``"<target>: exists; pass --overwrite to replace it"``.
+    """
+    path = Path(target)
+    if path.is_symlink() or path.exists():
+        if path.is_dir():
+            raise OutputExistsError(path, "is a folder; the output must be a file name")
+        if not overwrite:
+            raise OutputExistsError(path, "exists; pass --overwrite to replace it")
 
 
 def is_dicom_without_suffix(path: str | Path) -> bool:
@@ -63,6 +96,21 @@ def find_images(folder: str | Path) -> list[Path]:
     )
 
 
+def broken_links(folder: str | Path) -> list[Path]:
+    """Symbolic links under ``folder`` named like supported images that lead nowhere (a missing target or
+    a loop of links): :func:`find_images` cannot list them as files, and a batch must not pass over them
+    in silence."""
+    root = Path(folder)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_symlink()
+        and not p.exists()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and suffix_of(p) in ROUND_TRIP_SUFFIXES
+    )
+
+
 def output_name(path: str | Path) -> str:
     """File name of the written copy of ``path``: the same, except extensionless DICOM gains ``.dcm``."""
     path = Path(path)
@@ -89,6 +137,20 @@ def written_dtype(target: str | Path, source: MedicalImage) -> np.dtype | None:
     return None
 
 
+def file_series_uid(path: str | Path) -> str | None:
+    """The SeriesInstanceUID of a DICOM file, read from its header alone; ``None`` for anything else."""
+    import pydicom
+
+    if not (suffix_of(Path(path)) in (".dcm", ".dicom", ".ima") or is_dicom_without_suffix(path)):
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    except Exception:  # unreadable: it has no series to report, whatever pydicom raised
+        return None
+    uid = ds.get("SeriesInstanceUID")
+    return str(uid) if uid else None
+
+
 def write_like_source(
     target: str | Path,
     pixels: np.ndarray,
@@ -113,7 +175,10 @@ def write_like_source(
             stored = pixels
         else:
             stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
-        with atomic_path(target) as tmp:
-            tifffile.imwrite(tmp, stored, photometric="minisblack")
+        try:
+            with atomic_path(target) as tmp:
+                tifffile.imwrite(tmp, stored, photometric="minisblack")
+        except OSError as exc:
+            raise write_failure(target, exc) from None
         return target
     return write_image(target, pixels, like=source, description=description, series_uid=series_uid)

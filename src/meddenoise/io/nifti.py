@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import math
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -29,11 +32,14 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
     if not isinstance(loaded, nib.nifti1.Nifti1Pair):  # NIfTI-1 and NIfTI-2, single file or pair
         raise ImageReadError(path, f"not a NIfTI image (nibabel read a {type(loaded).__name__})")
     img = loaded
+    _check_stored_data(img, path)
     try:
         data = np.asarray(img.get_fdata(dtype=np.float64))  # scl_slope/scl_inter applied
         header = img.header.copy()
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
         raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
+    except MemoryError:
+        raise ImageReadError(path, f"volume of shape {img.shape} is too large to read into memory") from None
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim > 3:
@@ -75,6 +81,50 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
         extra={"volume_shape": tuple(int(s) for s in data.shape), "nifti_class": type(img).__name__},
     )
     return MedicalImage(pixels, meta)
+
+
+def _stream_length(path: Path) -> int:
+    """Bytes of a gzip file once decompressed, reading it through to the end so that its CRC and
+    length trailer are checked: nibabel reads only the bytes it needs and never reaches them, so a
+    corrupt ``.nii.gz`` would otherwise be read as garbage values without complaint."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                total += len(chunk)
+    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+        raise ImageReadError(
+            path, f"corrupt gzip data ({' '.join(str(exc).split()) or 'truncated'})"
+        ) from None
+    return total
+
+
+def _check_stored_data(img: nib.nifti1.Nifti1Pair, path: Path) -> None:
+    """Refuse before allocating: colour or complex voxels, and data the header declares but the file
+    does not hold (a lying header would otherwise allocate its whole declared size)."""
+    header = img.header
+    stored = header.get_data_dtype()
+    if stored.fields is not None:
+        raise ImageReadError(path, "colour (RGB) NIfTI is not read; convert it to grey first")
+    if stored.kind == "c":
+        raise ImageReadError(
+            path, "complex NIfTI is not read: its imaginary part would be lost; save the magnitude first"
+        )
+    if stored.kind not in "biuf":
+        raise ImageReadError(path, f"unsupported NIfTI data type {stored}")
+    needed = math.prod(int(n) for n in header.get_data_shape()) * stored.itemsize
+    holder = img.file_map["image"]
+    image_file = Path(holder.filename) if holder.filename else path
+    offset = int(header.get_data_offset()) if image_file.resolve() == path.resolve() else 0
+    available = (
+        _stream_length(image_file) if image_file.name.lower().endswith(".gz") else image_file.stat().st_size
+    )
+    if needed > available - offset:
+        shape = "x".join(str(int(n)) for n in header.get_data_shape())
+        raise ImageReadError(
+            path,
+            f"header declares {shape} voxels ({needed:,} bytes) but the file holds {max(available - offset, 0):,}",
+        )
 
 
 def write_nifti(path: str | Path, pixels: np.ndarray, *, like: MedicalImage | None = None) -> Path:

@@ -55,6 +55,10 @@ def read_pillow(path: Path) -> MedicalImage:
             spacing = _pillow_spacing(img)
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image file Pillow can identify") from None
+    except Image.DecompressionBombError:  # the header declares more pixels than is safe to allocate
+        raise ImageReadError(
+            path, "declares more pixels than Pillow's decompression-bomb limit; refused"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageReadError(path, f"cannot decode image ({exc})") from None
     pixels = check_pixels(samples, path)
@@ -95,11 +99,16 @@ def read_tiff(path: Path) -> MedicalImage:
     """Read a TIFF: 8/16-bit integer or float; several pages or a ``Z``/``Q`` axis become a stack."""
     try:
         with tifffile.TiffFile(path) as tif:
+            _check_one_series(tif, path)
             series = tif.series[0]
             axes = series.axes
             data = series.asarray()
             page = tif.pages[0]
             photometric = page.photometric.name if page.photometric is not None else "MINISBLACK"
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise ImageReadError(path, "too large to read into memory") from None
     except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
         raise ImageReadError(path, f"cannot read TIFF ({exc})") from None
     dtype = data.dtype
@@ -123,6 +132,18 @@ def read_tiff(path: Path) -> MedicalImage:
         extra={"axes": axes},
     )
     return MedicalImage(pixels, meta)
+
+
+def _check_one_series(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse a TIFF whose pages form several images (e.g. pages of different sizes): reading only the
+    first would lose the others silently. Reduced-resolution copies (thumbnails) do not count."""
+    images = [s for s in tif.series if not all(getattr(p, "is_reduced", False) for p in s.pages if p)]
+    if len(images) > 1:
+        shapes = ", ".join("x".join(map(str, s.shape)) for s in images[:4])
+        raise ImageReadError(
+            path,
+            f"TIFF holds {len(images)} images of different shapes ({shapes}); only one image or a stack of equal pages is read",
+        )
 
 
 def to_output_integers(

@@ -78,6 +78,8 @@ def read_image(path: str | os.PathLike[str], *, slice_axis: int = 2) -> MedicalI
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise ImageReadError(path, "broken symbolic link (or a loop of links)")
         raise ImageReadError(path, "no such file")
     if path.is_dir():
         raise ImageReadError(path, "is a directory, not an image file")

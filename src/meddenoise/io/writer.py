@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from meddenoise.io._common import suffix_of
+from meddenoise._utils import same_path
+from meddenoise.io._common import suffix_of, write_failure
 from meddenoise.io.dicom import DEFAULT_SERIES_SUFFIX, write_dicom
 from meddenoise.io.image import ImageWriteError, MedicalImage
 from meddenoise.io.nifti import write_nifti
@@ -36,6 +37,7 @@ def write_image(
     value_range: tuple[float, float] | None = None,
     series_suffix: str = DEFAULT_SERIES_SUFFIX,
     series_uid: str | None = None,
+    derivation: str = "smoothing",
 ) -> Path:
     """Write ``pixels`` to ``path``, the format chosen by the suffix; atomic; never over ``like``'s source.
 
@@ -59,6 +61,10 @@ def write_image(
     series_suffix, series_uid
         DICOM: text appended to SeriesDescription; the new SeriesInstanceUID (share one,
         from :func:`~meddenoise.io.new_uid`, between the files of one output series).
+    derivation
+        DICOM: what the pixels went through, a key of :data:`~meddenoise.io.dicom.DERIVATIONS`:
+        ``"smoothing"`` (denoising, DCM 113087), ``"noise"`` (added noise, DCM 113042) or
+        ``"conversion"`` (values unchanged, no derivation code).
 
     Returns
     -------
@@ -71,17 +77,33 @@ def write_image(
         raise ImageWriteError(
             path, f"cannot write {suffix or 'files without a suffix'}; use one of {', '.join(WRITE_SUFFIXES)}"
         )
-    if (
-        like is not None
-        and like.meta.source is not None
-        and Path(like.meta.source).resolve() == path.resolve()
-    ):
+    if like is not None and like.meta.source is not None and same_path(like.meta.source, path):
         raise ImageWriteError(path, "refusing to overwrite the input file it was read from")
     arr = np.asarray(pixels)
     if arr.size == 0 or arr.ndim not in (2, 3):
         raise ImageWriteError(path, f"expected a non-empty (H, W) or (N, H, W) array, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ImageWriteError(path, "pixels hold NaN/Inf")
+    try:
+        return _write(
+            path, suffix, arr, like, description, bits, value_range, series_suffix, series_uid, derivation
+        )
+    except OSError as exc:  # an unwritable or missing folder, a full disk: one line, not a traceback
+        raise write_failure(path, exc) from None
+
+
+def _write(
+    path: Path,
+    suffix: str,
+    arr: np.ndarray,
+    like: MedicalImage | None,
+    description: str,
+    bits: int | None,
+    value_range: tuple[float, float] | None,
+    series_suffix: str,
+    series_uid: str | None,
+    derivation: str,
+) -> Path:
     if suffix == ".png":
         if bits is None:
             bits = 16 if like is not None and like.meta.bits > 8 else 8
@@ -94,6 +116,12 @@ def write_image(
         if like is None:
             raise ImageWriteError(path, "writing DICOM needs `like`: the DICOM image the result derives from")
         return write_dicom(
-            path, arr, like=like, description=description, series_suffix=series_suffix, series_uid=series_uid
+            path,
+            arr,
+            like=like,
+            description=description,
+            series_suffix=series_suffix,
+            series_uid=series_uid,
+            derivation=derivation,
         )
     return write_nifti(path, arr, like=like)

@@ -7,8 +7,10 @@ reproductions all go through it. See :mod:`meddenoise.methods.factory` for the r
 """
 
 from meddenoise.methods.factory import (
+    BACKENDS,
     CHECKPOINT_SUFFIXES,
     PRETRAINED_PREFIX,
+    Backend,
     DenoiserChoice,
     MethodKind,
     UnknownMethodError,
@@ -16,15 +18,19 @@ from meddenoise.methods.factory import (
     build_denoisers,
     classical_names,
     common_intensity,
+    export_model,
     method_kind,
     method_names,
+    parse_backend,
     shipped_names,
 )
 from meddenoise.methods.resolver import DenoiserResolver
 
 __all__ = [
+    "BACKENDS",
     "CHECKPOINT_SUFFIXES",
     "PRETRAINED_PREFIX",
+    "Backend",
     "DenoiserChoice",
     "DenoiserResolver",
     "MethodKind",
@@ -33,7 +39,9 @@ __all__ = [
     "build_denoisers",
     "classical_names",
     "common_intensity",
+    "export_model",
     "method_kind",
     "method_names",
+    "parse_backend",
     "shipped_names",
 ]

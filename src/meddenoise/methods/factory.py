@@ -7,15 +7,20 @@ Accepted names, resolved in this order (the rule is explicit: **a registered nam
 3. A shipped model name (``ct``, ...). A file or folder of that name in the working directory does
    not change this; write ``./ct`` to mean the path.
 4. A checkpoint path: anything containing a path separator or starting with ``.`` or ``~``, ending in
-   ``.safetensors`` or ``.json``, or naming an existing file or run folder.
+   ``.safetensors``, ``.json`` or ``.onnx`` (a file written by ``meddenoise export``), or naming an
+   existing file or run folder.
 
 Anything else is an error listing the choices. Optional back ends (``bm3d``) are checked through
 :mod:`meddenoise._optional`, so a missing one says which package provides it.
 
 Each denoiser comes with the :class:`~meddenoise.data.IntensitySpec` it needs: a shipped model's card
 intensity, a checkpoint's recorded :attr:`TrainConfig.intensity` (a checkpoint that records none is
-assumed to use :data:`~meddenoise.data.DEFAULT_INTENSITY`, said once in one log line), or
-:data:`~meddenoise.data.CLASSICAL_INTENSITY` for classical filters.
+assumed to use :data:`~meddenoise.data.DEFAULT_INTENSITY`, said once in one log line), an ONNX file's
+recorded one, or :data:`~meddenoise.data.CLASSICAL_INTENSITY` for classical filters.
+
+Back ends (``backend=``, :data:`BACKENDS`): a model runs in PyTorch (``"torch"``) or, exported to ONNX in
+memory, in onnxruntime (``"onnx"``; the same pixels within 1e-4 on [0, 1]); ``None`` is the model's own:
+PyTorch for weights, onnxruntime for a ``.onnx`` file. Classical filters have no back end to choose.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from meddenoise.data.intensity import CLASSICAL_INTENSITY, DEFAULT_INTENSITY, In
 from meddenoise.denoiser import Denoiser
 
 __all__ = [
+    "BACKENDS",
     "CHECKPOINT_SUFFIXES",
     "PRETRAINED_PREFIX",
+    "Backend",
     "DenoiserChoice",
     "MethodKind",
     "UnknownMethodError",
@@ -41,18 +48,23 @@ __all__ = [
     "build_denoisers",
     "classical_names",
     "common_intensity",
+    "export_model",
     "method_kind",
     "method_names",
+    "parse_backend",
     "shipped_names",
 ]
 
 logger = logging.getLogger(__name__)
 
 PRETRAINED_PREFIX = "pretrained:"
-#: Suffixes that make a name a checkpoint path.
-CHECKPOINT_SUFFIXES: tuple[str, ...] = (".safetensors", ".json")
+#: Suffixes that make a name a checkpoint path (``.onnx``: a model exported by ``meddenoise export``).
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (".safetensors", ".json", ".onnx")
 
 MethodKind = Literal["classical", "pretrained", "checkpoint"]
+#: Where a model runs: PyTorch, or onnxruntime (see the module docstring).
+Backend = Literal["torch", "onnx"]
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
 
 
 class UnknownMethodError(ValueError):
@@ -67,6 +79,16 @@ class DenoiserChoice:
     intensity: IntensitySpec
     label: str
     kind: MethodKind | Literal["instance"]
+
+
+def parse_backend(text: str | None) -> Backend | None:
+    """A back end name (``"torch"``, ``"onnx"``, any case) or ``None``; ``ValueError`` naming the choices."""
+    if text is None:
+        return None
+    for backend in BACKENDS:
+        if text.strip().lower() == backend:
+            return backend
+    raise ValueError(f"unknown back end {text!r}; choose from {', '.join(BACKENDS)}")
 
 
 def classical_names() -> tuple[str, ...]:
@@ -129,33 +151,69 @@ def method_kind(name: str) -> MethodKind:
     )
 
 
-def _pretrained(name: str, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
+def _pretrained(
+    name: str, batch_size: int | None, intensity: IntensitySpec | None, backend: Backend | None
+) -> DenoiserChoice:
     from meddenoise.pretrained import get_card, load_pretrained
 
     card = get_card(name)
-    denoiser = load_pretrained(name) if batch_size is None else load_pretrained(name, batch_size=batch_size)
+    if backend == "onnx":
+        from meddenoise.methods.onnx_models import shipped_export
+
+        denoiser: Denoiser = shipped_export(name).denoiser(name=card.name, batch_size=batch_size)
+    else:
+        denoiser = (
+            load_pretrained(name) if batch_size is None else load_pretrained(name, batch_size=batch_size)
+        )
     return DenoiserChoice(denoiser, intensity or card.intensity, f"pretrained {name}", "pretrained")
 
 
-def _checkpoint(name: str, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
-    from meddenoise.training import load_denoiser
+def _assumed_intensity(path: Path, what: str) -> IntensitySpec:
+    logger.warning(
+        "%s: %s records no intensity mapping; assuming the default %r (%s)",
+        path,
+        what,
+        DEFAULT_INTENSITY.method,
+        DEFAULT_INTENSITY.describe(),
+    )
+    return DEFAULT_INTENSITY
+
+
+def _onnx_file(path: Path, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
+    from meddenoise.methods.onnx_models import onnx_intensity
+    from meddenoise.models.onnx import OnnxDenoiser
+
+    options = {} if batch_size is None else {"batch_size": batch_size}
+    denoiser = OnnxDenoiser(path, name=path.stem, **options)
+    spec = intensity or onnx_intensity(denoiser.metadata) or _assumed_intensity(path, "ONNX file")
+    return DenoiserChoice(denoiser, spec, f"onnx {path.name}", "checkpoint")
+
+
+def _checkpoint_intensity(path: Path) -> IntensitySpec:
     from meddenoise.training.checkpoint import checkpoint_intensity
+
+    return checkpoint_intensity(path) or _assumed_intensity(path, "checkpoint")
+
+
+def _checkpoint(
+    name: str, batch_size: int | None, intensity: IntensitySpec | None, backend: Backend | None
+) -> DenoiserChoice:
+    from meddenoise.training import load_denoiser
 
     path = Path(name).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    denoiser = load_denoiser(path) if batch_size is None else load_denoiser(path, batch_size=batch_size)
-    spec = intensity
-    if spec is None:
-        spec = checkpoint_intensity(path)
-        if spec is None:
-            logger.warning(
-                "%s: checkpoint records no intensity mapping; assuming the default %r (%s)",
-                path,
-                DEFAULT_INTENSITY.method,
-                DEFAULT_INTENSITY.describe(),
-            )
-            spec = DEFAULT_INTENSITY
+    if path.suffix.lower() == ".onnx":
+        if backend == "torch":
+            raise ValueError(f"{path}: an ONNX file runs in onnxruntime only (backend 'onnx')")
+        return _onnx_file(path, batch_size, intensity)
+    spec = intensity or _checkpoint_intensity(path)
+    if backend == "onnx":
+        from meddenoise.methods.onnx_models import checkpoint_export
+
+        denoiser: Denoiser = checkpoint_export(path, spec).denoiser(name=path.stem, batch_size=batch_size)
+    else:
+        denoiser = load_denoiser(path) if batch_size is None else load_denoiser(path, batch_size=batch_size)
     return DenoiserChoice(denoiser, spec, f"checkpoint {path.name}", "checkpoint")
 
 
@@ -165,6 +223,7 @@ def build_denoiser(
     params: Mapping[str, Any] | None = None,
     intensity: IntensitySpec | None = None,
     batch_size: int | None = None,
+    backend: Backend | None = None,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -178,6 +237,9 @@ def build_denoiser(
         Overrides the intensity mapping the denoiser would get.
     batch_size
         Images per forward pass of a model (default: the loader's).
+    backend
+        ``"torch"``, ``"onnx"`` (the model exported to ONNX in memory and run by onnxruntime) or ``None``
+        (the model's own; see the module docstring). Refused for classical methods.
 
     Raises
     ------
@@ -192,7 +254,12 @@ def build_denoiser(
     kind = method_kind(text)
     if params and kind != "classical":
         raise ValueError(f"{text}: a {kind} model takes no parameters")
+    backend = parse_backend(backend)
+    if backend == "onnx":
+        require("onnxruntime", what="the onnx back end")
     if kind == "classical":
+        if backend is not None:
+            raise ValueError(f"{text}: a classical method has no back end to choose (models only)")
         from meddenoise.classical import get_classical
 
         base = _classical_base(text)
@@ -203,8 +270,48 @@ def build_denoiser(
         denoiser = get_classical(text, **dict(params or {}))
         return DenoiserChoice(denoiser, intensity or CLASSICAL_INTENSITY, text, "classical")
     if kind == "pretrained":
-        return _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity)
-    return _checkpoint(text, batch_size, intensity)
+        return _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity, backend)
+    return _checkpoint(text, batch_size, intensity, backend)
+
+
+def export_model(name: str, output: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the model ``name`` (shipped name, ``pretrained:NAME`` or checkpoint path) as an ONNX file.
+
+    The file has a dynamic batch, height and width, a ``sigma`` input when the model takes the noise
+    level, and the model card and intensity mapping in its metadata
+    (:mod:`meddenoise.methods.onnx_models`). Written atomically.
+
+    Raises
+    ------
+    ValueError
+        For a classical method, an ``.onnx`` input, or an existing ``output`` without ``overwrite``.
+    meddenoise._optional.MissingOptionalDependency
+        When ``onnx`` is not installed.
+    """
+    from meddenoise._utils import atomic_path
+    from meddenoise.methods.onnx_models import checkpoint_export, shipped_export
+
+    text = name.strip()
+    kind = method_kind(text)
+    target = Path(output).expanduser()
+    if kind == "classical":
+        raise ValueError(f"{text}: a classical method is not a network; nothing to export")
+    if target.exists() and not overwrite:
+        raise ValueError(f"{target}: already exists (--overwrite, or overwrite=True, replaces it)")
+    require("onnx", what="ONNX export")
+    if kind == "pretrained":
+        exported = shipped_export(text.removeprefix(PRETRAINED_PREFIX).strip())
+    else:
+        path = Path(text).expanduser()
+        if path.suffix.lower() == ".onnx":
+            raise ValueError(f"{path}: already an ONNX file")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: checkpoint not found")
+        exported = checkpoint_export(path, _checkpoint_intensity(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(exported.data)
+    return target
 
 
 def build_denoisers(
@@ -212,8 +319,10 @@ def build_denoisers(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     batch_size: int | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, DenoiserChoice]:
-    """:func:`build_denoiser` for each name, keyed by the name as given (for evaluations).
+    """:func:`build_denoiser` for each name, keyed by the name as given (for evaluations); ``backend``
+    applies to the models among them.
 
     Raises
     ------
@@ -229,7 +338,11 @@ def build_denoisers(
     for name in names:
         if name in built:
             raise ValueError(f"method {name!r} is listed twice")
-        built[name] = build_denoiser(name, params=params.get(name), batch_size=batch_size)
+        # the back end concerns the models; classical methods run as they are
+        model_backend = None if method_kind(name) == "classical" else backend
+        built[name] = build_denoiser(
+            name, params=params.get(name), batch_size=batch_size, backend=model_backend
+        )
     return built
 
 

@@ -8,6 +8,7 @@ from meddenoise.data.intensity import CLASSICAL_INTENSITY, IntensitySpec
 from meddenoise.denoiser import Denoiser
 from meddenoise.methods.factory import (
     PRETRAINED_PREFIX,
+    Backend,
     DenoiserChoice,
     UnknownMethodError,
     build_denoiser,
@@ -42,12 +43,16 @@ class DenoiserResolver:
         Overrides the intensity mapping (default: the one the denoiser comes with).
     batch_size
         Tiles per forward pass of a model.
+    backend
+        Where models run: ``"torch"``, ``"onnx"`` or ``None`` (the model's own); see
+        :func:`~meddenoise.methods.build_denoiser`. Classical methods ignore it.
     """
 
     model: str | None = "auto"
     method: str | Denoiser | None = None
     intensity: IntensitySpec | None = None
     batch_size: int = 4
+    backend: Backend | None = None
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,5 +83,8 @@ class DenoiserResolver:
         else:
             name = self.model
         if name not in self._cache:
-            self._cache[name] = build_denoiser(name, intensity=self.intensity, batch_size=self.batch_size)
+            backend = None if _is_classical(name) else self.backend
+            self._cache[name] = build_denoiser(
+                name, intensity=self.intensity, batch_size=self.batch_size, backend=backend
+            )
         return self._cache[name]

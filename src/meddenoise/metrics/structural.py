@@ -19,12 +19,20 @@ SSIM settings
 * ``downsample=True`` applies the automatic down-sampling of Wang's ``ssim.m`` first: a box filter
   of size ``f = max(1, round(min(H, W) / 256))`` then every ``f``-th pixel.
 
+Masked SSIM (``ssim(..., mask=M)``): the SSIM map is computed over the whole image exactly as above and
+averaged over the pixels that are inside ``M`` *and* whose window lies inside the image (the same
+border crop), so an all-true mask gives the unmasked value; an empty intersection gives NaN. Windows
+near the mask's edge still see pixels outside it: the score is "how well is the tissue restored",
+with its local statistics, not a score of a cut-out image.
+
 With the same settings, :func:`ssim` agrees with ``skimage.metrics.structural_similarity`` to
 better than 1e-6 (float64 inputs; scikit-image computes float32 inputs in float32, this module
 always in float64).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import ndimage
@@ -55,11 +63,13 @@ def ssim_components(
     k1: float = 0.01,
     k2: float = 0.03,
     use_sample_covariance: bool = True,
+    mask: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Mean SSIM and mean contrast-structure term ``cs`` of two 2D images (no down-sampling).
 
     ``cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2)`` is what MS-SSIM uses at its finer
-    scales. Parameters are those of :func:`ssim`.
+    scales. Parameters are those of :func:`ssim`; the means are over the cropped map, inside ``mask``
+    when given (NaN when nothing is left).
     """
     a, b = as_image_pair(x, y)
     if a.ndim != 2:
@@ -89,7 +99,16 @@ def ssim_components(
     lum_map = (2.0 * ux * uy + c1) / (ux * ux + uy * uy + c1)
     inner = (slice(radius, a.shape[0] - radius), slice(radius, a.shape[1] - radius))
     cs_inner = cs_map[inner]
-    return float(np.mean(lum_map[inner] * cs_inner, dtype=np.float64)), float(np.mean(cs_inner))
+    ssim_inner = lum_map[inner] * cs_inner
+    if mask is not None:
+        inside = np.asarray(mask)
+        if inside.shape != a.shape:
+            raise ValueError(f"mask of shape {inside.shape} does not match the images' {a.shape}")
+        keep = inside[inner] != 0
+        if not keep.any():
+            return math.nan, math.nan
+        return float(np.mean(ssim_inner[keep], dtype=np.float64)), float(np.mean(cs_inner[keep]))
+    return float(np.mean(ssim_inner, dtype=np.float64)), float(np.mean(cs_inner))
 
 
 def wang_downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -131,6 +150,7 @@ def ssim(
     k2: float = 0.03,
     use_sample_covariance: bool = True,
     downsample: bool = False,
+    mask: np.ndarray | None = None,
 ) -> float:
     """Mean structural similarity of two 2D greyscale images (Wang et al. 2004).
 
@@ -153,13 +173,18 @@ def ssim(
         Normalise local (co)variances by ``NP - 1`` (scikit-image) instead of ``NP`` (Wang's code).
     downsample
         Apply the automatic down-sampling of Wang's ``ssim.m`` first (see the module notes).
+    mask
+        Average the SSIM map inside this boolean mask only (see "Masked SSIM" in the module notes);
+        not with ``downsample``.
 
     Returns
     -------
     float
-        Mean SSIM in [-1, 1]; 1 for identical images.
+        Mean SSIM in [-1, 1]; 1 for identical images; NaN when the mask leaves no pixel.
     """
     a, b = as_image_pair(x, y)
+    if downsample and mask is not None:
+        raise ValueError("SSIM: a mask applies to the image's own pixels, not with downsample=True")
     if downsample:
         if a.ndim != 2:
             raise ValueError(f"SSIM expects 2D greyscale images, got shape {a.shape}")
@@ -175,6 +200,7 @@ def ssim(
         k1=k1,
         k2=k2,
         use_sample_covariance=use_sample_covariance,
+        mask=mask,
     )
     return mean_ssim
 

@@ -33,10 +33,32 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if torch.jit.is_tracing():
+        return _pad_traced(x, pad_h, pad_w)
     if pad_h == 0 and pad_w == 0:
         return x
     mode = "reflect" if (pad_h < h and pad_w < w) else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _pad_traced(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """:func:`pad_to_multiple` without Python branches on the size, for a trace (ONNX export).
+
+    A trace records one branch only, and ONNX's reflect ``Pad`` fails on pads as large as the image, so
+    the same reflect-or-replicate rule is written as index arithmetic (``Range``, ``Where``, ``Gather``)
+    that follows every size at run time. The pixels are the ones :func:`F.pad` copies. (Under the
+    tracer the sizes and pads typed ``int`` here are 0-dim tensors, which is what makes them dynamic.)
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    reflect = torch.as_tensor((pad_h < h) & (pad_w < w), device=x.device)
+
+    def index(size: int, pad: int) -> torch.Tensor:
+        idx = torch.arange(size + pad, device=x.device)
+        last = torch.as_tensor(size - 1, device=x.device)
+        mirrored = torch.where(idx < size, idx, 2 * last - idx)
+        return torch.where(reflect, mirrored, torch.minimum(idx, last))
+
+    return x.index_select(-2, index(h, pad_h)).index_select(-1, index(w, pad_w))
 
 
 def max_pool2x2(y: torch.Tensor) -> torch.Tensor:
@@ -102,6 +124,8 @@ class DenoisingNet(nn.Module):
     multiple: int = 1
     #: Whether ``forward(x, sigma=...)`` uses the noise level.
     uses_sigma: bool = False
+    #: The one height and width the network accepts (a dense layer), or ``None``: any size.
+    fixed_size: int | None = None
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -59,6 +59,7 @@ class DenseAE(DenoisingNet):
     def __init__(self, *, size: int = 28, hidden: int = 64) -> None:
         super().__init__()
         self.size = size
+        self.fixed_size = size
         self.encoder = nn.Linear(size * size, hidden)
         self.decoder = nn.Linear(hidden, size * size)
 

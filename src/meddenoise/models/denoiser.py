@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,10 +13,59 @@ from torch import nn
 from meddenoise.denoiser import Denoiser, as_float_image
 from meddenoise.noise import estimate_noise_std_per_slice
 
-__all__ = ["ModelDenoiser"]
+__all__ = ["BatchDenoiser", "ModelDenoiser", "noise_levels_for"]
 
 
-class ModelDenoiser(Denoiser):
+def noise_levels_for(
+    images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None, *, owner: str
+) -> np.ndarray:
+    """The noise level a conditioned model gets for each image of ``(N, H, W)``: float64 ``(N,)``.
+
+    ``sigma`` broadcast to the batch, or each image's :func:`~meddenoise.noise.estimate_noise_std`
+    when ``sigma`` is ``None``. ``owner`` names the model in the one-line errors.
+    """
+    if sigma is None:
+        return estimate_noise_std_per_slice(images)
+    levels = np.asarray(sigma, dtype=np.float64).reshape(-1)
+    if levels.size not in (1, len(images)):
+        raise ValueError(
+            f"{owner}: sigma must be a number or one per image ({len(images)}), got {levels.size}"
+        )
+    if not np.isfinite(levels).all() or (levels < 0).any():
+        raise ValueError(f"{owner}: sigma must be finite and >= 0, got {sigma}")
+    return np.broadcast_to(levels, (len(images),)).copy()
+
+
+class BatchDenoiser(Denoiser):
+    """A denoiser that runs whole batches (a network in some runtime): one image is a batch of one.
+
+    Subclasses set ``name`` and ``uses_sigma`` and implement :meth:`denoise_batch`, starting from
+    :meth:`batch_and_levels`.
+    """
+
+    def denoise_image(
+        self, image: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Denoise one float32 image ``(H, W)``."""
+        return self.denoise_batch(np.asarray(image)[None], sigma=sigma)[0]
+
+    @abstractmethod
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Denoise a float32 batch ``(N, H, W)``; ``sigma`` a number, one per image, or ``None``."""
+
+    def batch_and_levels(
+        self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The checked float32 batch ``(N, H, W)`` and, for a conditioned network, its noise levels ``(N,)``."""
+        batch = as_float_image(images)
+        if batch.ndim != 3:
+            raise ValueError(f"{self.name}: expected a batch (N, H, W), got shape {batch.shape}")
+        return batch, (noise_levels_for(batch, sigma, owner=self.name) if self.uses_sigma else None)
+
+
+class ModelDenoiser(BatchDenoiser):
     """Denoise [0, 1] float images with a network mapping ``(N, 1, H, W)`` → ``(N, 1, H, W)``.
 
     Parameters
@@ -72,27 +122,8 @@ class ModelDenoiser(Denoiser):
     def noise_levels(
         self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
     ) -> np.ndarray:
-        """The noise level given to a conditioned model for each image of ``(N, H, W)``: float64 ``(N,)``.
-
-        ``sigma`` broadcast to the batch, or each image's :func:`~meddenoise.noise.estimate_noise_std`
-        when ``sigma`` is ``None``.
-        """
-        if sigma is None:
-            return estimate_noise_std_per_slice(images)
-        levels = np.asarray(sigma, dtype=np.float64).reshape(-1)
-        if levels.size not in (1, len(images)):
-            raise ValueError(
-                f"{self.name}: sigma must be a number or one per image ({len(images)}), got {levels.size}"
-            )
-        if not np.isfinite(levels).all() or (levels < 0).any():
-            raise ValueError(f"{self.name}: sigma must be finite and >= 0, got {sigma}")
-        return np.broadcast_to(levels, (len(images),)).copy()
-
-    def denoise_image(
-        self, image: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
-    ) -> np.ndarray:
-        """Denoise one float32 image ``(H, W)``."""
-        return self.denoise_batch(np.asarray(image)[None], sigma=sigma)[0]
+        """The noise level given to a conditioned model for each image of ``(N, H, W)``: see :func:`noise_levels_for`."""
+        return noise_levels_for(images, sigma, owner=self.name)
 
     def denoise_batch(
         self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
@@ -101,10 +132,7 @@ class ModelDenoiser(Denoiser):
 
         ``sigma``: a number, one per image, or ``None`` (estimated per image); used by conditioned models only.
         """
-        batch = as_float_image(images)
-        if batch.ndim != 3:
-            raise ValueError(f"{self.name}: expected a batch (N, H, W), got shape {batch.shape}")
-        levels = self.noise_levels(batch, sigma) if self.uses_sigma else None
+        batch, levels = self.batch_and_levels(images, sigma)
         out = np.empty_like(batch)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()

@@ -4,6 +4,9 @@
   output folder, a file lands directly in it.
 * Nothing is written when any planned output would land on an input, or two inputs would write
   the same output (:class:`OutputConflictError`).
+* Outputs that exist already are dealt with when the batch is planned, by one rule for every
+  executor (:func:`plan_jobs`, ``existing=``): refused (the default: nothing is written), replaced
+  (``"overwrite"``), or their inputs skipped (``"skip"``: an interrupted run resumed).
 * Each file succeeds or fails on its own: a corrupt file, a text file named ``.dcm`` or an empty
   folder becomes a :class:`FileResult` with its reason, and the rest of the batch goes on.
 * DICOM files of one input series become one new derived series: all share one new
@@ -24,7 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from meddenoise.io import (
+    ExistingOutput,
+    ImageReadError,
+    ImageWriteError,
     MedicalImage,
+    broken_links,
+    file_series_uid,
     find_images,
     output_name,
     read_image,
@@ -53,9 +61,11 @@ __all__ = [
     "denoise_image",
     "derivation",
     "plan_jobs",
+    "resumed_series",
 ]
 
 DEFAULT_DESCRIPTION = "denoised by meddenoise"
+_BROKEN_LINK = "broken symbolic link (or a loop of links)"
 
 
 class OutputConflictError(ValueError):
@@ -72,7 +82,10 @@ class FileJob:
 
 @dataclass
 class FileResult:
-    """The outcome of one input: ``ok`` with its output, or failed with a one-line ``reason``."""
+    """The outcome of one input: ``ok`` with its output, or failed with a one-line ``reason``.
+
+    ``skipped`` marks an input left alone because its output existed (``existing="skip"``).
+    """
 
     source: Path
     target: Path | None
@@ -83,6 +96,7 @@ class FileResult:
     sigma: float | None = None
     report: SliceReport | None = None
     series: str | None = None
+    skipped: bool = False
 
 
 @dataclass
@@ -115,7 +129,11 @@ class BatchSummary:
 
     @property
     def done(self) -> list[FileResult]:
-        return [r for r in self.results if r.ok]
+        return [r for r in self.results if r.ok and not r.skipped]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [r for r in self.results if r.skipped]
 
     @property
     def failed(self) -> list[FileResult]:
@@ -126,14 +144,24 @@ class BatchSummary:
         return not self.failed
 
 
-def plan_jobs(inputs: Iterable[str | Path], output_dir: str | Path) -> tuple[list[FileJob], list[FileResult]]:
-    """Expand files and folders into jobs; inputs that cannot become a job are returned as failures.
+def plan_jobs(
+    inputs: Iterable[str | Path], output_dir: str | Path, *, existing: ExistingOutput = "refuse"
+) -> tuple[list[FileJob], list[FileResult]]:
+    """Expand files and folders into jobs; inputs that do not become a job are returned as results.
+
+    ``existing`` says what happens to an output that exists already, decided here once per job so
+    that whatever runs the jobs honours it: ``"refuse"`` raises before anything is written,
+    ``"overwrite"`` keeps the job, ``"skip"`` turns it into a skipped :class:`FileResult`.
+    Returns ``(jobs, results)``: the results are failures (no such file, empty folder) and skips.
 
     Raises
     ------
     OutputConflictError
-        If an output would land on an input file, or two inputs would write the same output.
+        If an output would land on an input file, two inputs would write the same output, or
+        (``existing="refuse"``) outputs exist already.
     """
+    if existing not in ("refuse", "overwrite", "skip"):
+        raise ValueError(f"existing must be 'refuse', 'overwrite' or 'skip', got {existing!r}")
     out_root = Path(output_dir)
     jobs: list[FileJob] = []
     failures: list[FileResult] = []
@@ -141,13 +169,17 @@ def plan_jobs(inputs: Iterable[str | Path], output_dir: str | Path) -> tuple[lis
         source = Path(raw)
         if source.is_dir():
             files = find_images(source)
-            if not files:
+            links = broken_links(source)
+            failures += [FileResult(link, None, False, _BROKEN_LINK) for link in links]
+            if not files and not links:
                 failures.append(FileResult(source, None, False, "folder holds no image files"))
             for path in files:
                 rel = path.relative_to(source)
                 jobs.append(FileJob(path, out_root / rel.parent / output_name(path)))
         elif source.is_file():
             jobs.append(FileJob(source, out_root / output_name(source)))
+        elif source.is_symlink():
+            failures.append(FileResult(source, None, False, _BROKEN_LINK))
         else:
             failures.append(FileResult(source, None, False, "no such file or folder"))
 
@@ -164,12 +196,48 @@ def plan_jobs(inputs: Iterable[str | Path], output_dir: str | Path) -> tuple[lis
                 f"{job.target}: both {seen[target]} and {job.source} would be written here"
             )
         seen[target] = job.source
+    present = [job for job in jobs if job.target.is_symlink() or job.target.exists()]
+    folders = [job for job in present if job.target.is_dir()]
+    if folders:  # never replaced, whatever the policy
+        raise OutputConflictError(f"{folders[0].target}: a folder stands where the output file would go")
+    if present and existing == "refuse":
+        more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
+        raise OutputConflictError(
+            f"{present[0].target}: output exists{more}; pass --overwrite to replace "
+            "or --skip-existing to keep existing outputs"
+        )
+    if present and existing == "skip":
+        keep = {id(job) for job in present}
+        failures += [FileResult(j.source, j.target, True, "output exists", skipped=True) for j in present]
+        jobs = [job for job in jobs if id(job) not in keep]
     return jobs, failures
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, source: Path | None = None) -> str:
+    """A failure's reason in one line, in the tool's words rather than a library's."""
+    if isinstance(exc, MemoryError):  # numpy's text names an internal array shape and dtype
+        return "not enough memory to process this image"
+    if isinstance(exc, ImageReadError | ImageWriteError) and source is not None and exc.path == source:
+        return exc.reason  # the batch line names the file already
     text = " ".join(str(exc).split())
+    if isinstance(exc, TypeError) and "dtype" in text.lower():  # e.g. numpy's DTypePromotionError
+        return "unsupported pixel data type"
     return text or type(exc).__name__
+
+
+def resumed_series(skipped: Iterable[FileResult]) -> dict[str, str]:
+    """Input SeriesInstanceUID → the UID of the derived series already written for it, from the outputs
+    that a resumed batch (``existing="skip"``) keeps, so that the rest of a series joins it."""
+    found: dict[str, str] = {}
+    for result in skipped:
+        if result.target is None:
+            continue
+        source_uid = file_series_uid(result.source)
+        if source_uid is not None and source_uid not in found:
+            written_uid = file_series_uid(result.target)
+            if written_uid is not None:
+                found[source_uid] = written_uid
+    return found
 
 
 def denoise_image(
@@ -249,7 +317,7 @@ def _local_resolver(resolver: DenoiserResolver) -> DenoiserResolver:
     """``resolver``, or an equal one this process already loaded denoisers into."""
 
     def choice(r: DenoiserResolver) -> tuple[object, ...]:  # what it resolves to, not what it has loaded
-        return (r.model, r.method, r.intensity, r.batch_size)
+        return (r.model, r.method, r.intensity, r.batch_size, r.backend)
 
     if _WORKER_RESOLVER and choice(_WORKER_RESOLVER[0]) == choice(resolver):
         return _WORKER_RESOLVER[0]
@@ -259,12 +327,17 @@ def _local_resolver(resolver: DenoiserResolver) -> DenoiserResolver:
 
 @dataclass(frozen=True)
 class _FileTask:
-    """Denoise one planned file; the unit of work of a batch (picklable, so it can run in any worker)."""
+    """Denoise one planned file; the unit of work of a batch (picklable, so it can run in any worker).
+
+    ``resumed`` maps input series to the derived series a resumed run already began; any other input
+    series gets a UID derived from ``series_seed`` and its own UID, the same in every worker.
+    """
 
     resolver: DenoiserResolver
     options: DenoiseOptions
     description: str
     series_seed: str
+    resumed: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, job: FileJob) -> FileResult:
         t0 = time.perf_counter()
@@ -273,17 +346,20 @@ class _FileTask:
             resolver, dtype = _local_resolver(self.resolver), written_dtype(job.target, image)
             pixels, report, label = denoise_image(image, resolver, self.options, dtype=dtype)
             uid = series_uid(image)
+            derived = (self.resumed.get(uid) or _derived_series(self.series_seed, uid)) if uid else None
             write_like_source(
                 job.target,
                 pixels,
                 image,
                 description=derivation(self.description, label, report),
-                series_uid=_derived_series(self.series_seed, uid) if uid else None,
+                series_uid=derived,
             )
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # one bad file must not stop the batch; its reason is reported
-            return FileResult(job.source, job.target, False, _one_line(exc), time.perf_counter() - t0)
+            return FileResult(
+                job.source, job.target, False, _one_line(exc, job.source), time.perf_counter() - t0
+            )
         sigmas = [s for s in report.sigmas if s is not None]
         return FileResult(
             job.source,
@@ -304,6 +380,7 @@ def denoise_files(
     resolver: DenoiserResolver | None = None,
     options: DenoiseOptions | None = None,
     description: str = DEFAULT_DESCRIPTION,
+    existing: ExistingOutput = "refuse",
     show_progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
     on_note: Callable[[str], None] | None = None,
@@ -323,6 +400,9 @@ def denoise_files(
         Noise level (in each image's units), strength, tile and overlap.
     description
         Appended to the DICOM SeriesDescription (and recorded in other formats where possible).
+    existing
+        Outputs that exist already: ``"refuse"`` (nothing is written), ``"overwrite"`` or ``"skip"``
+        their inputs (:func:`plan_jobs`).
     show_progress
         Show a progress bar (stderr).
     on_result
@@ -332,13 +412,15 @@ def denoise_files(
         e.g. that a denoiser ignores the noise level it was given.
     execution
         Where the files are denoised (:class:`~meddenoise.pipeline.executors.Execution`): in this
-        process (the default), in ``jobs`` local processes, or on a Dask cluster; one task per file,
-        the same outputs and results in the plan's order whichever runs them.
+        process (the default), in ``jobs`` local processes, or on a Dask cluster; one task per file
+        (the planned jobs: skipped inputs never reach a worker), the same outputs and results in the
+        plan's order whichever runs them.
 
     Raises
     ------
     OutputConflictError
-        Before anything is written, if an output would land on an input.
+        Before anything is written, if an output would land on an input, or exists and
+        ``existing="refuse"``.
     """
     from pydicom.uid import generate_uid
     from tqdm.auto import tqdm
@@ -347,7 +429,7 @@ def denoise_files(
     resolver = resolver or DenoiserResolver()
     options = options or DenoiseOptions()
     execution = execution or Execution()
-    jobs, failures = plan_jobs(inputs, output_dir)
+    jobs, failures = plan_jobs(inputs, output_dir, existing=existing)
     summary = BatchSummary()
     for failure in failures:
         summary.results.append(failure)
@@ -357,8 +439,11 @@ def denoise_files(
         # workers build their own denoisers: ship the choice, not this process's loaded ones
         resolver = copy.copy(resolver)
         resolver._cache = {}
-    # every file of one input series joins the same derived series, wherever it is denoised
-    task = _FileTask(resolver, options, description, series_seed=generate_uid())
+    # every file of one input series joins the same derived series, wherever it is denoised; a resumed
+    # run continues the series it began
+    task = _FileTask(
+        resolver, options, description, series_seed=generate_uid(), resumed=resumed_series(summary.skipped)
+    )
     noted: set[str] = set()  # denoisers whose ignored noise level was already said
     done: dict[int, FileResult] = {}
     bar = tqdm(total=len(jobs), unit="file", desc="denoising", disable=not show_progress, leave=False)

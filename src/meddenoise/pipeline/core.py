@@ -251,6 +251,10 @@ def denoise_pixels(
     arr = np.asarray(pixels, dtype=np.float32)
     if arr.ndim not in (2, 3):
         raise ValueError(f"expected an image (H, W) or a stack (N, H, W), got shape {arr.shape}")
+    if min(arr.shape[-2:]) < 2:  # said here, not by the noise estimator or a filter deep inside
+        raise ValueError(
+            f"an image of {arr.shape[-2]}x{arr.shape[-1]} pixels is too small to denoise (2x2 at least)"
+        )
     mapping = fit_intensity(
         arr,
         intensity,

@@ -36,7 +36,9 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     stack = pixels if pixels.ndim == 3 else pixels[None]
     middle = stack[len(stack) // 2]
     mapping = intensity_for_image(image, CLASSICAL_INTENSITY, pixels=middle)
-    noise = float(estimate_noise_std(middle))
+    # the estimator needs 2x2 pixels; a smaller image is still described, its noise is not
+    noise = float(estimate_noise_std(middle)) if min(middle.shape) >= 2 else None
+    where = "middle slice" if pixels.ndim == 3 else "image"
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
         "file": str(path),
@@ -54,7 +56,9 @@ def describe_image(path: str | Path) -> dict[str, Any]:
             else "unknown"
         ),
         "photometric": meta.photometric,
-        f"noise std ({meta.units})": f"{noise:.4g} (estimated on the {'middle slice' if pixels.ndim == 3 else 'image'})",
+        f"noise std ({meta.units})": (
+            f"{noise:.4g} (estimated on the {where})" if noise is not None else "n/a (image under 2x2 pixels)"
+        ),
         "noise estimator": NOISE_ESTIMATOR,
         "mapping for denoising": f"{mapping.low:.6g} .. {mapping.high:.6g} {meta.units} → 0..1",
     }

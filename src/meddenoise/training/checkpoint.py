@@ -50,6 +50,11 @@ __all__ = [
 CHECKPOINT_FORMAT = "meddenoise-checkpoint"
 CHECKPOINT_VERSION = 1
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: Most parameters a checkpoint's declared architecture may have (the shipped models have ~0.6 M):
+#: a sidecar's ``model_params`` must not make the loader allocate without bound.
+MAX_MODEL_PARAMETERS = 2**28
+#: Suffixes of pickled PyTorch files: never loaded (unpickling runs arbitrary code).
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
 class CheckpointError(ValueError):
@@ -161,6 +166,11 @@ def save_checkpoint(
 def resolve_checkpoint(path: str | Path) -> Path:
     """The JSON sidecar of a checkpoint given as a run folder (→ ``best``), a ``.json`` or a ``.safetensors``."""
     path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: PyTorch pickle files ({path.suffix}) are never loaded (unpickling can run any code); "
+            "give a meddenoise checkpoint: a run folder, .json or .safetensors"
+        )
     if path.is_dir():
         path = path / "best.json"
     elif path.name.endswith(".optim.safetensors"):
@@ -184,6 +194,16 @@ def read_checkpoint_json(path: str | Path) -> tuple[Path, dict[str, Any]]:
     for key in ("config", "weights_file", "weights_sha256"):
         if key not in doc:
             raise _corrupt(json_path, f"JSON sidecar lacks {key!r}")
+    for key in ("weights_file", "optimizer_file"):
+        name = doc.get(key)
+        # a bare file name beside the sidecar: a path would let a sidecar point at any file on disk
+        if key in doc and not (
+            isinstance(name, str)
+            and name not in ("", ".", "..")
+            and Path(name).name == name
+            and "\\" not in name
+        ):
+            raise _corrupt(json_path, f"{key} {name!r} is not a file name in the checkpoint's folder")
     return json_path, doc
 
 
@@ -256,7 +276,14 @@ def _config_from_doc(json_path: Path, doc: dict[str, Any]) -> TrainConfig:
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], *, path: Path) -> None:
     """Load ``state`` into ``model`` after checking keys and shapes; mismatches raise :class:`CheckpointError`."""
-    expected = model.state_dict()
+    check_state_shapes(model.state_dict(), state, path=path)
+    model.load_state_dict(state)
+
+
+def check_state_shapes(
+    expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], *, path: Path
+) -> None:
+    """Raise :class:`CheckpointError` when the keys or shapes of ``state`` differ from ``expected``."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -271,7 +298,6 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], *,
             raise _mismatched(
                 path, f"{key} has shape {tuple(state[key].shape)}, the model expects {tuple(tensor.shape)}"
             )
-    model.load_state_dict(state)
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, TrainConfig]:
@@ -287,6 +313,17 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, TrainConfig]:
     config = _config_from_doc(json_path, doc)
     weights_path = json_path.with_name(str(doc["weights_file"]))
     state = _load_tensors(weights_path, str(doc["weights_sha256"]))
+    # The architecture is built first on the meta device (no memory): its size is capped and its
+    # shapes must be those of the weights on disk before the real model is allocated.
+    with torch.device("meta"):
+        skeleton = build_model(config.model, **config.model_params)
+    n_params = sum(p.numel() for p in skeleton.parameters())
+    if n_params > MAX_MODEL_PARAMETERS:
+        raise _mismatched(
+            json_path,
+            f"the declared model has {n_params:,} parameters, over the limit of {MAX_MODEL_PARAMETERS:,}",
+        )
+    check_state_shapes(skeleton.state_dict(), state, path=weights_path)
     model = build_model(config.model, **config.model_params)
     load_state_dict_checked(model, state, path=weights_path)
     model.eval()

@@ -25,6 +25,7 @@ epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -66,7 +67,7 @@ from meddenoise.training.objectives import Objective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
-__all__ = ["TrainResult", "batch_loss", "train"]
+__all__ = ["TrainResult", "batch_loss", "data_fingerprint", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> An
     return None
 
 
-def _check_images(name: str, images: np.ndarray | None) -> np.ndarray | None:
+def _check_images(name: str, images: np.ndarray | None, *, unit_range: bool = True) -> np.ndarray | None:
     if images is None:
         return None
     arr = np.asarray(images)
@@ -146,7 +147,7 @@ def _check_images(name: str, images: np.ndarray | None) -> np.ndarray | None:
     arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name}: holds NaN or Inf values")
-    if arr.min() < 0.0 or arr.max() > 1.0:
+    if unit_range and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"{name}: values must lie in [0, 1], got [{arr.min():.4g}, {arr.max():.4g}]")
     return arr
 
@@ -405,6 +406,45 @@ def _restore(
     return restored
 
 
+def data_fingerprint(
+    arrays: dict[str, np.ndarray | None], described: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What identifies a run's training data: the SHA-256 and shape of each array as given to
+    :func:`train`, plus ``described`` (e.g. the CLI's file list digest and data options such as ``--limit``)."""
+    out: dict[str, Any] = {}
+    for name, arr in arrays.items():
+        if arr is not None:
+            data = np.ascontiguousarray(arr)
+            out[name] = {"shape": list(data.shape), "sha256": hashlib.sha256(data.data).hexdigest()}
+    return {**out, **(described or {})}
+
+
+def _check_same_data(last_json: Path, now: dict[str, Any]) -> None:
+    """Refuse to resume a run whose arrays differ from those it was trained on, naming what changed."""
+    _, doc = read_checkpoint_json(last_json)
+    saved = doc.get("metadata", {}).get("data")
+    if not isinstance(saved, dict):
+        return  # a run from before fingerprints: nothing to compare with
+    arrays = [k for k in saved.keys() | now.keys() if isinstance(saved.get(k, now.get(k)), dict)]
+    if all(saved.get(k) == now.get(k) for k in arrays):
+        return
+    changed = [
+        f"{k}: {saved.get(k)!r} → {now.get(k)!r}" if not k.endswith("sha256") else f"{k} differs"
+        for k in sorted(saved.keys() | now.keys())
+        if k not in arrays and saved.get(k) != now.get(k)
+    ]
+    shapes = [
+        f"{k} {tuple((saved.get(k) or {}).get('shape', ()))} → {tuple((now.get(k) or {}).get('shape', ()))}"
+        for k in sorted(arrays)
+        if (saved.get(k) or {}).get("shape") != (now.get(k) or {}).get("shape")
+    ]
+    detail = "; ".join(changed + shapes) or "same shapes, other pixel values"
+    raise ValueError(
+        f"{last_json}: cannot resume: the training data differ from the run's ({detail}); "
+        "pass --force-resume (allow_data_change=True) to resume on these data anyway"
+    )
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 
@@ -620,6 +660,8 @@ def train(
     train_targets: np.ndarray | None = None,
     val_targets: np.ndarray | None = None,
     on_epoch_end: Callable[[dict[str, Any]], bool | None] | None = None,
+    data_description: dict[str, Any] | None = None,
+    allow_data_change: bool = False,
 ) -> TrainResult:
     """Train a denoiser as ``config`` says; write checkpoints, history and loss curves to ``out_dir``.
 
@@ -647,6 +689,11 @@ def train(
     on_epoch_end
         Called with each epoch's history row; returning True stops training after that epoch
         (the checkpoints are written first, so the run can be resumed).
+    data_description
+        JSON-able facts about where the data came from (files, options such as ``limit``), recorded
+        with the data's fingerprint (:func:`data_fingerprint`) in every checkpoint's metadata.
+    allow_data_change
+        Resume even when the data's fingerprint differs from the run's (otherwise a ``ValueError``).
 
     Returns
     -------
@@ -657,18 +704,26 @@ def train(
     out_dir = Path(out_dir)
     images = _check_images("train_images", train_images)
     assert images is not None
-    targets = _check_images("train_targets", train_targets)
+    # targets are images in [0, 1], except for objectives whose targets are something else (noise textures)
+    images_as_targets = config.objective.targets_are_images()
+    targets = _check_images("train_targets", train_targets, unit_range=images_as_targets)
     val = _check_images("val_images", val_images)
-    val_tgt = _check_images("val_targets", val_targets)
+    val_tgt = _check_images("val_targets", val_targets, unit_range=images_as_targets)
     for name, a, b in (("train_targets", images, targets), ("val_targets", val, val_tgt)):
         if a is not None and b is not None and a.shape != b.shape:
             raise ValueError(f"{name}: shape {b.shape} differs from its images' {a.shape}")
+    fingerprint = data_fingerprint(
+        {"train_images": images, "train_targets": targets, "val_images": val, "val_targets": val_tgt},
+        data_description,
+    )
     if val is None:
         images, targets, val, val_tgt = _split(config, images, targets)
 
     last_json = out_dir / "last.json"
     if last_json.exists() and not resume:
         raise FileExistsError(f"{out_dir}: already holds a training run; resume it or choose another folder")
+    if resume and last_json.exists() and not allow_data_change:
+        _check_same_data(last_json, fingerprint)
 
     config, speed = _resolve_speed(config, last_json if resume and last_json.exists() else None)
     logger.info(
@@ -703,6 +758,7 @@ def train(
             n_val=0 if val is None else len(val),
             image_shape=list(images.shape[1:]),
             speed=speed,
+            data=fingerprint,
         )
         if state.resumed_utc:
             metadata["resumed_utc"] = state.resumed_utc

@@ -107,6 +107,10 @@ class ObjectiveConfig(BaseModel):
         """The configured loss ``fn(pred, target, mask=None)``."""
         return get_loss(self.loss, ssim_window=self.ssim_window, msssim_alpha=self.msssim_alpha)
 
+    def targets_are_images(self) -> bool:
+        """Whether the trainer's explicit targets are images in [0, 1] (checked as such)."""
+        return True
+
     def build(self) -> Objective:
         """The objective these settings describe."""
         raise NotImplementedError(f"objective {self.kind!r} does not implement build()")

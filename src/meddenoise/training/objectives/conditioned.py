@@ -5,6 +5,13 @@ them exactly 0, so the network learns to return a clean image unchanged), additi
 that std (not clipped: clipping would bias the noise and the level would no longer be its std), and the
 level travels with the batch to the network as ``model(x, sigma=...)``. The images given to the trainer
 are the clean targets; the objective makes the noise itself, so ``TrainConfig.noise`` must be None.
+
+With ``texture="given"`` the noise is not white: the trainer's targets are then *noise textures*, one
+zero-mean, unit-std noise image per clean image and aligned with it (e.g. the low-dose CT noise that a
+sinogram simulation adds to that very slice: streaks follow its bones), cropped and augmented together
+with it, and a sample's noise is ``sigma * texture`` (sign flipped at random). The level a network is told
+therefore keeps its meaning, the std of the noise, whatever its texture. ``white_fraction`` of the noisy
+samples still get white noise so one network serves both.
 """
 
 from __future__ import annotations
@@ -40,6 +47,14 @@ class ConditionedConfig(ObjectiveConfig):
     clean_fraction: float = Field(
         0.05, ge=0.0, lt=1.0, description="Fraction of samples with sigma exactly 0 (input = target)."
     )
+    texture: Literal["white", "given"] = Field(
+        "white",
+        description="white: Gaussian white noise; given: the trainer's targets are unit-std noise "
+        "textures aligned with the clean images, scaled by each sample's sigma.",
+    )
+    white_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="With given textures: fraction of noisy samples given white noise."
+    )
 
     @model_validator(mode="after")
     def _check_range(self) -> ConditionedConfig:
@@ -47,7 +62,12 @@ class ConditionedConfig(ObjectiveConfig):
             raise ValueError(f"sigma_low ({self.sigma_low}) must be below sigma_high ({self.sigma_high})")
         if self.distribution == "log-uniform" and self.sigma_low <= 0:
             raise ValueError("a log-uniform sigma needs sigma_low > 0")
+        if self.texture == "white" and self.white_fraction != 0.0:
+            raise ValueError("white_fraction applies to texture='given' only")
         return self
+
+    def targets_are_images(self) -> bool:
+        return self.texture != "given"  # given: the targets are zero-mean noise textures
 
     def build(self) -> ConditionedObjective:
         return ConditionedObjective(self)
@@ -72,6 +92,10 @@ class ConditionedObjective(ConfiguredLoss):
     ) -> list[np.ndarray]:
         if noise is not None:
             raise ValueError("the conditioned objective makes its own noise: train it with noise=None")
+        if self.config.texture == "given":
+            if targets is None:
+                raise ValueError("texture='given' needs the noise textures as the trainer's targets")
+            return [images, targets]
         if targets is not None:
             raise ValueError("the conditioned objective trains on clean images only (no explicit targets)")
         return [images]
@@ -89,5 +113,12 @@ class ConditionedObjective(ConfiguredLoss):
     def batch(self, crops: np.ndarray, *, noise: NoiseFn | None, rng: np.random.Generator) -> Batch:
         clean = np.asarray(crops[0], dtype=np.float32)
         sigma = self.draw_sigma(clean.shape[0], rng)
-        noisy = clean + sigma[:, None, None] * rng.standard_normal(clean.shape, dtype=np.float32)
+        unit_noise = rng.standard_normal(clean.shape, dtype=np.float32)
+        if self.config.texture == "given":
+            if len(crops) < 2:
+                raise ValueError("texture='given' needs crops of the noise textures (train with targets)")
+            sign = np.where(rng.random(clean.shape[0]) < 0.5, -1.0, 1.0).astype(np.float32)
+            textured = rng.random(clean.shape[0]) >= self.config.white_fraction
+            unit_noise[textured] = sign[textured, None, None] * np.asarray(crops[1], np.float32)[textured]
+        noisy = clean + sigma[:, None, None] * unit_noise
         return Batch(noisy.astype(np.float32), clean, None, sigma=sigma)

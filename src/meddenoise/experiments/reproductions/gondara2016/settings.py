@@ -8,9 +8,11 @@ from pydantic import Field
 
 from meddenoise.evaluation import Score
 from meddenoise.experiments.config import ReproductionConfig
+from meddenoise.metrics.masks import MaskRule
 
 __all__ = [
     "BASE_KEY",
+    "BODY",
     "OURS_PREFERENCE",
     "QUICK",
     "SCORES",
@@ -51,11 +53,18 @@ OURS_PREFERENCE = ("unet", "rednet", "dncnn", "gondara-dae")
 
 #: SSIM with a 7x7 uniform window (scikit-image's old ``compare_ssim`` default, which the paper's era
 #: used) at data_range 1 (main tables) and 2 (old scikit-image's float default: the ``_dr2`` tables), PSNR.
+#: ``ssim_body``: the same SSIM averaged inside the body mask of each clean image (:data:`BODY`): the
+#: mammograms are mostly black background, which dominates the whole-image SSIM.
 SCORES: tuple[Score, ...] = (
     Score("ssim", win_size=7, label="SSIM (data_range=1)"),
     Score("ssim_dr2", metric="ssim", data_range=2.0, win_size=7, label="SSIM (data_range=2)"),
     Score("psnr", label="PSNR (dB)"),
+    Score(
+        "ssim_body", metric="ssim", win_size=7, masked=True, label="SSIM inside the body mask (data_range=1)"
+    ),
 )
+#: The tissue mask of the masked scores: Otsu threshold, largest component, holes filled.
+BODY = MaskRule("body")
 SCORE_LABELS = {s.name: s.label for s in SCORES}
 
 ParamValue = int | float | str | bool

@@ -9,7 +9,7 @@ from meddenoise.evaluation import score_images
 from meddenoise.experiments.protocol import TrainedModel, derived_seed, summarise
 from meddenoise.experiments.reproductions.gondara2016.data import GROUPS, GondaraData
 from meddenoise.experiments.reproductions.gondara2016.labels import NOISY
-from meddenoise.experiments.reproductions.gondara2016.settings import SCORES, SETTINGS, GondaraConfig
+from meddenoise.experiments.reproductions.gondara2016.settings import BODY, SCORES, SETTINGS, GondaraConfig
 from meddenoise.experiments.runner import Cell, ExperimentRecord
 
 __all__ = ["GondaraRun", "TunedParameters"]
@@ -27,6 +27,10 @@ class GondaraRun:
         self.record = record
         self.test = data.combined_test
         self.group = data.test_group
+        #: The body mask of every clean test image (for the masked scores).
+        self.body = (
+            np.stack([BODY(img) for img in self.test]) if len(self.test) else np.zeros((0, 1, 1), bool)
+        )
         self.noisy: dict[str, np.ndarray] = {}
         self.noise_std: dict[str, float] = {}
         #: (setting, method) → per-image scores over the combined test set (NaN where not run).
@@ -76,7 +80,7 @@ class GondaraRun:
     ) -> None:
         """Score ``output`` (denoised images of the test subset ``mask``, or all) against the clean images."""
         idx = np.arange(len(self.test)) if mask is None else np.flatnonzero(mask)
-        values = score_images(self.test[idx], output, SCORES)
+        values = score_images(self.test[idx], output, SCORES, masks=list(self.body[idx]))
         full = {name: np.full(len(self.test), np.nan) for name in values}
         for name, v in values.items():
             full[name][idx] = v

@@ -59,7 +59,7 @@ def build_tables(run: GondaraRun, keys: Sequence[str]) -> None:
     """Add Tables II-IV for every score, then record differences from the published values."""
     record = run.record
     for score in SCORE_LABELS:
-        suffix = "" if score == "ssim" else "_dr2" if score == "ssim_dr2" else "_psnr"
+        suffix = {"ssim": "", "ssim_dr2": "_dr2", "psnr": "_psnr", "ssim_body": "_body"}[score]
 
         def t2cell(label: str, col: str, score: str = score) -> Cell | None:
             # Table II's CNN DAE is the per-dataset model (a).
@@ -145,6 +145,9 @@ def _table(
         # The paper reports SSIM only: keep the Published row, empty, so the reader sees there is none.
         table.add_row("Published", PUBLISHED, {})
         table.published_source = pub.source + " (SSIM only; no PSNR published)"
+    elif score == "ssim_body":
+        table.add_row("Published", PUBLISHED, {})
+        table.published_source = pub.source + " (whole-image SSIM only; nothing published inside a mask)"
     else:
         table.add_published(pub, rows=published_rows)
     for label, source in rows:
@@ -195,6 +198,11 @@ def _reason(run: GondaraRun, dr2_table: ResultTable | None, pairs: Pairs) -> Cal
     return reason
 
 
+def _fraction(run: GondaraRun, group: str) -> str:
+    inside = run.body[run.group == group]
+    return f"{inside.mean():.0%}" if inside.size else "n/a"
+
+
 def write_notes(run: GondaraRun) -> None:
     """The report's notes: data, SSIM conventions, training settings, BM3D subset, baselines."""
     cfg, rec, data = run.config, run.record, run.data
@@ -202,6 +210,10 @@ def write_notes(run: GondaraRun) -> None:
         f"Data: MMM {len(data.train['MMM'])} train / {len(data.test['MMM'])} test (paper 300/22); "
         f"DX {len(data.train['DX'])} train / {len(data.test['DX'])} test from the 146 distinct dental-ceph images "
         f"(paper: 300/100 of 400 ISBI images); dropped duplicates {', '.join(data.dropped) or 'none'}.",
+        "Masked SSIM (_body tables): the SSIM map (7x7 uniform window, data_range=1) averaged inside each clean "
+        "test image's body mask (Otsu threshold, largest connected component, holes filled), which covers "
+        f"{_fraction(run, 'MMM')} of the MMM and {_fraction(run, 'DX')} of the DX pixels on average: the "
+        "whole-image SSIM of the mammograms is mostly their black background.",
         "SSIM: 7x7 uniform window. The main tables use data_range=1; the _dr2 tables use data_range=2 "
         "(old scikit-image's default for float images), which is what the paper's Table II 'Noisy' row "
         "matches (FINDINGS.md). Published values are the same in both; the paper states neither.",

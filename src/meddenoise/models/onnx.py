@@ -1,0 +1,232 @@
+"""ONNX export of a denoising network, and an onnxruntime :class:`~meddenoise.denoiser.Denoiser`.
+
+:func:`export_onnx` writes any registered network as an ONNX graph with a dynamic batch, height and
+width: input ``image`` float32 ``(N, 1, H, W)`` on the [0, 1] scale, plus ``sigma`` float32 ``(N,)``
+(the noise std on that scale) for noise-conditioned models; output ``denoised`` of ``image``'s shape,
+clamped to [0, 1]. The padding to the network's multiple is part of the graph (written without
+Python branches on the size when traced, see :func:`meddenoise.models._common.pad_to_multiple`), so any
+size runs. Text metadata (the model card, the intensity mapping) goes into the file's
+``metadata_props``; :func:`onnx_metadata` reads it back.
+
+The exporter is torch's TorchScript-based one (``torch.onnx.export(..., dynamo=False)``): it needs only
+the ``onnx`` package and no network. The ``torch.export``-based exporter (torch's default since 2.9)
+needs ``onnxscript`` and refuses these models, whose input checks branch on the data.
+
+:class:`OnnxDenoiser` runs such a file with onnxruntime (CPU) behind the same interface as
+:class:`~meddenoise.models.ModelDenoiser`: batches, the noise level given or estimated per image, outputs
+clamped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from meddenoise._optional import require
+from meddenoise.models.denoiser import BatchDenoiser
+
+__all__ = [
+    "METADATA_PREFIX",
+    "ONNX_IMAGE",
+    "ONNX_OPSET",
+    "ONNX_OUTPUT",
+    "ONNX_SIGMA",
+    "OnnxDenoiser",
+    "export_onnx",
+    "onnx_metadata",
+]
+
+ONNX_IMAGE = "image"
+ONNX_SIGMA = "sigma"
+ONNX_OUTPUT = "denoised"
+#: Opset 17: supported by every onnxruntime since 1.15, and enough for these networks.
+ONNX_OPSET = 17
+#: Keys of the metadata written by meddenoise start with this.
+METADATA_PREFIX = "meddenoise."
+#: Side of the example image the graph is traced with (any size works afterwards).
+_EXAMPLE_SIZE = 64
+
+
+class _Graph(nn.Module):
+    """The traced function: ``model(image, sigma=sigma)`` for conditioned models, ``model(image)`` otherwise."""
+
+    def __init__(self, model: nn.Module, uses_sigma: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.uses_sigma = uses_sigma
+
+    def forward(self, image: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.model(image, sigma=sigma) if self.uses_sigma else self.model(image)
+        return out.clamp(0.0, 1.0)
+
+
+def export_onnx(
+    model: nn.Module,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    doc: str = "",
+) -> bytes:
+    """The ONNX file (bytes) of ``model`` with dynamic batch, height and width, and the given metadata.
+
+    Parameters
+    ----------
+    model
+        A network mapping ``(N, 1, H, W)`` to the same shape (its ``uses_sigma`` says whether it takes
+        the noise level). It is traced in evaluation mode on the CPU in float32; its own mode is restored.
+    metadata
+        Text key → value pairs stored as the file's ``metadata_props`` (keys conventionally start with
+        :data:`METADATA_PREFIX`).
+    doc
+        The graph's ``doc_string`` (e.g. the model card in Markdown).
+
+    Raises
+    ------
+    meddenoise._optional.MissingOptionalDependency
+        When the ``onnx`` package is not installed.
+    """
+    require("onnx", what="ONNX export")
+    import onnx
+
+    uses_sigma = bool(getattr(model, "uses_sigma", False))
+    fixed = getattr(model, "fixed_size", None)
+    side = int(fixed) if fixed else _EXAMPLE_SIZE
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    example = torch.full((1, 1, side, side), 0.5, device=device)
+    args: tuple[torch.Tensor, ...] = (example,)
+    names = [ONNX_IMAGE]
+    axes: dict[str, dict[int, str]] = {
+        ONNX_IMAGE: {0: "batch"} if fixed else {0: "batch", 2: "height", 3: "width"},
+    }
+    if uses_sigma:
+        args += (torch.full((1,), 0.02, device=device),)
+        names.append(ONNX_SIGMA)
+        axes[ONNX_SIGMA] = {0: "batch"}
+    axes[ONNX_OUTPUT] = axes[ONNX_IMAGE]
+    was_training = model.training
+    model.eval()
+    try:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
+            # The tracer warns about every Python check on shapes (the input checks of the networks);
+            # the padding is traced without such branches and the tests run every size through the file.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Graph(model, uses_sigma),
+                args,
+                Path(folder) / "model.onnx",
+                dynamo=False,
+                input_names=names,
+                output_names=[ONNX_OUTPUT],
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                do_constant_folding=True,
+            )
+            proto = onnx.load(Path(folder) / "model.onnx")
+    finally:
+        model.train(was_training)
+    proto.producer_name = "meddenoise"
+    proto.doc_string = doc
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
+    onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict (read with ``onnx``, weights not loaded).
+
+    Raises
+    ------
+    ValueError
+        ``"<path>: not a readable ONNX file (...)"``.
+    """
+    require("onnx", what="reading ONNX metadata")
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ... for a damaged file
+        raise ValueError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    return {entry.key: entry.value for entry in proto.metadata_props}
+
+
+class OnnxDenoiser(BatchDenoiser):
+    """Denoise [0, 1] float images with an ONNX file written by :func:`export_onnx`, in onnxruntime (CPU).
+
+    Parameters
+    ----------
+    model
+        The ONNX file (path) or its bytes.
+    name
+        Name in tables and on the command line.
+    batch_size
+        Images per run of the graph.
+    threads
+        onnxruntime's intra-op threads (default: torch's current thread count, so ``--threads`` and
+        ``OMP_NUM_THREADS`` mean the same for both back ends).
+
+    Notes
+    -----
+    A graph with a ``sigma`` input gets the noise level as :class:`~meddenoise.models.ModelDenoiser` gives
+    it: ``sigma`` broadcast to the batch, or each image's estimate when ``sigma`` is ``None``.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        *,
+        name: str,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        require("onnxruntime", what="the onnx back end")
+        import onnxruntime as ort
+
+        if batch_size < 1:
+            raise ValueError(f"OnnxDenoiser: batch_size must be >= 1, got {batch_size}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
+        source = model if isinstance(model, bytes) else str(model)
+        try:
+            self.session = ort.InferenceSession(
+                source, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            where = "ONNX model" if isinstance(model, bytes) else str(model)
+            raise ValueError(
+                f"{where}: not a usable ONNX file ({' '.join(str(exc).split())[:200]})"
+            ) from None
+        inputs = {item.name for item in self.session.get_inputs()}
+        if ONNX_IMAGE not in inputs or not inputs <= {ONNX_IMAGE, ONNX_SIGMA}:
+            raise ValueError(
+                f"{name}: the ONNX graph's inputs are {sorted(inputs)}, not {ONNX_IMAGE!r} (and {ONNX_SIGMA!r}); "
+                "export it with meddenoise export"
+            )
+        self.name = name
+        self.batch_size = batch_size
+        self.uses_sigma = ONNX_SIGMA in inputs
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Denoise a float32 batch ``(N, H, W)`` in chunks of ``batch_size``."""
+        batch, levels = self.batch_and_levels(images, sigma)
+        out = np.empty_like(batch)
+        for start in range(0, len(batch), self.batch_size):
+            chunk = np.ascontiguousarray(batch[start : start + self.batch_size, None])
+            feed: dict[str, Any] = {ONNX_IMAGE: chunk}
+            if levels is not None:
+                feed[ONNX_SIGMA] = levels[start : start + len(chunk)].astype(np.float32)
+            (denoised,) = self.session.run([ONNX_OUTPUT], feed)
+            out[start : start + len(chunk)] = np.clip(denoised[:, 0], 0.0, 1.0)
+        return out
