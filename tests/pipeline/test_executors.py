@@ -246,3 +246,20 @@ def test_cli_jobs_option_and_an_unreachable_scheduler(series: Path, tmp_path: Pa
         )
     assert result.exit_code == 2
     assert f"error: Dask cluster {address}:" in result.output
+
+
+def test_a_killed_parallel_run_resumes_with_skip_existing_into_the_same_series(
+    series: Path, serial: tuple[BatchSummary, Path], tmp_path: Path
+) -> None:
+    first = denoise_files(
+        [series], tmp_path, resolver=MEDIAN, show_progress=False, execution=Execution(jobs=2)
+    )
+    assert len(first.done) == 6
+    for name in ("slice001.dcm", "slice004.dcm"):  # as if the run had been killed before these
+        (tmp_path / name).unlink()
+    again = denoise_files(
+        [series], tmp_path, resolver=MEDIAN, show_progress=False, existing="skip", execution=Execution(jobs=2)
+    )
+    assert sorted(r.source.name for r in again.done) == ["slice001.dcm", "slice004.dcm"]
+    assert len(again.skipped) == 4
+    _same_batch(serial[0], first, serial[1], tmp_path)  # every file there, one derived series
