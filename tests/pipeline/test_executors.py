@@ -263,3 +263,14 @@ def test_a_killed_parallel_run_resumes_with_skip_existing_into_the_same_series(
     assert sorted(r.source.name for r in again.done) == ["slice001.dcm", "slice004.dcm"]
     assert len(again.skipped) == 4
     _same_batch(serial[0], first, serial[1], tmp_path)  # every file there, one derived series
+
+
+def _torch_threads(_: int) -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def test_local_workers_split_the_cores_between_their_torch_threads() -> None:
+    outcomes = dict(run_tasks(_torch_threads, [0, 1, 2, 3], Execution(jobs=2)))
+    assert set(outcomes.values()) == {worker_threads(2)}
