@@ -6,7 +6,7 @@ of the shipped ``ct`` model, ``scripts/train_pretrained.py``), with the same see
 and budget; only the objective differs: ``conditioned`` (MSE) or ``adversarial`` wrapping the same
 ``conditioned`` sampling (MSE + LPIPS + WGAN-GP critic). Both are scored on the shipped model's held-apart
 images (a 192x192 centre crop of one slice per held-apart patient) at 20 and 50 HU white Gaussian noise
-(the model told the true std) and under the ``lowdose-ct`` noise model (the model estimates the level):
+and under the ``lowdose-ct`` noise model (the models told the std of the noise added to each image):
 PSNR, SSIM, LPIPS, and the noise texture of the residual ``denoised - clean`` in flat soft-tissue ROIs:
 its std and the peak and mean frequency of its radial noise power spectrum (NPS, cycles/pixel), beside the
 same measures of the input noise. (The NPS is computed here, minimally: the metrics module has none yet.)
@@ -15,8 +15,10 @@ same measures of the input noise. (The NPS is computed here, minimally: the metr
         --epochs 8 --patches 32 --out runs/adv-cmp/mse
     OMP_NUM_THREADS=1 .venv/bin/python scripts/compare_adversarial.py train --objective adversarial \
         --epochs 8 --patches 32 --out runs/adv-cmp/adversarial
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/compare_adversarial.py train --objective adversarial \
+        --epochs 8 --patches 32 --critic-steps 2 --critic-lr 1e-3 --out runs/adv-cmp/adversarial-c2
     OMP_NUM_THREADS=1 .venv/bin/python scripts/compare_adversarial.py score \
-        runs/adv-cmp/mse runs/adv-cmp/adversarial --json runs/adv-cmp/scores.json
+        runs/adv-cmp/mse runs/adv-cmp/adversarial runs/adv-cmp/adversarial-c2 --json runs/adv-cmp/scores.json
 
 The adversarial model is an experiment, not a shipped model.
 """
@@ -59,6 +61,8 @@ def train_config(
     threads: int,
     perceptual_weight: float = 0.1,
     adversarial_weight: float = 1e-3,
+    critic_steps: int = 1,
+    critic_lr: float = 1e-4,
 ) -> Any:
     from meddenoise.training import TrainConfig
 
@@ -76,6 +80,8 @@ def train_config(
         "perceptual_weight": perceptual_weight,
         "adversarial_weight": adversarial_weight,
         "gan": "wgan-gp",
+        "critic_steps": critic_steps,
+        "critic_lr": critic_lr,
     }
     return TrainConfig(
         model="ffdunet",
@@ -107,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         perceptual_weight=args.perceptual_weight,
         adversarial_weight=args.adversarial_weight,
+        critic_steps=args.critic_steps,
+        critic_lr=args.critic_lr,
     )
     steps = args.epochs * len(images) * args.patches // cfg.batch_size
     print(f"{args.objective}: {len(images)} slices, {steps} steps of 16 48x48 patches", flush=True)
@@ -173,15 +181,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     corners = [flat_rois(c, ROIS_PER_SLICE) for c in clean_hu]
     lp = load_lpips_model()
     models = {Path(run).name: load_checkpoint(Path(run) / "last.json")[0] for run in args.runs}
-    # white noise: N(0, sigma^2) added in HU, unclipped (the model is told sigma); lowdose-ct: the model
-    # estimates the level itself
-    conditions: dict[str, tuple[str | float, float | None]] = {
-        "white 20 HU": (20.0, 20.0),
-        "white 50 HU": (50.0, 50.0),
-        "lowdose-ct(dose=0.25)": ("lowdose-ct(dose=0.25)", None),
+    # white noise: N(0, sigma^2) added in HU, unclipped; lowdose-ct: correlated (ramp-filtered) noise.
+    # The models are told the std of the noise actually added to each image (known in a simulation).
+    conditions: dict[str, str | float] = {
+        "white 20 HU": 20.0,
+        "white 50 HU": 50.0,
+        "lowdose-ct(dose=0.05)": "lowdose-ct(dose=0.05)",
     }
     rows: list[dict[str, Any]] = []
-    for label, (spec, told) in conditions.items():
+    for label, spec in conditions.items():
         if isinstance(spec, float):
             gens = [np.random.default_rng(SEED + k) for k in range(len(clean_hu))]
             noisy_hu = [
@@ -194,9 +202,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         outputs: dict[str, list[np.ndarray]] = {"noisy": [unit(n) for n in noisy_hu]}
         for name, model in models.items():
             outs = []
-            for x in outputs["noisy"]:
+            for x, n, c in zip(outputs["noisy"], noisy_hu, clean_hu, strict=True):
                 t = torch.from_numpy(x)[None, None]
-                sigma = None if told is None else torch.tensor([told / HU_PER_UNIT])
+                sigma = torch.tensor([float(np.std(n - c)) / HU_PER_UNIT])
                 with torch.no_grad():
                     outs.append(model(t, sigma=sigma)[0, 0].numpy().clip(0, 1))
             outputs[name] = outs
@@ -240,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--threads", type=int, default=1)
     tr.add_argument("--perceptual-weight", type=float, default=0.1, help="adversarial: LPIPS weight")
     tr.add_argument("--adversarial-weight", type=float, default=1e-3, help="adversarial: critic weight")
+    tr.add_argument(
+        "--critic-steps", type=int, default=1, help="adversarial: critic steps per generator step"
+    )
+    tr.add_argument("--critic-lr", type=float, default=1e-4, help="adversarial: the critic's learning rate")
     tr.add_argument("--resume", action="store_true")
     sc = sub.add_parser("score", help="score trained runs on the held-apart slices")
     sc.add_argument("runs", nargs="+")

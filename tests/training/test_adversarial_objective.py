@@ -133,7 +133,7 @@ def test_gradient_penalty_equals_a_hand_computation() -> None:
     x_hat_1 = 0.25 * 0.5 + 0.75 * np.array([1.0, -1.0, 2.0, 0.0])
     expected = np.mean([(np.linalg.norm(x / 2) - 1) ** 2 for x in (x_hat_0, x_hat_1)])
     got = gradient_penalty(MeanSquare(), real, fake, eps)
-    assert float(got) == pytest.approx(expected, rel=1e-6)
+    assert float(got.detach()) == pytest.approx(expected, rel=1e-6)
     # and its gradient reaches a critic's parameters (create_graph)
     critic = nn.Conv2d(1, 1, 1, bias=False)
     gradient_penalty(critic, real, fake, eps).backward()
@@ -208,7 +208,7 @@ def test_config_shares_one_pixel_loss_and_refuses_what_it_cannot_train() -> None
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     from_base = TrainConfig(objective={"kind": "adversarial", "base": {"kind": "supervised", "loss": "l1"}})
     assert from_base.objective.loss == "l1"
-    assert cfg.derive(objective={"loss": "mse"}).objective.base.loss == "mse"  # type: ignore[attr-defined]
+    assert cfg.derive(objective={"loss": "mse"}).objective.base.loss == "mse"
     with pytest.raises(ValueError, match="mse or l1"):
         TrainConfig(objective={"kind": "adversarial", "loss": "ssim"})
     with pytest.raises(ValueError, match="base"):
