@@ -48,6 +48,9 @@ class Score:
     clip
         ``(low, high)``: both images are clipped to this range before scoring (e.g. a CT display
         window, or the nominal range of the stored values); ``None``: scored as they are.
+    to_units
+        ``(low, high)`` of an affine intensity mapping: both images, on its [0, 1] scale, are mapped
+        back to ``low + x * (high - low)`` (e.g. HU for the CT measures) before clipping and scoring.
     """
 
     name: str
@@ -57,6 +60,7 @@ class Score:
     gaussian_weights: bool = False
     label: str = ""
     clip: tuple[float, float] | None = None
+    to_units: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         metric = (self.metric or self.name).strip().lower().replace("-", "_")
@@ -88,6 +92,10 @@ class Score:
         """The score of one image pair."""
         from meddenoise.metrics import get_metric, ssim
 
+        if self.to_units is not None:
+            low, width = float(self.to_units[0]), float(self.to_units[1]) - float(self.to_units[0])
+            estimate = low + width * np.asarray(estimate, dtype=np.float64)
+            clean = low + width * np.asarray(clean, dtype=np.float64)
         if self.clip is not None:
             low, high = float(self.clip[0]), float(self.clip[1])
             estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)
