@@ -155,3 +155,20 @@ def test_cli_precision_is_recorded_and_a_resume_keeps_it_on_another_cpu(
     assert explicit.exit_code == 0 and "images/s (fp32)" in explicit.output  # explicit wins over the detector
     bad = runner.invoke(app, _train_args(png_folder, tmp_path / "bad", "--precision", "fp16"))
     assert bad.exit_code == 2 and "invalid training config" in bad.output and "precision" in bad.output
+
+
+@pytest.mark.integration
+def test_cli_trains_redcnn_and_the_checkpoint_denoises(tmp_path: Path, png_folder: Path) -> None:
+    """RED-CNN, the LDCT baseline, trains from the command line and its checkpoint is a denoiser."""
+    from meddenoise.methods import build_denoiser
+
+    out = tmp_path / "redcnn"
+    args = _train_args(png_folder, out, "--limit", "4", "--epochs", "1")
+    args[args.index("gondara-dae")] = "redcnn"
+    args[args.index("filters=4")] = "width=4"
+    result = runner.invoke(app, [*args, "--size", "24"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["model"] == "redcnn"
+    denoiser = build_denoiser(str(out)).denoiser
+    image = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    assert denoiser.denoise_image(image).shape == (24, 24)
