@@ -119,6 +119,7 @@ def test_cli_runs_the_ldct_protocol(tmp_path: Path) -> None:
     assert "Simulated dose 0.5" in result.output and "| median |" in result.output
     assert "Routine dose" in result.output and "DIFFERENT dataset" in result.output
     assert (out / "results.json").exists() and (out / "per_image.csv").exists()
+    assert "<table>" in (out / "report.html").read_text() and "RED-CNN" in (out / "report.html").read_text()
     png = tmp_path / "x.png"
     from PIL import Image
 

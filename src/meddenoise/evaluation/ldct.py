@@ -277,42 +277,44 @@ class LDCTResult:
             out.append(entry)
         return out
 
-    def to_markdown(self) -> str:
-        """The tables: one per dose, the routine-dose table, and the published numbers (another dataset)."""
-        lines: list[str] = []
+    def sections(self) -> list[tuple[str, str, str]]:
+        """(title, note, Markdown table): one per dose, the routine-dose one, the published numbers."""
+        out: list[tuple[str, str, str]] = []
         patients = len({r["patient"] for r in self.rows or self.routine})
         summary = self.summary()
+
+        def table(columns: tuple[tuple[str, str, int], ...], entries: Sequence[Mapping[str, Any]]) -> str:
+            lines = [
+                "| method | " + " | ".join(label for _, label, _ in columns) + " |",
+                "|---|" + "---:|" * len(columns),
+            ]
+            for entry in entries:
+                cells = [_fmt(entry.get(key, math.nan), places) for key, _, places in columns]
+                lines.append(f"| {entry['method']} | " + " | ".join(cells) + " |")
+            return "\n".join(lines)
+
         for dose in self.doses:
-            noisy = next((e for e in summary if e["dose"] == dose and e["method"] == NOISY), {})
-            lines += [
-                f"### Simulated dose {dose:g} (lowdose-ct, pixel size from the DICOM): {patients} patient(s), "
-                "mean over each patient's slices, then over patients",
-                "",
-                f"Noise std in fat and soft tissue: {_fmt(noisy.get('sigma_true', math.nan), 1)} HU (what "
-                f"'true σ' is told); blind CT estimate {_fmt(noisy.get('sigma_blind', math.nan), 1)} HU.",
-                "",
-                "| method | " + " | ".join(label for _, label, _ in _COLUMNS) + " |",
-                "|---|" + "---:|" * len(_COLUMNS),
-            ]
-            for entry in (e for e in summary if e["dose"] == dose):
-                cells = [_fmt(entry.get(key, math.nan), places) for key, _, places in _COLUMNS]
-                lines.append(f"| {entry['method']} | " + " | ".join(cells) + " |")
-            lines.append("")
+            entries = [e for e in summary if e["dose"] == dose]
+            noisy = next((e for e in entries if e["method"] == NOISY), {})
+            out.append(
+                (
+                    f"Simulated dose {dose:g} (lowdose-ct, pixel size from the DICOM): {patients} patient(s), "
+                    "mean over each patient's slices, then over patients",
+                    f"Noise std in fat and soft tissue: {_fmt(noisy.get('sigma_true', math.nan), 1)} HU (what "
+                    f"'true σ' is told); blind CT estimate {_fmt(noisy.get('sigma_blind', math.nan), 1)} HU "
+                    "(it reads the scan's own noise too).",
+                    table(_COLUMNS, entries),
+                )
+            )
         if self.routine:
-            lines += [
-                "### Routine dose (no noise added), blind: what the methods do to a real scan",
-                "",
-                "| method | " + " | ".join(label for _, label, _ in _ROUTINE_COLUMNS) + " |",
-                "|---|" + "---:|" * len(_ROUTINE_COLUMNS),
-            ]
-            for entry in self.summary(self.routine):
-                cells = [_fmt(entry.get(key, math.nan), places) for key, _, places in _ROUTINE_COLUMNS]
-                lines.append(f"| {entry['method']} | " + " | ".join(cells) + " |")
-            lines.append("")
-        lines += [
-            "### Published, a DIFFERENT dataset: Mayo LDCT-and-Projection test set (TCIA; chest 10 % dose, "
-            "abdomen and head 25 %), as listed by Eulig et al. (github.com/eeulig/ldct-benchmark)",
-            "",
+            out.append(
+                (
+                    "Routine dose (no noise added), blind: what the methods do to a real scan",
+                    "Shifts are output - input in HU; noise reduction is 1 - flat-tissue std out / in.",
+                    table(_ROUTINE_COLUMNS, self.summary(self.routine)),
+                )
+            )
+        published = [
             "| method | PSNR chest | PSNR abdomen | PSNR neuro | SSIM chest | SSIM abdomen | SSIM neuro |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
@@ -322,17 +324,41 @@ class LDCTResult:
                 for m in ("psnr", "ssim")
                 for part in ("chest", "abdomen", "neuro")
             ]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+            published.append(f"| {method} | " + " | ".join(cells) + " |")
+        out.append(
+            (
+                "Published, a DIFFERENT dataset: Mayo LDCT-and-Projection test set (TCIA; chest 10 % dose, "
+                "abdomen and head 25 %), as listed by Eulig et al. (github.com/eeulig/ldct-benchmark)",
+                "Not comparable cell by cell with the tables above: other patients, real low-dose scans, "
+                "their own reference and normalisation.",
+                "\n".join(published),
+            )
+        )
+        return out
+
+    def to_markdown(self) -> str:
+        """The tables of :meth:`sections` as Markdown."""
+        return "\n".join(f"### {title}\n\n{note}\n\n{table}\n" for title, note, table in self.sections())
+
+    def to_html(self) -> str:
+        """The same tables as an HTML report (:class:`meddenoise.report.html.HtmlReport`)."""
+        from meddenoise.report.html import HtmlReport
+
+        report = HtmlReport("Low-dose CT benchmark (meddenoise benchmark --protocol ldct)")
+        report.add_paragraph(str(self.config.get("scoring", "")))
+        for title, note, table in self.sections():
+            report.add_heading(title, level=2).add_paragraph(note).add_table(table)
+        return report.render()
 
     def save(self, out: str | Path) -> dict[str, Path]:
-        """Write ``per_image.csv``, ``routine.csv``, ``summary.md`` and ``results.json`` into ``out``."""
+        """Write ``per_image.csv``, ``routine.csv``, ``summary.md``, ``report.html`` and ``results.json``."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {
             "per_image": folder / "per_image.csv",
             "routine": folder / "routine.csv",
             "markdown": folder / "summary.md",
+            "html": folder / "report.html",
             "json": folder / "results.json",
         }
         if self.rows:
@@ -341,6 +367,8 @@ class LDCTResult:
             _write_csv(paths["routine"], list(self.routine[0]), self.routine)
         with atomic_path(paths["markdown"]) as tmp:
             tmp.write_text(self.to_markdown(), encoding="utf-8")
+        with atomic_path(paths["html"]) as tmp:
+            tmp.write_text(self.to_html(), encoding="utf-8")
         payload = {
             "config": self.config,
             "summary": self.summary(),
