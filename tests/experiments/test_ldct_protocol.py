@@ -102,7 +102,7 @@ def test_true_noise_std_counts_fat_and_soft_tissue_only() -> None:
 
 
 def test_bad_doses_are_refused() -> None:
-    assert parse_doses("0.25,0.1") == (0.25, 0.1)
+    assert parse_doses("0.25,0.1") == (0.25, 0.1) and parse_doses("none") == ()
     with pytest.raises(ValueError, match="fraction"):
         parse_doses("1.5")
     with pytest.raises(ValueError, match="no dose"):

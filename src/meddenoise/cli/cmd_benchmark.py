@@ -64,7 +64,10 @@ def benchmark(
         ),
     ] = "gaussian",
     doses: Annotated[
-        str, typer.Option(help="--protocol ldct: simulated dose fractions, comma-separated.")
+        str,
+        typer.Option(
+            help="--protocol ldct: simulated dose fractions, comma-separated; 'none': routine dose only."
+        ),
     ] = "0.25,0.1",
 ) -> None:
     """Score shipped models, BM3D and NL-means at noise levels in the image's units; print the table."""

@@ -137,13 +137,15 @@ class LDCTImage:
 
 
 def parse_doses(text: str | Sequence[float]) -> tuple[float, ...]:
-    """``"0.25,0.1"`` → ``(0.25, 0.1)``; each dose a fraction in (0, 1].
+    """``"0.25,0.1"`` → ``(0.25, 0.1)``; each dose a fraction in (0, 1]; ``"none"`` → ``()`` (routine dose only).
 
     Examples
     --------
-    >>> parse_doses("0.25, 0.1")
-    (0.25, 0.1)
+    >>> parse_doses("0.25, 0.1"), parse_doses("none")
+    ((0.25, 0.1), ())
     """
+    if isinstance(text, str) and text.strip().lower() == "none":
+        return ()
     items = [float(v) for v in text.split(",") if v.strip()] if isinstance(text, str) else list(text)
     if not items:
         raise ValueError("no dose levels given")
