@@ -157,3 +157,28 @@ def test_a_metric_the_image_size_cannot_take_is_left_out_in_one_line(png_folder)
     assert "| method | psnr | ms / image |" in result.output
     alone = runner.invoke(app, [*args, "--metrics", "ms_ssim"])
     assert alone.exit_code == 2 and "none of the metrics ms_ssim can score these images" in alone.output
+
+
+@pytest.mark.integration
+def test_evaluate_scores_the_ct_measures_in_hu(png_folder, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.io import read_image
+    from meddenoise.metrics.ct import TISSUE_BANDS, tissue_mask
+
+    ct = get_testdata_file("CT_small.dcm")
+    args = ["evaluate", "--data", ct, "--methods", "median", "--noise", "gaussian(sigma=0.01)",
+            "--metrics", "psnr,hu_bias_soft,gradient_ratio", "--out", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| method | psnr | hu_bias_soft | gradient_ratio |" in result.output
+    # the bias is in HU: the mean of 41-HU noise (0.01 of the 4095-HU range) over the soft tissue,
+    # hundreds of times larger than on the 0-1 scale
+    rows = json.loads((tmp_path / "r" / "evaluation.json").read_text())["summary"]
+    noisy_bias = next(r for r in rows if r["method"] == "noisy" and r["metric"] == "hu_bias_soft")["mean"]
+    hu = read_image(ct).pixels.astype(np.float64)
+    soft_pixels = int(tissue_mask(hu, TISSUE_BANDS["soft"]).sum())
+    assert 0.01 < abs(noisy_bias) < 5 * 41 / np.sqrt(soft_pixels)
+    refused = runner.invoke(app, ["evaluate", "--data", str(png_folder), "--metrics", "hu_bias_soft",
+                                  "--methods", "median", "--no-progress"])  # fmt: skip
+    assert refused.exit_code == 2 and "need CT images in HU" in refused.output

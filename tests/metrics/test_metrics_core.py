@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 from skimage.metrics import structural_similarity
 
 from meddenoise.metrics import (
+    CT_METRICS,
     HIGHER_IS_BETTER,
     METRICS,
     get_metric,
@@ -154,7 +155,7 @@ def test_wang_downsample_matches_matlab_convention():
 
 
 def test_registry_and_batches(rng):
-    assert set(METRICS) == {"ssim", "psnr", "mse", "mae", "ms_ssim", "lpips"}
+    assert set(METRICS) == {"ssim", "psnr", "mse", "mae", "ms_ssim", "lpips", *CT_METRICS}
     assert set(HIGHER_IS_BETTER) == set(METRICS)
     assert get_metric("MS-SSIM") is ms_ssim
     with pytest.raises(ValueError, match="unknown metric"):

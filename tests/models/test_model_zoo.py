@@ -14,6 +14,7 @@ SMALL = {
     "gondara-dae": {"filters": 16},
     "conv-ae": {"filters": 16},
     "rednet": {"depth": 6, "width": 16},
+    "redcnn": {"width": 8},
     "dncnn": {"depth": 5, "width": 16},
     "unet": {"channels": (8, 16, 32), "blocks": 1},
     "ffdunet": {"preset": "fast"},
@@ -28,7 +29,13 @@ def small_model(name: str) -> torch.nn.Module:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("gondara-dae", 112_001), ("dense-ae", 101_200), ("conv-ae-transpose", 28_353), ("conv-ae", 296_449)],
+    [
+        ("gondara-dae", 112_001),
+        ("dense-ae", 101_200),
+        ("conv-ae-transpose", 28_353),
+        ("conv-ae", 296_449),
+        ("redcnn", 1_848_865),  # Chen 2017: 2,496 + 4 x 230,496 (conv) + 4 x 230,496 + 2,401 (deconv)
+    ],
 )
 def test_parameter_counts_match_the_papers(name: str, expected: int) -> None:
     model = build_model(name)
@@ -193,3 +200,20 @@ def test_a_full_size_slice_is_denoised_at_its_own_size(name: str) -> None:
     with torch.inference_mode():
         for size in [(512, 512), (513, 510)]:
             assert model(torch.rand(1, 1, *size)).shape == (1, 1, *size)
+
+
+def test_redcnn_has_the_papers_layout_and_shortcuts() -> None:
+    model = build_model("redcnn", width=8)
+    sizes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-1])) for m in model.convs]
+    hooks += [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-1])) for m in model.deconvs]
+    model(torch.rand(1, 1, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    # 5x5 valid convolutions shrink by 4 each, the transposed ones grow back
+    assert sizes == [28, 24, 20, 16, 12, 16, 20, 24, 28, 32]
+    # with every layer's weights and biases at zero only the input-to-output shortcut is left
+    for p in model.parameters():
+        torch.nn.init.zeros_(p)
+    x = torch.rand(2, 1, 30, 27)
+    torch.testing.assert_close(model.eval()(x), x)

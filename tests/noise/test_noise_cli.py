@@ -59,6 +59,8 @@ def test_lowdose_ct_on_a_dicom_stays_in_hu(tmp_path: Path) -> None:
     assert noisy.meta.units == "HU" and noisy.shape == clean.shape
     difference = noisy.pixels - clean.pixels
     assert 1.0 < difference.std() < 200.0 and abs(difference.mean()) < 10.0
+    # the simulated scan has the file's pixel size, and says so
+    assert "pixel_mm=0.661468" in result.output
 
 
 @pytest.mark.parametrize(

@@ -128,3 +128,23 @@ def test_bad_ct_parameters(spec, fragment) -> None:
 def test_a_single_row_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         parse_noise("lowdose-ct(dose=0.5)")(np.zeros(16))
+
+
+def test_a_dicom_gives_its_pixel_spacing_unless_the_spec_sets_one() -> None:
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.io import read_image
+    from meddenoise.noise.files import noise_image
+
+    image = read_image(Path(get_testdata_file("CT_small.dcm")))  # PixelSpacing 0.661468 mm
+    assert image.meta.pixel_spacing == pytest.approx((0.661468, 0.661468))
+    hu = image.pixels.astype(np.float64)
+    noisy = noise_image(image, "lowdose-ct(dose=0.25)", rng=3)
+    own = parse_noise("lowdose-ct(dose=0.25,pixel_mm=0.661468)")(hu, rng=3)
+    np.testing.assert_allclose(noisy, own.astype(np.float32), rtol=1e-6)
+    assumed = parse_noise("lowdose-ct(dose=0.25)")(hu, rng=3)  # 0.7 mm: a different scan
+    assert np.abs(noisy - assumed.astype(np.float32)).max() > 1.0
+    told = noise_image(image, "lowdose-ct(dose=0.25,pixel_mm=0.5)", rng=3)
+    np.testing.assert_allclose(told, parse_noise("lowdose-ct(dose=0.25,pixel_mm=0.5)")(hu, rng=3), rtol=1e-5)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
 from meddenoise.io import read_image
-from meddenoise.noise import estimate_noise_std
-from meddenoise.pipeline.core import NOISE_ESTIMATOR
+from meddenoise.noise import estimate_ct_noise
+from meddenoise.pipeline.core import CT_NOISE_ESTIMATOR
 
 pytestmark = pytest.mark.integration  # every test here drives the command line
 
@@ -69,8 +69,8 @@ def test_info_reports_the_facts_of_a_dicom(tmp_path: Path) -> None:
     # the noise estimate is in the image's own units (HU here), by the estimator `auto` uses, named
     hu = read_image(Path(get_testdata_file("CT_small.dcm"))).pixels
     line = next(line for line in result.output.splitlines() if line.startswith("noise std (HU)"))
-    assert float(line.split()[3]) == pytest.approx(estimate_noise_std(hu), rel=1e-3)
-    assert NOISE_ESTIMATOR in result.output
+    assert float(line.split()[3]) == pytest.approx(estimate_ct_noise(hu), rel=1e-3)
+    assert CT_NOISE_ESTIMATOR in result.output
     bad = tmp_path / "x.dcm"
     bad.write_text("text")
     result = runner.invoke(app, ["info", str(bad)])

@@ -24,7 +24,7 @@ from meddenoise.data import IntensitySpec
 from meddenoise.denoiser import Denoiser
 from meddenoise.io import read_image
 from meddenoise.methods import DenoiserResolver
-from meddenoise.noise import estimate_noise_std
+from meddenoise.noise import estimate_ct_noise, estimate_noise_std
 from meddenoise.pipeline import (
     DEFAULT_TILE,
     DenoiseOptions,
@@ -145,7 +145,7 @@ def test_auto_estimates_each_slice_in_image_units(rng: np.random.Generator) -> N
     _, report = denoise_pixels(
         stack, rec, intensity=IntensitySpec("window", level=0, width=1000), modality="CT", units="HU"
     )
-    expected_hu = [estimate_noise_std(s) for s in stack]
+    expected_hu = [estimate_ct_noise(s) for s in stack]  # CT in HU: the CT estimator
     assert report.noise == pytest.approx(expected_hu)
     assert rec.sigmas == pytest.approx([hu / 1000 for hu in expected_hu])
     assert 14 < expected_hu[0] < 30 and 45 < expected_hu[1] < 75  # the estimate is in HU, not 0-1

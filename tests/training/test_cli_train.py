@@ -218,3 +218,20 @@ def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path, png_folder:
     result = runner.invoke(app, _train_args(png_folder, blocker / "run"))
     assert result.exit_code == 1 and "cannot write" in result.output and "Traceback" not in result.output
     assert result.output.count("error:") == 1
+
+
+@pytest.mark.integration
+def test_cli_trains_redcnn_and_the_checkpoint_denoises(tmp_path: Path, png_folder: Path) -> None:
+    """RED-CNN, the LDCT baseline, trains from the command line and its checkpoint is a denoiser."""
+    from meddenoise.methods import build_denoiser
+
+    out = tmp_path / "redcnn"
+    args = _train_args(png_folder, out, "--limit", "4", "--epochs", "1")
+    args[args.index("gondara-dae")] = "redcnn"
+    args[args.index("filters=4")] = "width=4"
+    result = runner.invoke(app, [*args, "--size", "24"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["model"] == "redcnn"
+    denoiser = build_denoiser(str(out)).denoiser
+    image = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    assert denoiser.denoise_image(image).shape == (24, 24)

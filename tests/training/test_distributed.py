@@ -124,3 +124,22 @@ def test_torchrun_two_processes_train_like_one_and_resume(tmp_path: Path) -> Non
     # The same batches and the whole-batch gradient: only the order of float sums differs (the ranks'
     # gradients are summed by the all-reduce), so the losses agree to 1e-5 relative.
     np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-5)
+
+
+def test_an_objective_with_its_own_trainable_parts_is_refused_under_torchrun(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from meddenoise.training import TrainConfig, train, trainer
+
+    monkeypatch.setattr(trainer, "setup", lambda: DistContext(rank=0, world_size=2))  # as torchrun would
+    config = TrainConfig(
+        model="gondara-dae",
+        model_params={"filters": 4},
+        noise="gaussian(p=0.1,sigma=1)",
+        epochs=1,
+        batch_size=4,
+        objective={"kind": "adversarial", "base": {"kind": "supervised"}},
+    )
+    with pytest.raises(ValueError, match="does not synchronise yet"):
+        train(config, make_images(8), out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "last.json").exists()

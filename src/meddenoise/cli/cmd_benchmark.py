@@ -55,6 +55,20 @@ def benchmark(
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr.")] = True,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="'gaussian': white noise at --levels; 'ldct': the low-dose CT protocol (Eulig et al. 2024 "
+            "scoring, lowdose-ct at --doses with the DICOM's pixel size, split by patient, CT measures, "
+            "routine-dose faithfulness; --models all means the shipped ct model). docs/low-dose-ct.md"
+        ),
+    ] = "gaussian",
+    doses: Annotated[
+        str,
+        typer.Option(
+            help="--protocol ldct: simulated dose fractions, comma-separated; 'none': routine dose only."
+        ),
+    ] = "0.25,0.1",
 ) -> None:
     """Score shipped models, BM3D and NL-means at noise levels in the image's units; print the table."""
     from meddenoise.evaluation.benchmark import benchmark as run_benchmark
@@ -72,6 +86,24 @@ def benchmark(
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
                 raise ValueError(f"unknown mode {mode!r}: choose told, blind or both")
+        if protocol == "ldct":
+            from meddenoise.evaluation.ldct import ldct_benchmark, load_ldct_images, parse_doses
+
+            dose_levels = parse_doses(doses)
+            picked = ["ct"] if models.strip() == "all" else _split(models)
+            ldct = ldct_benchmark(
+                benchmark_choices(picked, _split(classical)),
+                load_ldct_images(data, limit=limit, crop=crop),
+                dose_levels,
+                seed=seed,
+                progress=progress,
+            )
+            typer.echo(ldct.to_markdown())
+            if out is not None:
+                typer.echo(f"wrote {', '.join(str(p) for p in ldct.save(out).values())}", err=True)
+            return
+        if protocol != "gaussian":
+            raise ValueError(f"unknown protocol {protocol!r}: choose gaussian or ldct")
         choices = benchmark_choices(None if models.strip() == "all" else _split(models), _split(classical))
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -35,6 +35,21 @@ def _usable_metrics(names: list[str], image: np.ndarray, data_range: float) -> l
     return usable
 
 
+def _scores(names: list[str], normalizers: list[dict[str, Any]]) -> list[Any]:
+    """Metric names, with the CT measures (in HU) mapped back from the dataset's [0, 1] scale."""
+    from meddenoise.evaluation import Score
+    from meddenoise.metrics import CT_METRICS
+
+    ct = [n for n in names if n.lower().replace("-", "_") in CT_METRICS]
+    if not ct:
+        return list(names)
+    ranges = {(float(n["low"]), float(n["high"])) for n in normalizers if n.get("units") == "HU"}
+    if len(ranges) != 1 or any(n.get("units") != "HU" for n in normalizers):
+        raise ValueError(f"metrics {', '.join(ct)} need CT images in HU (DICOM CT), all with one mapping")
+    (hu_range,) = ranges
+    return [Score(n.lower().replace("-", "_"), to_units=hu_range) if n in ct else n for n in names]
+
+
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Folder (or file) of clean images.")],
@@ -52,7 +67,13 @@ def evaluate(
             "({shipped}; also pretrained:<name>), or checkpoint paths."
         ),
     ] = "median,nlmeans,bm3d",
-    metrics: Annotated[str, typer.Option(help="Comma-separated metrics: {metrics}.")] = "ssim,psnr",
+    metrics: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated metrics: {metrics} (hu_bias_soft, hu_bias_fat, gradient_ratio and "
+            "residual_structure are CT measures, scored in HU: CT inputs only)."
+        ),
+    ] = "ssim,psnr",
     size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Use only the first N images (sorted by path).")
@@ -128,7 +149,9 @@ def evaluate(
             denoisers,
             images,
             noise,
-            usable if mask is None else with_masked(usable, data_range=data_range),
+            _scores(usable, dataset.normalizers)
+            if mask is None
+            else with_masked(_scores(usable, dataset.normalizers), data_range=data_range),
             masks=masks,
             mask_name=mask,
             seed=seed,

@@ -50,11 +50,13 @@ def noise(
     The image is mapped to [0, 1] by the default intensity policy (meddenoise.data.DEFAULT_INTENSITY, as
     for training data: CT -1024..3071 HU; 8/16-bit files: their range; other DICOM/NIfTI: min..max),
     corrupted and mapped back to its units. lowdose-ct (units=hu, its
-    default) works on the HU pixels of a CT file directly.
+    default) works on the HU pixels of a CT file directly, with pixel_mm from the file's pixel spacing
+    unless the spec gives one.
     """
     from meddenoise.data import DEFAULT_INTENSITY, intensity_for_image
     from meddenoise.io import ImageReadError, ImageWriteError, check_output, read_image, write_image
     from meddenoise.noise import NoiseSpecError, parse_noise
+    from meddenoise.noise.ct import with_pixel_spacing
     from meddenoise.noise.files import noise_image
 
     if list_models:
@@ -65,8 +67,8 @@ def noise(
         raise typer.Exit(2)
     try:
         check_output(output, overwrite=overwrite)
-        model = parse_noise(spec)
         image = read_image(source)
+        model = with_pixel_spacing(parse_noise(spec), image.meta.pixel_spacing)  # as noise_image does
         noisy = noise_image(image, model, rng=seed, mapping=intensity_for_image(image, DEFAULT_INTENSITY))
         write_image(output, noisy, like=image, description=f"noise {model} seed {seed}", derivation="noise")
     except (NoiseSpecError, ImageReadError, ImageWriteError, FileNotFoundError, IsADirectoryError) as exc:

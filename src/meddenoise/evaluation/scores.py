@@ -77,6 +77,9 @@ class Score:
         window, or the nominal range of the stored values); ``None``: scored as they are.
     masked
         Score inside the image's mask only (:data:`MASKABLE_METRICS`; the mask comes with the call).
+    to_units
+        ``(low, high)`` of an affine intensity mapping: both images, on its [0, 1] scale, are mapped
+        back to ``low + x * (high - low)`` (e.g. HU for the CT measures) before clipping and scoring.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Score:
     label: str = ""
     clip: tuple[float, float] | None = None
     masked: bool = False
+    to_units: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         metric = (self.metric or self.name).strip().lower().replace("-", "_")
@@ -131,6 +135,10 @@ class Score:
             mask = None
         elif mask is None:
             raise ValueError(f"score {self.name} is masked: give the images' masks")
+        if self.to_units is not None:
+            low, width = float(self.to_units[0]), float(self.to_units[1]) - float(self.to_units[0])
+            estimate = low + width * np.asarray(estimate, dtype=np.float64)
+            clean = low + width * np.asarray(clean, dtype=np.float64)
         if self.clip is not None:
             low, high = float(self.clip[0]), float(self.clip[1])
             estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)

@@ -1,10 +1,12 @@
-"""Image-quality metrics: SSIM, MS-SSIM, PSNR, MSE, MAE and (optionally) LPIPS.
+"""Image-quality metrics: SSIM, MS-SSIM, PSNR, MSE, MAE, (optionally) LPIPS, and CT measures.
 
 Every metric takes two images and an explicit keyword ``data_range`` (the distance between the
 largest and smallest possible pixel values, 1.0 for [0, 1] images) and returns a float.
 :data:`METRICS` maps names to these functions; :func:`metric_batch` scores whole batches.
 LPIPS is imported lazily from :mod:`meddenoise.metrics.lpips` so that the other metrics never
-import torch.
+import torch. The CT measures (:mod:`meddenoise.metrics.ct`: NPS, edge MTF, gradient ratio, HU bias,
+residual structure, routine-dose faithfulness) take images in HU; four of them are metrics here
+(``hu_bias_soft``, ``hu_bias_fat``, ``gradient_ratio``, ``residual_structure``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from meddenoise.metrics.ct import CT_METRICS
 from meddenoise.metrics.pixel import mae, mse, psnr
 from meddenoise.metrics.structural import MS_SSIM_WEIGHTS, ms_ssim, ssim
 
 __all__ = [
+    "CT_METRICS",
     "HIGHER_IS_BETTER",
     "METRICS",
     "MS_SSIM_WEIGHTS",
@@ -65,6 +69,7 @@ METRICS: Mapping[str, Metric] = {
     "mae": mae,
     "ms_ssim": ms_ssim,
     "lpips": lpips_distance,
+    **{name: fn for name, (fn, _) in CT_METRICS.items()},
 }
 
 #: Whether a larger value of the metric means a better match.
@@ -75,6 +80,7 @@ HIGHER_IS_BETTER: Mapping[str, bool] = {
     "mae": False,
     "ms_ssim": True,
     "lpips": False,
+    **{name: higher for name, (_, higher) in CT_METRICS.items()},
 }
 
 

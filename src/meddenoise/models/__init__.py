@@ -9,6 +9,7 @@ convolutional ones accept any ``H, W`` (padded internally to their ``multiple`` 
 from meddenoise.models import autoencoders as _autoencoders  # noqa: F401
 from meddenoise.models import conditioned as _conditioned  # noqa: F401
 from meddenoise.models import gondara as _gondara  # noqa: F401
+from meddenoise.models import redcnn as _redcnn  # noqa: F401
 from meddenoise.models import residual as _residual  # noqa: F401
 from meddenoise.models import stacked as _stacked  # noqa: F401
 from meddenoise.models import unet as _unet  # noqa: F401

@@ -31,6 +31,8 @@ from meddenoise.noise.base import (
 )
 from meddenoise.noise.ct import LowDoseCTNoise
 from meddenoise.noise.estimate import (
+    estimate_ct_noise,
+    estimate_ct_noise_per_slice,
     estimate_noise_std,
     estimate_noise_std_per_slice,
     estimate_sigma,
@@ -61,6 +63,8 @@ __all__ = [
     "SaltPepperNoise",
     "SpeckleNoise",
     "describe_models",
+    "estimate_ct_noise",
+    "estimate_ct_noise_per_slice",
     "estimate_noise_std",
     "estimate_noise_std_per_slice",
     "estimate_sigma",

@@ -33,9 +33,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from meddenoise.noise.base import NoiseModel, NoiseSpecError, Param, register_noise
+from meddenoise.noise.base import ComposedNoise, NoiseModel, NoiseSpecError, Param, register_noise
 
-__all__ = ["FBP_FILTERS", "LowDoseCTNoise", "back_project", "fbp", "forward_project", "ramp_filter"]
+__all__ = [
+    "FBP_FILTERS",
+    "LowDoseCTNoise",
+    "back_project",
+    "fbp",
+    "forward_project",
+    "ramp_filter",
+    "with_pixel_spacing",
+]
 
 FBP_FILTERS = ("ramp", "shepp-logan", "cosine", "hann")
 _UPSAMPLE = 4  # detector up-sampling factor of the nearest-sample back-projection
@@ -233,3 +241,33 @@ class LowDoseCTNoise(NoiseModel):
         if self.units == "unit":
             return np.clip((noisy - self.hu_lo) / span, 0.0, 1.0)
         return noisy
+
+
+def with_pixel_spacing(model: NoiseModel, spacing: tuple[float, float] | None) -> NoiseModel:
+    """``model`` with every ``lowdose-ct`` stage that left ``pixel_mm`` at its default set to ``spacing``.
+
+    ``spacing`` is a file's ``(row, column)`` pixel spacing in mm (their mean is used: the simulation
+    assumes square pixels); ``None`` returns ``model`` unchanged, and so does a ``pixel_mm`` written in
+    the spec (other than the default 0.7).
+
+    Examples
+    --------
+    >>> from meddenoise.noise import parse_noise
+    >>> str(with_pixel_spacing(parse_noise("lowdose-ct(dose=0.1)"), (0.66, 0.66)))
+    'lowdose-ct(dose=0.1,pixel_mm=0.66)'
+    >>> str(with_pixel_spacing(parse_noise("lowdose-ct(dose=0.1,pixel_mm=0.5)"), (0.66, 0.66)))
+    'lowdose-ct(dose=0.1,pixel_mm=0.5)'
+    """
+    if spacing is None:
+        return model
+    default = next(p.default for p in LowDoseCTNoise.params if p.name == "pixel_mm")
+    mm = float(np.mean(spacing))
+    if not mm > 0:
+        return model
+    stages = [
+        LowDoseCTNoise(**{**stage.values, "pixel_mm": mm})
+        if isinstance(stage, LowDoseCTNoise) and stage.values["pixel_mm"] == default
+        else stage
+        for stage in model.components
+    ]
+    return stages[0] if len(stages) == 1 else ComposedNoise(stages)

@@ -9,6 +9,7 @@ import numpy as np
 from meddenoise._utils import RNGLike
 from meddenoise.io import MedicalImage
 from meddenoise.noise.base import NoiseModel, NoiseSpecError, parse_noise
+from meddenoise.noise.ct import with_pixel_spacing
 
 __all__ = ["UnitMapping", "noise_image"]
 
@@ -36,7 +37,8 @@ def noise_image(
     ``meddenoise.data.intensity_for_image(image)``, the intensity policy; default: the file's nominal
     value range ``image.meta.value_range``), corrupted and mapped back; values the mapping clipped are
     restored. ``lowdose-ct`` with ``units=hu`` (its default) instead gets the pixels in Hounsfield
-    units directly; it then needs a CT image in HU and cannot share a spec with [0, 1] models (give
+    units directly, with ``pixel_mm`` taken from the file's pixel spacing when the spec leaves it at
+    its default (:func:`meddenoise.noise.ct.with_pixel_spacing`); it then needs a CT image in HU and cannot share a spec with [0, 1] models (give
     it ``units=unit`` with ``hu_lo``/``hu_hi`` equal to the value range to compose it).
 
     Raises
@@ -44,7 +46,8 @@ def noise_image(
     NoiseSpecError
         When an HU model meets an image that is not in HU, or is composed with [0, 1] models.
     """
-    model = parse_noise(spec)
+    # lowdose-ct simulates a scan of the file's own pixel size unless the spec says otherwise
+    model = with_pixel_spacing(parse_noise(spec), image.meta.pixel_spacing)
     pixels = image.pixels.astype(np.float64)
     source = image.meta.source or "image"
     if _works_in_hu(model):

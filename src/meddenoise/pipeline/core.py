@@ -15,12 +15,15 @@ from meddenoise.denoiser import Denoiser
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
 __all__ = [
+    "CT_NOISE_ESTIMATOR",
     "NOISE_ESTIMATOR",
     "DenoiseOptions",
     "NoiseSource",
     "SliceReport",
     "denoise_pixels",
     "describe_noise",
+    "estimate_noise",
+    "noise_estimator_name",
     "noise_ignored_note",
     "parse_noise_level",
 ]
@@ -69,7 +72,8 @@ class DenoiseOptions:
     noise_level
         The noise std **in the image's own units** (HU for CT, stored grey levels for PNG/TIFF and
         X-ray DICOM, the array's own values for an array), ``"auto"`` (estimated per slice in those
-        units with :func:`meddenoise.noise.estimate_noise_std`) or ``None`` (the denoiser decides).
+        units with :func:`estimate_noise`: :func:`meddenoise.noise.estimate_ct_noise` for CT in HU,
+        :func:`meddenoise.noise.estimate_noise_std` otherwise) or ``None`` (the denoiser decides).
         It reaches a denoiser that uses it (:attr:`~meddenoise.denoiser.Denoiser.uses_sigma`) on the
         denoiser's [0, 1] scale: ``sigma = noise_level / (high - low)`` of the intensity mapping.
     strength
@@ -199,12 +203,28 @@ def noise_ignored_note(label: str, report: SliceReport) -> str:
 
 #: The blind noise estimator behind ``noise_level="auto"`` and ``meddenoise info`` (image units).
 NOISE_ESTIMATOR = "meddenoise.noise.estimate_noise_std"
+#: Its CT counterpart, for images in HU: the mode of the local std in flat fat and soft tissue.
+CT_NOISE_ESTIMATOR = "meddenoise.noise.estimate_ct_noise"
 
 
-def _estimate_noise(pixels: np.ndarray) -> float:
-    from meddenoise.noise import estimate_noise_std
+def noise_estimator_name(units: str | None) -> str:
+    """The estimator :func:`estimate_noise` uses for images in ``units`` (``"HU"``: the CT one)."""
+    return CT_NOISE_ESTIMATOR if units == "HU" else NOISE_ESTIMATOR
 
-    return float(estimate_noise_std(pixels))
+
+def estimate_noise(pixels: np.ndarray, units: str | None) -> float:
+    """The blind noise std of one slice in its own units: :func:`~meddenoise.noise.estimate_ct_noise` for HU.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(estimate_noise(40 + rng.normal(0, 12, (128, 128)), "HU"), 0)
+    12.0
+    """
+    from meddenoise.noise import estimate_ct_noise, estimate_noise_std
+
+    estimator = estimate_ct_noise if units == "HU" else estimate_noise_std
+    return float(estimator(pixels))
 
 
 def denoise_pixels(
@@ -280,7 +300,7 @@ def denoise_pixels(
         uses_sigma=denoiser.uses_sigma,
     )
     for index, slice_pixels in enumerate(stack):
-        noise = _estimate_noise(slice_pixels) if level == "auto" else level
+        noise = estimate_noise(slice_pixels, units) if level == "auto" else level
         assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
         report.noise.append(noise)
         # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)

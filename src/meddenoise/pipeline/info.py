@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from meddenoise.data.intensity import CLASSICAL_INTENSITY, intensity_for_image
-from meddenoise.pipeline.core import NOISE_ESTIMATOR
+from meddenoise.pipeline.core import estimate_noise, noise_estimator_name
 
 __all__ = ["describe_image"]
 
@@ -17,8 +17,8 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     """Facts about one image file, in display order.
 
     The noise std is estimated blindly on the middle slice in the image's own units (HU for CT, stored
-    grey levels for PNG/TIFF) by :func:`meddenoise.noise.estimate_noise_std`, the estimator
-    ``denoise --noise-level auto`` uses; a number in those units is what ``--noise-level`` takes.
+    grey levels for PNG/TIFF) by :func:`meddenoise.pipeline.core.estimate_noise` (CT in HU:
+    :func:`meddenoise.noise.estimate_ct_noise`), the estimator ``denoise --noise-level auto`` uses; a number in those units is what ``--noise-level`` takes.
     The mapping line is the one the pipeline uses for classical methods (CT: window -1024..1024 HU;
     others: percentiles 0.5-99.5).
 
@@ -28,7 +28,6 @@ def describe_image(path: str | Path) -> dict[str, Any]:
         If the file cannot be read as an image.
     """
     from meddenoise.io import read_image
-    from meddenoise.noise import estimate_noise_std
 
     image = read_image(Path(path))
     meta = image.meta
@@ -36,8 +35,8 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     stack = pixels if pixels.ndim == 3 else pixels[None]
     middle = stack[len(stack) // 2]
     mapping = intensity_for_image(image, CLASSICAL_INTENSITY, pixels=middle)
-    # the estimator needs 2x2 pixels; a smaller image is still described, its noise is not
-    noise = float(estimate_noise_std(middle)) if min(middle.shape) >= 2 else None
+    # the estimators need 2x2 pixels; a smaller image is still described, its noise is not
+    noise = estimate_noise(middle, meta.units) if min(middle.shape) >= 2 else None
     where = "middle slice" if pixels.ndim == 3 else "image"
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
@@ -59,7 +58,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
         f"noise std ({meta.units})": (
             f"{noise:.4g} (estimated on the {where})" if noise is not None else "n/a (image under 2x2 pixels)"
         ),
-        "noise estimator": NOISE_ESTIMATOR,
+        "noise estimator": noise_estimator_name(meta.units),
         "mapping for denoising": f"{mapping.low:.6g} .. {mapping.high:.6g} {meta.units} → 0..1",
     }
     return facts

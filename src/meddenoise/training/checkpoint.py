@@ -9,7 +9,10 @@ A checkpoint named ``best`` in ``run/`` is two files:
 The ``last`` checkpoint also carries what an exact resume needs: ``run/last.optim.safetensors``
 holds the optimiser's tensors (its state dict flattened to ``state.<param index>.<name>`` keys) and
 ``last.json["resume"]`` the optimiser's non-tensor state, the scheduler, early-stopping counters and
-the epoch reached. Random draws are seeded per epoch from the config's seed, so the epoch index is the
+the epoch reached. An objective with trainable parts of its own (the adversarial objective's critic)
+adds ``run/last.parts.safetensors``: every part's weights (``module.<part>.<key>``) and optimiser
+tensors (``optim.<part>.state.<param index>.<name>``), their non-tensor optimiser state in
+``last.json["parts"]``. Random draws are seeded per epoch from the config's seed, so the epoch index is the
 only random state a resume needs.
 
 :func:`load_checkpoint` checks everything before it trusts a file and fails with one line:
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import platform
 import struct
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,7 @@ __all__ = [
     "CheckpointError",
     "checkpoint_intensity",
     "load_checkpoint",
+    "load_parts_state",
     "read_checkpoint_json",
     "resolve_checkpoint",
     "run_metadata",
@@ -117,6 +122,28 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+def _save_parts(
+    path: Path, parts: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer]
+) -> dict[str, Any]:
+    """Write the parts' weights and optimiser tensors to ``path``; returns the sidecar's ``parts`` entry."""
+    tensors: dict[str, torch.Tensor] = {}
+    rests: dict[str, Any] = {}
+    for part, module in parts.items():
+        for key, value in module.state_dict().items():
+            tensors[f"module.{part}.{key}"] = value.detach().contiguous().clone()
+    for part, optimizer in optimizers.items():
+        flat, rests[part] = _flatten_optimizer(optimizer.state_dict())
+        tensors.update({f"optim.{part}.{key}": value for key, value in flat.items()})
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    return {
+        "file": path.name,
+        "sha256": _sha256(path),
+        "modules": sorted(parts),
+        "optimizers": rests,
+    }
+
+
 def save_checkpoint(
     out_dir: str | Path,
     name: str,
@@ -127,8 +154,13 @@ def save_checkpoint(
     info: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     resume: dict[str, Any] | None = None,
+    parts: Mapping[str, nn.Module] | None = None,
+    part_optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
 ) -> Path:
     """Write ``<out_dir>/<name>.safetensors`` + ``<name>.json`` (and the optimiser when given) atomically.
+
+    ``parts`` and ``part_optimizers`` (an objective's own trainable modules and their optimisers, by
+    name) go to ``<name>.parts.safetensors``.
 
     The JSON sidecar is written last and records the weights' SHA-256, so a run killed between the
     two writes leaves a checkpoint that :func:`load_checkpoint` reports as corrupt, never a silent mix.
@@ -155,6 +187,8 @@ def save_checkpoint(
         doc["optimizer_file"] = optim_path.name
         doc["optimizer_sha256"] = _sha256(optim_path)
         doc["optimizer_state"] = rest
+    if parts:
+        doc["parts"] = _save_parts(out_dir / f"{name}.parts.safetensors", parts, part_optimizers or {})
     if resume is not None:
         doc["resume"] = resume
     json_path = out_dir / f"{name}.json"
@@ -173,7 +207,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
         )
     if path.is_dir():
         path = path / "best.json"
-    elif path.name.endswith(".optim.safetensors"):
+    elif path.name.endswith((".optim.safetensors", ".parts.safetensors")):  # suffixes of equal length
         path = path.with_name(path.name[: -len(".optim.safetensors")] + ".json")
     elif path.suffix == ".safetensors":
         path = path.with_suffix(".json")
@@ -336,3 +370,24 @@ def load_optimizer_state(json_path: Path, doc: dict[str, Any]) -> dict[str, Any]
         raise _corrupt(json_path, "no optimiser state to resume from")
     tensors = _load_tensors(json_path.with_name(str(doc["optimizer_file"])), doc.get("optimizer_sha256"))
     return _unflatten_optimizer(tensors, doc["optimizer_state"])
+
+
+def load_parts_state(
+    json_path: Path, doc: dict[str, Any]
+) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]:
+    """The state of an objective's own parts stored with a checkpoint: ``(weights by part, optimiser
+    state dict by part)``, checked like the weights. Raises :class:`CheckpointError` when there is none."""
+    entry = doc.get("parts")
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise _corrupt(json_path, "no state of the objective's own parts (e.g. its critic) to resume from")
+    tensors = _load_tensors(json_path.with_name(str(entry["file"])), entry.get("sha256"))
+    modules: dict[str, dict[str, torch.Tensor]] = {str(part): {} for part in entry.get("modules", [])}
+    flat: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        kind, part, rest = key.split(".", 2)
+        (modules if kind == "module" else flat).setdefault(part, {})[rest] = value
+    optimizers = {
+        str(part): _unflatten_optimizer(flat.get(part, {}), rest)
+        for part, rest in entry.get("optimizers", {}).items()
+    }
+    return modules, optimizers

@@ -6,6 +6,8 @@ Layout of ``out_dir`` after a run::
     best.safetensors/.json     weights with the lowest validation loss (training loss without a val set)
     last.safetensors/.json     weights after the last finished epoch, plus
     last.optim.safetensors     the optimiser state, for ``resume=True``
+    last.parts.safetensors     the weights and optimiser state of an objective's own trainable parts
+                               (a critic), when it has them
     history.json               per-epoch train/val loss, learning rate, seconds, images/s
     history.png                training vs validation loss (Gondara 2016, Fig. 7)
 
@@ -57,13 +59,15 @@ from meddenoise.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_optimizer_state,
+    load_parts_state,
+    load_state_dict_checked,
     read_checkpoint_json,
     run_metadata,
     save_checkpoint,
 )
 from meddenoise.training.config import TrainConfig, TrainConfigError, parse_noise_spec
 from meddenoise.training.distributed import DistContext, setup
-from meddenoise.training.objectives import Objective
+from meddenoise.training.objectives import Objective, TrainableObjective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
@@ -377,14 +381,34 @@ def _resumable(saved: TrainConfig, config: TrainConfig, path: Path) -> None:
         raise ValueError(f"{path}: cannot resume a run with a different config ({details})")
 
 
+def _restore_parts(objective: TrainableObjective, json_path: Path, doc: dict[str, Any]) -> None:
+    """Load the objective's own parts and their optimisers from the checkpoint ``json_path``."""
+    modules, optimizers = load_parts_state(json_path, doc)
+    for name, module in objective.parts().items():
+        if name not in modules:
+            raise CheckpointError(f"{json_path}: checkpoint is mismatched: it holds no part {name!r}")
+        load_state_dict_checked(module, modules[name], path=json_path)
+    for name, optimizer in objective.part_optimizers().items():
+        if name not in optimizers:
+            raise CheckpointError(f"{json_path}: checkpoint is mismatched: no optimiser state of {name!r}")
+        optimizer.load_state_dict(optimizers[name])
+
+
 def _restore(
-    out_dir: Path, config: TrainConfig, model: nn.Module, phases: list[TrainingPhase], state: _State
+    out_dir: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    phases: list[TrainingPhase],
+    state: _State,
+    objective: Objective,
 ) -> _State:
-    """Load ``out_dir/last`` into ``model`` and return the state to go on from."""
+    """Load ``out_dir/last`` into ``model`` (and the objective's own parts) and return the state to go on from."""
     json_path, doc = read_checkpoint_json(out_dir / "last.json")
     saved_model, saved_config = load_checkpoint(json_path)
     _resumable(saved_config, config, json_path)
     model.load_state_dict(saved_model.state_dict())
+    if isinstance(objective, TrainableObjective):
+        _restore_parts(objective, json_path, doc)
     saved = doc.get("resume")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{json_path}: checkpoint is corrupt: no resume state")
@@ -448,6 +472,13 @@ def _check_same_data(last_json: Path, now: dict[str, Any]) -> None:
 # --- the run -----------------------------------------------------------------------------------------
 
 
+def _set_parts_mode(objective: Objective, training: bool) -> None:
+    """Train or eval mode for the objective's own parts, as for the model."""
+    if isinstance(objective, TrainableObjective):
+        for part in objective.parts().values():
+            part.train(training)
+
+
 def _evaluate(
     model: nn.Module,
     phase: TrainingPhase,
@@ -459,6 +490,7 @@ def _evaluate(
     rng = seeded_rng(config.seed, STREAM_VAL)
     total, count = 0.0, 0
     model.eval()
+    _set_parts_mode(objective, False)
     with torch.no_grad():
         for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
             loss = batch_loss(
@@ -523,6 +555,14 @@ class _Run:
         params = phase.parameters()
         rng = seeded_rng(config.seed, STREAM_EPOCH, epoch)
         model.train()
+        _set_parts_mode(self.objective, True)
+        # The objective's own parts learn during the main phase only (after each of its steps).
+        parts = (
+            self.objective
+            if isinstance(self.objective, TrainableObjective) and isinstance(phase, MainPhase)
+            else None
+        )
+        part_sums: dict[str, float] = {}
         t0 = time.perf_counter()
         total, count = 0.0, 0
         lr = float(optimizer.param_groups[0]["lr"])
@@ -558,6 +598,9 @@ class _Run:
             if config.optim.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
             optimizer.step()
+            if parts is not None:
+                for key, part_value in parts.update(rng=rng).items():
+                    part_sums[key] = part_sums.get(key, 0.0) + part_value * len(batch.inputs)
             total += value * len(batch.inputs)
             count += len(batch.inputs)
             if show:
@@ -576,6 +619,7 @@ class _Run:
             "lr": lr,
             "seconds": seconds,
             "images_per_second": count / seconds if seconds > 0 else None,
+            **{key: part_sum / count for key, part_sum in part_sums.items()},
         }
 
     def end_epoch(self, phase: TrainingPhase, row: dict[str, Any]) -> bool:
@@ -617,7 +661,14 @@ class _Run:
             info=info,
             optimizer=None if resume is None else self.optimizer,
             resume=resume,
+            **self._parts_to_save(resume is not None),
         )
+
+    def _parts_to_save(self, resumable: bool) -> dict[str, Any]:
+        """The objective's own parts and optimisers, for the checkpoints a run resumes from."""
+        if not resumable or not isinstance(self.objective, TrainableObjective):
+            return {}
+        return {"parts": self.objective.parts(), "part_optimizers": self.objective.part_optimizers()}
 
     def run(
         self, *, progress: bool, on_epoch_end: Callable[[dict[str, Any]], bool | None] | None
@@ -740,12 +791,20 @@ def train(
     dist = setup()  # one of several processes under torchrun, else a run on its own
     try:
         objective = config.objective.build()
+        if dist.enabled and isinstance(objective, TrainableObjective):
+            # its parts (a critic) would learn from each rank's share apart and drift between the ranks
+            raise ValueError(
+                f"objective {config.objective.kind!r} trains parts of its own, which multi-process "
+                "training (torchrun) does not synchronise yet; train it in one process"
+            )
+        if isinstance(objective, TrainableObjective):
+            objective.prepare(seed=config.seed)
         sources = _make_sources(config, objective, images, targets, val, val_tgt)
         model, init_info = _init_model(config)
         phases = plan_phases(config, model)
         state = _State(init_info=init_info)
         if resume and last_json.exists():
-            state = _restore(out_dir, config, model, phases, state)
+            state = _restore(out_dir, config, model, phases, state, objective)
         elif dist.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
         # the main phase trains the DDP-wrapped model; `model` itself is what checkpoints save

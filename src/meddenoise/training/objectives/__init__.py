@@ -1,16 +1,18 @@
-"""Training objectives: supervised, noise-level-conditioned, noise2noise and noise2void (blind-spot), each
-with its config.
+"""Training objectives: supervised, noise-level-conditioned, noise2noise, noise2void (blind-spot) and
+adversarial (pixel + perceptual + a critic of its own, around supervised or conditioned), each with its config.
 
 A config's ``kind`` selects the objective: ``TrainConfig(objective={"kind": "noise2void", ...})``.
 Add one by writing a module with an :class:`ObjectiveConfig` subclass (a literal ``kind`` and a
 ``build()``), decorated with :func:`register_objective`, and an :class:`Objective`; import it below.
 """
 
+from meddenoise.training.objectives.adversarial import AdversarialConfig, AdversarialObjective
 from meddenoise.training.objectives.base import (
     OBJECTIVES,
     Batch,
     Objective,
     ObjectiveConfig,
+    TrainableObjective,
     register_objective,
 )
 from meddenoise.training.objectives.conditioned import ConditionedConfig, ConditionedObjective
@@ -20,6 +22,8 @@ from meddenoise.training.objectives.supervised import SupervisedConfig, Supervis
 
 __all__ = [
     "OBJECTIVES",
+    "AdversarialConfig",
+    "AdversarialObjective",
     "Batch",
     "ConditionedConfig",
     "ConditionedObjective",
@@ -31,5 +35,6 @@ __all__ = [
     "ObjectiveConfig",
     "SupervisedConfig",
     "SupervisedObjective",
+    "TrainableObjective",
     "register_objective",
 ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 
 from meddenoise.training.losses import LossFn, get_loss
 
@@ -28,6 +29,7 @@ __all__ = [
     "NoiseFn",
     "Objective",
     "ObjectiveConfig",
+    "TrainableObjective",
     "as_float32",
     "register_objective",
 ]
@@ -84,6 +86,34 @@ class Objective(Protocol):
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """The scalar loss of a prediction ``(B, 1, H, W)`` against a batch's target and mask."""
+        ...
+
+
+@runtime_checkable
+class TrainableObjective(Protocol):
+    """An objective with trainable parts of its own (an adversarial loss's critic), besides the network.
+
+    The trainer seeds the parts (:meth:`prepare`), puts them in train mode for training batches and in
+    eval mode for validation batches (as it does the network: an objective may leave a term out of
+    the validation loss that way), calls :meth:`update` after every optimiser step of the main phase,
+    and checkpoints every part's weights and optimiser state with ``last`` for an exact resume.
+    """
+
+    def prepare(self, *, seed: int) -> None:
+        """(Re)initialise the parts and their optimisers from ``seed`` (leaving the caller's torch RNG alone)."""
+        ...
+
+    def parts(self) -> dict[str, nn.Module]:
+        """The trainable parts by name (names without dots)."""
+        ...
+
+    def part_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers of the parts, by name."""
+        ...
+
+    def update(self, *, rng: np.random.Generator) -> dict[str, float]:
+        """Train the parts on what the last training batch's :meth:`Objective.loss` saw; every random
+        draw from ``rng``. Returns values to average into the epoch's history row (may be empty)."""
         ...
 
 

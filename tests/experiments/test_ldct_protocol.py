@@ -1,0 +1,128 @@
+"""The low-dose CT benchmark protocol (meddenoise.evaluation.ldct, `benchmark --protocol ldct`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+from typer.testing import CliRunner
+
+from meddenoise.cli.main import app
+from meddenoise.data.intensity import IntensitySpec
+from meddenoise.denoiser import Denoiser
+from meddenoise.evaluation.ldct import (
+    LDCTResult,
+    ldct_benchmark,
+    load_ldct_images,
+    parse_doses,
+    true_noise_std,
+)
+from meddenoise.methods import DenoiserChoice
+from meddenoise.metrics import psnr
+from meddenoise.metrics.ct import TISSUE_BANDS, tissue_mask
+from meddenoise.noise import LowDoseCTNoise, estimate_ct_noise
+
+CT = Path(get_testdata_file("CT_small.dcm"))  # 128x128, PixelSpacing 0.661468 mm, PatientID set
+runner = CliRunner()
+
+
+class Recorder(Denoiser):
+    """Takes a noise level, records it, returns its input."""
+
+    name = "recorder"
+    uses_sigma = True
+
+    def __init__(self) -> None:
+        self.sigmas: list[float | None] = []
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        self.sigmas.append(sigma)
+        return image
+
+
+def test_scores_follow_the_protocol_and_told_and_blind_get_their_levels() -> None:
+    [image] = load_ldct_images(CT)
+    assert image.pixel_mm == pytest.approx(0.661468) and image.patient
+    recorder = Recorder()
+    span = 2048.0  # the window mapping below: -1024..1024 HU
+    choice = DenoiserChoice(recorder, IntensitySpec("window", level=0, width=span), "recorder", "instance")
+    result = ldct_benchmark({"rec": choice}, [image], (0.5,), seed=3, routine=False, progress=False)
+    # the noisy slice, rebuilt from the seed rule: child 0 of child 0 of SeedSequence(3)
+    child = np.random.SeedSequence(3).spawn(1)[0].spawn(1)[0]
+    clean = image.full.astype(np.float64)
+    noisy = LowDoseCTNoise(dose=0.5, pixel_mm=0.661468)(clean, rng=np.random.default_rng(child))
+    noisy32 = noisy.astype(np.float32)
+    expected_psnr = psnr(np.clip(noisy32, -1024, 1900), np.clip(clean, -1024, 1900), data_range=2924.0)
+    row = next(r for r in result.rows if r["method"] == "noisy")
+    assert row["psnr"] == pytest.approx(expected_psnr, rel=1e-6)
+    # told: the std of the simulated noise in fat and soft tissue; blind: the CT estimate of the noisy slice
+    told, blind = recorder.sigmas
+    assert told * span == pytest.approx(true_noise_std(noisy32, clean), rel=1e-5)
+    assert blind * span == pytest.approx(estimate_ct_noise(noisy32), rel=1e-5)
+    assert {r["method"] for r in result.rows} == {"noisy", "rec (true σ)", "rec (blind)"}
+    text = result.to_markdown()
+    assert "DIFFERENT dataset" in text and "| RED-CNN | 28.002 |" in text
+
+
+def test_routine_dose_measures_the_unaltered_scan() -> None:
+    [image] = load_ldct_images(CT)
+    choice = DenoiserChoice(Recorder(), IntensitySpec("window", level=0, width=2048), "identity", "instance")
+    result = ldct_benchmark({"id": choice}, [image], (), routine=True, progress=False)
+    [row] = result.routine
+    # an identity leaves HU, edges and noise as they are
+    assert row["shift_soft_hu"] == pytest.approx(0.0, abs=1e-3) and row["gradient_ratio"] == pytest.approx(
+        1.0
+    )
+    assert row["noise_reduction"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scores_are_averaged_per_patient_first() -> None:
+    rows = [
+        {"dose": 0.25, "method": "m", "patient": "a", "psnr": 30.0},
+        {"dose": 0.25, "method": "m", "patient": "b", "psnr": 40.0},
+        {"dose": 0.25, "method": "m", "patient": "b", "psnr": 40.0},
+        {"dose": 0.25, "method": "m", "patient": "b", "psnr": 40.0},
+    ]
+    [entry] = LDCTResult(rows=rows, routine=[], methods=("m",), doses=(0.25,)).summary()
+    assert entry["psnr"] == pytest.approx(35.0)  # not 37.5, the mean over slices
+    assert entry["patients"] == 2
+
+
+def test_true_noise_std_counts_fat_and_soft_tissue_only() -> None:
+    clean = np.full((64, 64), 40.0)
+    clean[:, :32] = -1000.0  # air: its noise is not counted
+    noise = np.zeros_like(clean)
+    noise[:, :32] = 500.0 * np.random.default_rng(0).standard_normal((64, 32))
+    noise[:, 32:] = 10.0 * np.random.default_rng(1).standard_normal((64, 32))
+    mask = tissue_mask(clean, (-200.0, 300.0))
+    assert true_noise_std(clean + noise, clean) == pytest.approx(noise[mask].std())
+    assert mask.any() and not mask[:, :30].any() and TISSUE_BANDS["soft"][0] == 0.0
+
+
+def test_bad_doses_are_refused() -> None:
+    assert parse_doses("0.25,0.1") == (0.25, 0.1) and parse_doses("none") == ()
+    with pytest.raises(ValueError, match="fraction"):
+        parse_doses("1.5")
+    with pytest.raises(ValueError, match="no dose"):
+        parse_doses("")
+
+
+@pytest.mark.integration
+def test_cli_runs_the_ldct_protocol(tmp_path: Path) -> None:
+    out = tmp_path / "ldct"
+    args = ["benchmark", "--protocol", "ldct", "--data", str(CT), "--models", "", "--classical", "median",
+            "--doses", "0.5", "--out", str(out), "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Simulated dose 0.5" in result.output and "| median |" in result.output
+    assert "Routine dose" in result.output and "DIFFERENT dataset" in result.output
+    assert (out / "results.json").exists() and (out / "per_image.csv").exists()
+    assert "<table>" in (out / "report.html").read_text() and "RED-CNN" in (out / "report.html").read_text()
+    png = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(png)
+    refused = runner.invoke(app, ["benchmark", "--protocol", "ldct", "--data", str(png), "--no-progress"])
+    assert refused.exit_code == 2 and "not a CT image in HU" in refused.output

@@ -1,0 +1,133 @@
+"""CT image-quality measures on phantoms with known answers (meddenoise.metrics.ct)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.special import erf
+
+from meddenoise.metrics import HIGHER_IS_BETTER, METRICS
+from meddenoise.metrics.ct import (
+    edge_gradient_ratio,
+    edge_mtf,
+    flat_rois,
+    hu_bias,
+    noise_power_spectrum,
+    residual_structure,
+    routine_dose_faithfulness,
+)
+
+
+def test_white_noise_has_a_flat_nps_whose_integral_is_the_variance() -> None:
+    rng = np.random.default_rng(0)
+    rois = rng.normal(0.0, 12.0, (200, 32, 32))
+    result = noise_power_spectrum(rois, pixel_mm=0.7)
+    # the integral equals the mean sample variance of the mean-subtracted ROIs exactly (Parseval)
+    assert result.variance == pytest.approx(float(np.mean([r.var() for r in rois])), rel=1e-9)
+    assert result.variance == pytest.approx(144.0, rel=5 * math.sqrt(2 / rois.size))
+    # flat: each radial bin beyond DC at var * dx^2, within 5 standard errors of its average
+    expected = 144.0 * 0.7**2
+    assert np.abs(result.radial[2:] / expected - 1).max() < 0.1
+    # frequency axis: bins of 1 / (N dx) up to Nyquist 1 / (2 dx)
+    assert result.frequencies[1] == pytest.approx(1 / (32 * 0.7))
+    assert result.frequencies[-1] == pytest.approx(1 / (2 * 0.7))
+    # white: mean frequency = mean |f| over the grid, every frequency weighted equally (DC removed)
+    f = np.fft.fftfreq(32, d=0.7)
+    radius = np.hypot(*np.meshgrid(f, f))
+    assert result.mean_frequency == pytest.approx(radius.sum() / (radius.size - 1), rel=0.02)
+
+
+def test_nps_peaks_at_the_frequency_of_the_noise_texture() -> None:
+    rng = np.random.default_rng(1)
+    x = np.arange(64) * 0.5  # mm
+    f0 = 8 / (64 * 0.5)  # cycles/mm, on the grid
+    rois = [np.cos(2 * np.pi * f0 * x + rng.uniform(0, 2 * np.pi))[None, :].repeat(64, 0) for _ in range(4)]
+    assert noise_power_spectrum(rois, pixel_mm=0.5).peak_frequency == pytest.approx(f0)
+    # blurring white noise ("plastic" texture) moves the mean frequency down
+    white = rng.normal(size=(20, 64, 64))
+    blurred = np.stack([ndimage.gaussian_filter(r, 1.5) for r in white])
+    assert (
+        noise_power_spectrum(blurred, pixel_mm=0.5).mean_frequency
+        < 0.5 * noise_power_spectrum(white, pixel_mm=0.5).mean_frequency
+    )
+
+
+def test_plane_detrending_removes_a_ramp() -> None:
+    rng = np.random.default_rng(2)
+    ramp = np.add.outer(np.arange(32.0), np.arange(32.0)) * 5
+    rois = ramp + rng.normal(0, 1.0, (50, 32, 32))
+    assert noise_power_spectrum(rois, detrend="plane").variance == pytest.approx(1.0, rel=0.05)
+    assert noise_power_spectrum(rois, detrend="mean").variance > 100
+    with pytest.raises(ValueError, match="square"):
+        noise_power_spectrum(np.zeros((3, 8, 9)))
+
+
+@pytest.mark.parametrize(("sigma_mm", "pixel_mm"), [(0.8, 0.5), (1.2, 0.7), (0.6, 0.35)])
+def test_mtf50_of_a_gaussian_blurred_edge(sigma_mm: float, pixel_mm: float) -> None:
+    x = (np.arange(96) - 47.5) * pixel_mm
+    esf = 1000 * (1 + erf(x / (sigma_mm * math.sqrt(2)))) / 2 - 1000
+    roi = np.tile(esf, (20, 1))
+    expected = math.sqrt(math.log(2) / 2) / (math.pi * sigma_mm)
+    assert edge_mtf(roi, pixel_mm=pixel_mm).mtf50 == pytest.approx(expected, rel=0.01)
+    # the same edge turned 90 degrees and falling instead of rising
+    assert edge_mtf(roi.T[::-1], pixel_mm=pixel_mm).mtf50 == pytest.approx(expected, rel=0.01)
+
+
+def _phantom() -> np.ndarray:
+    """A body in HU: fat -100, a soft-tissue organ 50, a bone 1000, in air."""
+    yy, xx = np.mgrid[:128, :128] - 63.5
+    hu = np.where(xx**2 + yy**2 < 60**2, -100.0, -1000.0)
+    hu[xx**2 + (yy / 0.7) ** 2 < 35**2] = 50.0
+    hu[(xx - 10) ** 2 + yy**2 < 8**2] = 1000.0
+    return hu
+
+
+def test_gradient_ratio_of_a_scaled_and_of_a_blurred_image() -> None:
+    ref = _phantom()
+    assert edge_gradient_ratio(ref, ref) == pytest.approx(1.0)
+    assert edge_gradient_ratio(0.9 * ref, ref) == pytest.approx(0.9)
+    assert edge_gradient_ratio(ndimage.gaussian_filter(ref, 2.0), ref) < 0.7
+
+
+def test_hu_bias_is_the_exact_shift_in_each_tissue_band() -> None:
+    ref = _phantom()
+    shifted = ref + 7.0
+    assert hu_bias(shifted, ref, band="soft") == pytest.approx(7.0)
+    fat_only = ref + np.where(ref == -100.0, -4.0, 0.0)
+    assert hu_bias(fat_only, ref, band="fat") == pytest.approx(-4.0)
+    assert hu_bias(fat_only, ref, band="soft") == pytest.approx(0.0)
+    assert METRICS["hu_bias_soft"](shifted, ref, data_range=1.0) == pytest.approx(7.0)
+
+
+def test_residual_structure_tells_removed_noise_from_removed_anatomy() -> None:
+    rng = np.random.default_rng(3)
+    clean = _phantom()
+    noisy = clean + rng.normal(0, 20, clean.shape)
+    assert abs(residual_structure(clean, noisy)) < 0.15  # only noise removed
+    assert residual_structure(ndimage.gaussian_filter(noisy, 2.0), noisy) > 0.5  # edges removed too
+    assert residual_structure(noisy, noisy) == 0.0
+    assert not HIGHER_IS_BETTER["residual_structure"] and HIGHER_IS_BETTER["gradient_ratio"]
+
+
+def test_routine_dose_faithfulness_of_known_outputs() -> None:
+    rng = np.random.default_rng(4)
+    clean = _phantom()
+    scan = clean + rng.normal(0, 15, clean.shape)
+    shifted = routine_dose_faithfulness(scan + 5.0, scan)
+    assert shifted.shift_soft == pytest.approx(5.0) and shifted.shift_fat == pytest.approx(5.0)
+    assert shifted.gradient_ratio == pytest.approx(1.0) and shifted.noise_reduction == pytest.approx(0.0)
+    # the output's noise halved everywhere: 50 % less noise in the flat tiles
+    half = clean + 0.5 * (scan - clean)
+    assert routine_dose_faithfulness(half, scan).noise_reduction == pytest.approx(0.5, abs=0.03)
+    assert routine_dose_faithfulness(clean, scan).tiles > 5
+
+
+def test_flat_rois_stay_inside_the_band() -> None:
+    ref = _phantom()
+    rois = flat_rois(ref, size=16, band=(-200, 300))
+    assert rois and all((ref[r : r + 16, c : c + 16] < 300).all() for r, c in rois)
+    assert all((ref[r : r + 16, c : c + 16] > -200).all() for r, c in rois)
+    assert len(flat_rois(ref, size=16, limit=2)) == 2
