@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
-EXTRAS := dev,mri,bm3d,codecs,onnx
+EXTRAS := dev,mri,bm3d,codecs,onnx,dask
 PYTEST_ARGS ?=
 
 .PHONY: venv weights demo test test-slow lint format bench clean
@@ -50,6 +50,7 @@ bench: venv
 	$(PY) scripts/benchmark_models.py
 	$(PY) scripts/benchmark_slices.py
 	$(PY) scripts/benchmark_training.py
+	$(PY) scripts/benchmark_scale.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -69,6 +69,9 @@ OPTIONAL_DEPENDENCIES: dict[str, OptionalDependency] = {
         OptionalDependency(
             "onnxruntime", ("onnxruntime",), ("onnxruntime",), "onnx", "the onnx back end (--backend onnx)"
         ),
+        OptionalDependency(
+            "dask", ("dask", "distributed"), ("dask", "distributed"), "dask", "batches on a Dask cluster"
+        ),
     )
 }
 

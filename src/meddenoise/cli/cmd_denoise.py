@@ -80,6 +80,24 @@ def denoise_command(
             "without it or --overwrite, existing outputs stop the run before anything is written.",
         ),
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Denoise this many files at once in local worker processes (torch threads are split "
+            "between them).",
+        ),
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the batch on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 "
+            "(`dask scheduler` + `dask worker`; every worker must see the inputs and the output folder). "
+            "Needs the dask extra.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; only the summary.")] = False,
     view: Annotated[
         bool,
@@ -97,8 +115,9 @@ def denoise_command(
     """
     from tqdm.auto import tqdm
 
+    from meddenoise._optional import MissingOptionalDependency, require
     from meddenoise.methods import DenoiserResolver, parse_backend
-    from meddenoise.pipeline import DenoiseOptions, OutputConflictError, denoise_files
+    from meddenoise.pipeline import DenoiseOptions, Execution, OutputConflictError, denoise_files
 
     if overwrite and skip_existing:
         typer.echo("error: --overwrite and --skip-existing exclude each other", err=True)
@@ -107,6 +126,9 @@ def denoise_command(
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
         resolver = DenoiserResolver(model=model, method=method, backend=parse_backend(backend))
+        execution = Execution(jobs=jobs, scheduler=scheduler)
+        if scheduler is not None:
+            require("dask", what="--scheduler")
     except (ValueError, FileNotFoundError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -119,9 +141,13 @@ def denoise_command(
             existing="overwrite" if overwrite else ("skip" if skip_existing else "refuse"),
             show_progress=not quiet,
             on_note=lambda line: tqdm.write(line, file=sys.stderr),  # above the progress bar, not through it
+            execution=execution,
         )
     except OutputConflictError as exc:
         typer.echo(f"error: refusing to write: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, MissingOptionalDependency) as exc:  # e.g. no scheduler listening at that address
+        typer.echo(f"error: {execution.describe()}: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from None
     for line in summary.noise_lines():
         typer.echo(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -119,6 +120,9 @@ def train_command(
 ) -> None:
     """Train a denoiser on image folders; checkpoints, history.json and history.png go to --out.
 
+    Several processes: torchrun --nproc-per-node 2 -m meddenoise train ... (DistributedDataParallel; each
+    trains on its share of every batch; rank 0 writes the checkpoints).
+
     Example: meddenoise train --data ../shared/data/mini-mias --size 64 --model gondara-dae
     --noise "gaussian(p=0.1,sigma=1)" --epochs 100 --batch-size 10 --out runs/mias-dae
     """
@@ -187,7 +191,9 @@ def train_command(
         "limit": limit,
         **file_digest(train_set.paths[: len(images)]),
     }
-    typer.echo(
+    # under torchrun (`torchrun --nproc-per-node N -m meddenoise train ...`) rank 0 speaks for the run
+    echo = typer.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
+    echo(
         f"training {cfg.model} ({cfg.objective.kind}) on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
         + ("" if val_images is None else f", validating on {len(val_images)}")
     )
@@ -209,13 +215,13 @@ def train_command(
         typer.echo(f"error: {exc.filename or out}: cannot write ({exc.strerror or exc})", err=True)
         raise typer.Exit(1) from None
     speed = result.train_images_per_second
-    typer.echo(
+    echo(
         f"{len(result.history)} epoch(s) done ({result.epochs_run} now) in {result.seconds:.1f} s"
         + (f", {speed:.0f} images/s ({result.config.precision})" if speed else "")
         + f"; best epoch {result.best_epoch}, loss {result.best_loss:.5g}"
         + ("; stopped early" if result.stopped_early else "")
     )
-    typer.echo(f"checkpoint: {result.best_path}")
+    echo(f"checkpoint: {result.best_path}")
 
 
 @app.command("denoise-with")

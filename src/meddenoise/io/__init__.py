@@ -20,6 +20,7 @@ from meddenoise.io.files import (
     output_name,
     series_uid,
     write_like_source,
+    written_dtype,
 )
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 from meddenoise.io.nifti import read_nifti, write_nifti
@@ -56,4 +57,5 @@ __all__ = [
     "write_image",
     "write_like_source",
     "write_nifti",
+    "written_dtype",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "output_name",
     "series_uid",
     "write_like_source",
+    "written_dtype",
 ]
 
 #: Suffixes read and written back in the same format (files without a suffix are sniffed for DICOM).
@@ -123,6 +124,19 @@ def series_uid(image: MedicalImage) -> str | None:
     return str(uid) if uid else None
 
 
+def written_dtype(target: str | Path, source: MedicalImage) -> np.dtype | None:
+    """The integer type :func:`write_like_source` stores ``target``'s pixels in, when it only rounds and
+    clips onto it (an integer TIFF); ``None`` for formats that convert otherwise.
+
+    A caller holding a large result can produce it in this type directly (``clip(rint(x), min, max)``)
+    instead of as float32: half the memory for 16-bit images, and the same file.
+    """
+    dtype = np.dtype(source.meta.dtype)
+    if suffix_of(Path(target)) in (".tif", ".tiff") and np.issubdtype(dtype, np.integer):
+        return dtype
+    return None
+
+
 def file_series_uid(path: str | Path) -> str | None:
     """The SeriesInstanceUID of a DICOM file, read from its header alone; ``None`` for anything else."""
     import pydicom
@@ -157,7 +171,10 @@ def write_like_source(
         import tifffile
 
         info = np.iinfo(np.dtype(meta.dtype))
-        stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
+        if pixels.dtype == np.dtype(meta.dtype):  # already rounded onto the stored type (written_dtype)
+            stored = pixels
+        else:
+            stored = np.clip(np.rint(pixels), info.min, info.max).astype(meta.dtype)
         try:
             with atomic_path(target) as tmp:
                 tifffile.imwrite(tmp, stored, photometric="minisblack")

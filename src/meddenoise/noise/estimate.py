@@ -203,28 +203,73 @@ def _otsu_threshold(values: np.ndarray) -> float:
     return float(centres[np.argmax(below * above * (mean_below - mean_above) ** 2)])
 
 
+#: Window rows whose statistics are computed at once. An image with more (over about 2048 pixel rows) is
+#: read in bands of this many window rows: the integral images then hold a band in float64, not the
+#: whole image (about 40 bytes per pixel of a 8192x8192 image otherwise).
+_BAND_WINDOW_ROWS = 512
+
+
+def _window_bands(height: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Pixel row ranges whose windows, in order, are all the windows of an image ``height`` rows tall.
+
+    Band starts are multiples of ``stride`` and consecutive bands overlap by ``size - stride`` rows, so
+    each band holds whole windows, each window lies in exactly one band, and the last band runs to the
+    image's end (its cell grid is the image's).
+    """
+    windows = height // stride - size // stride + 1
+    bands = []
+    for first in range(0, windows, _BAND_WINDOW_ROWS):
+        last = min(first + _BAND_WINDOW_ROWS, windows)
+        stop = height if last == windows else (last - 1) * stride + size
+        bands.append((first * stride, stop))
+    return bands
+
+
 def _noise_std_one(image: np.ndarray) -> float:
-    x = image.astype(np.float64)
-    if min(x.shape) < 2:
-        raise ValueError(f"estimate_noise_std: image {x.shape} is too small (needs at least 2x2 pixels)")
-    if min(x.shape) < 8:
+    pixels = np.asarray(image)
+    if min(pixels.shape) < 2:
+        raise ValueError(f"estimate_noise_std: image {pixels.shape} is too small (needs at least 2x2 pixels)")
+    if min(pixels.shape) < 8:
         # too small to tell flat regions apart: the smallest plane-detrended std of its square windows
-        _, whole = _window_stats(x - x.mean(), min(x.shape), min(x.shape))
-        return float(whole.min()) if x.size > 3 else 0.0
+        tiny = pixels.astype(np.float64)
+        _, whole = _window_stats(tiny - tiny.mean(), min(tiny.shape), min(tiny.shape))
+        return float(whole.min()) if tiny.size > 3 else 0.0
     # 16x16 windows, or 8x8 on images under 64 pixels
-    size = _WINDOW if min(x.shape) >= 4 * _WINDOW else _WINDOW // 2
+    size = _WINDOW if min(pixels.shape) >= 4 * _WINDOW else _WINDOW // 2
     stride = size // 4
-    x = x - float(x[::4, ::4].mean())  # numerically safer sums; the std does not change
-    mean, std = _window_stats(x, size, stride)
-    scale = float(np.max(np.abs(x)))
+    bands = _window_bands(pixels.shape[0], size, stride)
+    x: np.ndarray | None = None
+    offset = 0.0
+    if len(bands) == 1:
+        x = pixels.astype(np.float64)
+        x = x - float(x[::4, ::4].mean())  # numerically safer sums; the std does not change
+    else:  # a huge image: float64 one band at a time
+        offset = float(pixels[::4, ::4].astype(np.float64).mean())
+
+    def band(start: int, stop: int) -> np.ndarray:
+        return x[start:stop] if x is not None else pixels[start:stop].astype(np.float64) - offset
+
+    per_band = [_window_stats(band(start, stop), size, stride) for start, stop in bands]
+    mean, std = np.concatenate([m for m, _ in per_band]), np.concatenate([d for _, d in per_band])
+    del per_band
+    low, high = (x.min(), x.max()) if x is not None else (pixels.min(), pixels.max())
+    scale = (
+        float(np.max(np.abs(x)))
+        if x is not None
+        else max(abs(float(low) - offset), abs(float(high) - offset))
+    )
     if scale == 0.0:
         return 0.0
     # padding and clipping: windows touching a frequent extreme value (CT padding, saturated pixels)
     usable = np.ones(mean.shape, dtype=bool)
-    for value in (x.min(), x.max()):
-        at_value = x == value
-        if at_value.sum() > max(0.005 * x.size, 8):
-            usable &= _window_sums(at_value.astype(np.float64), size, stride).ravel() == 0
+    for value in (low, high):
+        source = x if x is not None else pixels
+        if np.count_nonzero(source == value) > max(0.005 * source.size, 8):
+            touched = [
+                _window_sums((source[start:stop] == value).astype(np.float64), size, stride).ravel()
+                for start, stop in bands
+            ]
+            usable &= np.concatenate(touched) == 0
     constant = std <= 1e-9 * scale
     if constant.mean() >= 0.5:
         return 0.0  # mostly exactly constant: a noiseless (e.g. piecewise-constant synthetic) image
@@ -248,7 +293,11 @@ def _noise_std_one(image: np.ndarray) -> float:
     # the noise's spatial correlation, from the flattest windows
     order = np.argsort(np.where(usable, std, np.inf))[: min(_CORRELATION_WINDOWS, int(usable.sum()))]
     lag1_table, kept_table, dof_table = _correlation_tables(size)
-    measured = _residual_lag1(_windows_at(x, order, size, stride), size)
+    if x is not None:
+        windows = _windows_at(x, order, size, stride)
+    else:  # banded: the few windows gathered from the image itself
+        windows = _windows_at(pixels, order, size, stride).astype(np.float64) - offset
+    measured = _residual_lag1(windows, size)
     width_index = int(np.argmin(np.abs(lag1_table - measured)))
     kept, dof = float(kept_table[width_index]), float(dof_table[width_index])
     # debias the low percentile of a scaled chi distribution with `dof` degrees of freedom

@@ -26,12 +26,14 @@ from meddenoise.pipeline.core import (
     noise_ignored_note,
     parse_noise_level,
 )
+from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks, worker_threads
 from meddenoise.pipeline.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     blend_ramp,
     count_tiles,
     denoise_tiled,
+    iter_tiled_rows,
     tile_starts,
     tile_weight,
 )
@@ -42,10 +44,12 @@ __all__ = [
     "DEFAULT_TILE",
     "BatchSummary",
     "DenoiseOptions",
+    "Execution",
     "FileJob",
     "FileResult",
     "OutputConflictError",
     "SliceReport",
+    "TaskFailure",
     "blend_ramp",
     "count_tiles",
     "denoise_file",
@@ -55,9 +59,12 @@ __all__ = [
     "denoise_tiled",
     "derivation",
     "describe_noise",
+    "iter_tiled_rows",
     "noise_ignored_note",
     "parse_noise_level",
     "plan_jobs",
+    "run_tasks",
     "tile_starts",
     "tile_weight",
+    "worker_threads",
 ]

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from meddenoise.io import (
     read_image,
     series_uid,
     write_like_source,
+    written_dtype,
 )
 from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline.core import (
@@ -46,6 +48,7 @@ from meddenoise.pipeline.core import (
     describe_noise,
     noise_ignored_note,
 )
+from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks
 
 __all__ = [
     "DEFAULT_DESCRIPTION",
@@ -243,10 +246,13 @@ def denoise_image(
     options: DenoiseOptions,
     *,
     progress: Callable[[int], None] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, SliceReport, str]:
     """Denoise a :class:`~meddenoise.io.MedicalImage`; returns (pixels in original units, report, label).
 
     The noise level of ``options`` is in the image's units (:attr:`meddenoise.io.ImageMeta.units`).
+    The pixels are float32, or ``dtype`` (rounded and clipped, e.g. the type
+    :func:`~meddenoise.io.written_dtype` says the output file stores).
     """
     meta = image.meta
     choice = resolver.for_modality(meta.modality)
@@ -261,6 +267,7 @@ def denoise_image(
         value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
         options=options,
         progress=progress,
+        out=None if dtype is None else np.empty(image.pixels.shape, dtype=dtype),
     )
     return pixels, report, choice.label
 
@@ -279,7 +286,8 @@ def denoise_file(
     ``series`` is the SeriesInstanceUID a DICOM output joins (default: a new one).
     """
     image = read_image(Path(source))
-    pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions())
+    dtype = written_dtype(target, image)
+    pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions(), dtype=dtype)
     write_like_source(
         target, pixels, image, description=derivation(description, label, report), series_uid=series
     )
@@ -294,6 +302,77 @@ def derivation(description: str, label: str, report: SliceReport) -> str:
     return f"{description}: {label}; {report.describe()}"[:1024]
 
 
+def _derived_series(series_seed: str, uid: str) -> str:
+    """The new SeriesInstanceUID of input series ``uid`` in the batch ``series_seed`` (the same in every worker)."""
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=[series_seed, uid]))
+
+
+#: The resolver a worker process last built its denoisers with (one model stays loaded across files).
+_WORKER_RESOLVER: list[DenoiserResolver] = []
+
+
+def _local_resolver(resolver: DenoiserResolver) -> DenoiserResolver:
+    """``resolver``, or an equal one this process already loaded denoisers into."""
+
+    def choice(r: DenoiserResolver) -> tuple[object, ...]:  # what it resolves to, not what it has loaded
+        return (r.model, r.method, r.intensity, r.batch_size, r.backend)
+
+    if _WORKER_RESOLVER and choice(_WORKER_RESOLVER[0]) == choice(resolver):
+        return _WORKER_RESOLVER[0]
+    _WORKER_RESOLVER[:] = [resolver]
+    return resolver
+
+
+@dataclass(frozen=True)
+class _FileTask:
+    """Denoise one planned file; the unit of work of a batch (picklable, so it can run in any worker).
+
+    ``resumed`` maps input series to the derived series a resumed run already began; any other input
+    series gets a UID derived from ``series_seed`` and its own UID, the same in every worker.
+    """
+
+    resolver: DenoiserResolver
+    options: DenoiseOptions
+    description: str
+    series_seed: str
+    resumed: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, job: FileJob) -> FileResult:
+        t0 = time.perf_counter()
+        try:
+            image = read_image(job.source)
+            resolver, dtype = _local_resolver(self.resolver), written_dtype(job.target, image)
+            pixels, report, label = denoise_image(image, resolver, self.options, dtype=dtype)
+            uid = series_uid(image)
+            derived = (self.resumed.get(uid) or _derived_series(self.series_seed, uid)) if uid else None
+            write_like_source(
+                job.target,
+                pixels,
+                image,
+                description=derivation(self.description, label, report),
+                series_uid=derived,
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # one bad file must not stop the batch; its reason is reported
+            return FileResult(
+                job.source, job.target, False, _one_line(exc, job.source), time.perf_counter() - t0
+            )
+        sigmas = [s for s in report.sigmas if s is not None]
+        return FileResult(
+            job.source,
+            job.target,
+            True,
+            seconds=time.perf_counter() - t0,
+            denoiser=label,
+            sigma=float(np.mean(sigmas)) if sigmas else None,
+            report=report,
+            series=uid,
+        )
+
+
 def denoise_files(
     inputs: Sequence[str | Path],
     output_dir: str | Path,
@@ -305,6 +384,7 @@ def denoise_files(
     show_progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    execution: Execution | None = None,
 ) -> BatchSummary:
     """Denoise every image under ``inputs`` into ``output_dir``.
 
@@ -330,6 +410,11 @@ def denoise_files(
     on_note
         Called with each note as it arises, once per run (also kept in :attr:`BatchSummary.notes`),
         e.g. that a denoiser ignores the noise level it was given.
+    execution
+        Where the files are denoised (:class:`~meddenoise.pipeline.executors.Execution`): in this
+        process (the default), in ``jobs`` local processes, or on a Dask cluster; one task per file
+        (the planned jobs: skipped inputs never reach a worker), the same outputs and results in the
+        plan's order whichever runs them.
 
     Raises
     ------
@@ -343,58 +428,41 @@ def denoise_files(
     start = time.perf_counter()
     resolver = resolver or DenoiserResolver()
     options = options or DenoiseOptions()
+    execution = execution or Execution()
     jobs, failures = plan_jobs(inputs, output_dir, existing=existing)
     summary = BatchSummary()
     for failure in failures:
         summary.results.append(failure)
         if on_result is not None:
             on_result(failure)
+    if execution.scheduler is not None or execution.jobs > 1:
+        # workers build their own denoisers: ship the choice, not this process's loaded ones
+        resolver = copy.copy(resolver)
+        resolver._cache = {}
+    # every file of one input series joins the same derived series, wherever it is denoised; a resumed
+    # run continues the series it began
+    task = _FileTask(
+        resolver, options, description, series_seed=generate_uid(), resumed=resumed_series(summary.skipped)
+    )
     noted: set[str] = set()  # denoisers whose ignored noise level was already said
-    # input SeriesInstanceUID → the derived series' new UID; a resumed run continues the series it began
-    new_series = resumed_series(summary.skipped)
+    done: dict[int, FileResult] = {}
     bar = tqdm(total=len(jobs), unit="file", desc="denoising", disable=not show_progress, leave=False)
     try:
-        for job in jobs:
-            t0 = time.perf_counter()
-            try:
-                image = read_image(job.source)
-                pixels, report, label = denoise_image(image, resolver, options)
-                if report.noise_ignored and label not in noted:  # said once per denoiser and run
-                    noted.add(label)
-                    summary.notes.append(noise_ignored_note(label, report))
-                    if on_note is not None:
-                        on_note(summary.notes[-1])
-                uid = series_uid(image)
-                derived_uid = new_series.setdefault(uid, generate_uid()) if uid else None
-                # One input series → one derived series: every file of it gets the same new SeriesInstanceUID.
-                write_like_source(
-                    job.target,
-                    pixels,
-                    image,
-                    description=derivation(description, label, report),
-                    series_uid=derived_uid,
-                )
-                sigmas = [s for s in report.sigmas if s is not None]
-                result = FileResult(
-                    job.source,
-                    job.target,
-                    True,
-                    seconds=time.perf_counter() - t0,
-                    denoiser=label,
-                    sigma=float(np.mean(sigmas)) if sigmas else None,
-                    report=report,
-                    series=uid,
-                )
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:  # one bad file must not stop the batch; its reason is reported
-                reason = _one_line(exc, job.source)
-                result = FileResult(job.source, job.target, False, reason, time.perf_counter() - t0)
-            summary.results.append(result)
+        for index, outcome in run_tasks(task, jobs, execution):
+            if isinstance(outcome, TaskFailure):  # the task itself broke (e.g. its worker died)
+                outcome = FileResult(jobs[index].source, jobs[index].target, False, outcome.reason)
+            result = outcome
+            if result.report is not None and result.report.noise_ignored and result.denoiser not in noted:
+                noted.add(result.denoiser)  # said once per denoiser and run
+                summary.notes.append(noise_ignored_note(result.denoiser, result.report))
+                if on_note is not None:
+                    on_note(summary.notes[-1])
+            done[index] = result
             if on_result is not None:
                 on_result(result)
             bar.update(1)
     finally:
         bar.close()
+    summary.results.extend(done[i] for i in sorted(done))  # the plan's order, however the tasks finished
     summary.seconds = time.perf_counter() - start
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from meddenoise.data import Normalizer
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, denoise_tiled
+from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
 __all__ = [
     "CT_NOISE_ESTIMATOR",
@@ -238,6 +239,7 @@ def denoise_pixels(
     value_range: tuple[float, float] | None = None,
     options: DenoiseOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, SliceReport]:
     """Denoise an image ``(H, W)`` or stack ``(N, H, W)`` given in original units.
 
@@ -251,10 +253,19 @@ def denoise_pixels(
     ``sigma = strength * noise / (high - low)``, and passed to a denoiser that uses it; any other gets
     no ``sigma`` and its output is blended by ``strength``. ``strength=0`` returns the input as it is.
 
+    Memory: slices are denoised one at a time, each in streamed rows of tiles
+    (:func:`~meddenoise.pipeline.tiling.iter_tiled_rows`); the mapping to [0, 1] and back is applied
+    tile by tile and row block by row block, so besides the input and the output only one row of
+    tiles is held in float.
+
+    ``out``, when given, receives the result (the input's shape): float, or an integer type, in which
+    case values are rounded and clipped to it as an integer file writer would
+    (``clip(rint(x), min, max)``) — half the memory of a float32 result for 16-bit images.
+
     Returns
     -------
     (denoised, report)
-        float32 pixels of the input's shape in original units, and a :class:`SliceReport`.
+        The pixels in original units (``out``, or float32 of the input's shape), and a :class:`SliceReport`.
     """
     options = options or DenoiseOptions()
     arr = np.asarray(pixels, dtype=np.float32)
@@ -274,7 +285,12 @@ def denoise_pixels(
         value_range=value_range,
     )
     stack = arr if arr.ndim == 3 else arr[None]
-    out = np.empty_like(stack)
+    if out is None:
+        out = np.empty(arr.shape, dtype=np.float32)
+    if out.shape != arr.shape:
+        raise ValueError(f"out has shape {out.shape}, the image {arr.shape}")
+    out_stack = out if out.ndim == 3 else out[None]
+    store = _storer(out.dtype)
     level = options.noise_level
     report = SliceReport(
         mapping=mapping,
@@ -291,21 +307,33 @@ def denoise_pixels(
         sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
         report.sigmas.append(sigma)
         if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
-            out[index] = slice_pixels
+            out_stack[index] = store(slice_pixels)
             continue
-        unit = to_unit(mapping, slice_pixels)
-        report.tiles += count_tiles(*unit.shape, tile=options.tile, overlap=options.overlap)
-        denoised = denoise_tiled(
-            unit,
+        report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
+        rows = iter_tiled_rows(
+            slice_pixels,
             denoiser,
             tile=options.tile,
             overlap=options.overlap,
             sigma=sigma,
             batch_size=options.batch_size,
             progress=progress,
+            prepare=partial(to_unit, mapping),
         )
-        if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
-            denoised = unit + np.float32(options.strength) * (denoised - unit)
-        out[index] = from_unit(mapping, denoised, original=slice_pixels)
-        del unit, denoised
-    return (out if arr.ndim == 3 else out[0]), report
+        for top, denoised in rows:
+            original = slice_pixels[top : top + len(denoised)]
+            if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
+                unit = to_unit(mapping, original)
+                denoised = unit + np.float32(options.strength) * (denoised - unit)
+            out_stack[index, top : top + len(denoised)] = store(
+                from_unit(mapping, denoised, original=original)
+            )
+    return out, report
+
+
+def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
+    """Float32 values in original units → ``dtype``: rounded and clipped for integers, as a writer would."""
+    if not np.issubdtype(dtype, np.integer):
+        return lambda values: values
+    info = np.iinfo(dtype)
+    return lambda values: np.clip(np.rint(values), info.min, info.max).astype(dtype)

@@ -6,8 +6,8 @@ touch the image border, which keep full weight. The weighted outputs are summed 
 summed weights. Pixels near a tile's edge, whose denoising saw a truncated neighbourhood, therefore
 count little, and the ramps of neighbouring tiles sum smoothly: no seams.
 
-Memory holds the image, the output and weight accumulators (float32 each) and one batch of tiles,
-whatever the image size.
+Memory holds the image, one row of tiles' output and weight accumulators (float32) and one batch of
+tiles, whatever the image size (:func:`iter_tiled_rows` streams the finished rows).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "blend_ramp",
     "count_tiles",
     "denoise_tiled",
+    "iter_tiled_rows",
     "tile_starts",
     "tile_weight",
 ]
@@ -132,9 +133,41 @@ def denoise_tiled(
     arr = as_float_image(image)
     if arr.ndim != 2:
         raise ValueError(f"denoise_tiled expects one 2D image, got shape {arr.shape}")
+    output = np.empty(arr.shape, dtype=np.float32)
+    for top, rows in iter_tiled_rows(
+        arr, denoiser, tile=tile, overlap=overlap, sigma=sigma, batch_size=batch_size, progress=progress
+    ):
+        output[top : top + len(rows)] = rows
+    return output
+
+
+def iter_tiled_rows(
+    image: np.ndarray,
+    denoiser: Denoiser | Callable[[np.ndarray], np.ndarray],
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    sigma: float | None = None,
+    batch_size: int = 1,
+    progress: Callable[[int], None] | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`denoise_tiled` as a stream: yields ``(first_row, rows)`` blocks of the result, top to bottom.
+
+    Tiles are denoised one row of tiles at a time; the rows that no later tile touches are finished
+    and yielded, so memory holds one row of tiles (two float32 accumulators of ``tile x W``) besides
+    the input, never a float copy of the whole image. The blending is the same sum in the same order as
+    for a whole-image accumulator: the result is identical.
+
+    ``image`` is read one tile at a time through ``prepare`` (default: as float32), e.g. the mapping of
+    original units to [0, 1], so the mapped image never exists whole either.
+    """
+    if image.ndim != 2:
+        raise ValueError(f"expected one 2D image, got shape {image.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    height, width = arr.shape
+    prepare = prepare or as_float_image
+    height, width = image.shape
 
     def run(batch: np.ndarray) -> np.ndarray:
         if isinstance(denoiser, Denoiser):
@@ -144,28 +177,53 @@ def denoise_tiled(
         return np.asarray(out, dtype=np.float32).reshape(batch.shape)
 
     if height <= tile and width <= tile:
-        out = run(arr[None])[0]
+        out = run(np.asarray(prepare(image), dtype=np.float32)[None])[0]
         if progress is not None:
             progress(1)
-        return out
+        yield 0, out  # one tile: the whole image is held anyway
+        return
 
-    output = np.zeros((height, width), dtype=np.float32)
-    weight_sum = np.zeros((height, width), dtype=np.float32)
-    boxes = list(_tile_boxes(height, width, tile, overlap))
+    tops = tile_starts(height, tile, overlap)
+    lefts = tile_starts(width, tile, overlap)
+    band_height = min(tile, height)
+    # accumulators of the rows from `done` on (at most one row of tiles tall); rows above are yielded
+    output = np.zeros((band_height, width), dtype=np.float32)
+    weight_sum = np.zeros((band_height, width), dtype=np.float32)
+    done = 0
+    boxes = [(y, x, band_height, min(tile, width)) for y in tops for x in lefts]
     for first in range(0, len(boxes), batch_size):
         chunk = boxes[first : first + batch_size]
-        batch = np.stack([arr[y : y + h, x : x + w] for y, x, h, w in chunk])
+        batch = np.stack(
+            [np.asarray(prepare(image[y : y + h, x : x + w]), np.float32) for y, x, h, w in chunk]
+        )
         denoised = run(batch)
         for (y, x, h, w), patch in zip(chunk, denoised, strict=True):
+            if y > done:  # a new row of tiles: the rows above it are final
+                yield from _finished(done, output[: y - done], weight_sum[: y - done])
+                keep = done + band_height - y  # rows of the band that the new row of tiles overlaps
+                output[:keep] = output[y - done : y - done + keep]
+                weight_sum[:keep] = weight_sum[y - done : y - done + keep]
+                output[keep:], weight_sum[keep:] = 0.0, 0.0
+                done = y
             weight = tile_weight(
                 h, w, overlap, top=y > 0, bottom=y + h < height, left=x > 0, right=x + w < width
             )
-            output[y : y + h, x : x + w] += patch * weight
-            weight_sum[y : y + h, x : x + w] += weight
+            output[y - done : y - done + h, x : x + w] += patch * weight
+            weight_sum[y - done : y - done + h, x : x + w] += weight
         if progress is not None:
             progress(len(chunk))
-    output /= weight_sum
-    return output
+    yield from _finished(done, output[: height - done], weight_sum[: height - done])
+
+
+#: Rows per yielded block: what the caller does with a block (map back, round, store) then makes
+#: temporaries of this many rows, not of a whole row of tiles.
+ROWS_PER_BLOCK = 128
+
+
+def _finished(top: int, total: np.ndarray, weights: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, len(total), ROWS_PER_BLOCK):
+        stop = start + ROWS_PER_BLOCK
+        yield top + start, total[start:stop] / weights[start:stop]
 
 
 def count_tiles(height: int, width: int, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> int:

@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ from meddenoise.training.checkpoint import (
     save_checkpoint,
 )
 from meddenoise.training.config import TrainConfig, TrainConfigError, parse_noise_spec
+from meddenoise.training.distributed import DistContext, setup
 from meddenoise.training.objectives import Objective, TrainableObjective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
@@ -514,7 +515,9 @@ class _Run:
         out_dir: Path,
         state: _State,
         metadata: dict[str, Any],
+        dist: DistContext | None = None,
     ) -> None:
+        self.dist = dist or DistContext()
         self.config = config
         self.model = model
         self.objective = objective
@@ -566,20 +569,32 @@ class _Run:
         history = self.state.history
         last_val = history[-1]["val_loss"] if history else None
         show = not bar.disable
+        dist = self.dist
+        # Under torchrun every rank draws the same batches from `rng` and trains on its share of each; the
+        # draws a phase makes in its loss come from the rank's own stream, so `rng` stays in step.
+        loss_rng = seeded_rng(config.seed, STREAM_EPOCH, epoch, 1 + dist.rank) if dist.enabled else rng
         for batch in self.train_src.batches(rng, batch_size=config.batch_size):
             optimizer.zero_grad(set_to_none=True)
+            part, share = dist.shard(batch)
             loss = batch_loss(
                 phase,
-                batch,
+                part,
                 self.objective,
-                rng=rng,
+                rng=loss_rng,
                 bf16=config.bf16,
                 channels_last=config.channels_last is True,
             )
-            value = float(loss.detach())  # one read of the loss per step: the check and the mean
+            # one read of the loss per step (the check and the mean); the whole batch's under torchrun
+            value, _ = dist.global_mean(float(loss.detach()) * share, share)
             if not math.isfinite(value):
                 raise FloatingPointError(f"training loss became {value} at epoch {epoch + 1}")
-            loss.backward()
+            if dist.enabled:
+                # weighted by the share, the ranks' averaged gradients are those of the whole batch's mean loss
+                (loss * (share * dist.world_size / len(batch.inputs))).backward()
+                if not isinstance(phase, MainPhase):  # trained outside the DDP wrapper
+                    dist.average_gradients(params)
+            else:
+                loss.backward()
             if config.optim.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
             optimizer.step()
@@ -621,15 +636,18 @@ class _Run:
                 self.scheduler.step()
         info = {k: row[k] for k in ("epoch", "phase", "train_loss", "val_loss")}
         info.update(state.init_info)
+        write = self.dist.is_main  # one writer under torchrun
         main = isinstance(phase, MainPhase)  # best weights and early stopping: the main phase only
         if main:
             if state.best_loss is None or monitored < state.best_loss - config.early_stopping_min_delta:
                 state.best_loss, state.best_epoch, state.bad_epochs = monitored, row["epoch"], 0
-                self._save("best", info)
+                if write:
+                    self._save("best", info)
             else:
                 state.bad_epochs += 1
-        self._save("last", info, resume=state.resume_doc(phase.name, self.scheduler))
-        _write_history(self.out_dir, state.history)
+        if write:
+            self._save("last", info, resume=state.resume_doc(phase.name, self.scheduler))
+            _write_history(self.out_dir, state.history)
         patience = config.early_stopping_patience
         return main and patience is not None and state.bad_epochs >= patience
 
@@ -658,7 +676,8 @@ class _Run:
         """Train the remaining epochs; returns ``(stopped_early, interrupted)``."""
         config, start = self.config, self.state.epoch
         steps = (self.total_epochs - start) * self.train_src.num_batches(config.batch_size)
-        bar = tqdm(total=steps, disable=not progress, unit="batch", dynamic_ncols=True, desc=config.model)
+        show = progress and self.dist.is_main
+        bar = tqdm(total=steps, disable=not show, unit="batch", dynamic_ncols=True, desc=config.model)
         try:
             for epoch in range(start, self.total_epochs):
                 phase = _phase_at(self.phases, epoch)
@@ -672,7 +691,7 @@ class _Run:
             return False, False
         finally:
             bar.close()
-            if self.state.history:
+            if self.state.history and self.dist.is_main:
                 plot_history(
                     self.state.history,
                     self.out_dir / "history.png",
@@ -769,8 +788,15 @@ def train(
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
+    dist = setup()  # one of several processes under torchrun, else a run on its own
     try:
         objective = config.objective.build()
+        if dist.enabled and isinstance(objective, TrainableObjective):
+            # its parts (a critic) would learn from each rank's share apart and drift between the ranks
+            raise ValueError(
+                f"objective {config.objective.kind!r} trains parts of its own, which multi-process "
+                "training (torchrun) does not synchronise yet; train it in one process"
+            )
         if isinstance(objective, TrainableObjective):
             objective.prepare(seed=config.seed)
         sources = _make_sources(config, objective, images, targets, val, val_tgt)
@@ -779,9 +805,12 @@ def train(
         state = _State(init_info=init_info)
         if resume and last_json.exists():
             state = _restore(out_dir, config, model, phases, state, objective)
-        else:
+        elif dist.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
-        config.save(out_dir / "config.json")
+        # the main phase trains the DDP-wrapped model; `model` itself is what checkpoints save
+        phases = [replace(p, model=dist.wrap(model)) if isinstance(p, MainPhase) else p for p in phases]
+        if dist.is_main:
+            config.save(out_dir / "config.json")
         metadata = run_metadata(config, started_utc=state.started_utc)
         metadata.update(
             n_train=len(images),
@@ -792,15 +821,28 @@ def train(
         )
         if state.resumed_utc:
             metadata["resumed_utc"] = state.resumed_utc
-        run = _Run(config, model, objective, phases, sources, out_dir=out_dir, state=state, metadata=metadata)
+        if dist.enabled:
+            metadata["world_size"] = dist.world_size
+        run = _Run(
+            config,
+            model,
+            objective,
+            phases,
+            sources,
+            out_dir=out_dir,
+            state=state,
+            metadata=metadata,
+            dist=dist,
+        )
         stopped_early, interrupted = run.run(progress=progress, on_epoch_end=on_epoch_end)
+        dist.barrier()  # rank 0 has written the checkpoints the others read next
+        best_json = out_dir / "best.json"
+        if best_json.exists():
+            best_model, _ = load_checkpoint(best_json)
+            model.load_state_dict(best_model.state_dict())
     finally:
         torch.set_num_threads(old_threads)
-
-    best_json = out_dir / "best.json"
-    if best_json.exists():
-        best_model, _ = load_checkpoint(best_json)
-        model.load_state_dict(best_model.state_dict())
+        dist.close()
     model.eval()
     return TrainResult(
         model=model,
