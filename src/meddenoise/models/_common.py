@@ -8,6 +8,8 @@ network and crops the result back, so a model trained on 64x64 patches denoises 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,6 +61,28 @@ def _pad_traced(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
         return torch.where(reflect, mirrored, torch.minimum(idx, last))
 
     return x.index_select(-2, index(h, pad_h)).index_select(-1, index(w, pad_w))
+
+
+def pad_to_min_size(x: torch.Tensor, min_size: int) -> torch.Tensor:
+    """Replicate the bottom row and right column of ``x`` until height and width are at least ``min_size``.
+
+    Under a trace (ONNX export) the same rule is index arithmetic, so the exported graph pads (or not)
+    whatever the size at run time, as :func:`_pad_traced` does for :func:`pad_to_multiple`.
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    if torch.jit.is_tracing():
+
+        def index(size: int) -> torch.Tensor:
+            count = torch.clamp(torch.as_tensor(size, device=x.device), min=min_size)
+            return torch.minimum(
+                torch.arange(cast(int, count), device=x.device), torch.as_tensor(size - 1, device=x.device)
+            )
+
+        return x.index_select(-2, index(h)).index_select(-1, index(w))
+    short_h, short_w = max(0, min_size - h), max(0, min_size - w)
+    if short_h == 0 and short_w == 0:
+        return x
+    return F.pad(x, (0, short_w, 0, short_h), mode="replicate")
 
 
 def max_pool2x2(y: torch.Tensor) -> torch.Tensor:

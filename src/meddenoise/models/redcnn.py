@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet
+from meddenoise.models._common import DenoisingNet, pad_to_min_size
 from meddenoise.models.registry import register_model
 
 __all__ = ["REDCNN"]
@@ -55,8 +55,7 @@ class REDCNN(DenoisingNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._pad(x)  # validates the batch
         height, width = x.shape[-2:]
-        short = (max(0, _MIN_SIZE - width), max(0, _MIN_SIZE - height))
-        y0 = F.pad(x, (0, short[0], 0, short[1]), mode="replicate") if any(short) else x
+        y0 = pad_to_min_size(x, _MIN_SIZE)
         c1, c2, c3, c4, c5 = self.convs
         d1, d2, d3, d4, d5 = self.deconvs
         y = F.relu(c2(F.relu(c1(y0))))
