@@ -71,16 +71,38 @@ def test_a_denoiser_is_told_the_std_on_its_own_scale(
     assert rec.sigmas == [pytest.approx(20.0 / span, rel=1e-6)]
 
 
-def test_blind_runs_give_models_none_and_classical_filters_the_estimate() -> None:
+def test_blind_runs_are_told_the_estimate_denoise_auto_would_use() -> None:
+    """Blind = ``--noise-level auto``: every method gets the std estimated in the image's units, never the true one."""
+    from meddenoise.noise import estimate_ct_noise, estimate_noise_std
+
     model, filt = Recorder("model"), Recorder("filt")
     choices = {
         "model": _choice(model, IntensitySpec("range")),
         "filt": _choice(filt, IntensitySpec("range"), kind="classical"),
     }
     result = benchmark(choices, [_png_image()], "10", seed=0, modes=("blind",), progress=False)
-    assert model.sigmas == [None]
-    assert filt.sigmas[0] is not None and 0.02 < filt.sigmas[0] < 0.06  # ~10/255 estimated from the image
+    assert model.sigmas == filt.sigmas and model.sigmas[0] is not None
+    assert 0.02 < model.sigmas[0] < 0.06  # ~10/255 estimated from the image, not exactly the true 10/255
+    assert model.sigmas[0] != pytest.approx(10 / 255, rel=1e-6)
     assert set(result.methods) == {"noisy", "model (blind)", "filt (blind)"}
+
+    # CT in HU: the CT estimator on the noisy HU image, over the model's own span (2048-HU window)
+    hu = (40 + 60 * (np.mgrid[0:96, 0:96][1] > 48)).astype(np.float32)  # two flat tissues
+    image = BenchImage("ct", hu, modality="CT", units="HU", dtype="int16", format="dicom")
+    ct_model = Recorder("ct")
+    benchmark(
+        {"ct": _choice(ct_model, IntensitySpec("window", level=0, width=2048))},
+        [image],
+        "15",
+        seed=0,
+        modes=("blind",),
+        progress=False,
+    )
+    # the benchmark's draw for level 0 of seed 0, image 0
+    draw = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0].spawn(1)[0]).standard_normal(hu.shape)
+    noisy_hu = (hu.astype(np.float64) + 15.0 * draw).astype(np.float32)
+    assert ct_model.sigmas[0] == pytest.approx(estimate_ct_noise(noisy_hu) / 2048.0, rel=1e-6)
+    assert ct_model.sigmas[0] != pytest.approx(estimate_noise_std(noisy_hu) / 2048.0, rel=1e-3)
 
 
 def test_bm3d_is_told_the_true_std(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,15 +41,39 @@ from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, as_float_image
 from meddenoise.evaluation.scores import Masks, Score, as_scores, resolve_masks
 from meddenoise.metrics.masks import MaskRule
-from meddenoise.noise import NoiseModel, parse_noise
+from meddenoise.noise import NoiseModel, estimate_noise_in_units, parse_noise
 from meddenoise.provenance import environment
 
-__all__ = ["NOISY", "EvaluationResult", "evaluate", "software_versions"]
+__all__ = ["NOISY", "BlindInUnits", "EvaluationResult", "evaluate", "software_versions"]
 
 #: Method name of the rows that score the noisy input itself.
 NOISY = "noisy"
 _CONFIDENCE = 0.95
 _PACKAGES = ("meddenoise", "numpy", "scipy", "scikit-image", "PyWavelets", "bm3d", "torch")
+
+
+class BlindInUnits(Denoiser):
+    """``inner`` run blind the way ``meddenoise denoise --noise-level auto`` runs it.
+
+    Given images in their own units (:func:`evaluate` with ``intensities``), it is told the noise std
+    :func:`meddenoise.noise.estimate_noise_in_units` reads from the noisy image in those units (the CT
+    estimator for HU), converted to its [0, 1] scale, never the true std it is handed. Called on a bare
+    [0, 1] image it gets ``None`` (a learned model's own estimate; a classical filter its own).
+    """
+
+    uses_sigma = False
+
+    def __init__(self, inner: Denoiser) -> None:
+        self.inner = inner
+        self.name = f"{inner.name} blind"
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        return self.inner(image, sigma=None)
+
+    def denoise_in_units(self, unit: np.ndarray, noisy: np.ndarray, normalizer: Normalizer) -> np.ndarray:
+        """Denoise ``unit`` (``noisy`` mapped by ``normalizer``), told the estimate from ``noisy``."""
+        estimate = estimate_noise_in_units(noisy, normalizer.units or None)
+        return self.inner(unit, sigma=estimate / (normalizer.high - normalizer.low))
 
 
 def software_versions() -> dict[str, str]:
@@ -491,7 +515,10 @@ def _denoise_in_units(
     sigma_unit = None if sigma is None else float(sigma) / span
     unit = to_unit(normalizer, noisy)
     start = time.perf_counter()
-    out = denoiser(unit, sigma=sigma_unit)
+    if isinstance(denoiser, BlindInUnits):  # told its own estimate, never the true std
+        out = denoiser.denoise_in_units(unit, noisy, normalizer)
+    else:
+        out = denoiser(unit, sigma=sigma_unit)
     seconds = time.perf_counter() - start
     if out.shape != unit.shape:
         raise ValueError(f"{denoiser.name}: returned shape {out.shape} for input {unit.shape}")

@@ -13,8 +13,9 @@
   pipeline does) and the true std converted to its [0, 1] scale, ``sigma / (high - low)`` of that
   affine mapping; its output is mapped back to the image's units.
 * **Modes**: ``told`` hands the true std (only to denoisers with ``uses_sigma``); ``blind`` hands
-  learned models ``None`` (their own estimate) and classical filters :func:`blind_sigma` of the
-  mapped image (the project's estimator, behind one function).
+  every method the std that ``meddenoise denoise --noise-level auto`` would estimate from the noisy
+  image in its units (:func:`blind_sigma`: the CT estimator for HU, ``estimate_noise_std`` otherwise),
+  converted to its [0, 1] scale: blind numbers are what users get.
 * **Scores**, in the image's units, over the **nominal range** ``[low, high]`` of the stored values
   (:func:`scoring_range`: the project's default ``range`` mapping: CT -1024..3071 HU, i.e.
   ``data_range`` 4095; 8-bit 0..255; 16-bit 0..65535; other data the clean image's min..max): both
@@ -33,7 +34,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +46,7 @@ from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec, fit_intensity
 from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser
-from meddenoise.evaluation.bench import NOISY, _json_safe, _write_csv, evaluate
+from meddenoise.evaluation.bench import NOISY, BlindInUnits, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.scores import BIAS, Score
 from meddenoise.methods import DenoiserChoice, build_denoiser
 
@@ -74,15 +75,15 @@ BENCH_METRICS = ("psnr", "ssim", "mae", BIAS)
 _PLACES = {"psnr": 2, "psnr_window": 2, "ssim": 4, "mae": 2, BIAS: 2}
 
 
-def blind_sigma(image: np.ndarray) -> float:
-    """The noise std a classical filter is told in ``blind`` mode (same scale as ``image``).
+def blind_sigma(image: np.ndarray, units: str | None = None) -> float:
+    """The noise std every method is told in ``blind`` mode, in the units of ``image``.
 
-    The project's estimator for real (possibly correlated) noise, :func:`meddenoise.noise.estimate_noise_std`,
-    the same one the pipeline's ``--noise-level auto`` and the conditioned models use when not told.
+    :func:`meddenoise.noise.estimate_noise_in_units`, the rule of the pipeline's ``--noise-level auto``
+    (the CT estimator for HU, :func:`meddenoise.noise.estimate_noise_std` otherwise).
     """
-    from meddenoise.noise import estimate_noise_std
+    from meddenoise.noise import estimate_noise_in_units
 
-    return float(estimate_noise_std(image))
+    return estimate_noise_in_units(image, units)
 
 
 @dataclass(frozen=True)
@@ -256,21 +257,6 @@ def benchmark_choices(
             raise ValueError(f"method {name!r} is listed twice")
         choices[name] = build_denoiser(name)
     return choices
-
-
-class _Blind(Denoiser):
-    """``inner`` told nothing: a learned model gets ``None``, a classical filter :func:`blind_sigma`."""
-
-    uses_sigma = False
-
-    def __init__(self, inner: Denoiser, *, classical: bool, estimator: Callable[[np.ndarray], float]) -> None:
-        self.inner = inner
-        self.classical = classical
-        self.estimator = estimator
-        self.name = f"{inner.name} blind"
-
-    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        return self.inner(image, sigma=self.estimator(image) if self.classical else None)
 
 
 def _label(name: str, mode: Mode) -> str:
@@ -491,7 +477,7 @@ def benchmark(
                 runs[name] = (den, choice)
                 break
             if mode == "blind":
-                den = _Blind(choice.denoiser, classical=is_classical, estimator=blind_sigma)
+                den = BlindInUnits(choice.denoiser)
             runs[_label(name, mode)] = (den, choice)
     if not runs:
         raise ValueError(
@@ -585,7 +571,8 @@ def benchmark(
             }
             for label, (_, choice) in runs.items()
         },
-        "blind_estimator": f"{blind_sigma.__module__}.{blind_sigma.__name__}",
+        "blind_estimator": "meddenoise.noise.estimate_noise_in_units (estimate_ct_noise for HU, "
+        "estimate_noise_std otherwise), in the image's units",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
     }

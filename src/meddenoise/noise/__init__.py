@@ -33,6 +33,7 @@ from meddenoise.noise.ct import LowDoseCTNoise
 from meddenoise.noise.estimate import (
     estimate_ct_noise,
     estimate_ct_noise_per_slice,
+    estimate_noise_in_units,
     estimate_noise_std,
     estimate_noise_std_per_slice,
     estimate_sigma,
@@ -65,6 +66,7 @@ __all__ = [
     "describe_models",
     "estimate_ct_noise",
     "estimate_ct_noise_per_slice",
+    "estimate_noise_in_units",
     "estimate_noise_std",
     "estimate_noise_std_per_slice",
     "estimate_sigma",

@@ -213,18 +213,11 @@ def noise_estimator_name(units: str | None) -> str:
 
 
 def estimate_noise(pixels: np.ndarray, units: str | None) -> float:
-    """The blind noise std of one slice in its own units: :func:`~meddenoise.noise.estimate_ct_noise` for HU.
+    """The blind noise std of one slice in its own units (:func:`meddenoise.noise.estimate_noise_in_units`:
+    :func:`~meddenoise.noise.estimate_ct_noise` for HU)."""
+    from meddenoise.noise import estimate_noise_in_units
 
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> round(estimate_noise(40 + rng.normal(0, 12, (128, 128)), "HU"), 0)
-    12.0
-    """
-    from meddenoise.noise import estimate_ct_noise, estimate_noise_std
-
-    estimator = estimate_ct_noise if units == "HU" else estimate_noise_std
-    return float(estimator(pixels))
+    return estimate_noise_in_units(pixels, units)
 
 
 def denoise_pixels(
