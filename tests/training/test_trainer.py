@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -286,3 +287,41 @@ def test_bf16_autocast_and_other_losses_train(
         cfg = tiny_config.derive(epochs=1, **update)
         result = train(cfg, tiny_images, out_dir=tmp_path / f"run{i}", progress=False)
         assert np.isfinite(result.history[0]["train_loss"]) and np.isfinite(result.history[0]["val_loss"])
+
+
+def test_a_diverging_run_stops_in_one_line_and_keeps_its_last_good_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An epoch whose mean loss is over ``divergence_factor`` x the lowest earlier one stops the run before it is saved."""
+    from meddenoise.training import TrainingDivergedError
+    from meddenoise.training import trainer as trainer_module
+
+    losses = iter([1.0, 0.5, 0.6, 80.0, 0.4])
+    real_epoch = trainer_module._Run.train_epoch
+
+    def scripted_epoch(self: Any, epoch: int, phase: Any, bar: Any) -> dict[str, Any]:
+        row = real_epoch(self, epoch, phase, bar)
+        return {**row, "train_loss": next(losses)}  # the run's own row, with a scripted mean loss
+
+    monkeypatch.setattr(trainer_module._Run, "train_epoch", scripted_epoch)
+    cfg = TrainConfig(
+        model="gondara-dae",
+        model_params={"filters": 4},
+        noise="gaussian(p=0.1,sigma=1)",
+        epochs=5,
+        batch_size=4,
+        val_fraction=0.0,
+        seed=0,
+        num_threads=1,
+        optim={"divergence_factor": 100.0},
+    )
+    with pytest.raises(
+        TrainingDivergedError, match=r"diverged at epoch 4: mean loss 80 is over 100 x .*\(0\.5\)"
+    ):
+        train(cfg, make_images(4), out_dir=tmp_path / "run", progress=False)
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert last["epoch"] == 3 and last["train_loss"] == 0.6  # the diverged epoch was never written
+    # the same losses under a looser factor: no stop
+    losses = iter([1.0, 0.5, 0.6, 80.0, 0.4])
+    loose = cfg.derive(optim={"divergence_factor": 1000.0})
+    assert len(train(loose, make_images(4), out_dir=tmp_path / "loose", progress=False).history) == 5

@@ -19,7 +19,7 @@ from meddenoise.training.objectives import (
     SupervisedConfig,
     register_objective,
 )
-from meddenoise.training.trainer import TrainResult, train
+from meddenoise.training.trainer import TrainingDivergedError, TrainResult, train
 
 __all__ = [
     "OBJECTIVES",
@@ -36,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "TrainConfigError",
     "TrainResult",
+    "TrainingDivergedError",
     "blind_spot_mask",
     "get_loss",
     "load_checkpoint",

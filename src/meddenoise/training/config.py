@@ -117,6 +117,12 @@ class OptimConfig(_Group):
     lr: float | None = Field(None, gt=0, description="Learning rate; None → per-optimiser default.")
     weight_decay: float = Field(0.0, ge=0.0)
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    divergence_factor: float | None = Field(
+        100.0,
+        gt=1.0,
+        description="Stop (TrainingDivergedError) when an epoch's mean training loss exceeds this many times "
+        "the lowest earlier epoch of its phase; None: never.",
+    )
     schedule: ScheduleName = "none"
     step_size: int = Field(30, ge=1, description="step schedule: epochs between decays.")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/plateau schedule: decay factor.")

@@ -71,12 +71,17 @@ from meddenoise.training.objectives import Objective, TrainableObjective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
 
-__all__ = ["TrainResult", "batch_loss", "data_fingerprint", "train"]
+__all__ = ["TrainResult", "TrainingDivergedError", "batch_loss", "data_fingerprint", "train"]
 
 logger = logging.getLogger(__name__)
 
 # Fields that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience"})
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN/Inf, or an epoch's mean rose ``optim.divergence_factor``-fold above the
+    lowest of its phase. The run folder keeps the last good epoch as ``last``; one line says what to change."""
 
 
 @dataclass
@@ -587,7 +592,10 @@ class _Run:
             # one read of the loss per step (the check and the mean); the whole batch's under torchrun
             value, _ = dist.global_mean(float(loss.detach()) * share, share)
             if not math.isfinite(value):
-                raise FloatingPointError(f"training loss became {value} at epoch {epoch + 1}")
+                raise TrainingDivergedError(
+                    f"{self.out_dir}: training loss became {value} at epoch {epoch + 1}; the run keeps epoch "
+                    f"{epoch} as 'last': lower optim.lr or set optim.grad_clip and train again"
+                )
             if dist.enabled:
                 # weighted by the share, the ranks' averaged gradients are those of the whole batch's mean loss
                 (loss * (share * dist.world_size / len(batch.inputs))).backward()
@@ -625,6 +633,15 @@ class _Run:
     def end_epoch(self, phase: TrainingPhase, row: dict[str, Any]) -> bool:
         """Record ``row``, step the scheduler, write the checkpoints; True when early stopping says stop."""
         config, state = self.config, self.state
+        factor = config.optim.divergence_factor
+        earlier = [r["train_loss"] for r in state.history if r.get("phase") == row["phase"]]
+        if factor is not None and earlier and row["train_loss"] > factor * min(earlier):
+            # checked before anything is written, so 'last' stays the last good epoch
+            raise TrainingDivergedError(
+                f"{self.out_dir}: training diverged at epoch {row['epoch']}: mean loss {row['train_loss']:.4g} is "
+                f"over {factor:g} x the lowest of earlier epochs ({min(earlier):.4g}); the run keeps epoch "
+                f"{row['epoch'] - 1} as 'last': lower optim.lr or set optim.grad_clip and train again"
+            )
         state.history.append(row)
         state.epoch = row["epoch"]
         self.epochs_run += 1
