@@ -17,7 +17,7 @@ import pytest
 from viewer_data import make_dicom_pair, make_nifti_pair
 
 from meddenoise.io import read_image, write_image
-from meddenoise.noise import estimate_sigma
+from meddenoise.noise import estimate_noise_in_units
 from meddenoise.viewer import ViewerApp, pair_trees, running_server
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,9 @@ def test_noise_psnr_ssim_metadata_and_the_swipe_and_difference_views(
     open_viewer(page, url, "0:2")
     page.wait_for_selector('#slice-table[data-slice="2"]')
     noise = [float(page.text_content(f'#slice-table tr[data-side="{s}"] .noise')) for s in (0, 1)]
-    assert noise == pytest.approx([estimate_sigma(slice_of(t, 2)) for t in (orig, out)], abs=0.006)
+    # the estimate denoise --noise-level auto uses for these CT slices in HU
+    expected = [estimate_noise_in_units(slice_of(t, 2), "HU") for t in (orig, out)]
+    assert noise == pytest.approx(expected, abs=0.006)
     assert float(page.text_content('#slice-table tr[data-side="1"] .psnr')) > float(
         page.text_content('#slice-table tr[data-side="0"] .psnr')
     )

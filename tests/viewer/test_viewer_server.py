@@ -14,7 +14,7 @@ from viewer_data import N_SLICES, make_dicom_pair, make_nifti_pair, make_png_pai
 
 from meddenoise.io import find_images, read_image
 from meddenoise.metrics import psnr, ssim
-from meddenoise.noise import estimate_sigma
+from meddenoise.noise import estimate_ct_noise
 from meddenoise.viewer import PairingError, ViewerApp, encode_slice, pair_trees, running_server
 
 
@@ -142,7 +142,10 @@ def test_stats_give_noise_per_side_and_scores_against_the_reference(
     pairs, _ = pair_trees(orig, [out], reference=clean)
     stats = ViewerApp(pairs).stats_json(0, 4)
     x, y, ref = (read_image(t / "series" / "slice04.dcm").pixels for t in (orig, out, clean))
-    assert stats["noise"][:2] == pytest.approx([estimate_sigma(x), estimate_sigma(y)])
+    # the estimate denoise --noise-level auto uses: the CT estimator for these HU slices
+    units = read_image(orig / "series" / "slice04.dcm").meta.units
+    assert units == "HU"
+    assert stats["noise"][:2] == pytest.approx([estimate_ct_noise(x), estimate_ct_noise(y)])
     data_range = float(ref.max() - ref.min())
     assert stats["data_range"] == data_range
     assert stats["scores"][1]["psnr"] == pytest.approx(psnr(y, ref, data_range=data_range))

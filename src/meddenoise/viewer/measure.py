@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from meddenoise.metrics import psnr, ssim
-from meddenoise.noise import estimate_sigma
+from meddenoise.noise import estimate_noise_in_units
 
 __all__ = [
     "CT_PRESETS",
@@ -24,12 +24,14 @@ CT_PRESETS: dict[str, tuple[float, float]] = {
 }
 
 
-def noise_level(pixels: np.ndarray) -> float:
+def noise_level(pixels: np.ndarray, units: str | None = None) -> float:
     """Blind estimate of the noise standard deviation of one slice, in the slice's own units.
 
-    The one place the viewer estimates noise: swap the estimator here.
+    The estimate ``meddenoise denoise --noise-level auto`` and ``info`` use
+    (:func:`meddenoise.noise.estimate_noise_in_units`: the CT estimator for HU), so the viewer shows the
+    number the denoiser is told.
     """
-    return float(estimate_sigma(np.asarray(pixels, dtype=np.float32)))
+    return estimate_noise_in_units(np.asarray(pixels, dtype=np.float32), units)
 
 
 def auto_window(pixels: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:

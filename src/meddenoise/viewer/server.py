@@ -175,7 +175,10 @@ class ViewerApp:
         level, width = auto_window(slices[0]) if slices[0] is not None else (0.0, 1.0)
         return {
             "slice": k,
-            "noise": [noise_level(x) if x is not None and min(x.shape) >= 2 else None for x in slices],
+            "noise": [
+                noise_level(x, side.info(k)["units"]) if x is not None and min(x.shape) >= 2 else None
+                for x, side in zip(slices, pair.all_sides, strict=True)
+            ],
             "scores": scores if pair.reference is not None else None,
             "data_range": data_range,
             "auto_window": {"level": level, "width": width},
