@@ -112,3 +112,16 @@ def test_denoise_file_and_batches_stream_volumes_and_still_refuse_nan(
     assert [r.ok for r in summary.results] == [True, False]
     assert summary.results[1].reason.endswith("image holds 1 NaN/Inf value(s) (or values beyond float32)")
     assert not (tmp_path / "out" / "bad.nii").exists()
+
+
+@pytest.mark.parametrize("cls", [nib.Nifti1Image, nib.Nifti2Image])
+def test_a_volume_stored_as_4d_with_one_frame_and_nifti2_stream_to_the_same_file(
+    tmp_path: Path, rng: np.random.Generator, cls: type[nib.Nifti1Image]
+) -> None:
+    volume = _ct_volume(rng, (24, 20, 5))[..., None]  # (X, Y, Z, 1)
+    cls(volume, np.diag([0.5, 0.6, 3.0, 1.0])).to_filename(tmp_path / "ct.nii")
+    options = DenoiseOptions()
+    _whole_volume(tmp_path / "ct.nii", tmp_path / "old.nii", MEDIAN, options)
+    assert denoise_nifti_volume(tmp_path / "ct.nii", tmp_path / "new.nii", resolver=MEDIAN, options=options)
+    assert nib.load(tmp_path / "new.nii").shape == (24, 20, 5)  # as the whole-volume path writes it
+    assert (tmp_path / "new.nii").read_bytes() == (tmp_path / "old.nii").read_bytes()

@@ -184,8 +184,8 @@ def open_nifti_slices(path: str | Path) -> NiftiSlices | None:
         low, high = min(low, float(values.min())), max(high, float(values.max()))
     if bad:
         raise ImageReadError(path, f"image holds {bad} NaN/Inf value(s) (or values beyond float32)")
-    volume_shape = tuple(int(n) for n in img.shape)
-    meta = _meta(img, path, 2, lambda: _nominal_range(low, high), volume_shape)
+    # the shape without trailing frames of one, as read_nifti records it (and write_nifti writes it)
+    meta = _meta(img, path, 2, lambda: _nominal_range(low, high), shape)
     return NiftiSlices(meta, (shape[2], shape[0], shape[1]), low, high)
 
 
