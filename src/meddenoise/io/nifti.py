@@ -160,8 +160,8 @@ def open_nifti_slices(path: str | Path) -> NiftiSlices | None:
     each slice is one contiguous block of the file, so a ``.nii.gz`` decompresses once per pass).
 
     One pass over the slices here checks them as :func:`read_nifti` does (no NaN/Inf) and finds the
-    volume's extremes. ``None`` for anything that is not a volume of at least two slices (a 2D image
-    or a 4D series: :func:`read_nifti` reads or refuses those whole).
+    volume's extremes. ``None`` for anything that is not a volume of at least two slices of 2x2 pixels
+    (a 2D image, a 4D series: :func:`read_nifti` reads or refuses those whole).
 
     Raises
     ------
@@ -173,7 +173,7 @@ def open_nifti_slices(path: str | Path) -> NiftiSlices | None:
     shape = tuple(int(n) for n in img.shape)
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
-    if len(shape) != 3 or shape[2] < 2 or min(shape) == 0:
+    if len(shape) != 3 or shape[2] < 2 or min(shape) < 2:  # the whole-image path says what is wrong
         return None
     low, high, bad = np.inf, -np.inf, 0
     for values in _iter_slices(img, path):
