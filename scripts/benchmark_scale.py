@@ -13,8 +13,10 @@ Three measurements, each in fresh child processes so that one does not warm or b
   -m meddenoise train`` on ``--train-images`` generated 64x64 PNGs (gondara-dae, batch 10, fp32, 1 torch
   thread per process), images/s from ``history.json`` over the epochs after the first.
 * **Peak memory**: a child process denoises one generated 16-bit TIFF of each ``--sizes`` side with
-  each ``--memory-methods`` entry (``median``, or a shipped model such as ``general``), and a DICOM
-  series of ``--volume-slices`` 512x512 CT slices (a 512x512x600 volume by default) with the median;
+  each ``--memory-methods`` entry (``median``, or a shipped model such as ``general``), a DICOM
+  series of ``--volume-slices`` 512x512 CT slices (a 512x512x600 volume by default) with the median,
+  and the same volume as an int16 NIfTI (``.nii`` and ``.nii.gz``) with each ``--volume-methods`` entry
+  (``median`` and the shipped ``ct`` model by default);
   the child's ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (imports included) is its peak.
 
 The machine is shared: the load average is recorded before each measurement; figures measured under
@@ -116,6 +118,27 @@ def write_ct_series(folder: Path, count: int, *, size: int = CT_SIZE, seed: int 
         ds.ImagePositionPatient = [0.0, 0.0, float(i)]
         ds.save_as(folder / f"ct{i:04d}.dcm", enforce_file_format=True)
     return folder
+
+
+def write_ct_nifti(path: Path, count: int, *, size: int = CT_SIZE, seed: int = 0) -> Path:
+    """A ``size x size x count`` int16 CT volume in HU as NIfTI (``.nii`` or ``.nii.gz``): the disc phantom
+    of :func:`write_ct_series` with 20 HU noise, generated slice by slice (the parent holds the int16
+    volume only)."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    body = np.where((yy - 0.5) ** 2 + (xx - 0.5) ** 2 < 0.16, 40.0, -1000.0)
+    volume = np.empty((size, size, count), dtype=np.int16)
+    for i in range(count):
+        hu = (
+            body
+            + 300.0 * ((yy - 0.5) ** 2 + (xx - 0.45 - 0.001 * i) ** 2 < 0.01)
+            + rng.normal(0, 20, body.shape)
+        )
+        volume[:, :, i] = np.rint(hu)
+    nib.save(nib.Nifti1Image(volume, np.diag([0.7, 0.7, 2.5, 1.0])), path)
+    return path
 
 
 def write_big_tiff(path: Path, size: int, *, seed: int = 0) -> Path:
@@ -253,9 +276,16 @@ def _peak(method: str, source: Path, out: Path, threads: int) -> dict[str, Any]:
 
 
 def bench_memory(
-    work: Path, *, sizes: list[int], methods: list[str], volume_slices: int, threads: int
+    work: Path,
+    *,
+    sizes: list[int],
+    methods: list[str],
+    volume_slices: int,
+    volume_methods: list[str],
+    threads: int,
 ) -> list[dict[str, Any]]:
-    """Peak RSS (MiB) of a child denoising one 16-bit TIFF per size and method, and a CT volume."""
+    """Peak RSS (MiB) of a child denoising one 16-bit TIFF per size and method, and a CT volume: as a
+    DICOM series (median) and as NIfTI (``.nii`` and ``.nii.gz``, each of ``volume_methods``)."""
     rows = []
     for size in sizes:
         image = write_big_tiff(work / f"img{size}.tif", size)
@@ -270,6 +300,15 @@ def bench_memory(
         rows.append(
             {"input": f"{CT_SIZE}x{CT_SIZE}x{volume_slices} CT (DICOM series)", "method": "median", **row}
         )
+        print(f"  {rows[-1]}", flush=True)
+        for suffix in (".nii", ".nii.gz"):
+            volume = write_ct_nifti(work / f"ct{suffix}", volume_slices)
+            for method in volume_methods:
+                row = _peak(method, volume, work / f"out-{method}{suffix}", threads)
+                name = f"{CT_SIZE}x{CT_SIZE}x{volume_slices} CT, int16 NIfTI ({suffix})"
+                rows.append({"input": name, "method": method, **row})
+                print(f"  {rows[-1]}", flush=True)
+            volume.unlink()
     return rows
 
 
@@ -323,6 +362,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--memory-methods", nargs="*", default=["median", "general"])
     parser.add_argument("--volume-slices", type=int, default=600, help="0: no volume")
+    parser.add_argument("--volume-methods", nargs="*", default=["median", "ct"], help="for the NIfTI volume")
     parser.add_argument("--memory-threads", type=int, default=2, help="torch threads of the memory runs")
     parser.add_argument("--skip-batches", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
@@ -354,6 +394,7 @@ def main() -> None:
                 sizes=args.sizes,
                 methods=args.memory_methods,
                 volume_slices=args.volume_slices,
+                volume_methods=args.volume_methods,
                 threads=args.memory_threads,
             )
     args.out.mkdir(parents=True, exist_ok=True)

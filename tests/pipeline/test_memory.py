@@ -1,4 +1,5 @@
-"""Bounded memory: streamed rows of tiles give the whole-image result; an 8192x8192 image in <= 1 GiB."""
+"""Bounded memory: streamed rows of tiles give the whole-image result; an 8192x8192 image and a
+512x512x600 NIfTI volume in <= 1 GiB."""
 
 from __future__ import annotations
 
@@ -95,15 +96,51 @@ def test_an_8192_square_16bit_image_is_denoised_by_a_shipped_model_in_1_gib(tmp_
     source = tmp_path / "big.tif"
     rng = np.random.default_rng(0)
     tifffile.imwrite(source, rng.normal(20000, 500, (8192, 8192)).astype(np.uint16))
-    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(source), str(tmp_path / "out.tif")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=3000,
-    )
-    peak_mib = json.loads(done.stdout.strip().splitlines()[-1])
+    peak_mib = _child_peak_mib([_CHILD, str(source), str(tmp_path / "out.tif")])
     assert peak_mib <= 1024, f"peak RSS {peak_mib:.0f} MiB"
     assert tifffile.imread(tmp_path / "out.tif").shape == (8192, 8192)
+
+
+def _child_peak_mib(args: list[str]) -> float:
+    """Run ``python -c ARGS`` in a fresh process (2 torch threads); the peak RSS in MiB it prints last."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True, timeout=6000
+    )
+    return float(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+_CLI_CHILD = """
+import json, resource, sys
+from meddenoise.cli.main import app
+try:
+    app(sys.argv[1:])
+except SystemExit as done:
+    assert not done.code, done.code
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("how", [["--method", "median"], ["--model", "ct"]])
+def test_a_512x512x600_ct_nifti_is_denoised_by_meddenoise_denoise_in_1_gib(
+    tmp_path: Path, suffix: str, how: list[str]
+) -> None:
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:512, :512]
+    body = np.where((yy - 256) ** 2 + (xx - 256) ** 2 < 200**2, 40, -1000).astype(np.int16)
+    volume = np.empty((512, 512, 600), dtype=np.int16)
+    for index in range(600):  # slice by slice: the test process stays small too
+        volume[:, :, index] = body + np.rint(rng.normal(0, 20, body.shape)).astype(np.int16)
+    nib.save(nib.Nifti1Image(volume, np.diag([0.7, 0.7, 2.5, 1.0])), tmp_path / f"ct{suffix}")
+    del volume
+    peak_mib = _child_peak_mib(
+        [_CLI_CHILD, "denoise", str(tmp_path / f"ct{suffix}"), "-o", str(tmp_path / "out"), *how]
+    )
+    assert peak_mib <= 1024, f"peak RSS {peak_mib:.0f} MiB"
+    result = nib.load(tmp_path / "out" / f"ct{suffix}")
+    assert result.shape == (512, 512, 600)
+    assert result.get_data_dtype() == np.float32

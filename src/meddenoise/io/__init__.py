@@ -23,7 +23,7 @@ from meddenoise.io.files import (
     written_dtype,
 )
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
-from meddenoise.io.nifti import read_nifti, write_nifti
+from meddenoise.io.nifti import NiftiSlices, open_nifti_slices, read_nifti, write_nifti, write_nifti_slices
 from meddenoise.io.reader import READ_SUFFIXES, detect_format, read_image
 from meddenoise.io.writer import WRITE_SUFFIXES, write_image
 
@@ -37,6 +37,7 @@ __all__ = [
     "ImageReadError",
     "ImageWriteError",
     "MedicalImage",
+    "NiftiSlices",
     "OutputExistsError",
     "broken_links",
     "check_output",
@@ -46,6 +47,7 @@ __all__ = [
     "is_dicom_without_suffix",
     "is_supported_image",
     "new_uid",
+    "open_nifti_slices",
     "output_name",
     "read_dicom",
     "read_dicom_series",
@@ -57,5 +59,6 @@ __all__ = [
     "write_image",
     "write_like_source",
     "write_nifti",
+    "write_nifti_slices",
     "written_dtype",
 ]

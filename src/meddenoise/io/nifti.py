@@ -5,16 +5,20 @@ from __future__ import annotations
 import gzip
 import math
 import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
+from nibabel.volumeutils import seek_tell
 
-from meddenoise._utils import atomic_path
-from meddenoise.io._common import check_pixels, float_value_range, reject_source
+from meddenoise._utils import atomic_path, same_path
+from meddenoise.io._common import check_pixels, float_value_range, reject_source, write_failure
 from meddenoise.io.image import ImageMeta, ImageReadError, ImageWriteError, MedicalImage
 
-__all__ = ["read_nifti", "write_nifti"]
+__all__ = ["NiftiSlices", "open_nifti_slices", "read_nifti", "write_nifti", "write_nifti_slices"]
 
 
 def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
@@ -22,20 +26,13 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
 
     Pixels are the scaled values (``scl_slope``/``scl_inter`` applied). Slice ``k`` is
     ``volume.take(k, axis=slice_axis)`` with the other two axes in their stored order, so
-    :func:`write_nifti` puts every voxel back where it was.
+    :func:`write_nifti` puts every voxel back where it was. :func:`open_nifti_slices` reads the
+    same slices one at a time.
     """
     path = Path(path)
-    try:
-        loaded = nib.load(path)
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
-        raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
-    if not isinstance(loaded, nib.nifti1.Nifti1Pair):  # NIfTI-1 and NIfTI-2, single file or pair
-        raise ImageReadError(path, f"not a NIfTI image (nibabel read a {type(loaded).__name__})")
-    img = loaded
-    _check_stored_data(img, path)
+    img = _load(path)
     try:
         data = np.asarray(img.get_fdata(dtype=np.float64))  # scl_slope/scl_inter applied
-        header = img.header.copy()
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
         raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
     except MemoryError:
@@ -55,6 +52,41 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
         slice_axis = 2
         stack = data
     pixels = check_pixels(stack, path)
+    meta = _meta(img, path, slice_axis, lambda: float_value_range(pixels), tuple(int(s) for s in data.shape))
+    return MedicalImage(pixels, meta)
+
+
+def _load(path: Path, *, keep_open: bool = False) -> nib.nifti1.Nifti1Pair:
+    """The NIfTI image at ``path`` with its data unread (an array proxy), checked by :func:`_check_stored_data`."""
+    loaded = _open(path, keep_open=keep_open)
+    _check_stored_data(loaded, path)
+    return loaded
+
+
+def _open(path: Path, *, keep_open: bool) -> nib.nifti1.Nifti1Pair:
+    """``keep_open`` (reading slice by slice): sequential slices of a ``.nii.gz`` then decompress the
+    stream once in all, not once per slice (nibabel would otherwise reopen it and decompress from its
+    start for every slice), and a ``.nii`` is read, not memory-mapped (every mapped page read would
+    stay in the process's memory: the whole volume after one pass)."""
+    try:
+        loaded = nib.load(path, keep_file_open=keep_open, mmap=not keep_open)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
+        raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
+    if not isinstance(loaded, nib.nifti1.Nifti1Pair):  # NIfTI-1 and NIfTI-2, single file or pair
+        raise ImageReadError(path, f"not a NIfTI image (nibabel read a {type(loaded).__name__})")
+    return loaded
+
+
+def _meta(
+    img: nib.nifti1.Nifti1Pair,
+    path: Path,
+    slice_axis: int,
+    data_range: Callable[[], tuple[float, float]],
+    volume_shape: tuple[int, ...],
+) -> ImageMeta:
+    """The metadata of a NIfTI image; ``data_range`` gives the pixels' nominal range when the stored
+    type does not (scaled or float data)."""
+    header = img.header.copy()
     stored = header.get_data_dtype()
     slope, inter = header.get_slope_inter()
     zooms = header.get_zooms()
@@ -65,8 +97,8 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
         info = np.iinfo(stored)
         value_range = (float(info.min), float(info.max))
     else:
-        value_range = float_value_range(pixels)
-    meta = ImageMeta(
+        value_range = data_range()
+    return ImageMeta(
         format="nifti",
         modality="OT",
         dtype=stored.name,
@@ -78,9 +110,88 @@ def read_nifti(path: str | Path, *, slice_axis: int = 2) -> MedicalImage:
         header=header,
         affine=np.asarray(img.affine, dtype=np.float64),
         slice_axis=slice_axis,
-        extra={"volume_shape": tuple(int(s) for s in data.shape), "nifti_class": type(img).__name__},
+        extra={"volume_shape": volume_shape, "nifti_class": type(img).__name__},
     )
-    return MedicalImage(pixels, meta)
+
+
+@dataclass(frozen=True)
+class NiftiSlices:
+    """A NIfTI volume read one slice at a time (:func:`open_nifti_slices`): memory of one slice, not the volume.
+
+    Attributes
+    ----------
+    meta
+        The metadata :func:`read_nifti` gives the same file (slice axis 2).
+    shape
+        ``(N, H, W)``: the stack :func:`read_nifti` would return.
+    low, high
+        The smallest and largest pixel value of the whole volume.
+    """
+
+    meta: ImageMeta
+    shape: tuple[int, int, int]
+    low: float
+    high: float
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The slices in order, float32 ``(H, W)``, equal to :func:`read_nifti`'s ``pixels[k]``."""
+        path = Path(self.meta.source or "")
+        return _iter_slices(_open(path, keep_open=True), path)
+
+
+def _iter_slices(img: nib.nifti1.Nifti1Pair, path: Path) -> Iterator[np.ndarray]:
+    proxy = img.dataobj
+    trailing = (0,) * (len(proxy.shape) - 3)  # a volume stored as (X, Y, Z, 1)
+    for index in range(proxy.shape[2]):
+        try:
+            # float64 scaling, as get_fdata(dtype=float64) applies it to the whole volume
+            key = (slice(None), slice(None), index, *trailing)
+            values = np.asarray(proxy[key], dtype=np.float64)
+        except (OSError, EOFError, ValueError) as exc:
+            raise ImageReadError(path, f"cannot read NIfTI ({exc})") from None
+        yield values.astype(np.float32)
+
+
+def open_nifti_slices(path: str | Path) -> NiftiSlices | None:
+    """Open a 3D NIfTI volume to be read slice by slice along axis 2 (the stored order of its voxels:
+    each slice is one contiguous block of the file, so a ``.nii.gz`` decompresses once per pass).
+
+    One pass over the slices here checks them as :func:`read_nifti` does (no NaN/Inf) and finds the
+    volume's extremes. ``None`` for anything that is not a volume of at least two slices of 2x2 pixels
+    (a 2D image, a 4D series: :func:`read_nifti` reads or refuses those whole).
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`read_nifti`.
+    """
+    path = Path(path)
+    img = _load(path, keep_open=True)
+    shape = tuple(int(n) for n in img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3 or shape[2] < 2 or min(shape) < 2:  # the whole-image path says what is wrong
+        return None
+    low, high, bad = np.inf, -np.inf, 0
+    for values in _iter_slices(img, path):
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad += int(np.count_nonzero(~finite))
+            continue
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    if bad:
+        raise ImageReadError(path, f"image holds {bad} NaN/Inf value(s) (or values beyond float32)")
+    # the shape without trailing frames of one, as read_nifti records it (and write_nifti writes it)
+    meta = _meta(img, path, 2, lambda: _nominal_range(low, high), shape)
+    return NiftiSlices(meta, (shape[2], shape[0], shape[1]), low, high)
+
+
+def _nominal_range(low: float, high: float) -> tuple[float, float]:
+    """:func:`~meddenoise.io._common.float_value_range` from the extremes alone."""
+    return float_value_range(np.array([low, high], dtype=np.float32))
 
 
 def _stream_length(path: Path) -> int:
@@ -157,4 +268,51 @@ def write_nifti(path: str | Path, pixels: np.ndarray, *, like: MedicalImage | No
     img.header.set_slope_inter(1.0, 0.0)
     with atomic_path(path) as tmp:
         nib.save(img, tmp)
+    return path
+
+
+def write_nifti_slices(path: str | Path, slices: Iterable[np.ndarray], *, like: NiftiSlices) -> Path:
+    """Write the slices of a volume as :func:`write_nifti` writes the whole stack: the same file, byte
+    for byte, holding one slice at a time.
+
+    The slices (``like.shape[1:]`` each, in order) are the stored blocks of axis 2 one after the other.
+
+    Raises
+    ------
+    ImageWriteError
+        A slice of another shape, or fewer or more slices than ``like`` has (nothing is written).
+    """
+    path = Path(path)
+    meta = like.meta
+    if meta.source is not None and same_path(meta.source, path):
+        raise ImageWriteError(path, "refusing to overwrite the input file it was read from")
+    reject_source(path, [meta.source])
+    cls = nib.Nifti2Image if meta.extra.get("nifti_class") == "Nifti2Image" else nib.Nifti1Image
+    # a zero-strided stand-in of the volume's shape: nibabel derives the header without the data
+    stand_in = np.broadcast_to(np.float32(0), meta.extra["volume_shape"])
+    img = cls(stand_in, meta.affine, header=meta.header.copy())
+    img.set_data_dtype(np.float32)
+    img.header.set_slope_inter(1.0, 0.0)
+    img.update_header()  # what nib.save does before writing the header
+    header = img.header
+    dtype = header.get_data_dtype()  # float32 in the header's byte order
+    try:
+        with atomic_path(path) as tmp, ImageOpener(str(tmp), "wb") as handle:
+            header.write_to(handle)
+            seek_tell(handle.fobj, header.get_data_offset(), write0=True)
+            count = 0
+            for pixels in slices:
+                if pixels.shape != like.shape[1:]:
+                    raise ImageWriteError(
+                        path, f"slice of shape {pixels.shape}, the volume's are {like.shape[1:]}"
+                    )
+                if not np.isfinite(pixels).all():
+                    raise ImageWriteError(path, "pixels hold NaN/Inf")
+                # NIfTI voxels are stored in Fortran order: slice k of axis 2 is one block
+                handle.write(np.asarray(pixels, dtype=dtype).tobytes(order="F"))
+                count += 1
+            if count != len(like):
+                raise ImageWriteError(path, f"{count} slices written, the volume has {len(like)}")
+    except OSError as exc:  # an unwritable or missing folder, a full disk: one line, as write_image says it
+        raise write_failure(path, exc) from None
     return path

@@ -22,22 +22,28 @@ import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from meddenoise.data import Normalizer
+from meddenoise.data.intensity import _PERCENTILE_SAMPLE, IntensitySpec, fit_intensity
 from meddenoise.io import (
     ExistingOutput,
     ImageReadError,
     ImageWriteError,
     MedicalImage,
+    NiftiSlices,
     broken_links,
     file_series_uid,
     find_images,
+    open_nifti_slices,
     output_name,
     read_image,
     series_uid,
     write_like_source,
+    write_nifti_slices,
     written_dtype,
 )
 from meddenoise.methods import DenoiserResolver
@@ -45,6 +51,7 @@ from meddenoise.pipeline.core import (
     DenoiseOptions,
     SliceReport,
     denoise_pixels,
+    denoise_slices,
     describe_noise,
     noise_ignored_note,
 )
@@ -59,6 +66,7 @@ __all__ = [
     "denoise_file",
     "denoise_files",
     "denoise_image",
+    "denoise_nifti_volume",
     "derivation",
     "plan_jobs",
     "resumed_series",
@@ -285,6 +293,9 @@ def denoise_file(
 
     ``series`` is the SeriesInstanceUID a DICOM output joins (default: a new one).
     """
+    streamed = denoise_nifti_volume(source, target, resolver=resolver, options=options or DenoiseOptions())
+    if streamed is not None:
+        return streamed
     image = read_image(Path(source))
     dtype = written_dtype(target, image)
     pixels, report, label = denoise_image(image, resolver, options or DenoiseOptions(), dtype=dtype)
@@ -292,6 +303,65 @@ def denoise_file(
         target, pixels, image, description=derivation(description, label, report), series_uid=series
     )
     return report, label
+
+
+def denoise_nifti_volume(
+    source: str | Path, target: str | Path, *, resolver: DenoiserResolver, options: DenoiseOptions
+) -> tuple[SliceReport, str] | None:
+    """Denoise a NIfTI volume into a NIfTI ``target`` slice by slice: the memory of a few slices, not of
+    the volume (read lazily, denoised and written one slice at a time); returns (report, label).
+
+    The file is the one :func:`denoise_file` writes through the whole volume, byte for byte. ``None``
+    (nothing done) for anything else: a source or target that is not NIfTI, a 2D image, a missing file
+    (the whole-image path says why).
+    """
+    source, target = Path(source), Path(target)
+    if not all(str(path).lower().endswith((".nii", ".nii.gz")) for path in (source, target)):
+        return None
+    if not source.is_file() or source.stat().st_size == 0:
+        return None
+    volume = open_nifti_slices(source)
+    if volume is None:
+        return None
+    meta = volume.meta
+    choice = resolver.for_modality(meta.modality)
+    mapping = _fit_volume_intensity(volume, choice.intensity)
+    slices, report = denoise_slices(
+        volume, choice.denoiser, mapping=mapping, units=meta.units, options=options
+    )
+    write_nifti_slices(target, slices, like=volume)
+    return report, choice.label
+
+
+def _fit_volume_intensity(volume: NiftiSlices, spec: IntensitySpec) -> Normalizer:
+    """:func:`~meddenoise.data.fit_intensity` of the whole volume, without holding it.
+
+    Its extremes stand for the volume first: they give its min/max mapping, and a window or a range
+    ignores the pixels. A percentile mapping is fitted on the very sample ``fit_intensity`` draws
+    from the whole volume (every ``size // _PERCENTILE_SAMPLE``-th pixel of the flattened stack),
+    gathered slice by slice; that sample is small enough for ``fit_intensity`` to take it whole.
+    """
+    meta = volume.meta
+    fit = partial(
+        fit_intensity,
+        spec=spec,
+        modality=meta.modality,
+        units=meta.units,
+        original_dtype=meta.dtype,
+        file_format=meta.format,
+        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
+    )
+    mapping = fit(np.array([volume.low, volume.high], dtype=np.float32))
+    if mapping.method != "percentile":
+        return mapping
+    count, height, width = volume.shape
+    size, area = count * height * width, height * width
+    step = 1 if size <= _PERCENTILE_SAMPLE else size // _PERCENTILE_SAMPLE
+    sample = np.concatenate(
+        # copies: a view would keep its whole slice alive
+        [pixels.reshape(-1)[(-index * area) % step :: step].copy() for index, pixels in enumerate(volume)]
+    )
+    return fit(sample)
 
 
 def derivation(description: str, label: str, report: SliceReport) -> str:
@@ -342,18 +412,7 @@ class _FileTask:
     def __call__(self, job: FileJob) -> FileResult:
         t0 = time.perf_counter()
         try:
-            image = read_image(job.source)
-            resolver, dtype = _local_resolver(self.resolver), written_dtype(job.target, image)
-            pixels, report, label = denoise_image(image, resolver, self.options, dtype=dtype)
-            uid = series_uid(image)
-            derived = (self.resumed.get(uid) or _derived_series(self.series_seed, uid)) if uid else None
-            write_like_source(
-                job.target,
-                pixels,
-                image,
-                description=derivation(self.description, label, report),
-                series_uid=derived,
-            )
+            report, label, uid = self._denoise(job)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # one bad file must not stop the batch; its reason is reported
@@ -371,6 +430,31 @@ class _FileTask:
             report=report,
             series=uid,
         )
+
+    def _denoise(self, job: FileJob) -> tuple[SliceReport, str, str | None]:
+        """Denoise and write one file; returns (report, label, its DICOM series UID or ``None``)."""
+        resolver = _local_resolver(self.resolver)
+        streamed = denoise_nifti_volume(job.source, job.target, resolver=resolver, options=self.options)
+        if streamed is not None:
+            return (*streamed, None)
+        image = read_image(job.source)
+        dtype = written_dtype(job.target, image)
+        pixels, report, label = denoise_image(image, resolver, self.options, dtype=dtype)
+        uid = series_uid(image)
+        derived = (self.resumed.get(uid) or _derived_series(self.series_seed, uid)) if uid else None
+        write_like_source(
+            job.target,
+            pixels,
+            image,
+            description=derivation(self.description, label, report),
+            series_uid=derived,
+        )
+        return report, label, uid
+
+
+def _mean_sigma(report: SliceReport) -> float | None:
+    sigmas = [s for s in report.sigmas if s is not None]
+    return float(np.mean(sigmas)) if sigmas else None
 
 
 def denoise_files(

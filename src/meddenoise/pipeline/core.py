@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -21,6 +21,7 @@ __all__ = [
     "NoiseSource",
     "SliceReport",
     "denoise_pixels",
+    "denoise_slices",
     "describe_noise",
     "estimate_noise",
     "noise_estimator_name",
@@ -283,45 +284,93 @@ def denoise_pixels(
     if out.shape != arr.shape:
         raise ValueError(f"out has shape {out.shape}, the image {arr.shape}")
     out_stack = out if out.ndim == 3 else out[None]
-    store = _storer(out.dtype)
+    report = _new_report(mapping, units, options, denoiser)
+    for slice_pixels, out_slice in zip(stack, out_stack, strict=True):
+        _denoise_slice(slice_pixels, out_slice, denoiser, report, options=options, progress=progress)
+    return out, report
+
+
+def denoise_slices(
+    slices: Iterable[np.ndarray],
+    denoiser: Denoiser,
+    *,
+    mapping: Normalizer,
+    units: str | None = None,
+    options: DenoiseOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Iterator[np.ndarray], SliceReport]:
+    """Denoise a volume given slice by slice (e.g. read lazily from its file), one slice in memory at a time.
+
+    The same computation as :func:`denoise_pixels` on the stacked slices, whose intensity ``mapping``
+    (fitted on the whole volume) the caller gives. Returns the denoised slices (float32, original
+    units), produced as they are consumed, and the report they fill in meanwhile.
+    """
+    options = options or DenoiseOptions()
+    report = _new_report(mapping, units, options, denoiser)
+
+    def denoised() -> Iterator[np.ndarray]:
+        for slice_pixels in slices:
+            arr = np.asarray(slice_pixels, dtype=np.float32)
+            if arr.ndim != 2 or min(arr.shape) < 2:
+                raise ValueError(f"expected slices (H, W) of 2x2 pixels at least, got shape {arr.shape}")
+            out = np.empty(arr.shape, dtype=np.float32)
+            _denoise_slice(arr, out, denoiser, report, options=options, progress=progress)
+            yield out
+
+    return denoised(), report
+
+
+def _new_report(
+    mapping: Normalizer, units: str | None, options: DenoiseOptions, denoiser: Denoiser
+) -> SliceReport:
     level = options.noise_level
-    report = SliceReport(
+    return SliceReport(
         mapping=mapping,
         units=units or "",
         noise_source="estimated" if level == "auto" else ("none" if level is None else "given"),
         strength=options.strength,
         uses_sigma=denoiser.uses_sigma,
     )
-    for index, slice_pixels in enumerate(stack):
-        noise = estimate_noise(slice_pixels, units) if level == "auto" else level
-        assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
-        report.noise.append(noise)
-        # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
-        sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
-        report.sigmas.append(sigma)
-        if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
-            out_stack[index] = store(slice_pixels)
-            continue
-        report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
-        rows = iter_tiled_rows(
-            slice_pixels,
-            denoiser,
-            tile=options.tile,
-            overlap=options.overlap,
-            sigma=sigma,
-            batch_size=options.batch_size,
-            progress=progress,
-            prepare=partial(to_unit, mapping),
-        )
-        for top, denoised in rows:
-            original = slice_pixels[top : top + len(denoised)]
-            if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
-                unit = to_unit(mapping, original)
-                denoised = unit + np.float32(options.strength) * (denoised - unit)
-            out_stack[index, top : top + len(denoised)] = store(
-                from_unit(mapping, denoised, original=original)
-            )
-    return out, report
+
+
+def _denoise_slice(
+    slice_pixels: np.ndarray,
+    out: np.ndarray,
+    denoiser: Denoiser,
+    report: SliceReport,
+    *,
+    options: DenoiseOptions,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Denoise one slice (original units) into ``out`` (its shape, float or integer); append its noise
+    level and sigma to ``report``."""
+    mapping, level, store = report.mapping, options.noise_level, _storer(out.dtype)
+    noise = estimate_noise(slice_pixels, report.units or None) if level == "auto" else level
+    assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
+    report.noise.append(noise)
+    # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
+    sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
+    report.sigmas.append(sigma)
+    if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
+        out[...] = store(slice_pixels)
+        return
+    report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
+    rows = iter_tiled_rows(
+        slice_pixels,
+        denoiser,
+        tile=options.tile,
+        overlap=options.overlap,
+        sigma=sigma,
+        batch_size=options.batch_size,
+        progress=progress,
+        prepare=partial(to_unit, mapping),
+    )
+    for top, denoised in rows:
+        original = slice_pixels[top : top + len(denoised)]
+        if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
+            unit = to_unit(mapping, original)
+            denoised = unit + np.float32(options.strength) * (denoised - unit)
+        out[top : top + len(denoised)] = store(from_unit(mapping, denoised, original=original))
 
 
 def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
