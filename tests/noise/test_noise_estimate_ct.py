@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import ndimage
+from test_noise_estimate_std import CT_ROIS as DOCUMENTED_CT_ROIS
 
 from meddenoise.noise import estimate_ct_noise, estimate_ct_noise_per_slice, estimate_noise_std, parse_noise
 
@@ -66,15 +67,9 @@ def test_a_stack_gives_the_mean_and_per_slice_values() -> None:
         estimate_ct_noise(np.full((64, 64), np.nan))
 
 
-# (top row, left column) of hand-placed 30x30 ROIs in flat soft tissue (docs/noise.md), per slice.
+# (top row, left column) of the hand-placed 30x30 flat-tissue ROIs of test_noise_estimate_std (docs/noise.md).
 CT_ROIS: dict[str, list[tuple[int, int]]] = {
-    "ID_0047": [(156, 81), (374, 178), (374, 280)],
-    "ID_0064": [(242, 202), (236, 244)],
-    "ID_0008": [(276, 20), (348, 318), (277, 476)],
-    "ID_0004": [(142, 256), (292, 267)],
-    "ID_0014": [(188, 110), (242, 102)],
-    "ID_0000": [(408, 190), (236, 226)],
-    "ID_0091": [(254, 260)],
+    key: [(r, c) for r, c, _ in rois] for key, rois in DOCUMENTED_CT_ROIS.items()
 }
 
 
