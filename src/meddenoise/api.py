@@ -77,7 +77,7 @@ def denoise(
     noise_level
         The noise std in the image's own units: HU for CT, stored grey levels for PNG/TIFF and X-ray
         DICOM, the array's own values for an array (e.g. ``20`` for 20 HU); ``"auto"`` (estimated per
-        slice in those units by :func:`meddenoise.pipeline.core.estimate_noise`: CT in HU by
+        slice in those units by :func:`meddenoise.noise.estimate_noise_in_units`: CT in HU by
         :func:`meddenoise.noise.estimate_ct_noise`), or ``None`` (the
         denoiser decides). Converted through the intensity mapping to the denoiser's [0, 1] scale.
         A denoiser that cannot use it ignores it with a :class:`UserWarning`.

@@ -38,6 +38,7 @@ from meddenoise.noise.estimate import (
     estimate_noise_std_per_slice,
     estimate_sigma,
     estimate_sigma_batch,
+    noise_estimator_for,
 )
 from meddenoise.noise.paper import GaussianNoise, MaskingNoise, PoissonNoise
 from meddenoise.noise.physics import (
@@ -72,6 +73,7 @@ __all__ = [
     "estimate_sigma",
     "estimate_sigma_batch",
     "format_value",
+    "noise_estimator_for",
     "parse_noise",
     "register_noise",
 ]

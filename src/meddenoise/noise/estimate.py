@@ -20,6 +20,7 @@ __all__ = [
     "estimate_noise_std_per_slice",
     "estimate_sigma",
     "estimate_sigma_batch",
+    "noise_estimator_for",
 ]
 
 # The MAD of a zero-mean Gaussian is 0.6744897... times its standard deviation.
@@ -460,6 +461,11 @@ def estimate_ct_noise_per_slice(images: np.ndarray) -> np.ndarray:
     return _per_image(images, _ct_noise_one, "estimate_ct_noise_per_slice")
 
 
+def noise_estimator_for(units: str | None) -> Callable[[np.ndarray], float]:
+    """The blind estimator for images in ``units``: :func:`estimate_ct_noise` for HU, else :func:`estimate_noise_std`."""
+    return estimate_ct_noise if units == "HU" else estimate_noise_std
+
+
 def estimate_noise_in_units(pixels: np.ndarray, units: str | None) -> float:
     """The blind noise std of one slice in its own units: :func:`estimate_ct_noise` for HU, else
     :func:`estimate_noise_std`. The one rule behind ``--noise-level auto``, ``info`` and the benchmark's
@@ -471,5 +477,4 @@ def estimate_noise_in_units(pixels: np.ndarray, units: str | None) -> float:
     >>> round(estimate_noise_in_units(40 + rng.normal(0, 12, (128, 128)), "HU"), 0)
     12.0
     """
-    estimator = estimate_ct_noise if units == "HU" else estimate_noise_std
-    return float(estimator(pixels))
+    return float(noise_estimator_for(units)(pixels))

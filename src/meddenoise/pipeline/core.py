@@ -23,7 +23,6 @@ __all__ = [
     "denoise_pixels",
     "denoise_slices",
     "describe_noise",
-    "estimate_noise",
     "noise_estimator_name",
     "noise_ignored_note",
     "parse_noise_level",
@@ -73,7 +72,7 @@ class DenoiseOptions:
     noise_level
         The noise std **in the image's own units** (HU for CT, stored grey levels for PNG/TIFF and
         X-ray DICOM, the array's own values for an array), ``"auto"`` (estimated per slice in those
-        units with :func:`estimate_noise`: :func:`meddenoise.noise.estimate_ct_noise` for CT in HU,
+        units with :func:`meddenoise.noise.estimate_noise_in_units`: :func:`meddenoise.noise.estimate_ct_noise` for CT in HU,
         :func:`meddenoise.noise.estimate_noise_std` otherwise) or ``None`` (the denoiser decides).
         It reaches a denoiser that uses it (:attr:`~meddenoise.denoiser.Denoiser.uses_sigma`) on the
         denoiser's [0, 1] scale: ``sigma = noise_level / (high - low)`` of the intensity mapping.
@@ -209,16 +208,10 @@ CT_NOISE_ESTIMATOR = "meddenoise.noise.estimate_ct_noise"
 
 
 def noise_estimator_name(units: str | None) -> str:
-    """The estimator :func:`estimate_noise` uses for images in ``units`` (``"HU"``: the CT one)."""
-    return CT_NOISE_ESTIMATOR if units == "HU" else NOISE_ESTIMATOR
+    """The estimator ``noise_level="auto"`` uses for images in ``units`` (``"HU"``: the CT one), by name."""
+    from meddenoise.noise import noise_estimator_for
 
-
-def estimate_noise(pixels: np.ndarray, units: str | None) -> float:
-    """The blind noise std of one slice in its own units (:func:`meddenoise.noise.estimate_noise_in_units`:
-    :func:`~meddenoise.noise.estimate_ct_noise` for HU)."""
-    from meddenoise.noise import estimate_noise_in_units
-
-    return estimate_noise_in_units(pixels, units)
+    return f"meddenoise.noise.{noise_estimator_for(units).__name__}"
 
 
 def denoise_pixels(
@@ -344,8 +337,10 @@ def _denoise_slice(
 ) -> None:
     """Denoise one slice (original units) into ``out`` (its shape, float or integer); append its noise
     level and sigma to ``report``."""
+    from meddenoise.noise import estimate_noise_in_units  # not at import time: the CLI starts without it
+
     mapping, level, store = report.mapping, options.noise_level, _storer(out.dtype)
-    noise = estimate_noise(slice_pixels, report.units or None) if level == "auto" else level
+    noise = estimate_noise_in_units(slice_pixels, report.units or None) if level == "auto" else level
     assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
     report.noise.append(noise)
     # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)

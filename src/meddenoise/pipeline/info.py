@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from meddenoise.data.intensity import CLASSICAL_INTENSITY, intensity_for_image
-from meddenoise.pipeline.core import estimate_noise, noise_estimator_name
+from meddenoise.noise import estimate_noise_in_units
+from meddenoise.pipeline.core import noise_estimator_name
 
 __all__ = ["describe_image"]
 
@@ -17,7 +18,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     """Facts about one image file, in display order.
 
     The noise std is estimated blindly on the middle slice in the image's own units (HU for CT, stored
-    grey levels for PNG/TIFF) by :func:`meddenoise.pipeline.core.estimate_noise` (CT in HU:
+    grey levels for PNG/TIFF) by :func:`meddenoise.noise.estimate_noise_in_units` (CT in HU:
     :func:`meddenoise.noise.estimate_ct_noise`), the estimator ``denoise --noise-level auto`` uses; a number in those units is what ``--noise-level`` takes.
     The mapping line is the one the pipeline uses for classical methods (CT: window -1024..1024 HU;
     others: percentiles 0.5-99.5).
@@ -36,7 +37,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     middle = stack[len(stack) // 2]
     mapping = intensity_for_image(image, CLASSICAL_INTENSITY, pixels=middle)
     # the estimators need 2x2 pixels; a smaller image is still described, its noise is not
-    noise = estimate_noise(middle, meta.units) if min(middle.shape) >= 2 else None
+    noise = estimate_noise_in_units(middle, meta.units) if min(middle.shape) >= 2 else None
     where = "middle slice" if pixels.ndim == 3 else "image"
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
