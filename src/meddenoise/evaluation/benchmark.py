@@ -14,7 +14,7 @@
   affine mapping; its output is mapped back to the image's units.
 * **Modes**: ``told`` hands the true std (only to denoisers with ``uses_sigma``); ``blind`` hands
   every method the std that ``meddenoise denoise --noise-level auto`` would estimate from the noisy
-  image in its units (:func:`blind_sigma`: the CT estimator for HU, ``estimate_noise_std`` otherwise),
+  image in its units (:func:`meddenoise.noise.estimate_noise_in_units`: the CT estimator for HU),
   converted to its [0, 1] scale: blind numbers are what users get.
 * **Scores**, in the image's units, over the **nominal range** ``[low, high]`` of the stored values
   (:func:`scoring_range`: the project's default ``range`` mapping: CT -1024..3071 HU, i.e.
@@ -59,7 +59,6 @@ __all__ = [
     "Mode",
     "benchmark",
     "benchmark_choices",
-    "blind_sigma",
     "centre_crop",
     "load_bench_images",
     "parse_levels",
@@ -73,17 +72,6 @@ DEFAULT_CLASSICAL = ("bm3d", "nlmeans")
 #: Metric keys of every row (``psnr_window`` is added when a window is given).
 BENCH_METRICS = ("psnr", "ssim", "mae", BIAS)
 _PLACES = {"psnr": 2, "psnr_window": 2, "ssim": 4, "mae": 2, BIAS: 2}
-
-
-def blind_sigma(image: np.ndarray, units: str | None = None) -> float:
-    """The noise std every method is told in ``blind`` mode, in the units of ``image``.
-
-    :func:`meddenoise.noise.estimate_noise_in_units`, the rule of the pipeline's ``--noise-level auto``
-    (the CT estimator for HU, :func:`meddenoise.noise.estimate_noise_std` otherwise).
-    """
-    from meddenoise.noise import estimate_noise_in_units
-
-    return estimate_noise_in_units(image, units)
 
 
 @dataclass(frozen=True)
