@@ -156,10 +156,6 @@ def _pydicom_image(name: str) -> MedicalImage:
     return read_image(path)
 
 
-def _pydicom_sample(name: str) -> np.ndarray:
-    return _pydicom_image(name).pixels
-
-
 def _pixel_mm(image: MedicalImage) -> float:
     """The in-plane pixel size in mm (mean of row and column spacing); 0.7 mm when the file does not say."""
     spacing = image.meta.pixel_spacing
@@ -259,7 +255,7 @@ def mri_data() -> ModelData:
         for i in [i for i in test_slab if i in brain][::7]
     ]
     for name in ("MR_small.dcm", "MR2_UNCR.dcm"):
-        data.train.append(_unit(_pydicom_sample(name), PERCENTILE_INTENSITY, "MR"))
+        data.train.append(_unit(_pydicom_image(name).pixels, PERCENTILE_INTENSITY, "MR"))
     data.held_apart = (
         f"{len(data.test)} axial MNI152 slices from the held-apart slab z=70..89 (8-slice gaps either side "
         f"unused), whole 197x233 slices"
