@@ -77,12 +77,10 @@ def test_the_sample_of_a_volume_larger_than_the_percentile_sample_is_fitted_as_a
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
 ) -> None:
     import meddenoise.data.intensity as intensity
-    import meddenoise.pipeline.batch as batch
 
     # a sample of 1,000 pixels from 41x37x7 = 10,619: every 10th pixel of the flattened stack, which
     # starts at another offset in every slice of 1,517 pixels
     monkeypatch.setattr(intensity, "_PERCENTILE_SAMPLE", 1000)
-    monkeypatch.setattr(batch, "_PERCENTILE_SAMPLE", 1000)
     source = _save(_ct_volume(rng, (41, 37, 7)), tmp_path / "ct.nii", slope=0.5, inter=3.0)
     options = DenoiseOptions(noise_level=None)
     _whole_volume(source, tmp_path / "old.nii", MEDIAN, options)

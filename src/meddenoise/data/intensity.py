@@ -53,6 +53,7 @@ __all__ = [
     "fit_intensity",
     "from_unit",
     "intensity_for_image",
+    "percentile_sample_step",
     "to_unit",
 ]
 
@@ -63,6 +64,12 @@ INTENSITY_METHODS: tuple[str, ...] = ("range", "auto", "window", "percentile", "
 _WIDE_FORMATS = frozenset({"dicom", "nifti"})
 #: A strided sample keeps the percentiles of very large images cheap.
 _PERCENTILE_SAMPLE = 4_000_000
+
+
+def percentile_sample_step(size: int) -> int:
+    """Every how many pixels of ``size`` (flattened) a percentile mapping is fitted on: 1 up to
+    ``_PERCENTILE_SAMPLE`` pixels, then a regular sample of about that many."""
+    return 1 if size <= _PERCENTILE_SAMPLE else size // _PERCENTILE_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def fit_intensity(
     if method == "window":
         return Normalizer.from_window(spec.level, spec.width, units=units or "HU")
     if method == "percentile":
-        sample = arr if arr.size <= _PERCENTILE_SAMPLE else arr.reshape(-1)[:: arr.size // _PERCENTILE_SAMPLE]
+        sample = arr.reshape(-1)[:: percentile_sample_step(arr.size)]
         return Normalizer.from_percentiles(sample, lower=spec.low, upper=spec.high, units=unit_name)
     if method == "range":
         if hu:

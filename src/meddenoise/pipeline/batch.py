@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from meddenoise.data import Normalizer
-from meddenoise.data.intensity import _PERCENTILE_SAMPLE, IntensitySpec, fit_intensity
+from meddenoise.data.intensity import IntensitySpec, fit_intensity, percentile_sample_step
 from meddenoise.io import (
     ExistingOutput,
     ImageReadError,
@@ -338,7 +338,7 @@ def _fit_volume_intensity(volume: NiftiSlices, spec: IntensitySpec) -> Normalize
 
     Its extremes stand for the volume first: they give its min/max mapping, and a window or a range
     ignores the pixels. A percentile mapping is fitted on the very sample ``fit_intensity`` draws
-    from the whole volume (every ``size // _PERCENTILE_SAMPLE``-th pixel of the flattened stack),
+    from the whole volume (every :func:`~meddenoise.data.intensity.percentile_sample_step`-th pixel of the flattened stack),
     gathered slice by slice; that sample is small enough for ``fit_intensity`` to take it whole.
     """
     meta = volume.meta
@@ -356,7 +356,7 @@ def _fit_volume_intensity(volume: NiftiSlices, spec: IntensitySpec) -> Normalize
         return mapping
     count, height, width = volume.shape
     size, area = count * height * width, height * width
-    step = 1 if size <= _PERCENTILE_SAMPLE else size // _PERCENTILE_SAMPLE
+    step = percentile_sample_step(size)
     sample = np.concatenate(
         # copies: a view would keep its whole slice alive
         [pixels.reshape(-1)[(-index * area) % step :: step].copy() for index, pixels in enumerate(volume)]
