@@ -38,6 +38,7 @@ std in soft tissue whatever its texture.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -131,6 +132,8 @@ class ModelData:
     bench: list[BenchImage] = field(default_factory=list)
     #: unit-std noise textures aligned with ``train`` (same length, same shapes); empty for white noise
     textures: list[np.ndarray] = field(default_factory=list)
+    #: CT: each training slice in HU with its pixel size in mm (what the low-dose textures are simulated from)
+    hu_slices: list[tuple[np.ndarray, float]] = field(default_factory=list)
 
 
 def _bench_image(name: str, pixels: np.ndarray, image: MedicalImage | None = None, **meta: str) -> BenchImage:
@@ -179,20 +182,33 @@ def lowdose_textures(hu: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
     return out
 
 
-def add_ct_textures(data: ModelData, slices_hu: list[tuple[np.ndarray, float]], seed: int) -> ModelData:
-    """``data`` whose training slices each come once per texture, with the textures aligned."""
-    rng = np.random.default_rng([seed, 7])
-    train: list[np.ndarray] = []
-    textures: list[np.ndarray] = []
-    for unit, (hu, pixel_mm) in zip(data.train, slices_hu, strict=True):
-        for texture in lowdose_textures(hu, pixel_mm, rng):
-            train.append(unit)
-            textures.append(texture)
-    data.train, data.textures = train, textures
-    return data
+def _slice_textures(job: tuple[np.ndarray, float, int, int]) -> list[np.ndarray]:
+    hu, pixel_mm, seed, index = job
+    return lowdose_textures(hu, pixel_mm, np.random.default_rng([seed, 7, index]))
 
 
-def ct_data(*, texture: str = "white") -> ModelData:
+def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1) -> ModelData:
+    """A copy of ``data`` whose training slices each come once per texture, with the textures aligned.
+
+    Each slice's textures come from its own seeded stream, so they are the same whatever ``workers``
+    (processes simulating slices side by side).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    if len(data.hu_slices) != len(data.train):
+        raise ValueError("low-dose CT textures need every training slice in HU (ModelData.hu_slices)")
+    jobs = [(hu, mm, seed, i) for i, (hu, mm) in enumerate(data.hu_slices)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            per_slice = list(pool.map(_slice_textures, jobs))
+    else:
+        per_slice = [_slice_textures(job) for job in jobs]
+    train = [unit for unit, textures in zip(data.train, per_slice, strict=True) for _ in textures]
+    return dataclasses.replace(data, train=train, textures=[t for ts in per_slice for t in ts])
+
+
+def ct_data() -> ModelData:
+    """The CT training slices (white noise; :func:`with_ct_textures` adds the low-dose textures)."""
     from meddenoise.data import dicom_groups, train_val_test_split
     from meddenoise.io import read_image
 
@@ -219,9 +235,7 @@ def ct_data(*, texture: str = "white") -> ModelData:
     small = _pydicom_image("CT_small.dcm")
     data.train.append(_unit(small.pixels, CT_INTENSITY, "CT", "HU"))
     slices_hu.append((small.pixels, _pixel_mm(small)))
-    if texture == "lowdose":
-        print(f"simulating low-dose CT noise textures of {len(slices_hu)} slices ...", flush=True)
-        add_ct_textures(data, slices_hu, SEED)
+    data.hu_slices = slices_hu
     test_patients = sorted({groups[i] for i in split.test})
     data.held_apart = (
         f"{len(test_patients)} held-apart patients ({', '.join(test_patients)}; {len(split.test)} slices, never "
@@ -414,7 +428,7 @@ def _config(
             "clean_fraction": CLEAN_FRACTION,
             **texture,
         },
-        optim={"optimizer": "adam", "lr": lr, "schedule": "cosine"},
+        optim={"optimizer": "adam", "lr": lr, "schedule": "cosine", "grad_clip": args.grad_clip},
         data={"augment_flips": True, "augment_rot90": True},
         epochs=epochs,
         batch_size=BATCH,
@@ -423,7 +437,58 @@ def _config(
         # auto: bf16 where the CPU computes it natively (~1.8x faster), else fp32; the run records the choice
         precision="auto" if args.bf16 is None else ("bf16" if args.bf16 else "fp32"),
         num_threads=args.threads,
+        device=args.device,
     )
+
+
+def _machine(device: str) -> str:
+    """What the card says the model trained on."""
+    if device.startswith("cuda"):
+        return f"GPU: {torch.cuda.get_device_name(torch.device(device))}"
+    return f"{torch.get_num_threads()}-thread CPU"
+
+
+def _budgeted_patches(
+    config: TrainConfig, data: ModelData, budget: float, epochs: int, cap: int, tmp: Path
+) -> int:
+    """Patches that ``epochs`` epochs of ``config`` train in about ``budget`` seconds here (at most ``cap``).
+
+    A probe trains two epochs of a few thousand patches (the first warms the device up, so the rate is the
+    second epoch's) and the rate it measures is taken as the run's.
+    """
+    from meddenoise.training import train
+
+    probe_n = max(32 * BATCH, 512)
+    clean, textures = paired_patches(
+        data.train, data.textures or None, probe_n, np.random.default_rng([SEED, 99])
+    )
+    probe = config.derive(epochs=2, init_from=None, val_fraction=0.0)
+    result = train(
+        probe, clean, out_dir=tmp / f"probe-{time.monotonic_ns()}", train_targets=textures, progress=False
+    )
+    rate = float(result.history[-1]["images_per_second"] or 0.0)
+    chosen = int(min(cap, max(probe_n, rate * budget / epochs)))
+    print(f"probe: {rate:.0f} patches/s -> {chosen} patches x {epochs} epochs for {budget:.0f} s", flush=True)
+    return chosen
+
+
+def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
+    """``argv`` with ``--time-budget`` replaced by the patch counts it chose (the card's command reproduces
+    the run wherever it runs) and ``--bundle`` / ``--workers`` / ``--runs-dir`` left out (how, not what)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in ("--time-budget", "--bundle", "--workers", "--runs-dir", "--max-patches"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    if args.time_budget is not None:
+        out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
+    return out
 
 
 def _card_noise(name: str, ct_texture: str) -> str:
@@ -442,16 +507,85 @@ def _card_noise(name: str, ct_texture: str) -> str:
     return f"additive white Gaussian, {std}, not clipped; {told}"
 
 
-def _load_data(*, ct_texture: str = "white") -> tuple[dict[str, ModelData], ModelData]:
-    """The data of each modality and of the general model (which never sees CT textures)."""
+def _load_parts() -> dict[str, ModelData]:
     parts: dict[str, ModelData] = {}
     for part, loader in (("ct", ct_data), ("mri", mri_data), ("xray", xray_data)):
         print(f"loading {part} data ...", flush=True)
         parts[part] = loader()
+    return parts
+
+
+def _with_texture(
+    parts: dict[str, ModelData], ct_texture: str, *, workers: int = 1
+) -> tuple[dict[str, ModelData], ModelData]:
+    """The data of each modality (CT with ``ct_texture``) and of the general model (never CT textures)."""
     general = general_data(parts)
     if ct_texture != "white":
-        parts["ct"] = ct_data(texture=ct_texture)
+        print(f"simulating low-dose CT noise textures of {len(parts['ct'].train)} slices ...", flush=True)
+        parts = {**parts, "ct": with_ct_textures(parts["ct"], SEED, workers=workers)}
     return parts, general
+
+
+def _load_data(*, ct_texture: str = "white", workers: int = 1) -> tuple[dict[str, ModelData], ModelData]:
+    """The data of each modality and of the general model (which never sees CT textures)."""
+    return _with_texture(_load_parts(), ct_texture, workers=workers)
+
+
+# --- a training bundle: the prepared training images, for a machine without the data sources -------------
+
+_BUNDLE_FORMAT = "meddenoise-pretrained-training-bundle/1"
+
+
+def save_bundle(path: Path, parts: dict[str, ModelData]) -> None:
+    """Write the training images of ``parts`` (CT: also its HU slices) to one compressed ``.npz``.
+
+    A machine without ../shared/data, pydicom-data or nilearn (a lent GPU) trains from it with
+    ``--bundle``; the held-apart images are not in it (the cards are measured where the data are).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, object] = {"format": _BUNDLE_FORMAT, "seed": SEED, "parts": {}}
+    for name, data in parts.items():
+        if data.hu_slices:  # CT: the slices in HU (whole numbers: int16) give the training images again
+            for i, (hu, _) in enumerate(data.hu_slices):
+                whole = np.array_equal(hu, np.round(hu)) and np.abs(hu).max() < 32768
+                arrays[f"{name}/hu/{i:04d}"] = np.asarray(hu, dtype=np.int16 if whole else np.float32)
+        else:
+            for i, image in enumerate(data.train):
+                arrays[f"{name}/train/{i:04d}"] = np.asarray(image, dtype=np.float32)
+        meta["parts"][name] = {  # type: ignore[index]
+            "sources": data.sources,
+            "held_apart": data.held_apart,
+            "intensity": data.intensity.to_dict(),
+            "pixel_mm": [mm for _, mm in data.hu_slices],
+        }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, allow_pickle=False, **arrays)
+
+
+def load_bundle(path: Path) -> dict[str, ModelData]:
+    """The modality data saved by :func:`save_bundle` (training images only)."""
+    with np.load(path) as npz:
+        meta = json.loads(npz["meta"].tobytes().decode())
+        if meta.get("format") != _BUNDLE_FORMAT or meta.get("seed") != SEED:
+            raise SystemExit(f"{path}: not a training bundle of this script (format {meta.get('format')!r})")
+        parts: dict[str, ModelData] = {}
+        for name, info in meta["parts"].items():
+            keys = sorted(k for k in npz.files if k.startswith(f"{name}/train/"))
+            hu_keys = sorted(k for k in npz.files if k.startswith(f"{name}/hu/"))
+            intensity = IntensitySpec.from_dict(info["intensity"])
+            hu_slices = [
+                (npz[k].astype(np.float32), float(mm))
+                for k, mm in zip(hu_keys, info["pixel_mm"], strict=True)
+            ]
+            parts[name] = ModelData(
+                train=[npz[k] for k in keys] or [_unit(hu, intensity, "CT", "HU") for hu, _ in hu_slices],
+                sources=info["sources"],
+                held_apart=info["held_apart"],
+                intensity=intensity,
+                hu_slices=hu_slices,
+            )
+    return parts
 
 
 def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: str) -> QualityTable:
@@ -478,13 +612,17 @@ def _shipped_choice(name: str, folder: Path) -> tuple[ModelCardData, DenoiserCho
     return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
 
 
+def card_patch(card: ModelCardData) -> int:
+    """The training patch size a card's run used (its recorded config's ``--patch``; 48 before the flag)."""
+    command = card.command.split()
+    return int(command[command.index("--patch") + 1]) if "--patch" in command else 48
+
+
 def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool = False) -> int:
     """Measure each shipped model's quality again with the benchmark; 1 when any card differs.
 
     With ``rewrite``, the cards in ``folder`` get the measured quality instead (weights untouched).
     """
-    import dataclasses
-
     torch.set_num_threads(threads)
     parts, general = _load_data()
     failed = 0
@@ -493,9 +631,11 @@ def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool 
         data = general if name == "general" else parts[name]
         quality = _card_quality(name, choice, data, card.modality)
         if rewrite:
-            updated = dataclasses.replace(card, quality=quality, held_apart=data.held_apart)
-            timed_threads = int(card.training.machine.split("-", 1)[0])  # the speed stays as timed
-            write_model_card(updated, folder, patch_size=PATCH, torch_threads=timed_threads)
+            # the speed is timed again here: the weights may have trained (and been timed) on another machine
+            updated = dataclasses.replace(
+                card, quality=quality, held_apart=data.held_apart, ms_per_512=ms_per_512(choice.denoiser)
+            )
+            write_model_card(updated, folder, patch_size=card_patch(card), torch_threads=threads)
             print(f"{name}: card rewritten from the benchmark", flush=True)
             print(model_card_quality_text(quality, name), flush=True)
             continue
@@ -508,7 +648,8 @@ def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    global ARCHITECTURE, ARCHITECTURE_PARAMS  # --architecture overrides the shipped choice (smoke runs)
+    # --architecture, --patch and --batch override the shipped choice (smoke runs, a GPU)
+    global ARCHITECTURE, ARCHITECTURE_PARAMS, PATCH, BATCH
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
@@ -545,6 +686,44 @@ def main(argv: list[str] | None = None) -> int:
         "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the held-apart evaluation (smoke runs)")
+    parser.add_argument("--patch", type=int, default=PATCH, help="training patch size")
+    parser.add_argument("--batch", type=int, default=BATCH, help="training batch size")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the networks train: cpu, cuda, cuda:N or auto (TrainConfig.device)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="keep the training run folders here (default: a temporary folder, deleted at the end)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds of training per model: a short probe measures this machine's patches/s and the number of "
+        "patches (--patches / --finetune-patches) is chosen to fill the budget; the card records the number used",
+    )
+    parser.add_argument(
+        "--max-patches", type=int, default=300000, help="upper bound on the patches --time-budget may choose"
+    )
+    parser.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm to this value")
+    parser.add_argument("--workers", type=int, default=1, help="processes simulating the CT noise textures")
+    parser.add_argument(
+        "--save-bundle",
+        type=Path,
+        default=None,
+        help="train nothing: write the prepared training images to this .npz (for a machine without the data)",
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=None,
+        help="train from a --save-bundle file instead of the data sources (implies --no-eval: the cards' quality "
+        "is measured afterwards, where the data are, with --cards-only)",
+    )
     parser.add_argument(
         "--verify-cards",
         action="store_true",
@@ -557,20 +736,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
+    PATCH, BATCH = args.patch, args.batch
     if args.verify_cards or args.cards_only:
         return verify_cards(args.models, args.out, threads=args.threads, rewrite=args.cards_only)
+    if args.save_bundle is not None:
+        save_bundle(args.save_bundle, _load_parts())
+        print(f"wrote {args.save_bundle} ({args.save_bundle.stat().st_size / 1e6:.1f} MB)", flush=True)
+        return 0
+    if args.bundle is not None:
+        args.no_eval = True
 
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.training import train
 
     torch.set_num_threads(args.threads)
-    parts, general = _load_data(ct_texture=args.ct_texture if "ct" in args.models else "white")
+    ct_texture = args.ct_texture if "ct" in args.models else "white"
+    raw_parts = load_bundle(args.bundle) if args.bundle is not None else _load_parts()
+    parts, general = _with_texture(raw_parts, ct_texture, workers=args.workers)
     wanted = set(args.models)
     if args.init_general is not None and "general" in wanted:
         parser.error("--init-general reuses a general run: leave 'general' out of --models")
     with tempfile.TemporaryDirectory() as tmp:
-        general_run = args.init_general or Path(tmp) / "general"
+        runs = args.runs_dir or Path(tmp)
+        general_run = args.init_general or runs / "general"
         # The general model is trained first (unless given): every modality model is fine-tuned from it.
         order = ([] if args.init_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
         for name in order:
@@ -581,11 +770,19 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
                 init = str(general_run)
-            clean, textures = paired_patches(data.train, data.textures or None, patches_n, rng)
             config = _config(args, name, epochs=epochs, lr=lr, init_from=init)
+            if args.time_budget is not None:
+                patches_n = _budgeted_patches(
+                    config, data, args.time_budget, epochs, args.max_patches, Path(tmp)
+                )
+                if name == "general":
+                    args.patches = patches_n
+                else:
+                    args.finetune_patches = patches_n
+            clean, textures = paired_patches(data.train, data.textures or None, patches_n, rng)
             print(f"training {name}: {patches_n} patches, {epochs} epochs", flush=True)
             t0 = time.perf_counter()
-            run_dir = general_run if name == "general" else Path(tmp) / name
+            run_dir = general_run if name == "general" else runs / name
             result = train(config, clean, out_dir=run_dir, train_targets=textures)
             seconds = time.perf_counter() - t0
             if name not in wanted:
@@ -632,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
                 noise=_card_noise(name, args.ct_texture),
                 training_data=[{k: str(v) for k, v in s.items()} for s in sources],
                 held_apart=data.held_apart,
-                command=_recorded_command(sys.argv[1:] if argv is None else argv),
+                command=_recorded_command(_resolved_argv(sys.argv[1:] if argv is None else argv, args)),
                 seed=SEED,
                 quality=quality,
                 ms_per_512=ms_per_512(denoiser),
@@ -641,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
                     patches=patches_n,
                     epochs=epochs,
                     seconds=round(seconds, 1),
-                    machine=f"{torch.get_num_threads()}-thread CPU",
+                    machine=_machine(result.config.device),
                     date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
                     config=json.loads(result.config.model_dump_json()),  # precision as resolved and used
                 ),

@@ -157,7 +157,7 @@ class GreedyLayerPhase:
         with torch.no_grad():
             codes = model.encode(targets, self.layer)
         keep = rng.random(codes.shape) >= self.code_corruption
-        corrupted = codes * torch.from_numpy(keep).to(codes.dtype)
+        corrupted = codes * torch.from_numpy(keep).to(codes.device, codes.dtype)
         pred = model.layer_autoencoder(self.layer, corrupted)
         return torch.mean((pred.float() - codes.float()) ** 2)
 

@@ -106,7 +106,7 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], 
     for idx, param_state in state["state"].items():
         for name, value in param_state.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"state.{idx}.{name}"] = value.detach().contiguous().clone()
+                tensors[f"state.{idx}.{name}"] = value.detach().cpu().contiguous().clone()
             else:
                 scalars.setdefault(str(idx), {})[name] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
@@ -130,7 +130,7 @@ def _save_parts(
     rests: dict[str, Any] = {}
     for part, module in parts.items():
         for key, value in module.state_dict().items():
-            tensors[f"module.{part}.{key}"] = value.detach().contiguous().clone()
+            tensors[f"module.{part}.{key}"] = value.detach().cpu().contiguous().clone()
     for part, optimizer in optimizers.items():
         flat, rests[part] = _flatten_optimizer(optimizer.state_dict())
         tensors.update({f"optim.{part}.{key}": value for key, value in flat.items()})
@@ -167,7 +167,7 @@ def save_checkpoint(
     """
     out_dir = Path(out_dir)
     weights_path = out_dir / f"{name}.safetensors"
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(weights_path) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "meddenoise_model": config.model})
     doc: dict[str, Any] = {

@@ -288,6 +288,13 @@ class TrainConfig(BaseModel):
         "torch has oneDNN (every x86 build).",
     )
     num_threads: int | None = Field(None, ge=1, description="torch threads; None leaves torch's setting.")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(cpu|cuda(:[0-9]+)?|auto)$",
+        description="Where the network trains: cpu, cuda, cuda:N, or auto (cuda where torch sees a GPU, else "
+        "cpu). Batches are always made on the CPU (numpy, seeded). On cuda, precision auto means bf16 where "
+        "the GPU computes it. A run records the resolved device; a resumed run may move to another one.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -352,10 +359,11 @@ class TrainConfig(BaseModel):
         return self.precision == "bf16"
 
     def resolved(self) -> TrainConfig:
-        """This config with ``precision`` and ``channels_last`` "auto" replaced by this machine's choice.
+        """This config with ``device``, ``precision`` and ``channels_last`` "auto" replaced by this machine's choice.
 
-        ``precision`` "auto" → "bf16" where :func:`meddenoise.provenance.native_bf16` says the CPU computes
-        bfloat16 in hardware, else "fp32"; ``channels_last`` "auto" → True where torch has oneDNN. The
+        ``device`` "auto" → "cuda" where torch sees a GPU, else "cpu"; ``precision`` "auto" → "bf16" where
+        :func:`meddenoise.provenance.native_bf16` says the device computes bfloat16 in hardware, else "fp32";
+        ``channels_last`` "auto" → True where torch has oneDNN (CPU) or on a GPU. The
         trainer resolves once, at the start of a run, and records the result (a resumed run keeps the
         recorded values, wherever it runs).
 
@@ -366,15 +374,19 @@ class TrainConfig(BaseModel):
         >>> TrainConfig().resolved().precision in ("fp32", "bf16")
         True
         """
+        import torch
+
         from meddenoise import provenance
 
         changes: dict[str, Any] = {}
+        device = self.device
+        if device == "auto":
+            device = changes["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        device_type = device.split(":")[0]
         if self.precision == "auto":
-            changes["precision"] = "bf16" if provenance.native_bf16() else "fp32"
+            changes["precision"] = "bf16" if provenance.native_bf16(device_type) else "fp32"
         if self.channels_last == "auto":
-            import torch
-
-            changes["channels_last"] = bool(torch.backends.mkldnn.is_available())
+            changes["channels_last"] = device_type == "cuda" or bool(torch.backends.mkldnn.is_available())
         return self.model_copy(update=changes) if changes else self
 
     @property

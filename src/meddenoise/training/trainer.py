@@ -76,7 +76,7 @@ __all__ = ["TrainResult", "TrainingDivergedError", "batch_loss", "data_fingerpri
 logger = logging.getLogger(__name__)
 
 # Fields that may differ between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience"})
+_RESUMABLE_CHANGES = frozenset({"epochs", "num_threads", "early_stopping_patience", "device"})
 
 
 class TrainingDivergedError(ValueError):
@@ -237,23 +237,24 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
     if config.channels_last is True:  # resolved: never "auto" here
         # Module.to accepts memory_format at run time; torch's overloads do not declare it
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return model, info
+    return model.to(config.device), info
 
 
 # --- one batch -----------------------------------------------------------------------------------------
 
 
-def _tensor(arr: np.ndarray, memory_format: torch.memory_format) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None].contiguous(
-        memory_format=memory_format
-    )
+def _tensor(arr: np.ndarray, memory_format: torch.memory_format, device: torch.device) -> torch.Tensor:
+    out = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None]
+    if device.type != "cpu":
+        out = out.pin_memory().to(device, non_blocking=True)
+    return out.contiguous(memory_format=memory_format)
 
 
-def _full_precision(criterion: Criterion) -> Criterion:
+def _full_precision(criterion: Criterion, device_type: str = "cpu") -> Criterion:
     """``criterion`` evaluated outside any bf16 autocast (losses are computed in float32)."""
 
     def loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(device_type, enabled=False):
             return criterion(pred.float(), target, mask)
 
     return loss
@@ -267,16 +268,23 @@ def batch_loss(
     rng: np.random.Generator,
     bf16: bool = False,
     channels_last: bool = False,
+    device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """The loss of one batch in ``phase``: the forward pass under the run's (bf16) autocast, the
-    objective's loss on the batch's target and mask in float32."""
+    objective's loss on the batch's target and mask in float32; the batch (made on the CPU) is moved to
+    ``device``, where the phase's model lives."""
+    dev = torch.device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    inputs, targets = _tensor(batch.inputs, memory_format), _tensor(batch.targets, memory_format)
-    mask = None if batch.mask is None else _tensor(batch.mask, memory_format)
-    sigma = None if batch.sigma is None else torch.from_numpy(np.ascontiguousarray(batch.sigma, np.float32))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    inputs, targets = _tensor(batch.inputs, memory_format, dev), _tensor(batch.targets, memory_format, dev)
+    mask = None if batch.mask is None else _tensor(batch.mask, memory_format, dev)
+    sigma = (
+        None
+        if batch.sigma is None
+        else torch.from_numpy(np.ascontiguousarray(batch.sigma, np.float32)).to(dev, non_blocking=True)
+    )
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         return phase.loss(
-            inputs, targets, mask, criterion=_full_precision(objective.loss), rng=rng, sigma=sigma
+            inputs, targets, mask, criterion=_full_precision(objective.loss, dev.type), rng=rng, sigma=sigma
         )
 
 
@@ -499,7 +507,13 @@ def _evaluate(
     with torch.no_grad():
         for batch in source.batches(rng, batch_size=config.batch_size, shuffle=False, augment=False):
             loss = batch_loss(
-                phase, batch, objective, rng=rng, bf16=config.bf16, channels_last=config.channels_last is True
+                phase,
+                batch,
+                objective,
+                rng=rng,
+                bf16=config.bf16,
+                channels_last=config.channels_last is True,
+                device=config.device,
             )
             total += float(loss) * len(batch.inputs)
             count += len(batch.inputs)
@@ -588,6 +602,7 @@ class _Run:
                 rng=loss_rng,
                 bf16=config.bf16,
                 channels_last=config.channels_last is True,
+                device=config.device,
             )
             # one read of the loss per step (the check and the mean); the whole batch's under torchrun
             value, _ = dist.global_mean(float(loss.detach()) * share, share)
@@ -766,7 +781,8 @@ def train(
     Returns
     -------
     TrainResult
-        The model with the best weights loaded (eval mode), history and paths.
+        The model with the best weights loaded (eval mode, on the CPU whatever ``config.device``), history
+        and paths.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -802,12 +818,18 @@ def train(
         ", ".join(f"{k} {v!r}" for k, v in speed["requested"].items()),
     )
 
+    _check_device(config, resumed=resume and last_json.exists())
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     dist = setup()  # one of several processes under torchrun, else a run on its own
     try:
         objective = config.objective.build()
+        if config.device != "cpu" and (dist.enabled or isinstance(objective, TrainableObjective)):
+            raise ValueError(
+                f"device {config.device!r}: multi-process training and objectives with parts of their own "
+                f"({config.objective.kind!r}) train on the CPU only; set device 'cpu'"
+            )
         if dist.enabled and isinstance(objective, TrainableObjective):
             # its parts (a critic) would learn from each rank's share apart and drift between the ranks
             raise ValueError(
@@ -860,7 +882,7 @@ def train(
     finally:
         torch.set_num_threads(old_threads)
         dist.close()
-    model.eval()
+    model.to("cpu").eval()  # where every caller denoises with it
     return TrainResult(
         model=model,
         config=config,
@@ -876,6 +898,17 @@ def train(
         seconds=time.perf_counter() - started,
         metadata=metadata,
     )
+
+
+def _check_device(config: TrainConfig, *, resumed: bool) -> None:
+    """One line when the run's device is not there (the config is resolved: never "auto" here)."""
+    if config.device.startswith("cuda"):
+        index = int(config.device.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            where = "this run was resumed" if resumed else "the config asks for it"
+            raise ValueError(
+                f"device {config.device!r}: torch sees no such GPU here ({where}); set device 'cpu' or 'auto'"
+            )
 
 
 def _write_history(out_dir: Path, history: list[dict[str, Any]]) -> None:

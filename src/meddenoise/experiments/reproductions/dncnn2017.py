@@ -119,6 +119,11 @@ class DnCNN2017Config(ReproductionConfig):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "fp32", description="Training arithmetic; fp32: bf16 autocast measured slower on CPUs without AMX."
     )
+    device: str = Field(
+        "cpu",
+        pattern=r"^(cpu|cuda(:[0-9]+)?|auto)$",
+        description="Where the network trains (TrainConfig.device); a finished run is reused on any device.",
+    )
     baselines: tuple[str, ...] = Field(("bm3d", "nlmeans"), description="Classical rows (told sigma).")
     figure_sigma: float = 25.0
     figure_image: int = Field(0, ge=0, description="Index of the test image in the figure.")
@@ -249,6 +254,7 @@ def train_config(config: DnCNN2017Config) -> TrainConfig:
         precision=config.precision,
         channels_last=True,
         num_threads=config.threads,
+        device=config.device,
         seed=config.seed,
     )
 
@@ -306,10 +312,17 @@ def _model_record(
         "final_train_loss": rows[-1]["train_loss"] if rows else None,
         "precision": result.config.precision,
         "threads": config.threads,
+        # where the last epoch trained (a finished run reused here keeps the device it trained on)
+        "device": str(doc["config"].get("device", "cpu")),
         "weights": str(train_dir / str(doc["weights_file"])),
         "weights_sha256": doc["weights_sha256"],
         "resumed_utc": result.metadata.get("resumed_utc", []),
     }
+
+
+def _where(model_info: Mapping[str, Any], config: DnCNN2017Config) -> str:
+    device = str(model_info.get("device", "cpu"))
+    return f"{config.threads} CPU threads" if device == "cpu" else f"on {device}"
 
 
 def _baseline(name: str) -> Denoiser:
@@ -518,7 +531,7 @@ def run_dncnn2017(config: DnCNN2017Config, *, log: Callable[[str], None] = print
         f"({model_info['parameters']:,} parameters, {model_info['mflop_per_pixel']} MFLOP per pixel), "
         f"trained {model_info['epochs_done']} epochs = {model_info['patches_seen']:,} {config.patch_size}x"
         f"{config.patch_size} patches in {model_info['training_seconds']:.0f} s "
-        f"({model_info['patches_per_second']} patches/s, {config.threads} threads, {model_info['precision']}).",
+        f"({model_info['patches_per_second']} patches/s, {_where(model_info, config)}, {model_info['precision']}).",
         f"Training sigma uniform in [0, {config.sigma_max:g}]/255 per patch, fresh noise every batch, Adam "
         f"{config.lr:g} with a cosine schedule to 0, MSE; the last epoch's weights are tested.",
         "The trained model is not shipped (Train400 is for non-commercial research only); its record is "
