@@ -41,6 +41,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -393,17 +394,8 @@ def _recorded_command(argv: list[str]) -> str:
     """The command for the card. ``--out`` is left out (where the files go does not change them), and so are
     ``--init-general`` and ``--threads``: a modality model fine-tuned from a separately finished general run
     is the one the single command trains in sequence (same flags, same seeds)."""
-    kept: list[str] = []
-    skip = False
-    dropped = ("--out", "--init-general", "--threads")
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in dropped:
-            skip = True
-        elif not arg.startswith(tuple(f"{flag}=" for flag in dropped)):
-            kept.append(arg)
-    return " ".join([".venv/bin/python scripts/train_pretrained.py", *kept])
+    kept = _without(argv, ("--out", "--init-general", "--threads"))
+    return " ".join([".venv/bin/python scripts/train_pretrained.py", shlex.join(kept)])
 
 
 def _config(
@@ -488,6 +480,27 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
         out.append(arg)
     if args.time_budget is not None:
         out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
+    if args.init_general is not None:  # the general run's own budget, so the one command trains the same
+        from meddenoise.training.checkpoint import read_checkpoint_json
+
+        _, doc = read_checkpoint_json(args.init_general / "last.json")
+        general = ["--epochs", str(doc["config"]["epochs"])]
+        general += ["--patches", str(doc["metadata"]["n_train"] + doc["metadata"]["n_val"])]
+        out = _without(out, ("--epochs", "--patches")) + general
+    return out
+
+
+def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """``argv`` without ``flags`` and their values."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        elif not arg.startswith(tuple(f"{flag}=" for flag in flags)):
+            out.append(arg)
     return out
 
 
@@ -612,6 +625,16 @@ def _shipped_choice(name: str, folder: Path) -> tuple[ModelCardData, DenoiserCho
     return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
 
 
+def speed_machine() -> str:
+    """The CPU a card's speed is timed on, e.g. ``Intel(R) Xeon(R) Processor, 2 cores, avx512_bf16``."""
+    from meddenoise.provenance import cpu_info
+
+    cpu = cpu_info()
+    bf16 = [f for f in cpu.flags if f in ("avx512_bf16", "amx_bf16")]
+    parts = [cpu.model or "CPU", *([f"{cpu.count} cores"] if cpu.count else []), *bf16]
+    return ", ".join(parts)
+
+
 def card_patch(card: ModelCardData) -> int:
     """The training patch size a card's run used (its recorded config's ``--patch``; 48 before the flag)."""
     command = card.command.split()
@@ -633,9 +656,15 @@ def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool 
         if rewrite:
             # the speed is timed again here: the weights may have trained (and been timed) on another machine
             updated = dataclasses.replace(
-                card, quality=quality, held_apart=data.held_apart, ms_per_512=ms_per_512(choice.denoiser)
+                card,
+                quality=quality,
+                held_apart=data.held_apart,
+                ms_per_512=ms_per_512(choice.denoiser),
+                speed_machine=speed_machine(),
+                speed_threads=torch.get_num_threads(),
+                training=dataclasses.replace(card.training, patch_size=card_patch(card)),
             )
-            write_model_card(updated, folder, patch_size=card_patch(card), torch_threads=threads)
+            write_model_card(updated, folder)
             print(f"{name}: card rewritten from the benchmark", flush=True)
             print(model_card_quality_text(quality, name), flush=True)
             continue
@@ -833,6 +862,8 @@ def main(argv: list[str] | None = None) -> int:
                 seed=SEED,
                 quality=quality,
                 ms_per_512=ms_per_512(denoiser),
+                speed_machine=speed_machine(),
+                speed_threads=torch.get_num_threads(),
                 initialised_from=None if name == "general" else "the general model (same command, same seed)",
                 training=CardTraining(
                     patches=patches_n,
@@ -841,9 +872,10 @@ def main(argv: list[str] | None = None) -> int:
                     machine=_machine(result.config.device),
                     date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
                     config=json.loads(result.config.model_dump_json()),  # precision as resolved and used
+                    patch_size=PATCH,
                 ),
             )
-            write_model_card(card, args.out, patch_size=PATCH, torch_threads=torch.get_num_threads())
+            write_model_card(card, args.out)
             q = quality.rows
             print(
                 f"{name}: {seconds:.0f} s; model {q['model'].psnr:.2f} dB / {q['model'].ssim:.3f}, "

@@ -28,8 +28,8 @@ def test_every_shipped_model_has_weights_json_and_markdown_cards() -> None:
     for name in SHIPPED:
         for suffix in (".safetensors", ".json", ".md"):
             assert (PRETRAINED_DIR / f"{name}{suffix}").is_file(), (name, suffix)
-        # a wheel-friendly size: the four shipped ffdunets are 2.3 MB each (563,744 float32 parameters)
-        assert (PRETRAINED_DIR / f"{name}.safetensors").stat().st_size < 4_000_000
+        # a wheel-friendly size: the four shipped ffdunets are 9.2 MB each (2,300,448 float32 parameters)
+        assert (PRETRAINED_DIR / f"{name}.safetensors").stat().st_size < 12_000_000
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -99,6 +99,8 @@ class CardTraining:
     machine: str
     date: str
     config: JsonData = field(default_factory=dict)
+    #: side of the square training patches (cards written before the field: 48)
+    patch_size: int = 48
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -108,6 +110,7 @@ class CardTraining:
             "machine": self.machine,
             "date": self.date,
             "config": dict(self.config),
+            "patch_size": self.patch_size,
         }
 
 
@@ -135,6 +138,10 @@ class ModelCardData:
     ms_per_512: float
     initialised_from: str | None
     training: CardTraining
+    #: where ``ms_per_512`` was timed (the weights may have trained elsewhere, e.g. on a GPU) and with how
+    #: many torch threads; cards written before these fields were timed where they trained
+    speed_machine: str = ""
+    speed_threads: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -158,12 +165,15 @@ class ModelCardData:
             "ms_per_512": self.ms_per_512,
             "initialised_from": self.initialised_from,
             "training": self.training.to_dict(),
+            "speed": {"machine": self.speed_machine, "threads": self.speed_threads},
         }
 
     @classmethod
     def from_dict(cls, data: JsonData) -> ModelCardData:
         training = _mapping(data["training"])
         init = data.get("initialised_from")
+        speed = _mapping(data.get("speed", {}))
+        threads = speed.get("threads")
         return cls(
             name=str(data["name"]),
             modality=str(data["modality"]),
@@ -195,7 +205,10 @@ class ModelCardData:
                 machine=str(training["machine"]),
                 date=str(training["date"]),
                 config=_mapping(training.get("config", {})),
+                patch_size=_int(training.get("patch_size", 48)),
             ),
+            speed_machine=str(speed.get("machine", "")),
+            speed_threads=None if threads is None else _int(threads),
         )
 
 
@@ -220,7 +233,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | noise trained on | {card.noise} |
 | training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, MSE, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
-| speed | {card.ms_per_512} ms per 512x512 slice ({t.machine}, torch threads {torch_threads}) |
+| speed | {card.ms_per_512} ms per 512x512 slice ({card.speed_machine or t.machine}, torch threads {torch_threads}) |
 | command | `{card.command}` |
 
 ## Training data
@@ -269,9 +282,19 @@ def _cell(q: Quality) -> str:
 
 
 def write_model_card(
-    card: ModelCardData, out_dir: Path, *, patch_size: int, torch_threads: int
+    card: ModelCardData, out_dir: Path, *, patch_size: int | None = None, torch_threads: int | None = None
 ) -> tuple[Path, Path]:
-    """Write ``<out_dir>/<name>.json`` and ``<name>.md`` atomically; returns both paths."""
+    """Write ``<out_dir>/<name>.json`` and ``<name>.md`` atomically; returns both paths.
+
+    ``patch_size`` and ``torch_threads`` default to the card's ``training.patch_size`` and ``speed_threads``.
+    """
+    patch_size = card.training.patch_size if patch_size is None else patch_size
+    if torch_threads is None:
+        if card.speed_threads is None:
+            raise ValueError(
+                f"card {card.name!r} does not say how many torch threads timed it: pass torch_threads"
+            )
+        torch_threads = card.speed_threads
     json_path = Path(out_dir) / f"{card.name}.json"
     md_path = Path(out_dir) / f"{card.name}.md"
     with atomic_path(json_path) as tmp:
