@@ -1,18 +1,23 @@
-"""Where the network trains: ``device`` is validated, "auto" resolves once per run (cuda where torch sees
+"""Where the network trains (and, on a GPU, batches made ahead): ``device`` is validated, "auto" resolves once per run (cuda where torch sees
 a GPU), a GPU the machine lacks is one clear line, a run may resume on another device, and the model a
 run returns lives on the CPU where every caller denoises with it."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from training_helpers import make_images
 
 from meddenoise import provenance
-from meddenoise.training import TrainConfig, train
+from meddenoise.training import TrainConfig, train, trainer
+from meddenoise.training.batches import prefetched
 from meddenoise.training.config import TrainConfigError
 from meddenoise.training.trainer import _resumable
 
@@ -84,3 +89,47 @@ def test_a_cpu_run_records_its_device_and_returns_a_cpu_model(tmp_path: Path) ->
     assert result.config.device == expected
     assert json.loads((tmp_path / "run" / "last.json").read_text())["config"]["device"] == expected
     assert {p.device.type for p in result.model.parameters()} == {"cpu"}
+
+
+def test_prefetched_batches_are_the_same_batches_in_the_same_order() -> None:
+    items = [np.full(3, i) for i in range(7)]
+    assert [int(a[0]) for a in prefetched(iter(items), 2)] == list(range(7))
+    assert [int(a[0]) for a in prefetched(iter(items), 0)] == list(range(7))
+
+
+def test_a_producer_error_reaches_the_caller_and_leaving_early_stops_the_producer() -> None:
+    def failing() -> Iterator[np.ndarray]:
+        yield np.zeros(1)
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        list(prefetched(failing(), 2))
+    made: list[int] = []
+
+    def endless() -> Iterator[np.ndarray]:
+        i = 0
+        while True:
+            made.append(i)
+            yield np.full(1, i)
+            i += 1
+
+    stream = prefetched(endless(), 2)
+    assert int(next(stream)[0]) == 0
+    stream.close()  # the producer stops: no thread keeps making batches
+    before = len(made)
+    time.sleep(0.2)
+    assert len(made) == before <= 5
+    assert not [t for t in threading.enumerate() if t.name == "meddenoise-batches"]
+
+
+def test_a_run_with_batches_made_ahead_trains_exactly_as_one_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = make_images(12)
+    plain = train(_config(epochs=2), images, out_dir=tmp_path / "plain", progress=False)
+    # what a GPU run does (batches made ahead), on the CPU, where the arithmetic is deterministic
+    monkeypatch.setattr(trainer, "_prefetch_depth", lambda *args: 2)
+    ahead = train(_config(epochs=2), images, out_dir=tmp_path / "ahead", progress=False)
+    assert [r["train_loss"] for r in ahead.history] == [r["train_loss"] for r in plain.history]
+    for a, b in zip(ahead.model.state_dict().values(), plain.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -10,7 +10,10 @@ seed and the epoch index, which is what makes an interrupted run resume exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
+from queue import Empty, Full, Queue
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,7 +21,7 @@ from meddenoise.training.config import TrainConfig
 from meddenoise.training.objectives import Batch, Objective
 from meddenoise.training.objectives.base import NoiseFn
 
-__all__ = ["Batch", "BatchSource", "seeded_rng"]
+__all__ = ["Batch", "BatchSource", "prefetched", "seeded_rng"]
 
 # Spawn keys that keep the random streams of different purposes apart.
 STREAM_SPLIT, STREAM_FIXED_NOISE, STREAM_EPOCH, STREAM_VAL, STREAM_INIT = 1, 2, 3, 4, 5
@@ -129,3 +132,58 @@ class BatchSource:
                 img = img[..., ::-1, :]
             out[:, b] = np.rot90(img, k=rot, axes=(-2, -1))
         return out
+
+
+_T = TypeVar("_T")
+
+
+def prefetched(batches: Iterator[_T], depth: int) -> Generator[_T, None, None]:
+    """``batches``, made up to ``depth`` ahead by one background thread: the same batches in the same order.
+
+    While the main thread waits for a GPU step, the next batches are cut, augmented and noised. The one
+    producer draws from its Generator in the order a plain loop would, so nothing changes but the timing;
+    the caller must not draw from that Generator itself meanwhile. ``depth`` <= 0: ``batches`` as they are.
+    An error in the producer is raised in the caller; leaving the loop early stops the producer.
+    """
+    if depth <= 0:
+        yield from batches
+        return
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(("batch", batch)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, which re-raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="meddenoise-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                kind, item = queue.get(timeout=0.05)
+            except Empty:
+                if not thread.is_alive() and queue.empty():
+                    raise RuntimeError("the batch producer stopped without a word") from None
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

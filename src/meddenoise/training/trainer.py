@@ -53,6 +53,7 @@ from meddenoise.training.batches import (
     STREAM_VAL,
     Batch,
     BatchSource,
+    prefetched,
     seeded_rng,
 )
 from meddenoise.training.checkpoint import (
@@ -592,7 +593,8 @@ class _Run:
         # Under torchrun every rank draws the same batches from `rng` and trains on its share of each; the
         # draws a phase makes in its loss come from the rank's own stream, so `rng` stays in step.
         loss_rng = seeded_rng(config.seed, STREAM_EPOCH, epoch, 1 + dist.rank) if dist.enabled else rng
-        for batch in self.train_src.batches(rng, batch_size=config.batch_size):
+        batches = self.train_src.batches(rng, batch_size=config.batch_size)
+        for batch in prefetched(batches, _prefetch_depth(config, phase, self.objective, dist)):
             optimizer.zero_grad(set_to_none=True)
             part, share = dist.shard(batch)
             loss = batch_loss(
@@ -898,6 +900,17 @@ def train(
         seconds=time.perf_counter() - started,
         metadata=metadata,
     )
+
+
+def _prefetch_depth(
+    config: TrainConfig, phase: TrainingPhase, objective: Objective, dist: DistContext
+) -> int:
+    """Batches made ahead in a background thread: 2 when a GPU computes and nothing else in the step draws
+    from the epoch's Generator (the main phase, an objective without parts of its own, one process), else 0."""
+    plain = (
+        isinstance(phase, MainPhase) and not isinstance(objective, TrainableObjective) and not dist.enabled
+    )
+    return 2 if config.device != "cpu" and plain else 0
 
 
 def _check_device(config: TrainConfig, *, resumed: bool) -> None:
