@@ -22,21 +22,26 @@ import numpy as np
 from meddenoise.io import read_image
 from meddenoise.noise import estimate_ct_noise, estimate_noise_std, parse_noise
 
-#: (top row, left column) of 30x30 ROIs in flat soft tissue, placed by hand (docs/noise.md).
-CT_ROIS: dict[str, list[tuple[int, int]]] = {
-    "ID_0047": [(156, 81), (374, 178), (374, 280)],
-    "ID_0064": [(242, 202), (236, 244)],
-    "ID_0008": [(276, 20), (348, 318), (277, 476)],
-    "ID_0004": [(142, 256), (292, 267)],
-    "ID_0014": [(188, 110), (242, 102)],
-    "ID_0000": [(408, 190), (236, 226)],
-    "ID_0091": [(254, 260)],
+#: (top row, left column, tissue) of 30x30 ROIs in flat soft tissue, placed by hand (docs/noise.md); also
+#: the table of scripts/validate_noise_estimator.py.
+CT_ROIS: dict[str, list[tuple[int, int, str]]] = {
+    "ID_0047": [
+        (156, 81, "liver"),
+        (374, 178, "left paraspinal muscle"),
+        (374, 280, "right paraspinal muscle"),
+    ],
+    "ID_0064": [(242, 202, "ascending aorta"), (236, 244, "pulmonary trunk")],
+    "ID_0008": [(276, 20, "shoulder muscle"), (348, 318, "paraspinal muscle"), (277, 476, "deltoid")],
+    "ID_0004": [(142, 256, "heart (contrast)"), (292, 267, "descending aorta")],
+    "ID_0014": [(188, 110, "pleural effusion"), (242, 102, "pleural effusion")],
+    "ID_0000": [(408, 190, "paraspinal muscle"), (236, 226, "pulmonary artery")],
+    "ID_0091": [(254, 260, "mediastinum")],
 }
 
 
-def roi_std(pixels: np.ndarray, rois: list[tuple[int, int]]) -> float:
+def roi_std(pixels: np.ndarray, rois: list[tuple[int, int, str]]) -> float:
     """Median over the ROIs of their std (ddof=1)."""
-    return float(np.median([pixels[r : r + 30, c : c + 30].std(ddof=1) for r, c in rois]))
+    return float(np.median([pixels[r : r + 30, c : c + 30].std(ddof=1) for r, c, _ in rois]))
 
 
 def main() -> None:

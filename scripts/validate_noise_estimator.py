@@ -18,6 +18,7 @@ import time
 import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
+from validate_ct_noise_estimator import CT_ROIS  # the one hand-placed ROI table (scripts/ is on sys.path)
 
 from meddenoise.io import read_image
 from meddenoise.noise import estimate_noise_std as est
@@ -77,19 +78,6 @@ for d in [0.5, 0.25, 0.1]:
     noisy = parse_noise(f"lowdose-ct(dose={d})")(ph, rng=1)
     print(f"| dose={d} | {(noisy - ph)[inside].std():.1f} | {est(noisy):.1f} | {wmad(noisy):.1f} |")
 print()
-CT_ROIS = {
-    "ID_0047": [
-        (156, 81, "liver"),
-        (374, 178, "left paraspinal muscle"),
-        (374, 280, "right paraspinal muscle"),
-    ],
-    "ID_0064": [(242, 202, "ascending aorta"), (236, 244, "pulmonary trunk")],
-    "ID_0008": [(276, 20, "shoulder muscle"), (348, 318, "paraspinal muscle"), (277, 476, "deltoid")],
-    "ID_0004": [(142, 256, "heart (contrast)"), (292, 267, "descending aorta")],
-    "ID_0014": [(188, 110, "pleural effusion"), (242, 102, "pleural effusion")],
-    "ID_0000": [(408, 190, "paraspinal muscle"), (236, 226, "pulmonary artery")],
-    "ID_0091": [(254, 260, "mediastinum")],
-}
 files = {f.split("/")[-1][:7]: f for f in glob.glob(DATA + "/chest-ct-dicom/*.dcm")}
 print(
     "| slice | ROIs (row, col) of 30x30: HU std | reference (median) | estimate_noise_std | ratio | estimate_sigma | ms |\n|---|---|---:|---:|---:|---:|---:|"
