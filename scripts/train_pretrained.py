@@ -375,17 +375,21 @@ def write_weights(name: str, model: torch.nn.Module, out: Path) -> Path:
 SUMMARIES = {
     "general": (
         "any",
-        "Blind Gaussian denoiser for any grey medical image (CT, MRI and X-ray training data).",
+        "Noise-level-conditioned Gaussian denoiser for any grey medical image (CT, MRI and X-ray training data).",
     ),
     "ct": (
         "CT",
         "Noise-level-conditioned denoiser for CT slices in HU, trained on simulated low-dose CT noise "
         "(sinogram, FBP) and white noise, through a -1024..1024 HU window.",
     ),
-    "mri": ("MR", "Blind Gaussian denoiser for MR slices, intensity by robust percentiles."),
+    "mri": (
+        "MR",
+        "Noise-level-conditioned Gaussian denoiser for MR slices, intensity by robust percentiles.",
+    ),
     "xray": (
         "CR/DX",
-        "Blind Gaussian denoiser for radiographs, intensity by robust percentiles (trained on patches of two images).",
+        "Noise-level-conditioned Gaussian denoiser for radiographs, intensity by robust percentiles (trained on patches "
+        "of two images).",
     ),
 }
 
