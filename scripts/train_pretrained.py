@@ -471,17 +471,7 @@ def _budgeted_patches(
 def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     """``argv`` with ``--time-budget`` replaced by the patch counts it chose (the card's command reproduces
     the run wherever it runs) and ``--bundle`` / ``--workers`` / ``--runs-dir`` left out (how, not what)."""
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        flag = arg.split("=", 1)[0]
-        if flag in ("--time-budget", "--bundle", "--workers", "--runs-dir", "--max-patches"):
-            skip = "=" not in arg
-            continue
-        out.append(arg)
+    out = _without(argv, ("--time-budget", "--bundle", "--workers", "--runs-dir", "--max-patches"))
     if args.time_budget is not None:
         out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
     if args.init_general is not None:  # the general run's own budget, so the one command trains the same
@@ -639,12 +629,6 @@ def speed_machine() -> str:
     return ", ".join(parts)
 
 
-def card_patch(card: ModelCardData) -> int:
-    """The training patch size a card's run used (its recorded config's ``--patch``; 48 before the flag)."""
-    command = card.command.split()
-    return int(command[command.index("--patch") + 1]) if "--patch" in command else 48
-
-
 def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool = False) -> int:
     """Measure each shipped model's quality again with the benchmark; 1 when any card differs.
 
@@ -666,7 +650,6 @@ def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool 
                 ms_per_512=ms_per_512(choice.denoiser),
                 speed_machine=speed_machine(),
                 speed_threads=torch.get_num_threads(),
-                training=dataclasses.replace(card.training, patch_size=card_patch(card)),
             )
             write_model_card(updated, folder)
             print(f"{name}: card rewritten from the benchmark", flush=True)

@@ -594,7 +594,7 @@ class _Run:
         # draws a phase makes in its loss come from the rank's own stream, so `rng` stays in step.
         loss_rng = seeded_rng(config.seed, STREAM_EPOCH, epoch, 1 + dist.rank) if dist.enabled else rng
         batches = self.train_src.batches(rng, batch_size=config.batch_size)
-        for batch in prefetched(batches, _prefetch_depth(config, phase, self.objective, dist)):
+        for batch in prefetched(batches, _prefetch_depth(config, phase)):
             optimizer.zero_grad(set_to_none=True)
             part, share = dist.shard(batch)
             loss = batch_loss(
@@ -902,15 +902,13 @@ def train(
     )
 
 
-def _prefetch_depth(
-    config: TrainConfig, phase: TrainingPhase, objective: Objective, dist: DistContext
-) -> int:
-    """Batches made ahead in a background thread: 2 when a GPU computes and nothing else in the step draws
-    from the epoch's Generator (the main phase, an objective without parts of its own, one process), else 0."""
-    plain = (
-        isinstance(phase, MainPhase) and not isinstance(objective, TrainableObjective) and not dist.enabled
-    )
-    return 2 if config.device != "cpu" and plain else 0
+def _prefetch_depth(config: TrainConfig, phase: TrainingPhase) -> int:
+    """Batches made ahead in a background thread: 2 when a GPU computes the main phase, else 0.
+
+    Nothing else in such a step draws from the epoch's Generator: the main phase's loss draws nothing, and
+    :func:`train` refuses a GPU for torchrun and for objectives with parts of their own (which draw from it).
+    """
+    return 2 if config.device != "cpu" and isinstance(phase, MainPhase) else 0
 
 
 def _check_device(config: TrainConfig, *, resumed: bool) -> None:
