@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from meddenoise.denoiser import Denoiser
 from meddenoise.evaluation.bench import NOISY, BlindInUnits, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.scores import BIAS, Score
 from meddenoise.methods import DenoiserChoice, build_denoiser
+
+if TYPE_CHECKING:
+    from meddenoise.io.image import ImageMeta
 
 __all__ = [
     "BENCH_METRICS",
@@ -85,6 +88,19 @@ class BenchImage:
     dtype: str | None = None
     format: str | None = None
     value_range: tuple[float, float] | None = None
+
+    @classmethod
+    def from_meta(cls, name: str, pixels: np.ndarray, meta: ImageMeta) -> BenchImage:
+        """``pixels`` (a slice of a file :func:`~meddenoise.io.read_image` read) with that file's metadata."""
+        return cls(
+            name=name,
+            pixels=pixels,
+            modality=meta.modality,
+            units=meta.units,
+            dtype=meta.dtype,
+            format=meta.format,
+            value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
+        )
 
     def fit(self, pixels: np.ndarray, spec: IntensitySpec) -> Normalizer:
         """:func:`~meddenoise.data.intensity.fit_intensity` of ``spec`` for ``pixels`` with this image's metadata."""
@@ -217,17 +233,8 @@ def load_bench_images(
                 arr = centre_crop(arr, crop)
             if size:
                 arr = resize(arr, size)
-            images.append(
-                BenchImage(
-                    name=path.name if len(stack) == 1 else f"{path.name}[{k}]",
-                    pixels=np.ascontiguousarray(arr),
-                    modality=meta.modality,
-                    units=meta.units,
-                    dtype=meta.dtype,
-                    format=meta.format,
-                    value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
-                )
-            )
+            name = path.name if len(stack) == 1 else f"{path.name}[{k}]"
+            images.append(BenchImage.from_meta(name, np.ascontiguousarray(arr), meta))
     return images
 
 

@@ -195,15 +195,7 @@ def load_ldct_images(
             full = np.ascontiguousarray(slice_pixels, dtype=np.float32)
             pixels = np.ascontiguousarray(centre_crop(full, crop) if crop else full)
             name = file.name if len(stack) == 1 else f"{file.name}[{k}]"
-            bench = BenchImage(
-                name=name,
-                pixels=pixels,
-                modality=meta.modality,
-                units=meta.units,
-                dtype=meta.dtype,
-                format=meta.format,
-                value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
-            )
+            bench = BenchImage.from_meta(name, pixels, meta)
             spacing = meta.pixel_spacing
             images.append(
                 LDCTImage(
