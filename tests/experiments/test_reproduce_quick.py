@@ -74,6 +74,35 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
             rows = tables[d["table"] + "_dr2"]["rows"]
             row = next(r for r in rows if r["label"] == d["row"] and r["source"] == d["source"])
             assert float(quoted.group(1)) == pytest.approx(row["cells"][d["column"]]["mean"], abs=6e-4)
+    # Ours against the published CNN DAE: every published column of the settings run, each judged with the
+    # SSIM data_range whose Noisy row is closer to the published one, and the differences add up.
+    verdict = {r["label"]: r["cells"] for r in tables["gondara2016/ours_vs_published"]["rows"]}
+    assert list(verdict["Ours"]) == ["MMM", "DX", "Combined", "sd=10", "Poisson, lambda=5"]
+    for column, ours in verdict["Ours"].items():
+        published = verdict["Published CNN DAE"][column]["mean"]
+        assert verdict["Ours - published CNN DAE"][column]["mean"] == pytest.approx(ours["mean"] - published)
+        matched = "ssim" if verdict["Matched data_range"][column]["mean"] == 1 else "ssim_dr2"
+        other = "ssim_dr2" if matched == "ssim" else "ssim"
+        table = {"MMM": "table2", "DX": "table2", "Combined": "table3"}.get(column, "table4")
+        suffix = {"ssim": "", "ssim_dr2": "_dr2"}
+        noisy = {
+            s: next(
+                r
+                for r in tables[f"gondara2016/{table}{suffix[s]}"]["rows"]
+                if r["label"] == "Noisy" and r["source"] == "measured"
+            )["cells"][column]["mean"]
+            for s in ("ssim", "ssim_dr2")
+        }
+        pub_noisy = verdict["Published Noisy"][column]["mean"]
+        assert abs(noisy[matched] - pub_noisy) <= abs(noisy[other] - pub_noisy)
+        ours_row = next(
+            r
+            for r in tables[f"gondara2016/{table}{suffix[matched]}"]["rows"]
+            if r["label"] == "Ours (per setting)"
+        )
+        assert ours["mean"] == pytest.approx(ours_row["cells"][column]["mean"])
+    assert verdict["Published CNN DAE"]["Combined"]["mean"] == 0.90  # the better of Table III's (a) and (b)
+    assert any("published CNN DAE + 0.05" in note for note in data["notes"])
     assert {f["title"] for f in data["figures"]} >= {
         "Fig. 6",
         "Fig. 7",

@@ -75,7 +75,7 @@ def reproduce(
         int | None, typer.Option(help="gondara2016: epochs of each Table IV model (default: --epochs).")
     ] = None,
     ours_epochs: Annotated[
-        int | None, typer.Option(help="gondara2016: epochs of the 'ours' blind network.")
+        int | None, typer.Option(help="gondara2016: epochs of each setting's 'ours' network.")
     ] = None,
     size: Annotated[
         int | None,

@@ -25,7 +25,6 @@ __all__ = [
     "TrainedModel",
     "apply_denoiser",
     "derived_seed",
-    "pick_model",
     "seeded_split",
     "summarise",
     "train_denoiser",
@@ -164,13 +163,3 @@ def output_collapsed(denoiser: Denoiser, noisy: np.ndarray, clean: np.ndarray, *
     """
     out = np.asarray(denoiser(np.asarray(noisy, dtype=np.float32)), dtype=np.float64)
     return bool(out.std() < ratio * float(np.std(clean)))
-
-
-def pick_model(preferred: Sequence[str]) -> str:
-    """The first of ``preferred`` that is registered in :mod:`meddenoise.models`."""
-    from meddenoise.models import MODEL_REGISTRY
-
-    for name in preferred:
-        if name in MODEL_REGISTRY:
-            return name
-    raise ValueError(f"none of the models {list(preferred)} is registered; have {sorted(MODEL_REGISTRY)}")

@@ -13,7 +13,7 @@ BM3D = "BM3D"
 DAE = "CNN DAE (paper-faithful)"
 DAE_A = "CNN DAE (a, paper-faithful)"
 DAE_B = "CNN DAE (b, paper-faithful)"
-OURS = "Ours (blind, all settings)"
+OURS = "Ours (per setting)"
 
 # --- the paper's row labels ---------------------------------------------------------------------------
 PUB_NOISY = "Noisy"
