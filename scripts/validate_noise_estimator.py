@@ -2,7 +2,9 @@
 
 Prints markdown tables: white Gaussian noise (0-255 scale, not clipped) on synthetic images, Set12 and
 every 40th Train400 image; Gaussian-blurred (correlated) noise; the project's `lowdose-ct` noise in a
-water phantom; real chest CT against hand-placed flat-tissue ROIs. `estimate_sigma` beside it.
+water phantom; real chest CT against hand-placed flat-tissue ROIs; the noise-free MNI152 template (the
+`mri` model's held-apart slices; skipped without nilearn), clean and with white noise. `estimate_sigma`
+beside it.
 
 Usage::
 
@@ -20,6 +22,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from validate_ct_noise_estimator import CT_ROIS  # the one hand-placed ROI table (scripts/ is on sys.path)
 
+from meddenoise.data import mni152_path
 from meddenoise.io import read_image
 from meddenoise.noise import estimate_noise_std as est
 from meddenoise.noise import estimate_sigma as wmad
@@ -94,3 +97,28 @@ for k, rois in CT_ROIS.items():
         + "; ".join(f"{n} ({r}, {c}): {s:.1f}" for (r, c, n), s in zip(rois, stds, strict=True))
         + f" | {ref:.1f} | {estimate:.1f} | {estimate / ref:.2f} | {wmad(p):.1f} | {dt:.0f} |"
     )
+print()
+mni = mni152_path()
+if mni is None:
+    print("(MNI152 table skipped: nilearn, extra `mri`, is not installed)")
+else:
+    axial = read_image(mni, slice_axis=2).pixels.astype(np.float64)
+    held_apart = range(70, 90)  # the mri model's held-apart slab (scripts/train_pretrained.py)
+    fractions = [0.005, 0.01, 0.02, 0.05]
+    print(
+        "| MNI152 axial z=70..89 (20 slices), median [min, max] | clean: % of range | "
+        + " | ".join(f"+ white {100 * f:g} % of range: estimate / true" for f in fractions)
+        + " |\n|---|"
+        + "---:|" * (1 + len(fractions))
+    )
+    for fn, fname in [(est, "estimate_noise_std"), (wmad, "estimate_sigma")]:
+        cells = []
+        for fraction in [0.0, *fractions]:
+            ratios = []
+            for z in held_apart:
+                span = float(np.ptp(axial[z]))  # range: max - min
+                noise = np.random.default_rng(z).normal(0, fraction * span, axial[z].shape)
+                ratios.append(fn(axial[z] + noise) / (fraction * span if fraction else span / 100))
+            e = np.array(ratios)
+            cells.append(f"{np.median(e):.2f} [{e.min():.2f}, {e.max():.2f}]")
+        print(f"| `{fname}` | " + " | ".join(cells) + " |")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from meddenoise.data import mni152_path
 from meddenoise.noise import (
     estimate_noise_std,
     estimate_noise_std_per_slice,
@@ -28,6 +29,21 @@ def _piecewise(size: int = 256) -> np.ndarray:
     return 60 + 100 * (((xx - 0.5) ** 2 + (yy - 0.5) ** 2) < 0.1) + 40 * (xx > 0.7)
 
 
+def _ridges(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """Noise-free anatomy-like structure with no flat spot: 300 thin random ridges (vessels, sulci)
+    blurred by a Gaussian of 1.5 px, on slow shading."""
+    ridges = np.zeros((size, size))
+    for _ in range(300):
+        y0, x0 = rng.uniform(0, size, 2)
+        angle, length = rng.uniform(0, np.pi), rng.uniform(10, 60)
+        t = np.linspace(0, length, int(4 * length))
+        rows = np.clip((y0 + t * np.sin(angle)).astype(int), 0, size - 1)
+        cols = np.clip((x0 + t * np.cos(angle)).astype(int), 0, size - 1)
+        ridges[rows, cols] += rng.uniform(0.5, 1.0)
+    yy, xx = np.mgrid[:size, :size]
+    return 100 * (gaussian_filter(ridges, 1.5) + 0.2 * np.sin(xx / 40) * np.cos(yy / 50))
+
+
 def _correlated(rng: np.random.Generator, shape: tuple[int, int], width: float) -> np.ndarray:
     """Unit-std Gaussian noise blurred by a Gaussian of std ``width`` pixels (spatially correlated)."""
     noise = gaussian_filter(rng.normal(0.0, 1.0, shape), width)
@@ -45,6 +61,64 @@ def test_clean_images_read_near_zero() -> None:
     assert estimate_noise_std(_smooth()) < 0.5  # 0-255 scale
     assert estimate_noise_std(_piecewise()) == 0.0  # mostly exactly constant
     assert estimate_noise_std(np.full((64, 64), 7.0)) == 0.0
+
+
+def test_smooth_structure_without_a_flat_spot_reads_near_zero(rng) -> None:
+    # Every 16x16 window holds ridge flanks, whose detrended residual passes for strongly correlated
+    # noise (the estimator read 2-5 % of the range before its finest-scale check); the finest diagonal
+    # differences of such windows are sparse, not Gaussian.
+    clean = _ridges(rng)
+    assert estimate_noise_std(clean) < 0.002 * np.ptp(clean)
+
+
+def test_white_noise_on_a_masked_image_reads_its_std(rng) -> None:
+    # A skull-stripped image: structure in a disc, exactly 0 outside, white noise added to all of it.
+    # The background carries the same noise as the disc, so it is not ignored as a quiet one, and the
+    # disc's finest differences hold more noise than the correlated reading of its windows allows (the
+    # old estimator ignored the background and read the ridges: 2.4-3.5x the true std).
+    yy, xx = np.mgrid[:256, :256] - 127.5
+    masked = np.where(xx**2 + yy**2 < 100**2, _ridges(rng) + 20, 0.0)
+    sigma = 0.02 * np.ptp(masked)
+    assert estimate_noise_std(masked + rng.normal(0, sigma, masked.shape)) == pytest.approx(sigma, rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def mni152_axial() -> np.ndarray:
+    """The MNI152 T1 template (nilearn) as axial slices ``(z, y, x)``, in its own units."""
+    path = mni152_path()
+    if path is None:
+        pytest.skip("nilearn's MNI152 template is absent: pip install 'meddenoise[mri]'")
+    from meddenoise.io import read_image
+
+    return read_image(path, slice_axis=2).pixels.astype(np.float64)
+
+
+#: Axial slices of the mri model's held-apart slab z=70..89 (scripts/train_pretrained.py).
+MNI152_HELD_APART = [70, 80, 89]
+
+
+@pytest.mark.parametrize("z", MNI152_HELD_APART)
+def test_clean_mni152_slices_read_near_zero(mni152_axial, z) -> None:
+    # A noise-free template: the old estimator read its smooth anatomy as 3-5 % of the range of noise.
+    clean = mni152_axial[z]
+    assert estimate_noise_std(clean) < 0.01 * np.ptp(clean)
+
+
+@pytest.mark.parametrize("z", MNI152_HELD_APART)
+def test_white_noise_on_mni152_slices_reads_its_std(mni152_axial, z) -> None:
+    clean = mni152_axial[z]
+    span = float(np.ptp(clean))
+    rng = np.random.default_rng(z)
+    # the whole slice: read in the background, which carries the same noise (old: 2-6x the true std)
+    for fraction, tolerance in [(0.01, 0.05), (0.02, 0.10)]:
+        sigma = fraction * span
+        noisy = clean + rng.normal(0, sigma, clean.shape)
+        assert estimate_noise_std(noisy) == pytest.approx(sigma, rel=tolerance)
+    # the brain alone, no background: read at the finest scale (old: 1.7-2.3x the true std)
+    brain = clean[50:150, 60:175]
+    assert brain.min() > 0
+    sigma = 0.02 * span
+    assert estimate_noise_std(brain + rng.normal(0, sigma, brain.shape)) == pytest.approx(sigma, rel=0.15)
 
 
 @pytest.mark.parametrize("width", [0.7, 1.0, 1.5])

@@ -101,6 +101,17 @@ _PERCENTILE = 5.0
 _CORRELATION_WINDOWS = 256
 #: Blur widths (std of the Gaussian kernel that would make white noise this correlated) tabulated.
 _WIDTHS = np.linspace(0.0, 3.0, 61)
+#: Tails of the flattest windows' finest diagonal differences: their mean |d| / rms over a Gaussian's
+#: sqrt(2/pi). At or above the upper value the windows hold noise (Gaussian, correlated or not); at or
+#: below the lower one structure (sparse edges, sulci, a quantized template); blended in between. Measured:
+#: noise and real CT >= 0.95, clean MNI152 slices 0.75-0.85 (docs/noise.md).
+_GAUSSIAN_TAILS = (0.85, 0.93)
+#: Robust std (MAD) of those differences over what the fitted noise model predicts for them: up to the
+#: lower value the windows' reading stands, from the upper one the noise is read as white; blended in
+#: between. Measured: correlated noise and real CT <= 0.81, white noise on MNI152 tissue 1.1-1.9.
+_FINE_EXCESS = (1.0, 1.15)
+#: A dark background is ignored only when its own estimate is under this fraction of the brighter class's.
+_QUIETER = 0.8
 
 
 def _cell_sums(a: np.ndarray, cell: int) -> np.ndarray:
@@ -194,6 +205,76 @@ def _residual_lag1(windows: np.ndarray, size: int) -> float:
     return across / pairs / (var / (size * size))
 
 
+def _finest_differences(windows: np.ndarray, size: int) -> np.ndarray:
+    """Finest diagonal differences ``(a - b - c + d) / 2`` of every 2x2 block of the windows, minus each window's mean.
+
+    They are blind to a window's plane and, after the mean, to its quadratic part; for Gaussian-blurred
+    white noise of std ``s`` and blur ``w`` they are Gaussian with std ``s * (1 - exp(-1 / (4 w^2)))``.
+    """
+    cube = windows.reshape(-1, size, size)
+    diffs = ((cube[:, :-1, :-1] - cube[:, 1:, :-1] - cube[:, :-1, 1:] + cube[:, 1:, 1:]) / 2).reshape(
+        len(cube), -1
+    )
+    return diffs - diffs.mean(axis=1, keepdims=True)
+
+
+def _ramp(value: float, bounds: tuple[float, float]) -> float:
+    """0 at or below ``bounds[0]``, 1 at or above ``bounds[1]``, linear in between."""
+    return min(max((value - bounds[0]) / (bounds[1] - bounds[0]), 0.0), 1.0)
+
+
+def _fine_scale_check(estimate: float, width: float, diffs: np.ndarray) -> float:
+    """The windows' noise ``estimate`` (blur ``width``), or less where their finest differences deny it.
+
+    The noise model says what the finest diagonal differences ``diffs`` of the flattest windows must
+    look like: Gaussian, with std ``estimate * (1 - exp(-1 / (4 width^2)))``. Smooth anatomy in those
+    windows (an MNI152 template has no flat spot) passes for strongly correlated noise in the windows'
+    std and lag-1 correlation, but not here. Two departures mean the windows hold structure:
+
+    * heavy tails (mean ``|d|`` / rms under a Gaussian's): sparse edges and texture, not noise;
+    * a Gaussian core (MAD) larger than the model predicts: white noise, whose lag-1 correlation and
+      level the structure raised.
+
+    Either way the noise is read where structure does not reach, as white noise of the MAD of ``diffs``
+    (never more than ``estimate``), blended with ``estimate`` over the ramps of :data:`_GAUSSIAN_TAILS`
+    and :data:`_FINE_EXCESS` so that the reading does not jump.
+    """
+    rms = float(np.sqrt(np.mean(diffs * diffs)))
+    if rms <= 1e-6 * estimate:
+        return 0.0  # no fine-scale content at all: smooth structure (noise always leaves some)
+    white = float(np.median(np.abs(diffs))) * _MAD_TO_STD
+    tails = float(np.mean(np.abs(diffs))) / rms / math.sqrt(2.0 / math.pi)
+    fraction = 1.0 - math.exp(-1.0 / (4.0 * width * width)) if width > 0 else 1.0
+    predicted = estimate * fraction  # the std the model gives the differences
+    structure = 1.0 - _ramp(tails, _GAUSSIAN_TAILS)
+    whiter = _ramp(white / predicted, _FINE_EXCESS)
+    weight = max(structure, whiter)
+    return (1.0 - weight) * estimate + weight * min(white, estimate)
+
+
+def _flat_window_noise(
+    std: np.ndarray, selected: np.ndarray, gather: Callable[[np.ndarray], np.ndarray], size: int
+) -> float:
+    """The noise std read from the windows ``selected`` (their plane-detrended ``std``).
+
+    The 5th percentile of their std, corrected for the noise's correlation (lag-1 correlation of the
+    flattest windows, fetched by ``gather`` from their flat indices) and the chi distribution's low
+    percentile, then checked against the flattest windows' finest differences (:func:`_fine_scale_check`).
+    """
+    level = float(np.percentile(std[selected], _PERCENTILE))
+    if level == 0.0:
+        return 0.0
+    order = np.argsort(np.where(selected, std, np.inf))[: min(_CORRELATION_WINDOWS, int(selected.sum()))]
+    windows = gather(order)
+    lag1_table, kept_table, dof_table = _correlation_tables(size)
+    width_index = int(np.argmin(np.abs(lag1_table - _residual_lag1(windows, size))))
+    kept, dof = float(kept_table[width_index]), float(dof_table[width_index])
+    # debias the low percentile of a scaled chi distribution with `dof` degrees of freedom
+    quantile = float(stats.chi2.ppf(_PERCENTILE / 100.0, dof) / dof)
+    estimate = level / math.sqrt(kept * quantile)
+    return _fine_scale_check(estimate, float(_WIDTHS[width_index]), _finest_differences(windows, size))
+
+
 def _otsu_threshold(values: np.ndarray) -> float:
     counts, edges = np.histogram(values, bins=256)
     centres = (edges[:-1] + edges[1:]) / 2
@@ -278,8 +359,17 @@ def _noise_std_one(image: np.ndarray) -> float:
     usable &= ~constant
     if not usable.any():
         return 0.0
+
+    def gather(flat_index: np.ndarray) -> np.ndarray:
+        if x is not None:
+            return _windows_at(x, flat_index, size, stride)
+        # banded: the few windows gathered from the image itself
+        return _windows_at(pixels, flat_index, size, stride).astype(np.float64) - offset
+
     # a dark background (air around a patient, MRI background) often carries less noise than the
-    # anatomy: ignore the darker class of window means when it sits at the bottom of the range
+    # anatomy: ignore the darker class of window means when it sits at the bottom of the range and is
+    # quieter. One that is not (white noise added to a skull-stripped or masked image) is the cleanest
+    # place to read the noise: there is no anatomy in it.
     if usable.sum() > 20:
         threshold = _otsu_threshold(mean[usable])
         low, high = np.percentile(mean[usable], [1, 99])
@@ -287,24 +377,10 @@ def _noise_std_one(image: np.ndarray) -> float:
         bright = usable & (mean >= threshold)
         at_bottom = dark.any() and np.median(mean[dark]) - low < 0.1 * (high - low)
         if at_bottom and bright.sum() >= 0.1 * usable.sum():
-            usable = bright
-    candidates = std[usable]
-    level = float(np.percentile(candidates, _PERCENTILE))
-    if level == 0.0:
-        return 0.0
-    # the noise's spatial correlation, from the flattest windows
-    order = np.argsort(np.where(usable, std, np.inf))[: min(_CORRELATION_WINDOWS, int(usable.sum()))]
-    lag1_table, kept_table, dof_table = _correlation_tables(size)
-    if x is not None:
-        windows = _windows_at(x, order, size, stride)
-    else:  # banded: the few windows gathered from the image itself
-        windows = _windows_at(pixels, order, size, stride).astype(np.float64) - offset
-    measured = _residual_lag1(windows, size)
-    width_index = int(np.argmin(np.abs(lag1_table - measured)))
-    kept, dof = float(kept_table[width_index]), float(dof_table[width_index])
-    # debias the low percentile of a scaled chi distribution with `dof` degrees of freedom
-    quantile = float(stats.chi2.ppf(_PERCENTILE / 100.0, dof) / dof)
-    return level / math.sqrt(kept * quantile)
+            tissue = _flat_window_noise(std, bright, gather, size)
+            if _flat_window_noise(std, dark, gather, size) < _QUIETER * tissue:
+                return tissue
+    return _flat_window_noise(std, usable, gather, size)
 
 
 def estimate_noise_std(image: np.ndarray) -> float:
@@ -317,12 +393,18 @@ def estimate_noise_std(image: np.ndarray) -> float:
     Method: the plane-detrended std of every 16x16 window (stride 4, integral images); windows
     touching a frequent extreme value (padding, clipping) are dropped, and a dark background class
     (air around a patient) is ignored when the window means split into a dark class at the bottom
-    of the range and a brighter one (Otsu). The 5th percentile of the remaining windows' std is the
-    flat-region level. The noise's spatial correlation is measured in the 256 flattest windows (lag-1
-    correlation of their detrended pixels) and modelled as Gaussian-blurred white noise; the level
-    is then corrected for the variance a window's fitted plane absorbs and for the low percentile of
-    a chi distribution with the matching degrees of freedom. See ``docs/noise.md`` for its validation
-    (white noise, correlated noise, real CT against hand-placed flat ROIs).
+    of the range and a brighter one (Otsu) and the dark class alone reads under 0.8 times the
+    brighter one (a background carrying the same noise, as in a masked image, is kept). The 5th
+    percentile of the remaining windows' std is the flat-region level. The noise's spatial
+    correlation is measured in the 256 flattest windows (lag-1 correlation of their detrended
+    pixels) and modelled as Gaussian-blurred white noise; the level is then corrected for the
+    variance a window's fitted plane absorbs and for the low percentile of a chi distribution with
+    the matching degrees of freedom. Last, the finest diagonal differences of those windows are
+    checked against the model: heavy-tailed ones (sparse anatomy, which passes for strongly
+    correlated noise in the windows' std) or a Gaussian core larger than the model predicts (white
+    noise on structure) make it read the noise as white noise of their MAD instead, so a noise-free
+    smooth image (the MNI152 template) reads near 0. See ``docs/noise.md`` for its validation (white
+    noise, correlated noise, real CT against hand-placed flat ROIs, the MNI152 template).
 
     Parameters
     ----------
