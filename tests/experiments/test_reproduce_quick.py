@@ -77,6 +77,9 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
     # Ours against the published CNN DAE: every published column of the settings run, each judged with the
     # SSIM data_range whose Noisy row is closer to the published one, and the differences add up.
     verdict = {r["label"]: r["cells"] for r in tables["gondara2016/ours_vs_published"]["rows"]}
+    sources = {r["label"]: r["source"] for r in tables["gondara2016/ours_vs_published"]["rows"]}
+    assert sources["CNN DAE (paper-faithful)"] == "paper-faithful" and sources["Ours"] == "ours"
+    assert sources["Published CNN DAE"] == "published"
     assert list(verdict["Ours"]) == ["MMM", "DX", "Combined", "sd=10", "Poisson, lambda=5"]
     for column, ours in verdict["Ours"].items():
         published = verdict["Published CNN DAE"][column]["mean"]
