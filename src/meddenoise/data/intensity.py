@@ -36,13 +36,13 @@ back, so an identity denoiser is an exact round trip.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from pydantic.dataclasses import dataclass
 
 from meddenoise.data.normalize import CT_DEFAULT_RANGE, Normalizer
-from meddenoise.io.image import MedicalImage
+from meddenoise.io.image import ImageMeta, MedicalImage
 
 __all__ = [
     "CLASSICAL_INTENSITY",
@@ -53,6 +53,7 @@ __all__ = [
     "fit_intensity",
     "from_unit",
     "intensity_for_image",
+    "meta_intensity_args",
     "percentile_sample_step",
     "to_unit",
 ]
@@ -207,6 +208,27 @@ def fit_intensity(
     return Normalizer.from_minmax(arr, units=unit_name)
 
 
+class MetaIntensityArgs(TypedDict):
+    """What :func:`fit_intensity` (and the pipeline's functions that call it) take from a file's metadata."""
+
+    modality: str | None
+    units: str | None
+    original_dtype: str | None
+    file_format: str | None
+    value_range: tuple[float, float] | None
+
+
+def meta_intensity_args(meta: ImageMeta) -> MetaIntensityArgs:
+    """The keyword arguments of :func:`fit_intensity` that describe the file ``meta`` came from."""
+    return MetaIntensityArgs(
+        modality=meta.modality,
+        units=meta.units,
+        original_dtype=meta.dtype,
+        file_format=meta.format,
+        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
+    )
+
+
 def intensity_for_image(
     image: MedicalImage, spec: IntensitySpec = DEFAULT_INTENSITY, *, pixels: np.ndarray | None = None
 ) -> Normalizer:
@@ -214,16 +236,7 @@ def intensity_for_image(
 
     Fitted on all of its slices, or on ``pixels`` (e.g. one slice of it) when given.
     """
-    meta = image.meta
-    return fit_intensity(
-        image.pixels if pixels is None else pixels,
-        spec,
-        modality=meta.modality,
-        units=meta.units,
-        original_dtype=meta.dtype,
-        file_format=meta.format,
-        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
-    )
+    return fit_intensity(image.pixels if pixels is None else pixels, spec, **meta_intensity_args(image.meta))
 
 
 def to_unit(normalizer: Normalizer, pixels: np.ndarray) -> np.ndarray:

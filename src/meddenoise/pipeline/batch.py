@@ -28,7 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from meddenoise.data import Normalizer
-from meddenoise.data.intensity import IntensitySpec, fit_intensity, percentile_sample_step
+from meddenoise.data.intensity import (
+    IntensitySpec,
+    fit_intensity,
+    meta_intensity_args,
+    percentile_sample_step,
+)
 from meddenoise.io import (
     ExistingOutput,
     ImageReadError,
@@ -268,11 +273,7 @@ def denoise_image(
         image.pixels,
         choice.denoiser,
         intensity=choice.intensity,
-        modality=meta.modality,
-        units=meta.units,
-        original_dtype=meta.dtype,
-        file_format=meta.format,
-        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
+        **meta_intensity_args(meta),
         options=options,
         progress=progress,
         out=None if dtype is None else np.empty(image.pixels.shape, dtype=dtype),
@@ -341,16 +342,7 @@ def _fit_volume_intensity(volume: NiftiSlices, spec: IntensitySpec) -> Normalize
     from the whole volume (every :func:`~meddenoise.data.intensity.percentile_sample_step`-th pixel of the flattened stack),
     gathered slice by slice; that sample is small enough for ``fit_intensity`` to take it whole.
     """
-    meta = volume.meta
-    fit = partial(
-        fit_intensity,
-        spec=spec,
-        modality=meta.modality,
-        units=meta.units,
-        original_dtype=meta.dtype,
-        file_format=meta.format,
-        value_range=(float(meta.value_range[0]), float(meta.value_range[1])),
-    )
+    fit = partial(fit_intensity, spec=spec, **meta_intensity_args(volume.meta))
     mapping = fit(np.array([volume.low, volume.high], dtype=np.float32))
     if mapping.method != "percentile":
         return mapping
