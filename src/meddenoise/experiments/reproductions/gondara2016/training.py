@@ -76,16 +76,23 @@ def ours_config(config: GondaraConfig, key: str, seed: int) -> TrainConfig:
     )
 
 
+def _train(
+    run: GondaraRun, name: str, config: TrainConfig, images: np.ndarray, *, detail: str = "", label: str = ""
+) -> TrainedModel:
+    """Train ``config`` on ``images`` into ``runs/<name>`` as one timed step; kept in ``run.models``."""
+    with run.record.step(f"train {name}{detail} ({len(images)} images, {config.epochs} epochs)"):
+        model = train_denoiser(
+            label or name, config, images, out_dir=run.record.out_dir / "runs" / name, batch_size=64
+        )
+    run.models[name] = model
+    return model
+
+
 def _train_dae(run: GondaraRun, name: str, key: str, images: np.ndarray, epochs: int) -> TrainedModel:
     config = dae_config(run.config).derive(
         noise=SETTINGS[key].spec, epochs=epochs, seed=run.seed("train", name)
     )
-    with run.record.step(f"train {name} ({len(images)} images, {epochs} epochs)"):
-        model = train_denoiser(
-            name, config, images, out_dir=run.record.out_dir / "runs" / name, batch_size=64
-        )
-    run.models[name] = model
-    return model
+    return _train(run, name, config, images)
 
 
 def _apply(run: GondaraRun, key: str, method: str, model: TrainedModel) -> None:
@@ -119,15 +126,12 @@ def train_ours(run: GondaraRun, keys: Sequence[str]) -> None:
     train = run.data.combined_train
     for key in keys:
         name = f"ours-{key}"
-        config = ours_config(cfg, key, run.seed("train", name))
-        step = f"train {name}: {cfg.ours_model}, {cfg.ours_loss} loss ({len(train)} images, {cfg.ours_epochs} epochs)"
-        with run.record.step(step):
-            model = train_denoiser(
-                f"ours ({cfg.ours_model}, {key})",
-                config,
-                train,
-                out_dir=run.record.out_dir / "runs" / name,
-                batch_size=64,
-            )
-        run.models[name] = model
+        model = _train(
+            run,
+            name,
+            ours_config(cfg, key, run.seed("train", name)),
+            train,
+            detail=f": {cfg.ours_model}, {cfg.ours_loss} loss",
+            label=f"ours ({cfg.ours_model}, {key})",
+        )
         _apply(run, key, OURS, model)
