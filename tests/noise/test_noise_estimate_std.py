@@ -215,3 +215,18 @@ def test_real_ct_noise_matches_flat_tissue_rois(shared_data: Path) -> None:
     assert np.median(ratios) == pytest.approx(1.0, abs=0.15)
     assert min(ratios) > 0.4 and max(ratios) < 1.4  # noise varies inside a slice: see docs/noise.md
     assert np.median(wavelet_ratios) < 0.5  # the white-noise estimator reads real CT far too low
+
+
+@pytest.mark.parametrize("size", [4, 7, 8, 16])
+def test_window_detrending_is_the_least_squares_plane_residual(size, rng) -> None:
+    # The closed form (mean + one slope per axis) must equal the projection onto the orthogonal
+    # complement of {1, row, column} that the correlation tables are built with.
+    from meddenoise.noise.estimate import _detrended, _plane_projector
+
+    windows = 40 * rng.standard_normal((30, size * size)) + 7
+    expected = windows @ _plane_projector(size)
+    np.testing.assert_allclose(_detrended(windows, size).reshape(30, -1), expected, atol=1e-9)
+    # a pure plane leaves nothing
+    r, c = np.mgrid[:size, :size]
+    plane = (3.0 + 0.5 * r - 2.0 * c).ravel()[None]
+    np.testing.assert_allclose(_detrended(plane, size), 0.0, atol=1e-9)

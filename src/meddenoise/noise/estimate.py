@@ -156,6 +156,28 @@ def _plane_projector(size: int) -> np.ndarray:
     return np.eye(size * size) - q @ q.T
 
 
+def _detrended(windows: np.ndarray, size: int) -> np.ndarray:
+    """Windows ``(k, size*size)`` minus their least-squares plane, as ``(k, size, size)``: ``windows @ _plane_projector(size)``.
+
+    On a full square grid the centred row and column coordinates are orthogonal to each other and to the
+    constant, so the plane is the mean plus one slope per axis. Elementwise sums instead of a matrix
+    product: a BLAS call here wakes numpy's OpenBLAS thread pool, whose spinning threads then take the
+    cores from the network that runs next (a blind 512x512 slice took 1.6x as long on 2 cores).
+    """
+    cube = windows.reshape(-1, size, size)
+    centred = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    norm = size * float(np.sum(centred * centred))
+    slope_r = np.sum(cube * centred[None, :, None], axis=(1, 2)) / norm
+    slope_c = np.sum(cube * centred[None, None, :], axis=(1, 2)) / norm
+    mean = cube.mean(axis=(1, 2))
+    return (
+        cube
+        - mean[:, None, None]
+        - slope_r[:, None, None] * centred[None, :, None]
+        - slope_c[:, None, None] * centred[None, None, :]
+    )
+
+
 @lru_cache(maxsize=4)
 def _correlation_tables(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For noise of each blur width: residual lag-1 correlation, variance kept by detrending, and dof.
@@ -195,8 +217,7 @@ def _windows_at(x: np.ndarray, flat_index: np.ndarray, size: int, stride: int) -
 
 def _residual_lag1(windows: np.ndarray, size: int) -> float:
     """Mean lag-1 correlation (horizontal and vertical) of plane-detrended windows ``(k, size*size)``."""
-    resid = windows @ _plane_projector(size)
-    cube = resid.reshape(-1, size, size)
+    cube = _detrended(windows, size)
     var = float(np.sum(cube * cube))
     if var <= 0.0:
         return 0.0
