@@ -258,11 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     native = native_bf16()
     time_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and native)
     variants = [v for v in VARIANTS if v.precision == "fp32" or time_bf16]
-    notes = (
-        []
-        if time_bf16
-        else ["bf16 not timed: this CPU has no native bf16 (emulated bf16 is slower than fp32)."]
-    )
+    if time_bf16:
+        notes = []
+    elif args.bf16 == "off":
+        notes = ["bf16 not timed (--bf16 off)."]
+    else:
+        notes = ["bf16 not timed: this CPU has no native bf16 (emulated bf16 is slower than fp32)."]
     images = make_images(args.images, args.size)
     rows = []
     for name in args.models:

@@ -1,5 +1,6 @@
 """Precision: bf16 really runs the convolutions in bfloat16; "auto" follows the CPU detector once per
-run; old ``bf16: true/false`` configs migrate; a resumed run keeps the precision it recorded."""
+run and, where the CPU has bf16, times the run's own step in both precisions and keeps the faster; old
+``bf16: true/false`` configs migrate; a resumed run keeps the precision it recorded."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from training_helpers import make_images
 from meddenoise import provenance
 from meddenoise.models.registry import MODEL_REGISTRY
 from meddenoise.training import TrainConfig, load_checkpoint, train
+from meddenoise.training import trainer as trainer_module
 from meddenoise.training.config import TrainConfigError
+from meddenoise.training.speed import choose_precision, time_precisions
 
 
 def _cpu_has_bf16() -> bool:
@@ -70,6 +73,18 @@ def _detector_says(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
     monkeypatch.setattr(provenance, "native_bf16", lambda device_type="cpu": native)
 
 
+def _timing_says(monkeypatch: pytest.MonkeyPatch, fp32_ms: float, bf16_ms: float) -> list[int]:
+    """Make auto's timing of the two precisions report these step times; returns the list of its calls."""
+    calls: list[int] = []
+
+    def timed(step: object, **_: object) -> dict[str, float]:
+        calls.append(1)
+        return {"fp32": fp32_ms, "bf16": bf16_ms}
+
+    monkeypatch.setattr(trainer_module, "time_precisions", timed)
+    return calls
+
+
 @needs_bf16
 @pytest.mark.parametrize(("precision", "expected"), [("bf16", torch.bfloat16), ("fp32", torch.float32)])
 def test_bf16_training_runs_the_convolutions_in_bfloat16(
@@ -104,9 +119,11 @@ def test_an_auto_run_trains_in_the_resolved_precision_and_records_it(
     tmp_path: Path, probe_model: str, monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
     _detector_says(monkeypatch, native)
+    timings = _timing_says(monkeypatch, fp32_ms=10.0, bf16_ms=5.0)  # bf16 pays where it is native
     _Probe.dtypes.clear()
     result = train(_config(probe_model), make_images(8), out_dir=tmp_path / "run", progress=False)
     expected = "bf16" if native else "fp32"
+    assert len(timings) == (1 if native else 0)  # timed once, and only where the CPU has bf16
     assert set(_Probe.dtypes) == {torch.bfloat16 if native else torch.float32}
     assert result.config.precision == expected
     assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == expected
@@ -114,6 +131,76 @@ def test_an_auto_run_trains_in_the_resolved_precision_and_records_it(
     assert doc["config"]["precision"] == expected
     assert doc["metadata"]["speed"]["precision"] == expected
     assert doc["metadata"]["speed"]["requested"]["precision"] == "auto"
+    assert doc["metadata"]["speed"].get(trainer_module.PROBE_KEY) == (
+        {"fp32": 10.0, "bf16": 5.0} if native else None
+    )
+
+
+def test_auto_keeps_fp32_where_bf16_is_not_5_percent_faster() -> None:
+    assert choose_precision({"fp32": 10.0, "bf16": 9.8}) == "fp32"  # fp32, the more exact, stays
+    assert choose_precision({"fp32": 10.0, "bf16": 9.5}) == "bf16"
+
+
+def test_the_timing_runs_real_steps_on_copies_and_an_fp32_choice_trains_exactly_as_fp32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_images: np.ndarray, tiny_config: TrainConfig
+) -> None:
+    _detector_says(monkeypatch, True)
+    measured: list[dict[str, float]] = []
+
+    def keep_fp32(step_ms: dict[str, float]) -> str:
+        measured.append(step_ms)
+        return "fp32"
+
+    monkeypatch.setattr(trainer_module, "choose_precision", keep_fp32)  # the real steps are timed
+    auto = train(tiny_config, tiny_images, out_dir=tmp_path / "auto", progress=False)
+    fp32 = train(tiny_config.derive(precision="fp32"), tiny_images, out_dir=tmp_path / "fp32", progress=False)
+    assert len(measured) == 1 and min(measured[0].values()) > 0
+    doc = json.loads((tmp_path / "auto" / "last.json").read_text())
+    assert auto.config.precision == doc["config"]["precision"] == "fp32"
+    assert doc["metadata"]["speed"][trainer_module.PROBE_KEY] == pytest.approx(measured[0], abs=1e-3)
+    # the timing ran on a copy of the model and on streams of its own: step for step the explicit fp32 run
+    assert [r["train_loss"] for r in auto.history] == [r["train_loss"] for r in fp32.history]
+    for (name, a), b in zip(auto.model.state_dict().items(), fp32.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_resumed_auto_run_keeps_its_measured_precision_without_a_warning(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tiny_images: np.ndarray,
+    tiny_config: TrainConfig,
+) -> None:
+    _detector_says(monkeypatch, True)
+    timings = _timing_says(monkeypatch, fp32_ms=10.0, bf16_ms=20.0)
+    out = tmp_path / "run"
+    train(tiny_config, tiny_images, out_dir=out, progress=False, on_epoch_end=lambda row: row["epoch"] == 1)
+    with caplog.at_level(logging.WARNING, logger="meddenoise.training.trainer"):
+        resumed = train(tiny_config, tiny_images, out_dir=out, resume=True, progress=False)
+    assert resumed.config.precision == "fp32" and len(timings) == 1  # not timed again on resume
+    assert not [r for r in caplog.records if "resuming with" in r.getMessage()]
+
+
+@needs_bf16
+def test_auto_times_the_real_step_on_a_bf16_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _detector_says(monkeypatch, True)
+    cfg = TrainConfig(
+        model="gondara-dae", noise="gaussian(p=0.1,sigma=1)", epochs=1, batch_size=4, num_threads=1
+    )
+    result = train(cfg, make_images(8), out_dir=tmp_path / "run", progress=False)
+    step_ms = json.loads((tmp_path / "run" / "last.json").read_text())["metadata"]["speed"][
+        trainer_module.PROBE_KEY
+    ]
+    assert set(step_ms) == {"fp32", "bf16"} and min(step_ms.values()) > 0
+    assert result.config.precision == choose_precision(step_ms)
+
+
+def test_time_precisions_alternates_the_two_and_keeps_each_ones_best() -> None:
+    seen: list[bool] = []
+    assert set(time_precisions(seen.append, warmup=2, repeats=3)) == {"fp32", "bf16"}
+    assert seen == [False, True] * 5  # warm-up rounds, then timed rounds, fp32 first in each
+    with pytest.raises(ValueError, match="repeats"):
+        time_precisions(seen.append, repeats=0)
 
 
 def test_old_boolean_bf16_configs_migrate_to_precision() -> None:
@@ -174,6 +261,7 @@ def test_a_bf16_run_resumes_in_bf16_on_a_cpu_without_it(
 ) -> None:
     cfg = _config(probe_model, epochs=2)
     _detector_says(monkeypatch, True)
+    _timing_says(monkeypatch, fp32_ms=10.0, bf16_ms=5.0)
     full = train(cfg, make_images(8), out_dir=tmp_path / "full", progress=False)
     train(cfg, make_images(8), out_dir=tmp_path / "part", progress=False, on_epoch_end=lambda row: True)
     _detector_says(monkeypatch, False)

@@ -139,7 +139,8 @@ def test_a_registered_objective_trains_and_round_trips(
     assert saved["objective"] == {"kind": "toy-brighten", "loss": "mse", "ssim_window": "gaussian11",
                                   "msssim_alpha": 0.84, "gain": 2.0}  # fmt: skip
     # the run records its resolved precision and layout
-    assert TrainConfig.load(tmp_path / "run" / "config.json") == cfg.resolved()
+    as_run = cfg.resolved().derive(precision=result.config.precision)  # timing may keep fp32
+    assert TrainConfig.load(tmp_path / "run" / "config.json") == as_run
     with pytest.raises(TrainConfigError, match=r"objective\.gain"):
         TrainConfig.from_dict({"objective": {"kind": "toy-brighten", "gain": "lots"}})
     with pytest.raises(ValueError, match="registered twice"):

@@ -362,7 +362,9 @@ class TrainConfig(BaseModel):
         """This config with ``device``, ``precision`` and ``channels_last`` "auto" replaced by this machine's choice.
 
         ``device`` "auto" → "cuda" where torch sees a GPU, else "cpu"; ``precision`` "auto" → "bf16" where
-        :func:`meddenoise.provenance.native_bf16` says the device computes bfloat16 in hardware, else "fp32";
+        :func:`meddenoise.provenance.native_bf16` says the device computes bfloat16 in hardware, else "fp32"
+        (on a CPU, :func:`meddenoise.training.train` then times the run's step in both precisions and keeps
+        bf16 only when it is faster: :mod:`meddenoise.training.speed`);
         ``channels_last`` "auto" → True where torch has oneDNN (CPU) or on a GPU. The
         trainer resolves once, at the start of a run, and records the result (a resumed run keeps the
         recorded values, wherever it runs).

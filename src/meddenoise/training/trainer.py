@@ -27,6 +27,7 @@ epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record an
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -71,6 +72,7 @@ from meddenoise.training.distributed import DistContext, setup
 from meddenoise.training.objectives import Objective, TrainableObjective
 from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan_phases
 from meddenoise.training.plot import plot_history
+from meddenoise.training.speed import choose_precision, time_precisions
 
 __all__ = ["TrainResult", "TrainingDivergedError", "batch_loss", "data_fingerprint", "train"]
 
@@ -306,6 +308,7 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
     """
     requested: dict[str, Any] = {name: getattr(config, name) for name in _SPEED_FIELDS}
     recorded: dict[str, Any] = {}
+    probed = False
     if last_json is not None:
         _, doc = read_checkpoint_json(last_json)
         try:
@@ -321,14 +324,18 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
         speed = doc.get("metadata", {}).get("speed")
         if isinstance(speed, dict) and isinstance(speed.get("requested"), dict):  # what the run first asked
             requested = {name: speed["requested"].get(name, requested[name]) for name in _SPEED_FIELDS}
+        probed = isinstance(speed, dict) and PROBE_KEY in speed
     resolved = config.model_copy(update=recorded).resolved()
     auto_here = config.model_copy(update=dict.fromkeys(_SPEED_FIELDS, "auto")).resolved()
+    # where auto would time the two precisions, a precision the run measured is what auto chose
+    measured_here = probed and auto_here.precision == "bf16"
     differs = [
         name
         for name in _SPEED_FIELDS
         if last_json is not None
         and requested[name] == "auto"
         and getattr(resolved, name) != getattr(auto_here, name)
+        and not (name == "precision" and measured_here)
     ]
     if differs:
         logger.warning(
@@ -344,6 +351,73 @@ def _resolve_speed(config: TrainConfig, last_json: Path | None) -> tuple[TrainCo
         "native_bf16": provenance.native_bf16(),
     }
     return resolved, info
+
+
+#: ``metadata.speed`` key of the milliseconds per step that "auto" measured for each precision.
+PROBE_KEY = "probe_ms_per_step"
+
+
+def _probe_precision(
+    config: TrainConfig,
+    speed: dict[str, Any],
+    model: nn.Module,
+    objective: Objective,
+    source: BatchSource,
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """``config`` with the faster precision of the run's own training step, timed on this machine.
+
+    Forward, loss and backward of a copy of ``model`` on one batch of ``source`` (drawn from a stream of
+    its own), float32 against bf16 autocast (:func:`meddenoise.training.speed.time_precisions`): the
+    run's model, weights and random streams are untouched, so a run that keeps float32 trains exactly
+    as ``precision="fp32"`` would. The step times are recorded under ``speed[PROBE_KEY]``.
+    """
+    probe_model = copy.deepcopy(model)
+    phase = MainPhase(probe_model, 1)
+    batch = next(source.batches(np.random.default_rng(0), batch_size=config.batch_size))
+    loss_rng = np.random.default_rng(1)
+
+    def step(bf16: bool) -> None:
+        probe_model.zero_grad(set_to_none=True)
+        loss = batch_loss(
+            phase,
+            batch,
+            objective,
+            rng=loss_rng,
+            bf16=bf16,
+            channels_last=config.channels_last is True,
+            device=config.device,
+        )
+        loss.backward()
+
+    step_ms = time_precisions(step)
+    choice = choose_precision(step_ms)
+    logger.info(
+        "precision auto: %.1f ms per step in fp32, %.1f in bf16 on this CPU; training in %s",
+        step_ms["fp32"],
+        step_ms["bf16"],
+        choice,
+    )
+    recorded = {**speed, "precision": choice, PROBE_KEY: {k: round(v, 3) for k, v in step_ms.items()}}
+    return config.model_copy(update={"precision": choice}), recorded
+
+
+def _probes_precision(
+    config: TrainConfig, speed: dict[str, Any], objective: Objective, *, fresh: bool, dist: DistContext
+) -> bool:
+    """Whether this run times bf16 against float32 before it starts (see :func:`_probe_precision`).
+
+    Only a fresh run that asked for "auto" on a CPU with hardware bf16: on a GPU the flag rule stands;
+    under torchrun every rank must train in one precision (a timing could differ between ranks); an
+    objective with parts of its own would put the probe's gradients into them.
+    """
+    return (
+        fresh
+        and speed["requested"]["precision"] == "auto"
+        and config.precision == "bf16"
+        and torch.device(config.device).type == "cpu"
+        and not dist.enabled
+        and not isinstance(objective, TrainableObjective)
+    )
 
 
 # --- resume ----------------------------------------------------------------------------------------
@@ -812,13 +886,6 @@ def train(
         _check_same_data(last_json, fingerprint)
 
     config, speed = _resolve_speed(config, last_json if resume and last_json.exists() else None)
-    logger.info(
-        "%s: precision %s, channels_last %s (requested %s)",
-        out_dir,
-        config.precision,
-        config.channels_last,
-        ", ".join(f"{k} {v!r}" for k, v in speed["requested"].items()),
-    )
 
     _check_device(config, resumed=resume and last_json.exists())
     old_threads = torch.get_num_threads()
@@ -842,6 +909,16 @@ def train(
             objective.prepare(seed=config.seed)
         sources = _make_sources(config, objective, images, targets, val, val_tgt)
         model, init_info = _init_model(config)
+        fresh = not (resume and last_json.exists())
+        if _probes_precision(config, speed, objective, fresh=fresh, dist=dist):
+            config, speed = _probe_precision(config, speed, model, objective, sources[0])
+        logger.info(
+            "%s: precision %s, channels_last %s (requested %s)",
+            out_dir,
+            config.precision,
+            config.channels_last,
+            ", ".join(f"{k} {v!r}" for k, v in speed["requested"].items()),
+        )
         phases = plan_phases(config, model)
         state = _State(init_info=init_info)
         if resume and last_json.exists():
