@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="torch,onnx", help="back ends of the models (torch, onnx)")
+    parser.add_argument(
+        "--ensemble", default="1", help="self-ensemble sizes of the models, e.g. 1,8 (each timed; default 1)"
+    )
     parser.add_argument(_THREADS_FLAG, type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also write bench_slices.json and .md here")
@@ -106,14 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     names = args.methods.split(",") if args.methods else [*shipped_names(), "bm3d", "nlmeans"]
     backends = [parse_backend(b) for b in args.backends.split(",") if b.strip()]
+    sizes = [int(size) for size in args.ensemble.split(",") if size.strip()]
     rows: list[dict[str, Any]] = []
     for name in (n.strip() for n in names):
         built: dict[str, DenoiserChoice] = {}
-        for backend in [None] if method_kind(name) == "classical" else backends:
-            try:
-                built["–" if backend is None else backend] = build_denoiser(name, backend=backend)
-            except ImportError as exc:
-                print(f"{name} ({backend}): skipped ({exc})", file=sys.stderr)
+        model = method_kind(name) != "classical"
+        for backend in backends if model else [None]:
+            for size in sizes if model else [1]:
+                key = ("–" if backend is None else backend) + ("" if size == 1 else f" x{size}")
+                try:
+                    built[key] = build_denoiser(name, backend=backend, ensemble=size)
+                except ImportError as exc:
+                    print(f"{name} ({backend}): skipped ({exc})", file=sys.stderr)
         if not built:
             continue
         first = next(iter(built.values()))

@@ -21,6 +21,8 @@ COLUMNS = (
     ("noisy", "noisy input"),
     ("model", "shipped model, blind"),
     ("model_told", "shipped model, told σ"),
+    ("model_x8", "x8 self-ensemble, blind"),
+    ("model_told_x8", "x8 self-ensemble, told σ"),
     ("bm3d", "BM3D, told σ"),
     ("nlmeans", "NL-means, told σ"),
 )

@@ -58,3 +58,20 @@ def test_bad_arguments_fail_clearly(rng: np.random.Generator) -> None:
         denoise(image, method="median", output="x.png")
     with pytest.raises(ValueError, match="noise level"):
         denoise(image, method="median", noise_level=-1)
+
+
+def test_a_self_ensemble_is_flip_equivariant_end_to_end_and_differs_from_one_pass(
+    rng: np.random.Generator,
+) -> None:
+    # a CT slice in HU with 20 HU of noise; told the level, so every copy and every call gets the same one
+    yy, xx = np.mgrid[:96, :80]
+    hu = np.where((yy - 48) ** 2 / 40**2 + (xx - 40) ** 2 / 30**2 < 1, 40.0, -1000.0)
+    noisy = (hu + 20 * rng.standard_normal(hu.shape)).astype(np.float32)
+    kwargs = {"model": "ct", "modality": "CT", "noise_level": 20}
+    single = denoise(noisy, **kwargs)
+    pair = denoise(noisy, ensemble=2, **kwargs)
+    flipped = denoise(np.ascontiguousarray(noisy[:, ::-1]), ensemble=2, **kwargs)
+    assert isinstance(pair, np.ndarray) and pair.shape == noisy.shape
+    np.testing.assert_allclose(flipped[:, ::-1], pair, atol=0.05)  # HU: equal to float rounding
+    assert np.abs(pair - single).max() > 0.05  # a different output from one pass
+    assert np.abs(pair - single).mean() < 5  # but the same denoising

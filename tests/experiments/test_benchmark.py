@@ -236,7 +236,7 @@ def test_card_quality_is_the_benchmark_at_the_card_levels() -> None:
     rec = Recorder("model", uses_sigma=False)
     choice = _choice(rec, IntensitySpec("window", level=0, width=2048))
     images = [_ct_image()]
-    quality = measure_quality(choice, images, levels="0,10,20", seed=5)
+    quality = measure_quality(choice, images, levels="0,10,20", seed=5, ensemble=1)
     assert list(quality.per_sigma) == ["0", "10 HU", "20 HU"]
     assert "noisy" not in quality.per_sigma["0"]  # the clean input is not a noisy row
     assert {"model", "nlmeans", "noisy"} <= set(quality.per_sigma["10 HU"])
@@ -245,3 +245,35 @@ def test_card_quality_is_the_benchmark_at_the_card_levels() -> None:
     # the identity model's row equals the noisy input's, as the benchmark scores it
     assert quality.per_sigma["20 HU"]["model"].psnr == round(result.mean("noisy", "psnr", "20"), 2)
     assert quality.rows["model"].psnr == round(result.mean("model (blind)", "psnr"), 2)
+    assert "model_x8" not in quality.rows
+
+
+def test_a_network_card_scores_its_x8_self_ensemble_beside_it() -> None:
+    import torch
+
+    from meddenoise.experiments.model_cards import measure_quality
+    from meddenoise.methods import with_ensemble
+    from meddenoise.models.denoiser import ModelDenoiser
+
+    torch.manual_seed(0)
+    net = ModelDenoiser(torch.nn.Conv2d(1, 1, 3, padding=1), name="conv", channels_last=False)
+    choice = DenoiserChoice(net, IntensitySpec("window", level=0, width=2048), "conv", "checkpoint")
+    images = [_ct_image()]
+    quality = measure_quality(choice, images, levels="0,20", seed=5)
+    assert {"model", "model_x8"} <= set(quality.rows) and "model_told_x8" not in quality.rows  # blind net
+    result = benchmark({"x8": with_ensemble(choice, 8)}, images, "0,20", seed=5, progress=False)
+    assert quality.rows["model_x8"].psnr == round(result.mean("x8 (blind)", "psnr"), 2)
+    assert quality.rows["model_x8"].psnr != quality.rows["model"].psnr
+
+
+@pytest.mark.integration
+def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    args = ["benchmark", "--data", str(path), "--models", "ct", "--classical", "", "--modes", "told"]
+    result = runner.invoke(app, [*args, "--levels", "20", "--ensemble", "1,2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "| ct (true σ) |" in result.stdout and "| ct x2 (true σ) |" in result.stdout
+    bad = runner.invoke(app, [*args, "--levels", "20", "--ensemble", "eight"])
+    assert bad.exit_code == 2 and "--ensemble: 'eight' is not a whole number" in bad.output

@@ -136,3 +136,33 @@ def test_common_intensity_is_the_models_own_or_an_error() -> None:
     assert common_intensity([median]).method == "range"  # the default policy
     with pytest.raises(ValueError, match="different intensity mappings"):
         common_intensity([ct, build_denoiser("mri")])
+
+
+def test_models_build_as_self_ensembles_and_classical_methods_refuse_it() -> None:
+    from meddenoise.models.ensemble import SelfEnsemble
+
+    choice = build_denoiser("ct", ensemble=8)
+    assert isinstance(choice.denoiser, SelfEnsemble) and choice.denoiser.size == 8
+    assert choice.label == "pretrained ct x8" and choice.denoiser.name == "ct x8"
+    assert choice.intensity == get_card("ct").intensity and choice.denoiser.uses_sigma
+    assert not isinstance(build_denoiser("ct", ensemble=1).denoiser, SelfEnsemble)
+    with pytest.raises(ValueError, match="median: a classical method has no self-ensemble"):
+        build_denoiser("median", ensemble=2)
+    with pytest.raises(ValueError, match=r"pretrained ct: ensemble: size must be one of 1, 2, 4, 8, got 5"):
+        build_denoiser("ct", ensemble=5)
+    # the resolver passes it to models only: a classical method runs as itself
+    resolver = DenoiserResolver(model="ct", ensemble=4)
+    assert resolver.for_modality("CT").denoiser.name == "ct x4"
+    assert isinstance(
+        DenoiserResolver(method="median", ensemble=4).for_modality(None).denoiser, MedianDenoiser
+    )
+
+
+def test_benchmark_choices_put_each_ensemble_size_beside_the_model() -> None:
+    from meddenoise.evaluation.benchmark import benchmark_choices
+
+    choices = benchmark_choices(["ct"], ["median"], ensembles=(1, 2))
+    assert list(choices) == ["ct", "ct x2", "median"]
+    assert choices["ct x2"].denoiser.name == "ct x2"
+    with pytest.raises(ValueError, match="at least one size"):
+        benchmark_choices(["ct"], [], ensembles=())

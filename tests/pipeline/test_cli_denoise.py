@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -85,6 +86,20 @@ def test_default_model_auto_denoises_with_the_shipped_model_for_the_modality(tmp
     written = pydicom.dcmread(out / "ct.dcm")
     assert "pretrained ct" in str(written.get("DerivationDescription", ""))
     assert written.pixel_array.dtype == pydicom.dcmread(folder / "ct.dcm").pixel_array.dtype
+
+
+def test_ensemble_runs_the_model_on_flipped_copies_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
+    folder = _inputs(tmp_path)
+    args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "20"]
+    single = runner.invoke(app, [*args, "-o", str(tmp_path / "x1")])
+    pair = runner.invoke(app, [*args, "-o", str(tmp_path / "x2"), "--ensemble", "2"])
+    assert single.exit_code == 0 and pair.exit_code == 0, pair.output
+    written = pydicom.dcmread(tmp_path / "x2" / "ct.dcm")
+    assert "pretrained ct x2" in str(written.get("DerivationDescription", ""))
+    one = pydicom.dcmread(tmp_path / "x1" / "ct.dcm").pixel_array.astype(int)
+    assert np.abs(written.pixel_array.astype(int) - one).max() > 0  # another output than one pass
+    bad = runner.invoke(app, [*args, "-o", str(tmp_path / "x3"), "--ensemble", "3"])
+    assert bad.exit_code == 2 and "size must be one of 1, 2, 4, 8, got 3" in bad.output
 
 
 def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:

@@ -14,6 +14,13 @@ def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _ensemble_size(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--ensemble: {text!r} is not a whole number (1, 2, 4 or 8)") from None
+
+
 @app.command()
 def benchmark(
     data: Annotated[
@@ -63,6 +70,13 @@ def benchmark(
             "routine-dose faithfulness; --models all means the shipped ct model). docs/low-dose-ct.md"
         ),
     ] = "gaussian",
+    ensemble: Annotated[
+        str,
+        typer.Option(
+            help="Self-ensemble sizes of the models, comma-separated (1, 2, 4, 8): each model is scored "
+            "at each, e.g. '1,8' puts 'ct' and 'ct x8' side by side."
+        ),
+    ] = "1",
     doses: Annotated[
         str,
         typer.Option(
@@ -82,6 +96,7 @@ def benchmark(
     try:
         if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
             raise FileExistsError(f"{out}: results folder exists and is not empty; pass --overwrite")
+        sizes = [_ensemble_size(text) for text in _split(ensemble)]
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
@@ -92,7 +107,7 @@ def benchmark(
             dose_levels = parse_doses(doses)
             picked = ["ct"] if models.strip() == "all" else _split(models)
             ldct = ldct_benchmark(
-                benchmark_choices(picked, _split(classical)),
+                benchmark_choices(picked, _split(classical), ensembles=sizes),
                 load_ldct_images(data, limit=limit, crop=crop),
                 dose_levels,
                 seed=seed,
@@ -104,7 +119,9 @@ def benchmark(
             return
         if protocol != "gaussian":
             raise ValueError(f"unknown protocol {protocol!r}: choose gaussian or ldct")
-        choices = benchmark_choices(None if models.strip() == "all" else _split(models), _split(classical))
+        choices = benchmark_choices(
+            None if models.strip() == "all" else _split(models), _split(classical), ensembles=sizes
+        )
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(
             choices,

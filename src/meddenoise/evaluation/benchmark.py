@@ -241,16 +241,29 @@ def load_bench_images(
 def benchmark_choices(
     models: Sequence[str] | None = None,
     classical: Sequence[str] = DEFAULT_CLASSICAL,
+    *,
+    ensembles: Sequence[int] = (1,),
 ) -> dict[str, DenoiserChoice]:
-    """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory."""
+    """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
+
+    Each model is scored once per self-ensemble size of ``ensembles`` (1 = as is; ``"ct x8"`` names the
+    8-copy ensemble of ``ct``), side by side.
+    """
     from meddenoise.methods import shipped_names
 
-    names = [*(shipped_names() if models is None else models), *classical]
+    if not ensembles:
+        raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
+    keyed = [
+        (name if size == 1 else f"{name} x{size}", name, size)
+        for name in (shipped_names() if models is None else models)
+        for size in ensembles
+    ]
+    keyed += [(name, name, 1) for name in classical]
     choices: dict[str, DenoiserChoice] = {}
-    for name in names:
-        if name in choices:
-            raise ValueError(f"method {name!r} is listed twice")
-        choices[name] = build_denoiser(name)
+    for key, name, size in keyed:
+        if key in choices:
+            raise ValueError(f"method {key!r} is listed twice")
+        choices[key] = build_denoiser(name, ensemble=size)
     return choices
 
 

@@ -23,6 +23,7 @@ from meddenoise.methods.factory import (
     method_names,
     parse_backend,
     shipped_names,
+    with_ensemble,
 )
 from meddenoise.methods.resolver import DenoiserResolver
 
@@ -44,4 +45,5 @@ __all__ = [
     "method_names",
     "parse_backend",
     "shipped_names",
+    "with_ensemble",
 ]

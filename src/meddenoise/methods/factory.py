@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +53,7 @@ __all__ = [
     "method_names",
     "parse_backend",
     "shipped_names",
+    "with_ensemble",
 ]
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ def build_denoiser(
     intensity: IntensitySpec | None = None,
     batch_size: int | None = None,
     backend: Backend | None = None,
+    ensemble: int = 1,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -240,6 +242,10 @@ def build_denoiser(
     backend
         ``"torch"``, ``"onnx"`` (the model exported to ONNX in memory and run by onnxruntime) or ``None``
         (the model's own; see the module docstring). Refused for classical methods.
+    ensemble
+        Geometric self-ensemble of a model: 1 (off), 2, 4 or 8 flipped / rotated copies of each image,
+        outputs averaged (:class:`~meddenoise.models.ensemble.SelfEnsemble`; ``size`` times the time).
+        Refused for classical methods.
 
     Raises
     ------
@@ -260,6 +266,8 @@ def build_denoiser(
     if kind == "classical":
         if backend is not None:
             raise ValueError(f"{text}: a classical method has no back end to choose (models only)")
+        if ensemble != 1:
+            raise ValueError(f"{text}: a classical method has no self-ensemble (models only)")
         from meddenoise.classical import get_classical
 
         base = _classical_base(text)
@@ -270,8 +278,24 @@ def build_denoiser(
         denoiser = get_classical(text, **dict(params or {}))
         return DenoiserChoice(denoiser, intensity or CLASSICAL_INTENSITY, text, "classical")
     if kind == "pretrained":
-        return _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity, backend)
-    return _checkpoint(text, batch_size, intensity, backend)
+        choice = _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity, backend)
+    else:
+        choice = _checkpoint(text, batch_size, intensity, backend)
+    return with_ensemble(choice, ensemble)
+
+
+def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
+    """``choice`` (a model) with its network run as a self-ensemble of ``size`` (itself for 1); the label
+    gets ``x<size>``. ``ValueError`` for a size outside 1, 2, 4, 8 and for a classical method."""
+    from meddenoise.models.denoiser import BatchDenoiser
+    from meddenoise.models.ensemble import SelfEnsemble, check_ensemble_size
+
+    check_ensemble_size(size, owner=f"{choice.label}: ensemble")
+    if size == 1:
+        return choice
+    if not isinstance(choice.denoiser, BatchDenoiser):
+        raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
+    return replace(choice, denoiser=SelfEnsemble(choice.denoiser, size), label=f"{choice.label} x{size}")
 
 
 def export_model(name: str, output: str | Path, *, overwrite: bool = False) -> Path:

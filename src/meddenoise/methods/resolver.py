@@ -46,6 +46,9 @@ class DenoiserResolver:
     backend
         Where models run: ``"torch"``, ``"onnx"`` or ``None`` (the model's own); see
         :func:`~meddenoise.methods.build_denoiser`. Classical methods ignore it.
+    ensemble
+        Self-ensemble size of models (1, 2, 4 or 8; see :func:`~meddenoise.methods.build_denoiser`).
+        Classical methods ignore it.
     """
 
     model: str | None = "auto"
@@ -53,6 +56,7 @@ class DenoiserResolver:
     intensity: IntensitySpec | None = None
     batch_size: int = 4
     backend: Backend | None = None
+    ensemble: int = 1
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -83,8 +87,12 @@ class DenoiserResolver:
         else:
             name = self.model
         if name not in self._cache:
-            backend = None if _is_classical(name) else self.backend
+            classical = _is_classical(name)
             self._cache[name] = build_denoiser(
-                name, intensity=self.intensity, batch_size=self.batch_size, backend=backend
+                name,
+                intensity=self.intensity,
+                batch_size=self.batch_size,
+                backend=None if classical else self.backend,
+                ensemble=1 if classical else self.ensemble,
             )
         return self._cache[name]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -379,7 +379,7 @@ def _local_resolver(resolver: DenoiserResolver) -> DenoiserResolver:
     """``resolver``, or an equal one this process already loaded denoisers into."""
 
     def choice(r: DenoiserResolver) -> tuple[object, ...]:  # what it resolves to, not what it has loaded
-        return (r.model, r.method, r.intensity, r.batch_size, r.backend)
+        return tuple(getattr(r, f.name) for f in fields(r) if not f.name.startswith("_"))
 
     if _WORKER_RESOLVER and choice(_WORKER_RESOLVER[0]) == choice(resolver):
         return _WORKER_RESOLVER[0]

@@ -35,6 +35,8 @@ METHOD_LABELS: dict[str, str] = {
     "noisy": "noisy input",
     "model": "(this model), blind",
     "model_told": "(this model), told the true std",
+    "model_x8": "(this model) x8 self-ensemble, blind",
+    "model_told_x8": "(this model) x8 self-ensemble, told the true std",
     "bm3d": "BM3D, told the true std",
     "nlmeans": "NL-means, told the true std",
 }
