@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
@@ -94,6 +95,10 @@ class GondaraConfig(ReproductionConfig):
         None, description="Training patch size of 'ours'; None: whole images."
     )
     ours_batch_size: int = 16
+    ours_ensemble: Literal[1, 2, 4, 8] = Field(
+        8,
+        description="Self-ensemble of 'ours' at test time: 1, 2, 4 or 8 flipped/rotated copies averaged.",
+    )
     bm3d_images: int = 20
     tune_images: int = 24
     median_grid: tuple[int, ...] = (3, 5, 7, 9)

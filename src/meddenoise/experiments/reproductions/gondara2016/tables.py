@@ -322,7 +322,12 @@ def write_notes(run: GondaraRun) -> None:
         f"Ours: one {cfg.ours_model} {dict(cfg.ours_params)} per setting on the combined training set, "
         f"{cfg.ours_loss} loss{' (7x7 uniform SSIM)' if cfg.ours_loss == 'ssim' else ''}, Adam with a cosine schedule, fresh noise every batch, flips "
         f"and 90-degree rotations, {_patches(cfg.ours_patch_size)}, batch {cfg.ours_batch_size}, "
-        f"{cfg.ours_epochs} epochs, float32.",
+        f"{cfg.ours_epochs} epochs, float32"
+        + (
+            f"; applied as a x{cfg.ours_ensemble} self-ensemble (flipped / rotated copies averaged)."
+            if cfg.ours_ensemble > 1
+            else "."
+        ),
         f"BM3D runs on a fixed random subset of {int(run.bm3d_mask.sum())} test images (its cells show n), "
         "with the noise std measured on training pairs; it takes ~0.5 s per image.",
         "Untuned baselines: median 3x3, NL means with scikit-image's defaults (h=0.1, 7x7 patches, distance 11). "

@@ -122,6 +122,9 @@ def paper_faithful_models(run: GondaraRun, keys: Sequence[str]) -> None:
 
 def train_ours(run: GondaraRun, keys: Sequence[str]) -> None:
     """Our network per setting, like the paper's DAE per setting, applied to that setting's test images."""
+    from meddenoise.models.denoiser import BatchDenoiser
+    from meddenoise.models.ensemble import SelfEnsemble
+
     cfg = run.config
     train = run.data.combined_train
     for key in keys:
@@ -134,4 +137,7 @@ def train_ours(run: GondaraRun, keys: Sequence[str]) -> None:
             detail=f": {cfg.ours_model}, {cfg.ours_loss} loss",
             label=f"ours ({cfg.ours_model}, {key})",
         )
-        _apply(run, key, OURS, model)
+        # the test-time self-ensemble: the same weights run on flipped / rotated copies, averaged
+        assert isinstance(model.denoiser, BatchDenoiser)  # train_denoiser wraps a network
+        denoiser = SelfEnsemble(model.denoiser, cfg.ours_ensemble)
+        run.record_method(key, OURS, denoiser(run.noisy[key]))
