@@ -45,6 +45,15 @@ def test_shipped_model_on_the_onnx_back_end_gives_the_torch_pixels() -> None:
         assert diff.max() < 1e-4
 
 
+def test_the_self_ensemble_runs_on_the_onnx_back_end_too() -> None:
+    torch_x8 = build_denoiser("ct", ensemble=8)
+    onnx_x8 = build_denoiser("ct", backend="onnx", ensemble=8)
+    assert type(onnx_x8.denoiser.base).__name__ == "OnnxDenoiser"  # type: ignore[attr-defined]
+    batch = np.stack([_phantom(seed=s) for s in range(2)])[:, :, :40]  # not square: transposed copies
+    diff = np.abs(onnx_x8.denoiser(batch, sigma=0.02) - torch_x8.denoiser(batch, sigma=0.02))
+    assert diff.max() < 1e-4
+
+
 def test_an_exported_file_is_a_model_path_with_its_card_and_intensity(ct_onnx: Path) -> None:
     from meddenoise.models.onnx import onnx_metadata
 
