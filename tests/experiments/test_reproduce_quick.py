@@ -265,6 +265,10 @@ def test_dncnn2017_quick(shared_data: Path, tmp_path: Path) -> None:
     assert any(
         told[c]["mean"] != blind[c]["mean"] for c in set12["columns"]
     )  # told the true sigma, not the estimate
+    # the x8 self-ensemble (the config's default) is scored beside the one pass, told and blind
+    told_x8 = rows["ffdunet x8 self-ensemble, told sigma (ours)"]["cells"]
+    assert rows["ffdunet x8 self-ensemble, blind: estimated sigma (ours)"]["source"] == "ours"
+    assert all(told_x8[c]["mean"] != told[c]["mean"] for c in set12["columns"])
     noisy = rows["Noisy input"]["cells"]
     # unclipped AWGN: the noisy PSNR is 20 log10(255 / sigma) up to the draw
     for sigma in (15, 25, 50):
@@ -273,4 +277,6 @@ def test_dncnn2017_quick(shared_data: Path, tmp_path: Path) -> None:
     assert model["shipped"] is False and model["weights_sha256"] and model["parameters"] > 0
     if bm3d_available():
         assert set(data["extra"]["targets"]) == {"sigma 15", "sigma 25", "sigma 50"}
+        assert set(data["extra"]["targets"]["sigma 15"]) == {"told >= BM3D", "ensemble told >= BM3D"}
+        assert any("x8 self-ensemble: " in note for note in data["notes"])
     assert {f["title"] for f in data["figures"]} == {"Test image at sigma 25", "Training loss"}
