@@ -104,7 +104,7 @@ def denoise(
         [0, 1] scale) or ``None`` (the model's own: PyTorch, onnxruntime for a ``.onnx`` file).
     ensemble
         A model's geometric self-ensemble: 1 (off), 2, 4 or 8 flipped / rotated copies averaged;
-        +0.1 to +0.4 dB at 8x the time on the shipped models' card images (``docs/denoise.md``).
+        +0.1 to +0.5 dB at 8x the time on the shipped models' card images (``docs/denoise.md``).
 
     Returns
     -------

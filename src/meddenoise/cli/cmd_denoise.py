@@ -43,7 +43,7 @@ def denoise_command(
         int,
         typer.Option(
             help="Self-ensemble of a model: 1 (off), 2, 4 or 8 flipped/rotated copies averaged; "
-            "+0.1 to +0.4 dB at 8x the time (docs/denoise.md).",
+            "+0.1 to +0.5 dB at 8x the time (docs/denoise.md).",
         ),
     ] = 1,
     noise_level: Annotated[

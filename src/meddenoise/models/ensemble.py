@@ -3,7 +3,7 @@
 A denoiser learned from data is not exactly equivariant to flips and 90° rotations; averaging its
 outputs over the eight symmetries of the square (undone after denoising) cancels part of its error, the
 "x8" mode of Lim et al. (EDSR, 2017) and Zhang et al. (DRUNet, 2021). Measured on the shipped models'
-card images (told the true std): +0.1 to +0.4 dB PSNR at 8x the time (``docs/denoise.md``).
+card images (told the true std): +0.1 to +0.5 dB PSNR at 8x the time (``docs/denoise.md``).
 
 Sizes 2 and 4 use subgroups (identity + left-right flip; + up-down flip and 180° rotation), so every
 size averages over a group and the result is exactly equivariant to it: for a symmetry ``T`` of the
