@@ -87,7 +87,7 @@ class GondaraConfig(ReproductionConfig):
     loss: str = "bce"
     ours_model: str = "unet"
     ours_params: dict[str, ParamValue | list[int]] = Field(default_factory=_ours_params)
-    ours_epochs: int = Field(100, ge=1, description="Epochs of each setting's 'ours' network.")
+    ours_epochs: int = Field(200, ge=1, description="Epochs of each setting's 'ours' network.")
     ours_loss: str = Field(
         "ssim", description="Loss of the 'ours' networks (ssim: the tables' 7x7 uniform SSIM)."
     )
