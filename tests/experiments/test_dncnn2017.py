@@ -174,6 +174,8 @@ def test_reproduce_test_dir_scores_another_folder_via_the_cli(
         "Noisy input",
         "ffdunet, told sigma (ours)",
         "ffdunet, blind: estimated sigma (ours)",
+        "ffdunet x8 self-ensemble, told sigma (ours)",
+        "ffdunet x8 self-ensemble, blind: estimated sigma (ours)",
     }
     assert any(n.startswith("No BM3D row: the optional bm3d package") for n in data["notes"])
     assert data["protocol"]["data"]["test_images"] == ["img0.png"]
