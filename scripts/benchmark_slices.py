@@ -48,7 +48,14 @@ import torch  # noqa: E402
 
 from meddenoise._utils import atomic_path, shared_data_dir  # noqa: E402
 from meddenoise.data.intensity import fit_intensity, to_unit  # noqa: E402
-from meddenoise.methods import DenoiserChoice, build_denoiser, method_kind, parse_backend, shipped_names  # noqa: E402
+from meddenoise.methods import (  # noqa: E402
+    DenoiserChoice,
+    build_denoiser,
+    method_kind,
+    parse_backend,
+    shipped_names,
+    with_ensemble,
+)
 from meddenoise.provenance import environment  # noqa: E402
 
 SIZE = 512
@@ -115,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         built: dict[str, DenoiserChoice] = {}
         model = method_kind(name) != "classical"
         for backend in backends if model else [None]:
+            try:
+                choice = build_denoiser(name, backend=backend)  # loaded (exported) once per back end
+            except ImportError as exc:
+                print(f"{name} ({backend}): skipped ({exc})", file=sys.stderr)
+                continue
             for size in sizes if model else [1]:
                 key = ("–" if backend is None else backend) + ("" if size == 1 else f" x{size}")
-                try:
-                    built[key] = build_denoiser(name, backend=backend, ensemble=size)
-                except ImportError as exc:
-                    print(f"{name} ({backend}): skipped ({exc})", file=sys.stderr)
+                built[key] = with_ensemble(choice, size)
         if not built:
             continue
         first = next(iter(built.values()))

@@ -249,7 +249,7 @@ def benchmark_choices(
     Each model is scored once per self-ensemble size of ``ensembles`` (1 = as is; ``"ct x8"`` names the
     8-copy ensemble of ``ct``), side by side.
     """
-    from meddenoise.methods import shipped_names
+    from meddenoise.methods import shipped_names, with_ensemble
 
     if not ensembles:
         raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
@@ -259,11 +259,14 @@ def benchmark_choices(
         for size in ensembles
     ]
     keyed += [(name, name, 1) for name in classical]
+    built: dict[str, DenoiserChoice] = {}  # each name loaded once; its ensemble sizes share the network
     choices: dict[str, DenoiserChoice] = {}
     for key, name, size in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
-        choices[key] = build_denoiser(name, ensemble=size)
+        if name not in built:
+            built[name] = build_denoiser(name)
+        choices[key] = with_ensemble(built[name], size)
     return choices
 
 

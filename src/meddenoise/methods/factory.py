@@ -267,7 +267,7 @@ def build_denoiser(
         if backend is not None:
             raise ValueError(f"{text}: a classical method has no back end to choose (models only)")
         if ensemble != 1:
-            raise ValueError(f"{text}: a classical method has no self-ensemble (models only)")
+            raise _no_ensemble(text)
         from meddenoise.classical import get_classical
 
         base = _classical_base(text)
@@ -284,6 +284,10 @@ def build_denoiser(
     return with_ensemble(choice, ensemble)
 
 
+def _no_ensemble(name: str) -> ValueError:
+    return ValueError(f"{name}: a classical method has no self-ensemble (models only)")
+
+
 def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
     """``choice`` (a model) with its network run as a self-ensemble of ``size`` (itself for 1); the label
     gets ``x<size>``. ``ValueError`` for a size outside 1, 2, 4, 8 and for a classical method."""
@@ -293,6 +297,8 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
     check_ensemble_size(size, owner=f"{choice.label}: ensemble")
     if size == 1:
         return choice
+    if choice.kind == "classical":
+        raise _no_ensemble(choice.label)
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
     return replace(choice, denoiser=SelfEnsemble(choice.denoiser, size), label=f"{choice.label} x{size}")

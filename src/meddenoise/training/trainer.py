@@ -880,14 +880,15 @@ def train(
         images, targets, val, val_tgt = _split(config, images, targets)
 
     last_json = out_dir / "last.json"
+    resuming = resume and last_json.exists()  # a run to continue (resume without one starts afresh)
     if last_json.exists() and not resume:
         raise FileExistsError(f"{out_dir}: already holds a training run; resume it or choose another folder")
-    if resume and last_json.exists() and not allow_data_change:
+    if resuming and not allow_data_change:
         _check_same_data(last_json, fingerprint)
 
-    config, speed = _resolve_speed(config, last_json if resume and last_json.exists() else None)
+    config, speed = _resolve_speed(config, last_json if resuming else None)
 
-    _check_device(config, resumed=resume and last_json.exists())
+    _check_device(config, resumed=resuming)
     old_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
@@ -909,8 +910,7 @@ def train(
             objective.prepare(seed=config.seed)
         sources = _make_sources(config, objective, images, targets, val, val_tgt)
         model, init_info = _init_model(config)
-        fresh = not (resume and last_json.exists())
-        if _probes_precision(config, speed, objective, fresh=fresh, dist=dist):
+        if _probes_precision(config, speed, objective, fresh=not resuming, dist=dist):
             config, speed = _probe_precision(config, speed, model, objective, sources[0])
         logger.info(
             "%s: precision %s, channels_last %s (requested %s)",
@@ -921,7 +921,7 @@ def train(
         )
         phases = plan_phases(config, model)
         state = _State(init_info=init_info)
-        if resume and last_json.exists():
+        if resuming:
             state = _restore(out_dir, config, model, phases, state, objective)
         elif dist.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
