@@ -78,6 +78,45 @@ def test_noise_is_unbiased_and_structure_is_kept() -> None:
     assert abs(corr) > 0.05
 
 
+def _mean_frequency(noise: np.ndarray) -> float:
+    """Power-weighted mean radial frequency (cycles/pixel) of a noise image."""
+    power = np.abs(np.fft.fft2(noise - noise.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(noise.shape[0]), np.fft.fftfreq(noise.shape[1]), indexing="ij")
+    return float((np.hypot(fy, fx) * power).sum() / power.sum())
+
+
+def test_a_lower_kernel_cutoff_makes_coarser_weaker_noise() -> None:
+    hu = _phantom()
+    mask = _centre_mask()
+    crop = (slice(30, 98), slice(30, 98))
+    found = {}
+    for cutoff in (1.0, 0.6, 0.3):
+        model = parse_noise(f"lowdose-ct(dose=0.25,angles=180,filter=hann,cutoff={cutoff})")
+        noise = model(hu, rng=5) - hu
+        found[cutoff] = (_mean_frequency(noise[crop]), noise[mask].std())
+    assert found[1.0][0] > found[0.6][0] > found[0.3][0]
+    # the same photons through a narrower band: less variance (the ramp's high frequencies are gone)
+    assert found[1.0][1] > found[0.6][1] > found[0.3][1]
+
+
+def test_a_cutoff_zeroes_the_filter_above_it_and_full_band_is_the_plain_window() -> None:
+    from meddenoise.noise.ct import ramp_filter
+
+    full = ramp_filter(256, "hann")
+    np.testing.assert_array_equal(ramp_filter(256, "hann", 1.0), full)
+    half = ramp_filter(256, "hann", 0.5)
+    freq = np.abs(np.fft.fftfreq(half.size))  # cycles per bin; Nyquist = 0.5
+    assert np.all(half[freq > 0.25 + 1e-9] == 0.0)
+    assert np.all(half[(freq > 0) & (freq < 0.2)] > 0.0)
+    # below the cutoff the window is stretched: hann(0.5) passes at a quarter of Nyquist (half its band)
+    # what hann passes at half Nyquist (relative to the ramp, which the cutoff does not stretch)
+    ramp = ramp_filter(256, "ramp")
+    quarter, middle = np.argmin(np.abs(freq - 0.125)), np.argmin(np.abs(freq - 0.25))
+    assert half[quarter] / ramp[quarter] == pytest.approx(full[middle] / ramp[middle], rel=1e-6)
+    with pytest.raises(ValueError, match="cutoff"):
+        ramp_filter(256, "hann", 0.0)
+
+
 def test_more_electronic_noise_means_more_noise_at_low_dose() -> None:
     hu = _phantom()
     mask = _centre_mask()
@@ -117,6 +156,8 @@ def test_batches_are_processed_slice_by_slice_and_non_square_slices_work() -> No
         ("lowdose-ct(dose=0)", "in (0, 1]"),
         ("lowdose-ct(dose=0.5,angles=91)", "must be even"),
         ("lowdose-ct(dose=0.5,hu_lo=100,hu_hi=0)", "hu_hi must be greater"),
+        ("lowdose-ct(dose=0.5,cutoff=0)", "in (0, 1]"),
+        ("lowdose-ct(dose=0.5,cutoff=1.5)", "in (0, 1]"),
     ],
 )
 def test_bad_ct_parameters(spec, fragment) -> None:

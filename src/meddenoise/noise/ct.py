@@ -116,35 +116,44 @@ def back_project(sinogram: np.ndarray, size: int) -> np.ndarray:
     return (first.reshape(size, size) + np.rot90(second.reshape(size, size), -1)).astype(np.float64)
 
 
-@lru_cache(maxsize=16)
-def ramp_filter(n_bins: int, window: str = "ramp") -> np.ndarray:
+@lru_cache(maxsize=64)
+def ramp_filter(n_bins: int, window: str = "ramp", cutoff: float = 1.0) -> np.ndarray:
     """Frequency response of the FBP filter for a zero-padded projection of ``n_bins`` bins.
 
     The ramp is built from its band-limited spatial kernel (Kak & Slaney, eq. 61), which avoids the
-    DC offset of a sampled ``|f|``; ``window`` apodises it (Shepp-Logan, cosine, Hann).
+    DC offset of a sampled ``|f|``; ``window`` apodises it (Shepp-Logan, cosine, Hann). ``cutoff``
+    (a fraction of the Nyquist frequency, in (0, 1]) stretches the window to end there and zeroes
+    the response above it: clinical "soft" and "standard" kernels pass far less than Nyquist, so
+    their noise is coarser (lower NPS frequencies) than a full-band ramp's.
     """
     if window not in FBP_FILTERS:
         raise ValueError(f"unknown FBP filter {window!r}; valid filters: {', '.join(FBP_FILTERS)}")
+    if not 0.0 < cutoff <= 1.0:
+        raise ValueError(f"FBP filter cutoff must be in (0, 1] (a fraction of Nyquist), got {cutoff:g}")
     padded = max(64, int(2 ** np.ceil(np.log2(2 * n_bins))))
     n = np.concatenate([np.arange(1, padded // 2 + 1, 2), np.arange(padded // 2 - 1, 0, -2)])
     kernel = np.zeros(padded)
     kernel[0] = 0.25
     kernel[1::2] = -1.0 / (np.pi * n) ** 2
     response = 2.0 * np.real(np.fft.fft(kernel))
-    omega = np.pi * np.fft.fftfreq(padded)[1:]
+    # stretched so that the window covers between DC and the cutoff what it covers up to Nyquist at 1
+    freq = np.fft.fftfreq(padded)[1:]  # cycles per bin; Nyquist = 0.5
+    omega = np.pi * freq / cutoff
     if window == "shepp-logan":
         response[1:] *= np.sin(omega) / omega
     elif window == "cosine":
         response[1:] *= np.cos(omega / 2.0)
     elif window == "hann":
         response[1:] *= (1.0 + np.cos(omega)) / 2.0
+    if cutoff < 1.0:
+        response[1:][np.abs(freq) > 0.5 * cutoff] = 0.0
     return response
 
 
-def fbp(sinogram: np.ndarray, size: int, *, window: str = "ramp") -> np.ndarray:
+def fbp(sinogram: np.ndarray, size: int, *, window: str = "ramp", cutoff: float = 1.0) -> np.ndarray:
     """Filtered back-projection of a sinogram from :func:`forward_project` (values per pixel length)."""
     angles, n_bins = sinogram.shape
-    response = ramp_filter(n_bins, window)
+    response = ramp_filter(n_bins, window, cutoff)
     filtered = np.real(np.fft.ifft(np.fft.fft(sinogram, n=response.size, axis=1) * response, axis=1))
     return back_project(filtered[:, :n_bins], size) * (np.pi / (2.0 * angles))
 
@@ -200,6 +209,15 @@ class LowDoseCTNoise(NoiseModel):
         ),
         Param("filter", "choice", "ramp", "FBP filter", choices=FBP_FILTERS),
         Param(
+            "cutoff",
+            "float",
+            1.0,
+            "FBP filter cutoff as a fraction of Nyquist (lower = smoother kernel, coarser noise)",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        ),
+        Param(
             "units",
             "choice",
             "hu",
@@ -230,7 +248,7 @@ class LowDoseCTNoise(NoiseModel):
         expected = photons * np.exp(-sinogram)
         counts = rng.poisson(expected) + rng.normal(0.0, electronic, size=expected.shape)
         sinogram_noise = -np.log(np.maximum(counts, 1.0) / photons) - sinogram
-        mu_noise = fbp(sinogram_noise, size, window=self.filter) / self.pixel_mm
+        mu_noise = fbp(sinogram_noise, size, window=self.filter, cutoff=self.cutoff) / self.pixel_mm
         return (1000.0 / self.mu_water * mu_noise)[top : top + height, left : left + width]
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
