@@ -16,7 +16,9 @@ from meddenoise.evaluation.ldct import (
     LDCTResult,
     ldct_benchmark,
     load_ldct_images,
+    matched_cutoff,
     parse_doses,
+    parse_kernel,
     true_noise_std,
 )
 from meddenoise.methods import DenoiserChoice
@@ -48,7 +50,9 @@ def test_scores_follow_the_protocol_and_told_and_blind_get_their_levels() -> Non
     recorder = Recorder()
     span = 2048.0  # the window mapping below: -1024..1024 HU
     choice = DenoiserChoice(recorder, IntensitySpec("window", level=0, width=span), "recorder", "instance")
-    result = ldct_benchmark({"rec": choice}, [image], (0.5,), seed=3, routine=False, progress=False)
+    result = ldct_benchmark(
+        {"rec": choice}, [image], (0.5,), seed=3, routine=False, progress=False, kernel="ramp"
+    )
     # the noisy slice, rebuilt from the seed rule: child 0 of child 0 of SeedSequence(3)
     child = np.random.SeedSequence(3).spawn(1)[0].spawn(1)[0]
     clean = image.full.astype(np.float64)
@@ -109,14 +113,67 @@ def test_bad_doses_are_refused() -> None:
         parse_doses("")
 
 
+def test_kernels_are_parsed_and_bad_ones_refused() -> None:
+    assert parse_kernel("ramp") == ("ramp", 1.0) and parse_kernel("Hann:0.5") == ("hann", 0.5)
+    assert parse_kernel("matched") is None
+    for bad, fragment in (("gauss", "unknown CT kernel"), ("hann:x", "not a number"), ("hann:0", "(0, 1]")):
+        with pytest.raises(ValueError, match=None) as info:
+            parse_kernel(bad)
+        assert fragment in str(info.value)
+
+
+def _water_phantom(size: int = 256) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    hu = np.full((size, size), -1000.0)
+    hu[xx**2 + yy**2 < (0.45 * size) ** 2] = 40.0
+    return hu
+
+
+@pytest.mark.parametrize("cutoff", [0.3, 0.5, 1.0])
+def test_matched_cutoff_recovers_the_kernel_of_the_scans_own_noise(cutoff: float) -> None:
+    phantom = _water_phantom()
+    # a "routine scan": the phantom with noise reconstructed by a Hann kernel of a known cutoff
+    scan = LowDoseCTNoise(dose=0.5, pixel_mm=0.7, filter="hann", cutoff=cutoff)(
+        phantom, rng=np.random.default_rng(0)
+    )
+    found = matched_cutoff(scan, 0.7, np.random.default_rng(1))
+    assert found == pytest.approx(cutoff, abs=0.1)
+
+
+def test_a_kernel_sets_the_texture_of_the_simulated_noise_and_is_recorded() -> None:
+    [image] = load_ldct_images(CT)
+    choice = DenoiserChoice(Recorder(), IntensitySpec("window", level=0, width=2048), "identity", "instance")
+    runs = {
+        kernel: ldct_benchmark(
+            {"id": choice}, [image], (0.5,), seed=3, routine=False, progress=False, kernel=kernel
+        )
+        for kernel in ("ramp", "hann:0.4", "matched")
+    }
+    noisy = {k: next(r for r in res.rows if r["method"] == "noisy") for k, res in runs.items()}
+    # a soft kernel: coarser noise (lower NPS frequencies) and less of it, from the same photon draws
+    assert noisy["hann:0.4"]["nps_mean"] < noisy["ramp"]["nps_mean"]
+    assert noisy["hann:0.4"]["sigma_true"] < noisy["ramp"]["sigma_true"]
+    assert noisy["ramp"]["kernel_cutoff"] == 1.0 and noisy["hann:0.4"]["kernel_cutoff"] == 0.4
+    assert runs["hann:0.4"].config["kernels"] == ["hann:0.4"]
+    assert "kernel hann:0.4" in runs["hann:0.4"].to_markdown()
+    # matched: the scan's own level too; at half dose the added noise equals the scan's own (sqrt(1/0.5 - 1) = 1)
+    assert noisy["matched"]["sigma_true"] == pytest.approx(estimate_ct_noise(image.full), rel=0.01)
+    matched = runs["matched"].config["kernels"][0]
+    assert matched.startswith("hann:") and "kernel matched to each scan" in runs["matched"].to_markdown()
+    with pytest.raises(ValueError, match="unknown CT kernel"):
+        ldct_benchmark({"id": choice}, [image], (0.5,), routine=False, progress=False, kernel="sharp")
+
+
 @pytest.mark.integration
 def test_cli_runs_the_ldct_protocol(tmp_path: Path) -> None:
     out = tmp_path / "ldct"
     args = ["benchmark", "--protocol", "ldct", "--data", str(CT), "--models", "", "--classical", "median",
-            "--doses", "0.5", "--out", str(out), "--no-progress"]  # fmt: skip
+            "--doses", "0.5", "--kernel", "hann:0.6", "--out", str(out), "--no-progress"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "Simulated dose 0.5" in result.output and "| median |" in result.output
+    assert (
+        "Simulated dose 0.5 (lowdose-ct, kernel hann:0.6" in result.output and "| median |" in result.output
+    )
     assert "Routine dose" in result.output and "DIFFERENT dataset" in result.output
     assert (out / "results.json").exists() and (out / "per_image.csv").exists()
     assert "<table>" in (out / "report.html").read_text() and "RED-CNN" in (out / "report.html").read_text()

@@ -83,6 +83,14 @@ def benchmark(
             help="--protocol ldct: simulated dose fractions, comma-separated; 'none': routine dose only."
         ),
     ] = "0.25,0.1",
+    kernel: Annotated[
+        str,
+        typer.Option(
+            help="--protocol ldct: FBP kernel of the simulated noise: 'matched' (per slice, the texture and "
+            "level of the scan's own noise), 'ramp' (full band, sharpest, the simulation's own photon count) "
+            "or 'hann:0.5' (window:cutoff as a fraction of Nyquist)."
+        ),
+    ] = "matched",
 ) -> None:
     """Score shipped models, BM3D and NL-means at noise levels in the image's units; print the table."""
     from meddenoise.evaluation.benchmark import benchmark as run_benchmark
@@ -112,6 +120,7 @@ def benchmark(
                 dose_levels,
                 seed=seed,
                 progress=progress,
+                kernel=kernel,
             )
             typer.echo(ldct.to_markdown())
             if out is not None:

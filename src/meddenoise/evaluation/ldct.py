@@ -15,7 +15,14 @@ their conventions, on the user's own CT folder:
   was trained on belongs in this folder.
 * **Dose levels**: the project's projection-domain simulation ``lowdose-ct(dose=D)`` (Beer-Lambert
   Poisson + electronic noise, FBP noise insertion) with ``pixel_mm`` from the DICOM, applied to the
-  routine-dose slices, which serve as the reference. The reference carries its own noise, so the PSNR
+  routine-dose slices, which serve as the reference. ``kernel`` is the FBP filter of the added noise:
+  ``"ramp"`` (full band, the sharpest texture, at the simulation's own photon count), ``"hann:0.5"`` (a
+  window and its cutoff as a fraction of Nyquist), or ``"matched"`` (the default since 2026-11-30): the scan's own kernel and noise level, as a real low-dose scan of that
+  patient on that scanner would have them: per slice, the Hann cutoff whose noise has the mean NPS
+  frequency of the scan's own noise in its flat tissue (:func:`matched_cutoff`), and the added noise
+  scaled to ``routine * sqrt(1 / dose - 1)`` in fat and soft tissue (``routine`` = the CT noise estimate
+  of the routine-dose slice), so the low-dose slice's noise is ``routine / sqrt(dose)``. Clinical soft and
+  standard kernels give noise far coarser than the ramp. The reference carries its own noise, so the PSNR
   here is against a noisy reference (as on the Mayo data, whose full-dose images are noisy too).
 * **Methods**: each denoiser that takes a noise level is run ``told`` (the true std of the simulated
   noise: ``std(noisy - full dose)`` over the body's fat and soft tissue, see :func:`true_noise_std`)
@@ -56,7 +63,10 @@ __all__ = [
     "LDCTResult",
     "ldct_benchmark",
     "load_ldct_images",
+    "matched_cutoff",
     "parse_doses",
+    "parse_kernel",
+    "scale_to_scan_level",
     "true_noise_std",
 ]
 
@@ -65,6 +75,9 @@ LDCT_CLIP = (-1024.0, 1900.0)
 LDCT_DATA_RANGE = 2924.0
 #: Side of the flat-tissue ROIs of the NPS.
 NPS_ROI = 32
+#: Window and searched cutoffs (fractions of Nyquist) of kernel="matched".
+MATCHED_WINDOW = "hann"
+MATCHED_CUTOFFS = tuple(round(0.2 + 0.05 * k, 2) for k in range(17))  # 0.2 .. 1.0
 #: Table columns: (key, label, decimals).
 _COLUMNS = (
     ("psnr", "PSNR dB", 2),
@@ -153,6 +166,95 @@ def parse_doses(text: str | Sequence[float]) -> tuple[float, ...]:
         if not 0 < dose <= 1:
             raise ValueError(f"dose must be a fraction in (0, 1], got {dose:g}")
     return tuple(float(d) for d in items)
+
+
+def parse_kernel(text: str) -> tuple[str, float] | None:
+    """``"ramp"`` → ``("ramp", 1.0)``; ``"hann:0.5"`` → ``("hann", 0.5)``; ``"matched"`` → ``None``.
+
+    Examples
+    --------
+    >>> parse_kernel("shepp-logan:0.7"), parse_kernel("matched")
+    (('shepp-logan', 0.7), None)
+    """
+    from meddenoise.noise.ct import FBP_FILTERS
+
+    spec = text.strip().lower()
+    if spec == "matched":
+        return None
+    window, _, cutoff_text = spec.partition(":")
+    if window not in FBP_FILTERS:
+        raise ValueError(
+            f"unknown CT kernel {text!r}: use matched, or one of {', '.join(FBP_FILTERS)} with an optional "
+            "':CUTOFF' (a fraction of Nyquist, e.g. hann:0.5)"
+        )
+    try:
+        cutoff = float(cutoff_text) if cutoff_text else 1.0
+    except ValueError:
+        raise ValueError(f"CT kernel {text!r}: cutoff {cutoff_text!r} is not a number") from None
+    if not 0 < cutoff <= 1:
+        raise ValueError(f"CT kernel {text!r}: cutoff must be in (0, 1] (a fraction of Nyquist)")
+    return window, cutoff
+
+
+def _window_gain(radius: np.ndarray, window: str, cutoff: float) -> np.ndarray:
+    """What the window of :func:`meddenoise.noise.ct.ramp_filter` passes at ``radius`` (cycles/pixel),
+    relative to the full-band ramp: by the central slice theorem, the 2D NPS of FBP noise is the ramp's
+    times this squared."""
+    omega = np.pi * radius / cutoff
+    gain = {
+        "ramp": np.ones_like(omega),
+        "shepp-logan": np.sinc(omega / np.pi),
+        "cosine": np.cos(omega / 2.0),
+        "hann": (1.0 + np.cos(omega)) / 2.0,
+    }[window]
+    return np.where(radius > 0.5 * cutoff, 0.0, gain)
+
+
+def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) -> float:
+    """The Hann cutoff (fraction of Nyquist) whose simulated noise has the scan's own noise texture.
+
+    The scan's texture is the mean frequency of its NPS in flat fat / soft-tissue ROIs (plane-detrended,
+    so smooth anatomy counts little); the simulated noise's NPS at each cutoff of MATCHED_CUTOFFS is that
+    of one full-band simulation (``lowdose-ct``, dose 0.25: the dose scales the NPS, not its shape) times
+    the window's gain squared; the cutoff with the nearest mean frequency wins. 1.0 when the slice has
+    fewer than two flat ROIs.
+    """
+    from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
+    from meddenoise.noise import LowDoseCTNoise
+
+    full = np.asarray(full, np.float64)
+    corners = flat_rois(full, size=NPS_ROI)
+    if len(corners) < 2:
+        return 1.0
+    scan = noise_power_spectrum(
+        [full[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm, detrend="plane"
+    )
+    noise = LowDoseCTNoise(dose=0.25, pixel_mm=pixel_mm).noise_hu(full, rng)
+    ramp = noise_power_spectrum(
+        [noise[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm
+    )
+    freq = np.fft.fftshift(np.fft.fftfreq(NPS_ROI))  # cycles per pixel
+    radius = np.hypot(*np.meshgrid(freq, freq, indexing="ij"))
+    means = []
+    for cutoff in MATCHED_CUTOFFS:
+        power = ramp.nps2d * _window_gain(radius, MATCHED_WINDOW, cutoff) ** 2
+        means.append(float((radius * power).sum() / power.sum()) / pixel_mm)
+    return float(MATCHED_CUTOFFS[int(np.argmin(np.abs(np.asarray(means) - scan.mean_frequency)))])
+
+
+def scale_to_scan_level(noisy: np.ndarray, full: np.ndarray, routine_noise: float, dose: float) -> np.ndarray:
+    """``noisy`` with its added noise rescaled to what a scan at ``dose`` adds to this scan's own noise.
+
+    A scan whose noise std is ``routine_noise`` at full dose has ``routine_noise / sqrt(dose)`` at
+    ``dose`` (quantum noise), so the added part has std ``routine_noise * sqrt(1 / dose - 1)`` (measured as
+    :func:`true_noise_std`, in fat and soft tissue); the simulation's own photon count knows neither the
+    scanner's nor the kernel's noise level, only its pattern (streaks, more noise behind bone), kept here.
+    """
+    added = np.asarray(noisy, np.float64) - np.asarray(full, np.float64)
+    now = true_noise_std(noisy, full)
+    target = routine_noise * math.sqrt(max(1.0 / dose - 1.0, 0.0))
+    scale = target / now if now > 0 else 0.0
+    return (np.asarray(full, np.float64) + added * scale).astype(np.float32)
 
 
 def load_ldct_images(
@@ -287,12 +389,20 @@ class LDCTResult:
                 lines.append(f"| {entry['method']} | " + " | ".join(cells) + " |")
             return "\n".join(lines)
 
+        kernel = str(self.config.get("kernel", "ramp"))
         for dose in self.doses:
             entries = [e for e in summary if e["dose"] == dose]
             noisy = next((e for e in entries if e["method"] == NOISY), {})
+            kernel_text = (
+                f"kernel matched to each scan: {MATCHED_WINDOW}, mean cutoff "
+                f"{_fmt(noisy.get('kernel_cutoff', math.nan), 2)} of Nyquist"
+                if kernel == "matched"
+                else f"kernel {kernel}"
+            )
             out.append(
                 (
-                    f"Simulated dose {dose:g} (lowdose-ct, pixel size from the DICOM): {patients} patient(s), "
+                    f"Simulated dose {dose:g} (lowdose-ct, {kernel_text}, pixel size from the DICOM): "
+                    f"{patients} patient(s), "
                     "mean over each patient's slices, then over patients",
                     f"Noise std in fat and soft tissue: {_fmt(noisy.get('sigma_true', math.nan), 1)} HU (what "
                     f"'true σ' is told); blind CT estimate {_fmt(noisy.get('sigma_blind', math.nan), 1)} HU "
@@ -444,6 +554,7 @@ def ldct_benchmark(
     seed: int = 0,
     routine: bool = True,
     progress: bool = True,
+    kernel: str = "matched",
 ) -> LDCTResult:
     """Run the protocol of the module docstring; ``choices`` from :func:`~meddenoise.evaluation.benchmark.benchmark_choices`.
 
@@ -460,6 +571,7 @@ def ldct_benchmark(
     if not choices:
         raise ValueError("no methods to benchmark")
     runs = _runs(choices)
+    fixed_kernel = parse_kernel(kernel)
     scores = [
         Score("psnr", data_range=LDCT_DATA_RANGE, clip=LDCT_CLIP),
         Score("ssim", data_range=LDCT_DATA_RANGE, clip=LDCT_CLIP),
@@ -468,15 +580,27 @@ def ldct_benchmark(
         Score("residual_structure"),
     ]
     rows: list[dict[str, Any]] = []
+    # one kernel per slice whatever the dose (its own stream: the noise draws stay those of a fixed kernel)
+    match_seeds = np.random.SeedSequence([seed, 1]).spawn(len(images))
+    kernels = [
+        fixed_kernel or (MATCHED_WINDOW, matched_cutoff(im.full, im.pixel_mm, np.random.default_rng(child)))
+        for im, child in zip(images, match_seeds, strict=True)
+    ]
+    routine_noise = [estimate_ct_noise(im.full) for im in images] if fixed_kernel is None else []
     dose_seeds = np.random.SeedSequence(seed).spawn(len(doses))
     for dose, dose_seed in zip(doses, dose_seeds, strict=True):
         children = dose_seed.spawn(len(images))
         noisy_full = [
-            LowDoseCTNoise(dose=dose, pixel_mm=im.pixel_mm)(
+            LowDoseCTNoise(dose=dose, pixel_mm=im.pixel_mm, filter=window, cutoff=cutoff)(
                 np.asarray(im.full, np.float64), rng=np.random.default_rng(child)
             ).astype(np.float32)
-            for im, child in zip(images, children, strict=True)
+            for im, child, (window, cutoff) in zip(images, children, kernels, strict=True)
         ]
+        if fixed_kernel is None:  # matched: the scan's own noise level too
+            noisy_full = [
+                scale_to_scan_level(n, im.full, own, dose)
+                for n, im, own in zip(noisy_full, images, routine_noise, strict=True)
+            ]
         noisy = [im.cut(n) for im, n in zip(images, noisy_full, strict=True)]
         sigmas = {
             "told": [true_noise_std(n, im.full) for n, im in zip(noisy_full, images, strict=True)],
@@ -494,6 +618,7 @@ def ldct_benchmark(
                     **row,
                     "sigma_true": sigmas["told"][i],
                     "sigma_blind": sigmas["blind"][i],
+                    "kernel_cutoff": kernels[i][1],
                     "nps_peak": peak,
                     "nps_mean": mean,
                 }
@@ -517,6 +642,8 @@ def ldct_benchmark(
     config = {
         "protocol": "ldct (Eulig et al. 2024 conventions; see meddenoise.evaluation.ldct)",
         "doses": list(doses),
+        "kernel": kernel,
+        "kernels": [f"{window}:{cutoff:g}" for window, cutoff in kernels],
         "seed": int(seed),
         "scoring": f"PSNR/SSIM on HU clipped to {LDCT_CLIP} (HU+1024 in [0, 2924]), data range 2924, SSIM 7x7 "
         "uniform; CT measures in HU against the full-dose slice; NPS of output - full dose in flat "
