@@ -32,7 +32,13 @@ electronic noise, FBP, the slice's own pixel spacing) makes noise images at seve
 by its std in the slice's soft tissue, is a unit-std texture aligned with its slice (streaks follow that
 slice's bones). A patch's noise is its level times its texture (``texture="given"`` of the conditioned
 objective), or white noise for a fraction of patches, so the level the network is told stays the noise
-std in soft tissue whatever its texture.
+std in soft tissue whatever its texture. Each texture is reconstructed with its own kernel
+(``--ct-kernels varied``): a window from ramp / Shepp-Logan / cosine / Hann and a cutoff between 0.3 and 1 of
+Nyquist, because real soft and standard kernels make noise far coarser than the full-band ramp, and a model
+that had seen only the ramp left that noise in place (``--ct-kernels ramp`` trains the ramp alone).
+
+``--init-shipped`` fine-tunes a modality model from its own shipped weights (a CPU-sized continuation of a
+longer run; the card names the SHA-256 of the weights it started from) instead of from a general model.
 """
 
 from __future__ import annotations
@@ -95,6 +101,11 @@ CLEAN_FRACTION = 0.05
 #: band whose noise std a texture is normalised by, and the fraction of CT patches that get white noise.
 CT_TEXTURE_DOSES = (0.05, 0.1, 0.25, 0.5)
 CT_TEXTURE_REALISATIONS = 2
+#: Reconstruction kernels of the textures (``--ct-kernels varied``): each texture's FBP window is drawn
+#: from FBP_FILTERS and its cutoff uniformly from this range (fractions of Nyquist). Real soft / standard
+#: kernels give noise far coarser than a full-band ramp (NPS mean frequency 0.17-0.27 /mm on held-out chest
+#: CT against 0.48-0.66 for the ramp); a model that saw only the ramp left that noise in place.
+CT_TEXTURE_CUTOFFS = (0.3, 1.0)
 CT_TEXTURE_TISSUE_HU = (-100.0, 200.0)
 CT_WHITE_FRACTION = 0.3
 
@@ -166,9 +177,15 @@ def _pixel_mm(image: MedicalImage) -> float:
     return float(np.mean(spacing)) if spacing else 0.7
 
 
-def lowdose_textures(hu: np.ndarray, pixel_mm: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Unit-std low-dose CT noise textures of one slice (HU), one per dose and realisation."""
-    from meddenoise.noise.ct import LowDoseCTNoise
+def lowdose_textures(
+    hu: np.ndarray, pixel_mm: float, rng: np.random.Generator, *, kernels: str = "varied"
+) -> list[np.ndarray]:
+    """Unit-std low-dose CT noise textures of one slice (HU), one per dose and realisation.
+
+    ``kernels="ramp"``: every texture reconstructed with the full-band ramp; ``"varied"``: each with a
+    window drawn from FBP_FILTERS and a cutoff from CT_TEXTURE_CUTOFFS (sharp to soft kernels).
+    """
+    from meddenoise.noise.ct import FBP_FILTERS, LowDoseCTNoise
 
     lo, hi = CT_TEXTURE_TISSUE_HU
     tissue = (hu > lo) & (hu < hi)
@@ -176,19 +193,24 @@ def lowdose_textures(hu: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
         tissue = hu > -500
     out = []
     for dose in CT_TEXTURE_DOSES:
-        model = LowDoseCTNoise(dose=dose, pixel_mm=pixel_mm)
         for _ in range(CT_TEXTURE_REALISATIONS):
+            if kernels == "varied":
+                window = str(FBP_FILTERS[int(rng.integers(len(FBP_FILTERS)))])
+                cutoff = float(rng.uniform(*CT_TEXTURE_CUTOFFS))
+            else:
+                window, cutoff = "ramp", 1.0
+            model = LowDoseCTNoise(dose=dose, pixel_mm=pixel_mm, filter=window, cutoff=cutoff)
             noise = model.noise_hu(hu.astype(np.float64), rng)
             out.append((noise / noise[tissue].std()).astype(np.float32))
     return out
 
 
-def _slice_textures(job: tuple[np.ndarray, float, int, int]) -> list[np.ndarray]:
-    hu, pixel_mm, seed, index = job
-    return lowdose_textures(hu, pixel_mm, np.random.default_rng([seed, 7, index]))
+def _slice_textures(job: tuple[np.ndarray, float, int, int, str]) -> list[np.ndarray]:
+    hu, pixel_mm, seed, index, kernels = job
+    return lowdose_textures(hu, pixel_mm, np.random.default_rng([seed, 7, index]), kernels=kernels)
 
 
-def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1) -> ModelData:
+def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1, kernels: str = "varied") -> ModelData:
     """A copy of ``data`` whose training slices each come once per texture, with the textures aligned.
 
     Each slice's textures come from its own seeded stream, so they are the same whatever ``workers``
@@ -198,7 +220,7 @@ def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1) -> ModelDa
 
     if len(data.hu_slices) != len(data.train):
         raise ValueError("low-dose CT textures need every training slice in HU (ModelData.hu_slices)")
-    jobs = [(hu, mm, seed, i) for i, (hu, mm) in enumerate(data.hu_slices)]
+    jobs = [(hu, mm, seed, i, kernels) for i, (hu, mm) in enumerate(data.hu_slices)]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             per_slice = list(pool.map(_slice_textures, jobs))
@@ -484,6 +506,33 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    """The shipped model ``name`` (PRETRAINED_DIR) written as a checkpoint to start from, and what the card
+    says about it: the SHA-256 of those weights (they stay in the project's git history)."""
+    from safetensors.torch import load_file
+
+    from meddenoise.models import build_model
+    from meddenoise.pretrained.cards import read_model_card
+    from meddenoise.training.checkpoint import run_metadata, save_checkpoint
+
+    card = read_model_card(PRETRAINED_DIR / f"{name}.json")
+    if card.architecture != ARCHITECTURE or card.architecture_params != ARCHITECTURE_PARAMS:
+        raise SystemExit(
+            f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, not the "
+            f"architecture asked for ({ARCHITECTURE} {ARCHITECTURE_PARAMS})"
+        )
+    model = build_model(card.architecture, **card.architecture_params)
+    model.load_state_dict(load_file(str(PRETRAINED_DIR / card.weights)))
+    folder = tmp / f"shipped-{name}"
+    folder.mkdir()
+    config = _config(args, name, epochs=1, lr=5e-4, init_from=None)
+    save_checkpoint(folder, "best", model=model, config=config, metadata=run_metadata(config))
+    return (
+        folder / "best.json",
+        f"the previously shipped {name} model (weights SHA-256 {card.sha256[:16]}...)",
+    )
+
+
 def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
     """``argv`` without ``flags`` and their values."""
     out: list[str] = []
@@ -498,16 +547,23 @@ def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _card_noise(name: str, ct_texture: str) -> str:
+def _card_noise(name: str, ct_texture: str, ct_kernels: str = "varied") -> str:
     """What the card says about the training noise."""
     low, high = SIGMA_RANGES[name]
     std = f"std log-uniform in [{low}, {high}] per patch on the [0, 1] scale ({CLEAN_FRACTION:.0%} of patches at exactly 0)"
     told = "conditioned: told the noise level, or estimating it when not told"
     if name == "ct" and ct_texture == "lowdose":
         doses = ", ".join(f"{d:g}" for d in CT_TEXTURE_DOSES)
+        low_cut, high_cut = CT_TEXTURE_CUTOFFS
+        kernel = (
+            f"FBP window drawn from ramp / Shepp-Logan / cosine / Hann with a cutoff uniform in "
+            f"{low_cut:g}-{high_cut:g} of Nyquist (soft to sharp kernels)"
+            if ct_kernels == "varied"
+            else "full-band ramp FBP"
+        )
         return (
             f"simulated low-dose CT noise textures (lowdose-ct sinogram simulation at doses {doses}, "
-            f"{CT_TEXTURE_REALISATIONS} realisations each, per training slice, with its pixel spacing; normalised "
+            f"{CT_TEXTURE_REALISATIONS} realisations each, {kernel}, per training slice, with its pixel spacing; normalised "
             f"to unit std in soft tissue) for {1 - CT_WHITE_FRACTION:.0%} of noisy patches, additive white Gaussian "
             f"for the rest; {std}, not clipped; {told}"
         )
@@ -523,13 +579,13 @@ def _load_parts() -> dict[str, ModelData]:
 
 
 def _with_texture(
-    parts: dict[str, ModelData], ct_texture: str, *, workers: int = 1
+    parts: dict[str, ModelData], ct_texture: str, *, workers: int = 1, kernels: str = "varied"
 ) -> tuple[dict[str, ModelData], ModelData]:
     """The data of each modality (CT with ``ct_texture``) and of the general model (never CT textures)."""
     general = general_data(parts)
     if ct_texture != "white":
         print(f"simulating low-dose CT noise textures of {len(parts['ct'].train)} slices ...", flush=True)
-        parts = {**parts, "ct": with_ct_textures(parts["ct"], SEED, workers=workers)}
+        parts = {**parts, "ct": with_ct_textures(parts["ct"], SEED, workers=workers, kernels=kernels)}
     return parts, general
 
 
@@ -697,6 +753,18 @@ def main(argv: list[str] | None = None) -> int:
         default="lowdose",
         help="noise texture of the CT model: simulated low-dose CT (sinogram, FBP) or white noise",
     )
+    parser.add_argument(
+        "--ct-kernels",
+        choices=("varied", "ramp"),
+        default="varied",
+        help="reconstruction kernels of the CT noise textures: soft to sharp (varied) or the full-band ramp only",
+    )
+    parser.add_argument(
+        "--init-shipped",
+        action="store_true",
+        help="fine-tune each modality model from its own shipped weights (in --out; the card records their "
+        "SHA-256) instead of from a general model; 'general' cannot be among --models",
+    )
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
     parser.add_argument(
         "--architecture-params", type=json.loads, default=ARCHITECTURE_PARAMS, help="JSON keyword arguments"
@@ -769,15 +837,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     ct_texture = args.ct_texture if "ct" in args.models else "white"
     raw_parts = load_bundle(args.bundle) if args.bundle is not None else _load_parts()
-    parts, general = _with_texture(raw_parts, ct_texture, workers=args.workers)
     wanted = set(args.models)
     if args.init_general is not None and "general" in wanted:
         parser.error("--init-general reuses a general run: leave 'general' out of --models")
+    if args.init_shipped and ("general" in wanted or args.init_general is not None):
+        parser.error("--init-shipped fine-tunes modality models from their own weights: no general model")
+    parts, general = _with_texture(raw_parts, ct_texture, workers=args.workers, kernels=args.ct_kernels)
     with tempfile.TemporaryDirectory() as tmp:
+        # the shipped weights are read before anything is trained (--out may be where the new ones go)
+        shipped_start = (
+            {m: _shipped_checkpoint(m, args, Path(tmp)) for m in wanted} if args.init_shipped else {}
+        )
         runs = args.runs_dir or Path(tmp)
         general_run = args.init_general or runs / "general"
         # The general model is trained first (unless given): every modality model is fine-tuned from it.
-        order = ([] if args.init_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
+        skip_general = args.init_general is not None or args.init_shipped
+        order = ([] if skip_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
         for name in order:
             data = general if name == "general" else parts[name]
             rng = np.random.default_rng([SEED, list(SUMMARIES).index(name)])
@@ -785,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
                 patches_n, epochs, lr, init = args.patches, args.epochs, 1e-3, None
             else:
                 patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
-                init = str(general_run)
+                init = str(shipped_start[name][0]) if args.init_shipped else str(general_run)
             config = _config(args, name, epochs=epochs, lr=lr, init_from=init)
             if args.time_budget is not None:
                 patches_n = _budgeted_patches(
@@ -842,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
                 size_bytes=weights.stat().st_size,
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
-                noise=_card_noise(name, args.ct_texture),
+                noise=_card_noise(name, args.ct_texture, args.ct_kernels),
                 training_data=[{k: str(v) for k, v in s.items()} for s in sources],
                 held_apart=data.held_apart,
                 command=_recorded_command(_resolved_argv(sys.argv[1:] if argv is None else argv, args)),
@@ -851,7 +926,13 @@ def main(argv: list[str] | None = None) -> int:
                 ms_per_512=ms_per_512(denoiser),
                 speed_machine=speed_machine(),
                 speed_threads=torch.get_num_threads(),
-                initialised_from=None if name == "general" else "the general model (same command, same seed)",
+                initialised_from=(
+                    None
+                    if name == "general"
+                    else shipped_start[name][1]
+                    if args.init_shipped
+                    else "the general model (same command, same seed)"
+                ),
                 training=CardTraining(
                     patches=patches_n,
                     epochs=epochs,
