@@ -1,7 +1,8 @@
 """Figures of docs/low-dose-ct.md: original / low-dose / ours / BM3D, removed components, NPS curves.
 
 One routine-dose chest CT slice (``chest-ct-dicom``), the project's ``lowdose-ct`` simulation at 25 %
-dose with the DICOM's pixel size (seed 0), denoised by the shipped ``ct`` model as ``meddenoise
+dose with the DICOM's pixel size (seed 0) and the scan's own kernel and noise level (the LDCT protocol's
+``kernel="matched"``), denoised by the shipped ``ct`` model as ``meddenoise
 denoise`` does by default (noise level ``auto`` = ``estimate_ct_noise`` in HU, strength 1) and by BM3D
 told the true std of the simulated noise (``true_noise_std``). Writes three small PNGs into
 ``docs/img/``:
@@ -28,11 +29,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from meddenoise.evaluation.ldct import true_noise_std
+from meddenoise.evaluation.ldct import matched_cutoff, scale_to_scan_level, true_noise_std
 from meddenoise.io import read_image
 from meddenoise.methods import build_denoiser
 from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
-from meddenoise.noise import LowDoseCTNoise
+from meddenoise.noise import LowDoseCTNoise, estimate_ct_noise
 from meddenoise.pipeline import DenoiseOptions
 from meddenoise.pipeline.core import denoise_pixels
 
@@ -67,7 +68,10 @@ def main() -> None:
     image = read_image(path)
     clean = image.pixels.astype(np.float64)
     pixel_mm = float(np.mean(image.meta.pixel_spacing)) if image.meta.pixel_spacing else 0.7
-    noisy = LowDoseCTNoise(dose=0.25, pixel_mm=pixel_mm)(clean, rng=0)
+    # the protocol's default kernel="matched": the scan's own kernel (Hann cutoff) and noise level
+    cutoff = matched_cutoff(clean, pixel_mm, np.random.default_rng(1))
+    noisy = LowDoseCTNoise(dose=0.25, pixel_mm=pixel_mm, filter="hann", cutoff=cutoff)(clean, rng=0)
+    noisy = scale_to_scan_level(noisy, clean, estimate_ct_noise(clean), 0.25).astype(np.float64)
     sigma = true_noise_std(noisy, clean)
     ours = run("ct", noisy, "auto")
     bm3d = run("bm3d", noisy, sigma)
