@@ -196,20 +196,6 @@ def parse_kernel(text: str) -> tuple[str, float] | None:
     return window, cutoff
 
 
-def _window_gain(radius: np.ndarray, window: str, cutoff: float) -> np.ndarray:
-    """What the window of :func:`meddenoise.noise.ct.ramp_filter` passes at ``radius`` (cycles/pixel),
-    relative to the full-band ramp: by the central slice theorem, the 2D NPS of FBP noise is the ramp's
-    times this squared."""
-    omega = np.pi * radius / cutoff
-    gain = {
-        "ramp": np.ones_like(omega),
-        "shepp-logan": np.sinc(omega / np.pi),
-        "cosine": np.cos(omega / 2.0),
-        "hann": (1.0 + np.cos(omega)) / 2.0,
-    }[window]
-    return np.where(radius > 0.5 * cutoff, 0.0, gain)
-
-
 def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) -> float:
     """The Hann cutoff (fraction of Nyquist) whose simulated noise has the scan's own noise texture.
 
@@ -221,6 +207,7 @@ def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
     """
     from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
     from meddenoise.noise import LowDoseCTNoise
+    from meddenoise.noise.ct import fbp_window
 
     full = np.asarray(full, np.float64)
     corners = flat_rois(full, size=NPS_ROI)
@@ -237,7 +224,7 @@ def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
     radius = np.hypot(*np.meshgrid(freq, freq, indexing="ij"))
     means = []
     for cutoff in MATCHED_CUTOFFS:
-        power = ramp.nps2d * _window_gain(radius, MATCHED_WINDOW, cutoff) ** 2
+        power = ramp.nps2d * fbp_window(radius, MATCHED_WINDOW, cutoff) ** 2
         means.append(float((radius * power).sum() / power.sum()) / pixel_mm)
     return float(MATCHED_CUTOFFS[int(np.argmin(np.abs(np.asarray(means) - scan.mean_frequency)))])
 

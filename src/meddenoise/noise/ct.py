@@ -40,6 +40,7 @@ __all__ = [
     "LowDoseCTNoise",
     "back_project",
     "fbp",
+    "fbp_window",
     "forward_project",
     "ramp_filter",
     "with_pixel_spacing",
@@ -126,8 +127,6 @@ def ramp_filter(n_bins: int, window: str = "ramp", cutoff: float = 1.0) -> np.nd
     the response above it: clinical "soft" and "standard" kernels pass far less than Nyquist, so
     their noise is coarser (lower NPS frequencies) than a full-band ramp's.
     """
-    if window not in FBP_FILTERS:
-        raise ValueError(f"unknown FBP filter {window!r}; valid filters: {', '.join(FBP_FILTERS)}")
     if not 0.0 < cutoff <= 1.0:
         raise ValueError(f"FBP filter cutoff must be in (0, 1] (a fraction of Nyquist), got {cutoff:g}")
     padded = max(64, int(2 ** np.ceil(np.log2(2 * n_bins))))
@@ -136,18 +135,36 @@ def ramp_filter(n_bins: int, window: str = "ramp", cutoff: float = 1.0) -> np.nd
     kernel[0] = 0.25
     kernel[1::2] = -1.0 / (np.pi * n) ** 2
     response = 2.0 * np.real(np.fft.fft(kernel))
-    # stretched so that the window covers between DC and the cutoff what it covers up to Nyquist at 1
-    freq = np.fft.fftfreq(padded)[1:]  # cycles per bin; Nyquist = 0.5
+    response[1:] *= fbp_window(np.fft.fftfreq(padded)[1:], window, cutoff)
+    return response
+
+
+def fbp_window(freq: np.ndarray, window: str = "ramp", cutoff: float = 1.0) -> np.ndarray:
+    """Gain of the FBP ``window`` relative to the plain ramp at frequencies ``freq`` (cycles per sample,
+    Nyquist = 0.5), stretched so that it covers between DC and ``cutoff`` x Nyquist what it covers up to
+    Nyquist at cutoff 1, and zero above that.
+
+    By the central slice theorem the 2D NPS of FBP noise is the full-band ramp's times this squared at the
+    radial frequency (cycles per pixel).
+
+    Examples
+    --------
+    >>> fbp_window(np.array([0.0, 0.125, 0.3]), "hann", 0.5).round(3).tolist()
+    [1.0, 0.854, 0.0]
+    """
+    if window not in FBP_FILTERS:
+        raise ValueError(f"unknown FBP filter {window!r}; valid filters: {', '.join(FBP_FILTERS)}")
+    freq = np.asarray(freq, dtype=np.float64)
     omega = np.pi * freq / cutoff
     if window == "shepp-logan":
-        response[1:] *= np.sin(omega) / omega
+        gain = np.sinc(omega / np.pi)  # sin(omega) / omega, 1 at DC
     elif window == "cosine":
-        response[1:] *= np.cos(omega / 2.0)
+        gain = np.cos(omega / 2.0)
     elif window == "hann":
-        response[1:] *= (1.0 + np.cos(omega)) / 2.0
-    if cutoff < 1.0:
-        response[1:][np.abs(freq) > 0.5 * cutoff] = 0.0
-    return response
+        gain = (1.0 + np.cos(omega)) / 2.0
+    else:
+        gain = np.ones_like(omega)
+    return np.where(np.abs(freq) > 0.5 * cutoff, 0.0, gain)
 
 
 def fbp(sinogram: np.ndarray, size: int, *, window: str = "ramp", cutoff: float = 1.0) -> np.ndarray:
