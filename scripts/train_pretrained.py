@@ -509,24 +509,22 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
 def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
     """The shipped model ``name`` (PRETRAINED_DIR) written as a checkpoint to start from, and what the card
     says about it: the SHA-256 of those weights (they stay in the project's git history)."""
-    from safetensors.torch import load_file
-
-    from meddenoise.models import build_model
-    from meddenoise.pretrained.cards import read_model_card
+    from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.pretrained import get_card, load_pretrained
     from meddenoise.training.checkpoint import run_metadata, save_checkpoint
 
-    card = read_model_card(PRETRAINED_DIR / f"{name}.json")
+    card = get_card(name)
     if card.architecture != ARCHITECTURE or card.architecture_params != ARCHITECTURE_PARAMS:
         raise SystemExit(
             f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, not the "
             f"architecture asked for ({ARCHITECTURE} {ARCHITECTURE_PARAMS})"
         )
-    model = build_model(card.architecture, **card.architecture_params)
-    model.load_state_dict(load_file(str(PRETRAINED_DIR / card.weights)))
+    shipped = load_pretrained(name)  # checks the weights' SHA-256 against the card it is recorded from
+    assert isinstance(shipped, ModelDenoiser)
     folder = tmp / f"shipped-{name}"
     folder.mkdir()
     config = _config(args, name, epochs=1, lr=5e-4, init_from=None)
-    save_checkpoint(folder, "best", model=model, config=config, metadata=run_metadata(config))
+    save_checkpoint(folder, "best", model=shipped.model, config=config, metadata=run_metadata(config))
     return (
         folder / "best.json",
         f"the previously shipped {name} model (weights SHA-256 {card.sha256[:16]}...)",
@@ -762,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init-shipped",
         action="store_true",
-        help="fine-tune each modality model from its own shipped weights (in --out; the card records their "
+        help="fine-tune each modality model from its own shipped weights (the card records their "
         "SHA-256) instead of from a general model; 'general' cannot be among --models",
     )
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")

@@ -573,7 +573,8 @@ def ldct_benchmark(
         fixed_kernel or (MATCHED_WINDOW, matched_cutoff(im.full, im.pixel_mm, np.random.default_rng(child)))
         for im, child in zip(images, match_seeds, strict=True)
     ]
-    routine_noise = [estimate_ct_noise(im.full) for im in images] if fixed_kernel is None else []
+    # each routine-dose slice's own noise: the matched level and the routine table's blind level
+    routine_noise = [estimate_ct_noise(im.full) for im in images] if fixed_kernel is None or routine else []
     dose_seeds = np.random.SeedSequence(seed).spawn(len(doses))
     for dose, dose_seed in zip(doses, dose_seeds, strict=True):
         children = dose_seed.spawn(len(images))
@@ -614,9 +615,8 @@ def ldct_benchmark(
     if routine:
         scans = [np.asarray(im.pixels, np.float32) for im in images]
         blind_runs = {label: run for label, run in runs.items() if run[0] != "told"}
-        estimates = [estimate_ct_noise(im.full) for im in images]
         _, outputs = _score_all(
-            blind_runs, images, scans, {"blind": estimates}, scores=scores[:1], progress=progress
+            blind_runs, images, scans, {"blind": routine_noise}, scores=scores[:1], progress=progress
         )
         for label, outs in outputs.items():
             if label == NOISY:
