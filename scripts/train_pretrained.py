@@ -64,6 +64,13 @@ from meddenoise.denoiser import Denoiser
 from meddenoise.evaluation.benchmark import BenchImage, centre_crop
 from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
 from meddenoise.methods import DenoiserChoice
+from meddenoise.models.weights import (
+    WEIGHT_STORAGES,
+    WeightStorage,
+    load_weights,
+    save_weights,
+    weights_storage,
+)
 from meddenoise.pretrained import PRETRAINED_DIR
 from meddenoise.pretrained.cards import (
     ArchitectureParam,
@@ -378,20 +385,10 @@ def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
     return round(float(np.median(times)), 1)
 
 
-def write_weights(name: str, model: torch.nn.Module, out: Path) -> Path:
-    """``<out>/<name>.safetensors``: float tensors as float32, the rest as they are."""
-    from safetensors.torch import save_file
-
-    weights = out / f"{name}.safetensors"
-    state = {
-        k: v.detach().to(torch.float32).contiguous()
-        for k, v in model.state_dict().items()
-        if v.is_floating_point()
-    }
-    state.update({k: v.contiguous() for k, v in model.state_dict().items() if not v.is_floating_point()})
-    with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"architecture": ARCHITECTURE, "model_card": f"{name}.json"})
-    return weights
+def write_weights(name: str, model: torch.nn.Module, out: Path, storage: WeightStorage) -> Path:
+    """``<out>/<name>.safetensors`` in ``storage`` (:func:`meddenoise.models.weights.save_weights`)."""
+    metadata = {"architecture": ARCHITECTURE, "model_card": f"{name}.json"}
+    return save_weights(model.state_dict(), out / f"{name}.safetensors", storage=storage, metadata=metadata)
 
 
 SUMMARIES = {
@@ -659,15 +656,13 @@ def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: 
 
 def _shipped_choice(name: str, folder: Path) -> tuple[ModelCardData, DenoiserChoice]:
     """The weights in ``folder`` as users get them: the card's architecture and intensity mapping."""
-    from safetensors.torch import load_file
-
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.pretrained.cards import read_model_card
 
     card = read_model_card(folder / f"{name}.json")
     model = build_model(card.architecture, **card.architecture_params)
-    model.load_state_dict(load_file(str(folder / card.weights)))
+    model.load_state_dict(load_weights(folder / card.weights))
     model.eval()
     denoiser = ModelDenoiser(model, name=name, batch_size=4)
     return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
@@ -683,15 +678,49 @@ def speed_machine() -> str:
     return ", ".join(parts)
 
 
-def verify_cards(names: list[str], folder: Path, *, threads: int, rewrite: bool = False) -> int:
+def store_weights_as(name: str, folder: Path, storage: WeightStorage) -> None:
+    """Rewrite ``folder``'s weights of ``name`` in ``storage`` (the card's SHA-256, size and storage with them).
+
+    Nothing is written when they are stored so already. The card's quality is then stale: callers measure it.
+    """
+    from meddenoise.pretrained.cards import read_model_card
+
+    card = read_model_card(folder / f"{name}.json")
+    path = folder / card.weights
+    if weights_storage(path) == storage:
+        return
+    save_weights(
+        load_weights(path),
+        path,
+        storage=storage,
+        metadata={"architecture": card.architecture, "model_card": f"{name}.json"},
+    )
+    updated = dataclasses.replace(
+        card, sha256=sha256_file(path), size_bytes=path.stat().st_size, weight_storage=storage
+    )
+    write_model_card(updated, folder)
+    print(f"{name}: weights stored as {storage} ({updated.size_bytes:,} bytes)", flush=True)
+
+
+def verify_cards(
+    names: list[str],
+    folder: Path,
+    *,
+    threads: int,
+    rewrite: bool = False,
+    storage: WeightStorage | None = None,
+) -> int:
     """Measure each shipped model's quality again with the benchmark; 1 when any card differs.
 
-    With ``rewrite``, the cards in ``folder`` get the measured quality instead (weights untouched).
+    With ``rewrite``, the cards in ``folder`` get the measured quality instead, after the weights are
+    stored as ``storage`` when given (:func:`store_weights_as`; otherwise they are untouched).
     """
     torch.set_num_threads(threads)
     parts, general = _load_data()
     failed = 0
     for name in names:
+        if rewrite and storage is not None:
+            store_weights_as(name, folder, storage)
         card, choice = _shipped_choice(name, folder)
         data = general if name == "general" else parts[name]
         quality = _card_quality(name, choice, data, card.modality)
@@ -814,13 +843,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cards-only",
         action="store_true",
-        help="train nothing: measure the shipped weights with the benchmark and rewrite their cards",
+        help="train nothing: measure the shipped weights with the benchmark and rewrite their cards "
+        "(the weights are first rewritten in --weights-storage when stored otherwise)",
+    )
+    parser.add_argument(
+        "--weights-storage",
+        choices=WEIGHT_STORAGES,
+        default="int8",
+        help="how the weights are written: int8 with a scale per output slice (4x smaller, float32 at load) "
+        "or float32 (meddenoise.models.weights)",
     )
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
     PATCH, BATCH = args.patch, args.batch
     if args.verify_cards or args.cards_only:
-        return verify_cards(args.models, args.out, threads=args.threads, rewrite=args.cards_only)
+        return verify_cards(
+            args.models, args.out, threads=args.threads, rewrite=args.cards_only, storage=args.weights_storage
+        )
     if args.save_bundle is not None:
         save_bundle(args.save_bundle, _load_parts())
         print(f"wrote {args.save_bundle} ({args.save_bundle.stat().st_size / 1e6:.1f} MB)", flush=True)
@@ -876,9 +915,11 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.perf_counter() - t0
             if name not in wanted:
                 continue
-            # rebuild from the registry so the shipped state dict loads exactly as users will load it
+            # written first, then rebuilt from the registry and the file: the card measures exactly what
+            # users load (int8 weights included)
+            weights = write_weights(name, result.model, args.out, args.weights_storage)
             shipped = build_model(ARCHITECTURE, **ARCHITECTURE_PARAMS)
-            shipped.load_state_dict(result.model.state_dict())
+            shipped.load_state_dict(load_weights(weights))
             shipped.eval()
             denoiser = ModelDenoiser(shipped, name=name, batch_size=4)
             choice = DenoiserChoice(denoiser, data.intensity, name, "checkpoint")
@@ -902,7 +943,6 @@ def main(argv: list[str] | None = None) -> int:
                     if item not in data.sources
                 ] + data.sources
             modality, summary = SUMMARIES[name]
-            weights = write_weights(name, shipped, args.out)
             card = ModelCardData(
                 name=name,
                 modality=modality,
@@ -913,6 +953,7 @@ def main(argv: list[str] | None = None) -> int:
                 weights=weights.name,
                 sha256=sha256_file(weights),
                 size_bytes=weights.stat().st_size,
+                weight_storage=args.weights_storage,
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
                 noise=_card_noise(name, args.ct_texture, args.ct_kernels),

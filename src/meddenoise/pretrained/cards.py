@@ -144,6 +144,8 @@ class ModelCardData:
     #: many torch threads; cards written before these fields were timed where they trained
     speed_machine: str = ""
     speed_threads: int | None = None
+    #: how the weights file stores them (:mod:`meddenoise.models.weights`); cards before this field: float32
+    weight_storage: str = "float32"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -156,6 +158,7 @@ class ModelCardData:
             "weights": self.weights,
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
+            "weight_storage": self.weight_storage,
             "intensity": dict(self.intensity),
             "intensity_text": self.intensity_text,
             "noise": self.noise,
@@ -188,6 +191,7 @@ class ModelCardData:
             weights=str(data["weights"]),
             sha256=str(data["sha256"]),
             size_bytes=_int(data["size_bytes"]),
+            weight_storage=str(data.get("weight_storage", "float32")),
             intensity=_mapping(data["intensity"]),
             intensity_text=str(data["intensity_text"]),
             noise=str(data["noise"]),
@@ -214,6 +218,12 @@ class ModelCardData:
         )
 
 
+def _storage_text(storage: str) -> str:
+    if storage == "int8":
+        return "int8 with a float32 scale per output slice, float32 at load: meddenoise.models.weights"
+    return storage
+
+
 def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: int) -> str:
     """The Markdown card (``NAME.md``) of ``card``; ``patch_size`` and ``torch_threads`` as trained/timed."""
     q = card.quality
@@ -230,7 +240,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | | |
 |---|---|
 | architecture | `{card.architecture}` {dict(card.architecture_params)}, {card.parameters:,} parameters |
-| weights | `{card.weights}` ({card.size_bytes:,} bytes), sha256 `{card.sha256}` |
+| weights | `{card.weights}` ({card.size_bytes:,} bytes, {_storage_text(card.weight_storage)}), sha256 `{card.sha256}` |
 | intensity mapping | {card.intensity_text} → [0, 1]; values outside are left unchanged |
 | noise trained on | {card.noise} |
 | training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, MSE, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |

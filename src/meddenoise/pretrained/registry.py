@@ -1,6 +1,7 @@
 """The pretrained models shipped inside the package: weights (safetensors) + model cards (JSON, Markdown).
 
-Each model ``NAME`` is three files in this folder: ``NAME.safetensors`` (the weights),
+Each model ``NAME`` is three files in this folder: ``NAME.safetensors`` (the weights, int8
+with a scale per output slice since 2026-11-30: :mod:`meddenoise.models.weights`),
 ``NAME.json`` (the machine-readable model card: architecture, intensity mapping, training data and
 licences, noise, command, seed, sha256 of the weights, measured quality and speed) and ``NAME.md``
 (the same card for people). ``scripts/train_pretrained.py`` writes all three.
@@ -148,10 +149,9 @@ def load_pretrained(name: str, *, batch_size: int = 4, verify: bool = True) -> D
     verify
         Check the weights' SHA-256 against the card first.
     """
-    from safetensors.torch import load_file
-
     from meddenoise.models import build_model
     from meddenoise.models.denoiser import ModelDenoiser
+    from meddenoise.models.weights import load_weights
 
     card = get_card(name)
     weights = card.weights_path
@@ -160,7 +160,6 @@ def load_pretrained(name: str, *, batch_size: int = 4, verify: bool = True) -> D
     if verify and sha256_file(weights) != card.sha256:
         raise PretrainedModelError(f"{weights}: SHA-256 does not match the model card; the file is damaged")
     model = build_model(card.architecture, **card.architecture_params)
-    state = load_file(str(weights))
-    model.load_state_dict(state)
+    model.load_state_dict(load_weights(weights))  # int8 weights come back as float32
     model.eval()
     return ModelDenoiser(model, name=f"{card.name}", batch_size=batch_size)
