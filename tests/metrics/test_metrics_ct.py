@@ -100,6 +100,27 @@ def test_hu_bias_is_the_exact_shift_in_each_tissue_band() -> None:
     assert hu_bias(fat_only, ref, band="fat") == pytest.approx(-4.0)
     assert hu_bias(fat_only, ref, band="soft") == pytest.approx(0.0)
     assert METRICS["hu_bias_soft"](shifted, ref, data_range=1.0) == pytest.approx(7.0)
+    assert METRICS["hu_bias_soft_core"](shifted, ref, data_range=1.0) == pytest.approx(7.0)
+
+
+def test_core_hu_bias_tells_blur_at_tissue_borders_from_a_level_shift() -> None:
+    # a soft-tissue bar 20 px wide in fat: blur pulls its border pixels towards fat, not its core
+    ref = np.full((96, 96), -100.0)
+    ref[:, 38:58] = 50.0
+    blurred = ndimage.gaussian_filter(ref, 2.0)
+    assert hu_bias(blurred, ref, band="soft") < -1.0
+    assert abs(METRICS["hu_bias_soft_core"](blurred, ref, data_range=1.0)) < 0.05
+    assert hu_bias(blurred, ref, band="soft", erode=6) == METRICS["hu_bias_soft_core"](
+        blurred, ref, data_range=1
+    )
+    # a shift of the level is seen in the core too, and a thin bar has no core
+    assert METRICS["hu_bias_soft_core"](blurred + 3.0, ref, data_range=1.0) == pytest.approx(3.0, abs=0.05)
+    thin = np.full((96, 96), -100.0)
+    thin[:, 42:54] = 50.0
+    assert math.isnan(METRICS["hu_bias_soft_core"](thin + 3.0, thin, data_range=1.0))
+    assert hu_bias(thin + 3.0, thin, band="soft") == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="erode"):
+        hu_bias(ref, ref, erode=0)
 
 
 def test_residual_structure_tells_removed_noise_from_removed_anatomy() -> None:

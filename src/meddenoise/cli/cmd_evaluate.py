@@ -70,8 +70,8 @@ def evaluate(
     metrics: Annotated[
         str,
         typer.Option(
-            help="Comma-separated metrics: {metrics} (hu_bias_soft, hu_bias_fat, gradient_ratio and "
-            "residual_structure are CT measures, scored in HU: CT inputs only)."
+            help="Comma-separated metrics: {metrics} (hu_bias_soft, hu_bias_soft_core, hu_bias_fat, "
+            "gradient_ratio and residual_structure are CT measures, scored in HU: CT inputs only)."
         ),
     ] = "ssim,psnr",
     size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,

@@ -83,6 +83,7 @@ _COLUMNS = (
     ("psnr", "PSNR dB", 2),
     ("ssim", "SSIM", 4),
     ("hu_bias_soft", "HU bias soft", 2),
+    ("hu_bias_soft_core", "HU bias soft core", 2),
     ("gradient_ratio", "edge grad. ratio", 3),
     ("residual_structure", "resid. structure", 3),
     ("nps_peak", "NPS peak /mm", 3),
@@ -563,6 +564,7 @@ def ldct_benchmark(
         Score("psnr", data_range=LDCT_DATA_RANGE, clip=LDCT_CLIP),
         Score("ssim", data_range=LDCT_DATA_RANGE, clip=LDCT_CLIP),
         Score("hu_bias_soft"),
+        Score("hu_bias_soft_core"),
         Score("gradient_ratio"),
         Score("residual_structure"),
     ]

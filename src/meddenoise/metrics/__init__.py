@@ -5,8 +5,8 @@ largest and smallest possible pixel values, 1.0 for [0, 1] images) and returns a
 :data:`METRICS` maps names to these functions; :func:`metric_batch` scores whole batches.
 LPIPS is imported lazily from :mod:`meddenoise.metrics.lpips` so that the other metrics never
 import torch. The CT measures (:mod:`meddenoise.metrics.ct`: NPS, edge MTF, gradient ratio, HU bias,
-residual structure, routine-dose faithfulness) take images in HU; four of them are metrics here
-(``hu_bias_soft``, ``hu_bias_fat``, ``gradient_ratio``, ``residual_structure``).
+residual structure, routine-dose faithfulness) take images in HU; five of them are metrics here
+(``hu_bias_soft``, ``hu_bias_soft_core``, ``hu_bias_fat``, ``gradient_ratio``, ``residual_structure``).
 """
 
 from __future__ import annotations
