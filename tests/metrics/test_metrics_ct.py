@@ -18,6 +18,7 @@ from meddenoise.metrics.ct import (
     noise_power_spectrum,
     residual_structure,
     routine_dose_faithfulness,
+    strong_edges,
 )
 
 
@@ -90,6 +91,26 @@ def test_gradient_ratio_of_a_scaled_and_of_a_blurred_image() -> None:
     assert edge_gradient_ratio(ref, ref) == pytest.approx(1.0)
     assert edge_gradient_ratio(0.9 * ref, ref) == pytest.approx(0.9)
     assert edge_gradient_ratio(ndimage.gaussian_filter(ref, 2.0), ref) < 0.7
+
+
+def test_gradient_ratio_does_not_count_noise_as_edge_strength() -> None:
+    ref = _phantom()
+    edges = strong_edges(ref)
+    magnitude = ndimage.gaussian_gradient_magnitude
+    ratios, excess = [], []
+    for seed in range(12):
+        noisy = ref + np.random.default_rng(seed).normal(0, 150, ref.shape)
+        ratio = edge_gradient_ratio(noisy, ref)
+        ratios.append(ratio)
+        # the unprojected sum |grad noisy| / sum |grad ref| reads the noise as sharper edges
+        excess.append(magnitude(noisy, 1.0)[edges].sum() / magnitude(ref, 1.0)[edges].sum() - ratio)
+    # unbiased: the mean over draws is 1 within 5 standard errors; |grad| lies above it beyond 5 of its own
+    mean, error = np.mean(ratios), np.std(ratios, ddof=1) / np.sqrt(len(ratios))
+    assert abs(mean - 1.0) < 5 * error
+    assert np.mean(excess) > 5 * np.std(excess, ddof=1) / np.sqrt(len(excess))
+    # blur still shows through the noise
+    blurred_noisy = ndimage.gaussian_filter(ref, 1.5) + np.random.default_rng(99).normal(0, 150, ref.shape)
+    assert edge_gradient_ratio(blurred_noisy, ref) < 0.85
 
 
 def test_hu_bias_is_the_exact_shift_in_each_tissue_band() -> None:
