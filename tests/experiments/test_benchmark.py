@@ -277,3 +277,22 @@ def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
     assert "| ct (true σ) |" in result.stdout and "| ct x2 (true σ) |" in result.stdout
     bad = runner.invoke(app, [*args, "--levels", "20", "--ensemble", "eight"])
     assert bad.exit_code == 2 and "--ensemble: 'eight' is not a whole number" in bad.output
+
+
+@pytest.mark.integration
+def test_cli_scores_a_model_at_each_strength() -> None:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    args = ["benchmark", "--data", str(path), "--models", "ct", "--classical", "", "--modes", "told"]
+    result = runner.invoke(app, [*args, "--levels", "20", "--strength", "1,0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in result.stdout.splitlines()
+        if "|" in line
+    }
+    # strength 0 returns the input: its row is the noisy input's; strength 1 is the model as trained
+    assert rows["ct s0 (true σ)"] == rows["noisy"] != rows["ct (true σ)"]
+    bad = runner.invoke(app, [*args, "--levels", "20", "--strength", "half"])
+    assert bad.exit_code == 2 and "--strength: 'half' is not a number" in bad.output

@@ -166,3 +166,20 @@ def test_benchmark_choices_put_each_ensemble_size_beside_the_model() -> None:
     assert choices["ct x2"].denoiser.name == "ct x2"
     with pytest.raises(ValueError, match="at least one size"):
         benchmark_choices(["ct"], [], ensembles=())
+
+
+def test_benchmark_choices_put_each_strength_beside_the_model() -> None:
+    from meddenoise.evaluation.benchmark import benchmark_choices
+    from meddenoise.methods import with_strength
+    from meddenoise.models.strength import AtStrength
+
+    choices = benchmark_choices(["ct"], ["median"], ensembles=(1, 2), strengths=(1, 0.5))
+    assert list(choices) == ["ct", "ct s0.5", "ct x2", "ct x2 s0.5", "median"]
+    assert choices["ct x2 s0.5"].denoiser.name == "ct x2 s0.5"
+    assert isinstance(choices["ct s0.5"].denoiser, AtStrength) and choices["ct s0.5"].denoiser.strength == 0.5
+    assert choices["ct"].denoiser is choices["ct s0.5"].denoiser.base  # one network for all variants
+    with pytest.raises(ValueError, match="at least one"):
+        benchmark_choices(["ct"], [], strengths=())
+    with pytest.raises(ValueError, match="median: only a network runs at a strength"):
+        with_strength(choices["median"], 0.5)
+    assert with_strength(choices["median"], 1) is choices["median"]

@@ -14,6 +14,13 @@ def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _strength(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--strength: {text!r} is not a number (0 = input, 1 = as trained)") from None
+
+
 def _ensemble_size(text: str) -> int:
     try:
         return int(text)
@@ -77,6 +84,14 @@ def benchmark(
             "at each, e.g. '1,8' puts 'ct' and 'ct x8' side by side."
         ),
     ] = "1",
+    strength: Annotated[
+        str,
+        typer.Option(
+            help="Denoising strengths of the models, comma-separated, as `denoise --strength` (a conditioned "
+            "model is told STRENGTH x the noise level; 1 = as trained): '1,0.5' puts 'ct' and 'ct s0.5' "
+            "side by side."
+        ),
+    ] = "1",
     doses: Annotated[
         str,
         typer.Option(
@@ -105,6 +120,7 @@ def benchmark(
         if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
             raise FileExistsError(f"{out}: results folder exists and is not empty; pass --overwrite")
         sizes = [_ensemble_size(text) for text in _split(ensemble)]
+        strengths = [_strength(text) for text in _split(strength)]
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
@@ -115,7 +131,7 @@ def benchmark(
             dose_levels = parse_doses(doses)
             picked = ["ct"] if models.strip() == "all" else _split(models)
             ldct = ldct_benchmark(
-                benchmark_choices(picked, _split(classical), ensembles=sizes),
+                benchmark_choices(picked, _split(classical), ensembles=sizes, strengths=strengths),
                 load_ldct_images(data, limit=limit, crop=crop),
                 dose_levels,
                 seed=seed,
@@ -129,7 +145,10 @@ def benchmark(
         if protocol != "gaussian":
             raise ValueError(f"unknown protocol {protocol!r}: choose gaussian or ldct")
         choices = benchmark_choices(
-            None if models.strip() == "all" else _split(models), _split(classical), ensembles=sizes
+            None if models.strip() == "all" else _split(models),
+            _split(classical),
+            ensembles=sizes,
+            strengths=strengths,
         )
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(

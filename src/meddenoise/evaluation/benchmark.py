@@ -243,30 +243,40 @@ def benchmark_choices(
     classical: Sequence[str] = DEFAULT_CLASSICAL,
     *,
     ensembles: Sequence[int] = (1,),
+    strengths: Sequence[float] = (1.0,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
     Each model is scored once per self-ensemble size of ``ensembles`` (1 = as is; ``"ct x8"`` names the
-    8-copy ensemble of ``ct``), side by side.
+    8-copy ensemble of ``ct``) and per denoising strength of ``strengths`` (1 = as is; ``"ct s0.5"``:
+    told half its noise level, as ``meddenoise denoise --strength 0.5``), side by side.
     """
-    from meddenoise.methods import shipped_names, with_ensemble
+    from meddenoise.methods import shipped_names, with_ensemble, with_strength
 
     if not ensembles:
         raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
+    if not strengths:
+        raise ValueError("strengths: give at least one (1 = as the model is)")
     keyed = [
-        (name if size == 1 else f"{name} x{size}", name, size)
+        (
+            (name if size == 1 else f"{name} x{size}") + ("" if power == 1 else f" s{power:g}"),
+            name,
+            size,
+            power,
+        )
         for name in (shipped_names() if models is None else models)
         for size in ensembles
+        for power in strengths
     ]
-    keyed += [(name, name, 1) for name in classical]
-    built: dict[str, DenoiserChoice] = {}  # each name loaded once; its ensemble sizes share the network
+    keyed += [(name, name, 1, 1.0) for name in classical]
+    built: dict[str, DenoiserChoice] = {}  # each name loaded once; its variants share the network
     choices: dict[str, DenoiserChoice] = {}
-    for key, name, size in keyed:
+    for key, name, size, power in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
         if name not in built:
             built[name] = build_denoiser(name)
-        choices[key] = with_ensemble(built[name], size)
+        choices[key] = with_strength(with_ensemble(built[name], size), power)
     return choices
 
 

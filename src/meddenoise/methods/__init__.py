@@ -24,6 +24,7 @@ from meddenoise.methods.factory import (
     parse_backend,
     shipped_names,
     with_ensemble,
+    with_strength,
 )
 from meddenoise.methods.resolver import DenoiserResolver
 
@@ -46,4 +47,5 @@ __all__ = [
     "parse_backend",
     "shipped_names",
     "with_ensemble",
+    "with_strength",
 ]

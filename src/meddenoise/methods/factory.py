@@ -304,6 +304,23 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
     return replace(choice, denoiser=SelfEnsemble(choice.denoiser, size), label=f"{choice.label} x{size}")
 
 
+def with_strength(choice: DenoiserChoice, strength: float) -> DenoiserChoice:
+    """``choice`` (a model) at a denoising ``strength`` (itself at 1): :class:`~meddenoise.models.strength.AtStrength`.
+
+    The label gets ``s<strength>``. ``ValueError`` for a strength that is negative or not finite, and for a
+    classical method (the benchmark tells those the true std, nothing else).
+    """
+    from meddenoise.models.denoiser import BatchDenoiser
+    from meddenoise.models.strength import AtStrength, check_strength
+
+    value = check_strength(strength, owner=f"{choice.label}: strength")
+    if value == 1:
+        return choice
+    if not isinstance(choice.denoiser, BatchDenoiser):
+        raise ValueError(f"{choice.label}: only a network runs at a strength in the benchmark")
+    return replace(choice, denoiser=AtStrength(choice.denoiser, value), label=f"{choice.label} s{value:g}")
+
+
 def export_model(name: str, output: str | Path, *, overwrite: bool = False) -> Path:
     """Write the model ``name`` (shipped name, ``pretrained:NAME`` or checkpoint path) as an ONNX file.
 
