@@ -87,3 +87,6 @@ def test_models_command_lists_them() -> None:
     for name in SHIPPED:
         assert name in result.output
     assert "TCGA-LUAD" in result.output and "MNI152" in result.output and "sha256" in result.output
+    ct = get_card("ct")
+    size = (PRETRAINED_DIR / ct.weights).stat().st_size
+    assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output

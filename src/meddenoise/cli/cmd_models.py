@@ -52,5 +52,12 @@ def models(
             typer.echo(f"  noise:        {card.noise}")
             typer.echo(f"  held apart:   {q.get('held_apart', '-') if (q := card.quality) else '-'}")
             typer.echo(f"  command:      {card.command} (seed {card.seed})")
+            storage = card.raw.get("weight_storage", "float32")
+            size = card.raw.get("size_bytes")
+            typer.echo(
+                f"  weights:      {card.weights}"
+                + (f", {size:,} bytes" if isinstance(size, int) else "")
+                + f", stored as {storage} (run in float32)"
+            )
             typer.echo(f"  sha256:       {card.sha256}")
     typer.echo(f"\nModel cards: {PRETRAINED_DIR}/<name>.md")
