@@ -8,8 +8,9 @@ told the true std of the simulated noise (``true_noise_std``). Writes three smal
 ``docs/img/``:
 
 * ``ldct-panels.png``: the four images (centre 256x256, soft-tissue window L40/W400) and, below, what
-  each method removed from its input (``input - output``, window +-100 HU); the last panel of that row
-  is what ``ct`` removes from the routine-dose slice itself (no noise added).
+  each method removed from its input (``input - output``, window +-100 HU); ``ct`` also at
+  ``--strength 0.5`` (told half the estimated level: sharper, more noise left); the last panel of that
+  row is what ``ct`` removes from the routine-dose slice itself (no noise added).
 * ``ldct-nps.png``: radial NPS (flat fat/soft-tissue 32x32 ROIs) of the simulated noise and of each
   output's error (output - routine dose), in HU^2 mm^2 against cycles/mm.
 
@@ -40,7 +41,7 @@ from meddenoise.pipeline.core import denoise_pixels
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 
-def run(name: str, pixels: np.ndarray, noise_level: str | float) -> np.ndarray:
+def run(name: str, pixels: np.ndarray, noise_level: str | float, strength: float = 1.0) -> np.ndarray:
     """``pixels`` (HU) denoised by ``name`` through the pipeline, as ``meddenoise denoise`` does."""
     choice = build_denoiser(name)
     out, _ = denoise_pixels(
@@ -49,7 +50,7 @@ def run(name: str, pixels: np.ndarray, noise_level: str | float) -> np.ndarray:
         intensity=choice.intensity,
         modality="CT",
         units="HU",
-        options=DenoiseOptions(noise_level=noise_level),
+        options=DenoiseOptions(noise_level=noise_level, strength=strength),
     )
     return out.astype(np.float64)
 
@@ -74,20 +75,23 @@ def main() -> None:
     noisy = scale_to_scan_level(noisy, clean, estimate_ct_noise(clean), 0.25).astype(np.float64)
     sigma = true_noise_std(noisy, clean)
     ours = run("ct", noisy, "auto")
+    gentle = run("ct", noisy, "auto", strength=0.5)
     bm3d = run("bm3d", noisy, sigma)
     routine = run("ct", clean, "auto")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
+    fig, axes = plt.subplots(2, 5, figsize=(12.5, 6.2))
     top = [
         ("routine dose", clean),
         ("25 % dose (lowdose-ct)", noisy),
         ("ct model, blind", ours),
+        ("ct, blind, --strength 0.5", gentle),
         (f"BM3D, told {sigma:.0f} HU", bm3d),
     ]
     bottom = [
         ("simulated noise", noisy - clean),
         ("removed by ct", noisy - ours),
+        ("removed by ct, strength 0.5", noisy - gentle),
         ("removed by BM3D", noisy - bm3d),
         ("ct on routine dose: removed", clean - routine),
     ]
@@ -105,8 +109,14 @@ def main() -> None:
     plt.close(fig)
 
     corners = flat_rois(clean, size=32)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for label, img in [("25 % dose noise", noisy), ("ct, blind", ours), ("BM3D, true σ", bm3d)]:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    curves = [
+        ("25 % dose noise", noisy),
+        ("ct, blind", ours),
+        ("ct, strength 0.5", gentle),
+        ("BM3D, true σ", bm3d),
+    ]
+    for label, img in curves:
         error = img - clean
         nps = noise_power_spectrum([error[r : r + 32, c : c + 32] for r, c in corners], pixel_mm=pixel_mm)
         ax.plot(
