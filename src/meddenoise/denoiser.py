@@ -13,11 +13,24 @@ Conventions
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["Denoiser", "as_float_image"]
+__all__ = ["Denoiser", "as_float_image", "check_strength"]
+
+
+def check_strength(strength: float, *, owner: str = "strength") -> float:
+    """A denoising strength as a float when finite and >= 0, else a one-line ``ValueError`` naming ``owner``.
+
+    The strength of ``meddenoise denoise --strength`` and of the benchmark's ``--strength``: a denoiser that
+    takes a noise level is told ``strength x`` it, any other is blended with its input; 0 is the input.
+    """
+    value = float(strength)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner} must be a finite number >= 0, got {strength!r}")
+    return value
 
 
 def as_float_image(image: np.ndarray) -> np.ndarray:

@@ -310,8 +310,9 @@ def with_strength(choice: DenoiserChoice, strength: float) -> DenoiserChoice:
     The label gets ``s<strength>``. ``ValueError`` for a strength that is negative or not finite, and for a
     classical method (the benchmark tells those the true std, nothing else).
     """
+    from meddenoise.denoiser import check_strength
     from meddenoise.models.denoiser import BatchDenoiser
-    from meddenoise.models.strength import AtStrength, check_strength
+    from meddenoise.models.strength import AtStrength
 
     value = check_strength(strength, owner=f"{choice.label}: strength")
     if value == 1:

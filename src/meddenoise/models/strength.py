@@ -9,22 +9,14 @@ power it would and keeps more edge and texture; any other network's output is bl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from meddenoise.denoiser import check_strength
 from meddenoise.models.denoiser import BatchDenoiser
 
-__all__ = ["AtStrength", "check_strength"]
-
-
-def check_strength(strength: float, *, owner: str = "strength") -> float:
-    """``strength`` as a float when finite and >= 0, else a one-line ``ValueError`` naming ``owner``."""
-    value = float(strength)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{owner} must be a finite number >= 0, got {strength!r}")
-    return value
+__all__ = ["AtStrength"]
 
 
 class AtStrength(BatchDenoiser):

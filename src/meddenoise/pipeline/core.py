@@ -11,7 +11,7 @@ import numpy as np
 
 from meddenoise.data import Normalizer
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
-from meddenoise.denoiser import Denoiser
+from meddenoise.denoiser import Denoiser, check_strength
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
 __all__ = [
@@ -96,10 +96,7 @@ class DenoiseOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "noise_level", parse_noise_level(self.noise_level))
-        strength = float(self.strength)
-        if not np.isfinite(strength) or strength < 0:
-            raise ValueError(f"strength must be a finite number >= 0, got {self.strength!r}")
-        object.__setattr__(self, "strength", strength)
+        object.__setattr__(self, "strength", check_strength(self.strength))
         if self.tile < 16:
             raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
         if not 0 <= self.overlap < self.tile // 2:
