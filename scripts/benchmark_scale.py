@@ -17,7 +17,7 @@ Three measurements, each in fresh child processes so that one does not warm or b
   series of ``--volume-slices`` 512x512 CT slices (a 512x512x600 volume by default) with the median,
   and the same volume as an int16 NIfTI (``.nii`` and ``.nii.gz``) with each ``--volume-methods`` entry
   (``median`` and the shipped ``ct`` model by default);
-  the child's ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (imports included) is its peak.
+  the child's own peak RSS (``meddenoise.provenance.peak_rss_mib``: VmHWM; imports included) is its peak.
 
 The machine is shared: the load average is recorded before each measurement; figures measured under
 load are lower bounds of what the machine does alone.
@@ -51,15 +51,16 @@ CT_SIZE = 512
 
 #: Run in a child: denoise one file (or folder) and print the peak RSS in MiB as JSON.
 _PEAK_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline import denoise_files
+from meddenoise.provenance import peak_rss_mib
 method, source, out = sys.argv[1:4]
 resolver = DenoiserResolver(method=method) if method == "median" else DenoiserResolver(model=method)
 t0 = time.perf_counter()
 summary = denoise_files([source], out, resolver=resolver, show_progress=False)
 print(json.dumps({"ok": summary.ok, "files": len(summary.done), "seconds": time.perf_counter() - t0,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": peak_rss_mib()}))
 """
 
 

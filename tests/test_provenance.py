@@ -74,3 +74,34 @@ def test_sha256_of_a_file(tmp_path: Path) -> None:
     path = tmp_path / "w.bin"
     path.write_bytes(b"abc" * 1_000_000)
     assert provenance.sha256_file(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
+def test_a_child_reports_its_own_peak_memory_not_its_parents() -> None:
+    import json
+    import sys
+
+    import numpy as np
+
+    src = Path(provenance.__file__).resolve().parents[1]
+    ballast = np.ones(300 * 2**20 // 8)  # 300 MiB, written so it is resident in this process
+    code = (
+        "import json, resource, numpy as np\n"
+        "from meddenoise.provenance import peak_rss_mib\n"
+        "before = peak_rss_mib()\n"
+        "block = np.ones(64 * 2**20 // 8)\n"
+        "print(json.dumps([before, peak_rss_mib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONPATH": str(src)}
+    )
+    before, after, inherited = json.loads(done.stdout)
+    assert ballast.sum() > 0
+    assert before < 200 and after >= before + 60  # its own imports, then its own 64 MiB
+    assert inherited >= 300  # what ru_maxrss says: at least this process's ballast (Linux carries it over)
+
+
+def test_peak_memory_reads_vmhwm(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 900000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t 1000 kB\n")
+    assert provenance.peak_rss_mib(status) == 200.0

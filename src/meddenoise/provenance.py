@@ -35,6 +35,7 @@ __all__ = [
     "native_bf16",
     "package_root",
     "package_versions",
+    "peak_rss_mib",
     "sha256_file",
 ]
 
@@ -166,6 +167,26 @@ def git_info(package_dir: Path | None = None) -> GitInfo | None:
         return None
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     return GitInfo(commit=commit, dirty=bool(status))
+
+
+def peak_rss_mib(status: Path = Path("/proc/self/status")) -> float:
+    """This process's own peak resident memory in MiB, since it started (or last exec'd).
+
+    On Linux ``VmHWM`` of ``/proc/self/status``. ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used there:
+    Linux carries it over fork and exec, so a child started by a 1.3 GB test worker reported 1.3 GB
+    whatever it did. Without ``/proc``, ``ru_maxrss`` (KiB, bytes on macOS).
+    """
+    try:
+        with open(status, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def sha256_file(path: str | Path) -> str:

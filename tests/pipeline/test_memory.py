@@ -81,11 +81,12 @@ def test_the_banded_noise_estimate_is_the_whole_image_estimate(
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from meddenoise.methods import DenoiserResolver
 from meddenoise.pipeline import denoise_file
+from meddenoise.provenance import peak_rss_mib
 denoise_file(sys.argv[1], sys.argv[2], resolver=DenoiserResolver(model="general"))
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+print(json.dumps(peak_rss_mib()))
 """
 
 
@@ -102,7 +103,10 @@ def test_an_8192_square_16bit_image_is_denoised_by_a_shipped_model_in_1_gib(tmp_
 
 
 def _child_peak_mib(args: list[str]) -> float:
-    """Run ``python -c ARGS`` in a fresh process (2 torch threads); the peak RSS in MiB it prints last."""
+    """Run ``python -c ARGS`` in a fresh process (2 torch threads); the peak RSS in MiB it prints last.
+
+    The child reads its own peak (``peak_rss_mib``): ``ru_maxrss`` would carry over this test process's.
+    """
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "2"}
     done = subprocess.run(
         [sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True, timeout=6000
@@ -111,13 +115,14 @@ def _child_peak_mib(args: list[str]) -> float:
 
 
 _CLI_CHILD = """
-import json, resource, sys
+import json, sys
 from meddenoise.cli.main import app
+from meddenoise.provenance import peak_rss_mib
 try:
     app(sys.argv[1:])
 except SystemExit as done:
     assert not done.code, done.code
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+print(json.dumps(peak_rss_mib()))
 """
 
 
