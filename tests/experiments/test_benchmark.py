@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from meddenoise.cli.main import app
 from meddenoise.data.intensity import IntensitySpec
@@ -266,26 +266,27 @@ def test_a_network_card_scores_its_x8_self_ensemble_beside_it() -> None:
     assert quality.rows["model_x8"].psnr != quality.rows["model"].psnr
 
 
-@pytest.mark.integration
-def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
+def _ct_told_at_20_hu(*options: str) -> Result:
+    """``meddenoise benchmark`` of ``ct`` alone, told the true std, on CT_small.dcm at 20 HU, plus ``options``."""
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file("CT_small.dcm")
     args = ["benchmark", "--data", str(path), "--models", "ct", "--classical", "", "--modes", "told"]
-    result = runner.invoke(app, [*args, "--levels", "20", "--ensemble", "1,2", "--no-progress"])
+    return runner.invoke(app, [*args, "--levels", "20", "--no-progress", *options])
+
+
+@pytest.mark.integration
+def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
+    result = _ct_told_at_20_hu("--ensemble", "1,2")
     assert result.exit_code == 0, result.output
     assert "| ct (true σ) |" in result.stdout and "| ct x2 (true σ) |" in result.stdout
-    bad = runner.invoke(app, [*args, "--levels", "20", "--ensemble", "eight"])
+    bad = _ct_told_at_20_hu("--ensemble", "eight")
     assert bad.exit_code == 2 and "--ensemble: 'eight' is not a whole number" in bad.output
 
 
 @pytest.mark.integration
 def test_cli_scores_a_model_at_each_strength() -> None:
-    from pydicom.data import get_testdata_file
-
-    path = get_testdata_file("CT_small.dcm")
-    args = ["benchmark", "--data", str(path), "--models", "ct", "--classical", "", "--modes", "told"]
-    result = runner.invoke(app, [*args, "--levels", "20", "--strength", "1,0", "--no-progress"])
+    result = _ct_told_at_20_hu("--strength", "1,0")
     assert result.exit_code == 0, result.output
     rows = {
         line.split("|")[1].strip(): line.split("|")[2].strip()
@@ -294,5 +295,5 @@ def test_cli_scores_a_model_at_each_strength() -> None:
     }
     # strength 0 returns the input: its row is the noisy input's; strength 1 is the model as trained
     assert rows["ct s0 (true σ)"] == rows["noisy"] != rows["ct (true σ)"]
-    bad = runner.invoke(app, [*args, "--levels", "20", "--strength", "half"])
+    bad = _ct_told_at_20_hu("--strength", "half")
     assert bad.exit_code == 2 and "--strength: 'half' is not a number" in bad.output
