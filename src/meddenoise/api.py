@@ -59,6 +59,7 @@ def denoise(
     description: str = DEFAULT_DESCRIPTION,
     backend: Backend | None = None,
     ensemble: int = 1,
+    edge_restore: float | None = None,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -105,6 +106,10 @@ def denoise(
     ensemble
         A model's geometric self-ensemble: 1 (off), 2, 4 or 8 flipped / rotated copies averaged;
         +0.1 to +0.5 dB at 8x the time on the shipped models' card images (``docs/denoise.md``).
+    edge_restore
+        In [0, 1]: the share of what a model removed, low-passed, that is put back at strong edges
+        (:mod:`meddenoise.models.edge_restore`; 0 = off). ``None``: the model's own default (``ct`` 0.8,
+        the other shipped models and checkpoints 0). Classical methods ignore it.
 
     Returns
     -------
@@ -114,7 +119,12 @@ def denoise(
     """
     spec = IntensitySpec.from_dict(intensity) if isinstance(intensity, dict) else intensity
     resolver = DenoiserResolver(
-        model=model, method=method, intensity=spec, backend=backend, ensemble=ensemble
+        model=model,
+        method=method,
+        intensity=spec,
+        backend=backend,
+        ensemble=ensemble,
+        edge_restore=edge_restore,
     )
     options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
 

@@ -275,6 +275,13 @@ def _ct_told_at_20_hu(*options: str) -> Result:
     return runner.invoke(app, [*args, "--levels", "20", "--no-progress", *options])
 
 
+def _psnr_by_row(table: str) -> dict[str, str]:
+    """The first column's text → the second's (PSNR) of every table row in ``table``."""
+    return {
+        line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if "|" in line
+    }
+
+
 @pytest.mark.integration
 def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
     result = _ct_told_at_20_hu("--ensemble", "1,2")
@@ -288,12 +295,19 @@ def test_cli_scores_a_model_beside_its_self_ensemble() -> None:
 def test_cli_scores_a_model_at_each_strength() -> None:
     result = _ct_told_at_20_hu("--strength", "1,0")
     assert result.exit_code == 0, result.output
-    rows = {
-        line.split("|")[1].strip(): line.split("|")[2].strip()
-        for line in result.stdout.splitlines()
-        if "|" in line
-    }
+    rows = _psnr_by_row(result.stdout)
     # strength 0 returns the input: its row is the noisy input's; strength 1 is the model as trained
     assert rows["ct s0 (true σ)"] == rows["noisy"] != rows["ct (true σ)"]
     bad = _ct_told_at_20_hu("--strength", "half")
     assert bad.exit_code == 2 and "--strength: 'half' is not a number" in bad.output
+
+
+@pytest.mark.integration
+def test_cli_scores_a_model_with_and_without_edge_restoration() -> None:
+    result = _ct_told_at_20_hu("--edge-restore", "0,default,1")
+    assert result.exit_code == 0, result.output
+    rows = _psnr_by_row(result.stdout)
+    assert {"ct e0 (true σ)", "ct (true σ)", "ct e1 (true σ)"} <= set(rows)
+    assert len({rows["ct e0 (true σ)"], rows["ct (true σ)"], rows["ct e1 (true σ)"]}) == 3
+    bad = _ct_told_at_20_hu("--edge-restore", "some")
+    assert bad.exit_code == 2 and "--edge-restore: 'some' is not a number" in bad.output

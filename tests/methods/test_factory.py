@@ -19,6 +19,7 @@ from meddenoise.methods import (
     common_intensity,
     method_kind,
     shipped_names,
+    with_ensemble,
 )
 from meddenoise.pretrained import get_card
 from meddenoise.training.checkpoint import CheckpointError
@@ -141,18 +142,18 @@ def test_common_intensity_is_the_models_own_or_an_error() -> None:
 def test_models_build_as_self_ensembles_and_classical_methods_refuse_it() -> None:
     from meddenoise.models.ensemble import SelfEnsemble
 
-    choice = build_denoiser("ct", ensemble=8)
+    choice = build_denoiser("mri", ensemble=8)
     assert isinstance(choice.denoiser, SelfEnsemble) and choice.denoiser.size == 8
-    assert choice.label == "pretrained ct x8" and choice.denoiser.name == "ct x8"
-    assert choice.intensity == get_card("ct").intensity and choice.denoiser.uses_sigma
-    assert not isinstance(build_denoiser("ct", ensemble=1).denoiser, SelfEnsemble)
+    assert choice.label == "pretrained mri x8" and choice.denoiser.name == "mri x8"
+    assert choice.intensity == get_card("mri").intensity and choice.denoiser.uses_sigma
+    assert not isinstance(build_denoiser("mri", ensemble=1).denoiser, SelfEnsemble)
     with pytest.raises(ValueError, match="median: a classical method has no self-ensemble"):
         build_denoiser("median", ensemble=2)
-    with pytest.raises(ValueError, match=r"pretrained ct: ensemble: size must be one of 1, 2, 4, 8, got 5"):
-        build_denoiser("ct", ensemble=5)
+    with pytest.raises(ValueError, match=r"pretrained mri: ensemble: size must be one of 1, 2, 4, 8, got 5"):
+        build_denoiser("mri", ensemble=5)
     # the resolver passes it to models only: a classical method runs as itself
-    resolver = DenoiserResolver(model="ct", ensemble=4)
-    assert resolver.for_modality("CT").denoiser.name == "ct x4"
+    resolver = DenoiserResolver(model="mri", ensemble=4)
+    assert resolver.for_modality("MR").denoiser.name == "mri x4"
     assert isinstance(
         DenoiserResolver(method="median", ensemble=4).for_modality(None).denoiser, MedianDenoiser
     )
@@ -177,9 +178,49 @@ def test_benchmark_choices_put_each_strength_beside_the_model() -> None:
     assert list(choices) == ["ct", "ct s0.5", "ct x2", "ct x2 s0.5", "median"]
     assert choices["ct x2 s0.5"].denoiser.name == "ct x2 s0.5"
     assert isinstance(choices["ct s0.5"].denoiser, AtStrength) and choices["ct s0.5"].denoiser.strength == 0.5
-    assert choices["ct"].denoiser is choices["ct s0.5"].denoiser.base  # one network for all variants
+    # one network for all variants (ct's own edge restoration wraps each of them)
+    assert choices["ct"].denoiser.base is choices["ct s0.5"].denoiser.base.base
     with pytest.raises(ValueError, match="at least one"):
         benchmark_choices(["ct"], [], strengths=())
     with pytest.raises(ValueError, match="median: only a network runs at a strength"):
         with_strength(choices["median"], 0.5)
     assert with_strength(choices["median"], 1) is choices["median"]
+
+
+def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> None:
+    from meddenoise.evaluation.benchmark import benchmark_choices
+    from meddenoise.methods import split_edge_restore, with_edge_restore
+    from meddenoise.models.edge_restore import EdgeRestoring
+    from meddenoise.pretrained import get_card
+
+    ct = build_denoiser("ct")
+    assert split_edge_restore(ct)[1] == get_card("ct").edge_restore == 0.8
+    assert split_edge_restore(build_denoiser("pretrained:mri"))[1] == 0.0
+    assert split_edge_restore(build_denoiser("median"))[1] == 0.0
+    assert (
+        isinstance(ct.denoiser, EdgeRestoring) and ct.denoiser.amount == 0.8 and ct.label == "pretrained ct"
+    )
+    assert ct.denoiser.name == "ct"  # the model as shipped keeps its name; another amount is named
+    off = build_denoiser("ct", edge_restore=0)
+    assert not isinstance(off.denoiser, EdgeRestoring) and off.label == "pretrained ct e0"
+    assert build_denoiser("mri", edge_restore=0.3).denoiser.name == "mri e0.3"
+    assert not isinstance(build_denoiser("mri").denoiser, EdgeRestoring)
+    with pytest.raises(ValueError, match="median: a classical method has no edge restoration"):
+        build_denoiser("median", edge_restore=0.5)
+    with pytest.raises(ValueError, match=r"edge restore must be a number in \[0, 1\]"):
+        build_denoiser("ct", edge_restore=2)
+    choices = benchmark_choices(["ct"], ["median"], edge_restores=(None, 0, 0.5))
+    assert list(choices) == ["ct", "ct e0", "ct e0.5", "median"]
+    assert choices["ct"].denoiser.amount == 0.8 and choices["ct e0.5"].denoiser.amount == 0.5
+    assert not isinstance(choices["ct e0"].denoiser, EdgeRestoring)
+    with pytest.raises(ValueError, match="median: only a network has its edges restored"):
+        with_edge_restore(choices["median"], 0.5)
+
+
+def test_edges_are_restored_on_the_self_ensembles_output() -> None:
+    from meddenoise.models.edge_restore import EdgeRestoring
+    from meddenoise.models.ensemble import SelfEnsemble
+
+    for ensemble in (build_denoiser("ct", ensemble=4), with_ensemble(build_denoiser("ct"), 4)):
+        assert isinstance(ensemble.denoiser, EdgeRestoring) and ensemble.denoiser.amount == 0.8
+        assert isinstance(ensemble.denoiser.base, SelfEnsemble) and ensemble.denoiser.base.size == 4

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from click.testing import Result
 from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
@@ -88,18 +89,37 @@ def test_default_model_auto_denoises_with_the_shipped_model_for_the_modality(tmp
     assert written.pixel_array.dtype == pydicom.dcmread(folder / "ct.dcm").pixel_array.dtype
 
 
-def test_ensemble_runs_the_model_on_flipped_copies_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
-    folder = _inputs(tmp_path)
+def _ct_at_20_hu(tmp_path: Path, out: str, *options: str) -> tuple[Result, pydicom.Dataset | None]:
+    """``denoise`` of the sample CT slice with ``ct`` told 20 HU into ``tmp_path/out``, plus ``options``;
+    the result and the written DICOM (``None`` when the command failed)."""
+    folder = tmp_path / "in"
+    if not folder.exists():
+        _inputs(tmp_path)
     args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "20"]
-    single = runner.invoke(app, [*args, "-o", str(tmp_path / "x1")])
-    pair = runner.invoke(app, [*args, "-o", str(tmp_path / "x2"), "--ensemble", "2"])
-    assert single.exit_code == 0 and pair.exit_code == 0, pair.output
-    written = pydicom.dcmread(tmp_path / "x2" / "ct.dcm")
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / out), *options])
+    written = tmp_path / out / "ct.dcm"
+    return result, pydicom.dcmread(written) if result.exit_code == 0 and written.exists() else None
+
+
+def test_ensemble_runs_the_model_on_flipped_copies_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
+    _, one = _ct_at_20_hu(tmp_path, "x1")
+    pair, written = _ct_at_20_hu(tmp_path, "x2", "--ensemble", "2")
+    assert one is not None and written is not None, pair.output
     assert "pretrained ct x2" in str(written.get("DerivationDescription", ""))
-    one = pydicom.dcmread(tmp_path / "x1" / "ct.dcm").pixel_array.astype(int)
-    assert np.abs(written.pixel_array.astype(int) - one).max() > 0  # another output than one pass
-    bad = runner.invoke(app, [*args, "-o", str(tmp_path / "x3"), "--ensemble", "3"])
+    assert np.abs(written.pixel_array.astype(int) - one.pixel_array.astype(int)).max() > 0  # not one pass
+    bad, _ = _ct_at_20_hu(tmp_path, "x3", "--ensemble", "3")
     assert bad.exit_code == 2 and "size must be one of 1, 2, 4, 8, got 3" in bad.output
+
+
+def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
+    _, restored = _ct_at_20_hu(tmp_path, "e")
+    off, plain = _ct_at_20_hu(tmp_path, "e0", "--edge-restore", "0")
+    assert restored is not None and plain is not None, off.output
+    assert "pretrained ct;" in str(restored.get("DerivationDescription", ""))  # the model as shipped
+    assert "pretrained ct e0;" in str(plain.get("DerivationDescription", ""))
+    assert np.abs(restored.pixel_array.astype(int) - plain.pixel_array.astype(int)).max() > 0
+    bad, _ = _ct_at_20_hu(tmp_path, "e2", "--edge-restore", "2")
+    assert bad.exit_code == 2 and "edge restore must be a number in [0, 1]" in bad.output
 
 
 def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:

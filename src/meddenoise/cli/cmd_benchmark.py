@@ -21,6 +21,17 @@ def _strength(text: str) -> float:
         raise ValueError(f"--strength: {text!r} is not a number (0 = input, 1 = as trained)") from None
 
 
+def _edge_restore(text: str) -> float | None:
+    if text == "default":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"--edge-restore: {text!r} is not a number in [0, 1] or 'default' (the model's own)"
+        ) from None
+
+
 def _ensemble_size(text: str) -> int:
     try:
         return int(text)
@@ -92,6 +103,14 @@ def benchmark(
             "side by side."
         ),
     ] = "1",
+    edge_restore: Annotated[
+        str,
+        typer.Option(
+            "--edge-restore",
+            help="Edge restorations of the models, comma-separated, as `denoise --edge-restore` (0-1; "
+            "'default' = each model's own, ct 0.8): '0,0.5' puts 'ct e0' and 'ct e0.5' side by side.",
+        ),
+    ] = "default",
     doses: Annotated[
         str,
         typer.Option(
@@ -121,6 +140,7 @@ def benchmark(
             raise FileExistsError(f"{out}: results folder exists and is not empty; pass --overwrite")
         sizes = [_ensemble_size(text) for text in _split(ensemble)]
         strengths = [_strength(text) for text in _split(strength)]
+        restores = [_edge_restore(text) for text in _split(edge_restore)]
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
@@ -131,7 +151,9 @@ def benchmark(
             dose_levels = parse_doses(doses)
             picked = ["ct"] if models.strip() == "all" else _split(models)
             ldct = ldct_benchmark(
-                benchmark_choices(picked, _split(classical), ensembles=sizes, strengths=strengths),
+                benchmark_choices(
+                    picked, _split(classical), ensembles=sizes, strengths=strengths, edge_restores=restores
+                ),
                 load_ldct_images(data, limit=limit, crop=crop),
                 dose_levels,
                 seed=seed,
@@ -149,6 +171,7 @@ def benchmark(
             _split(classical),
             ensembles=sizes,
             strengths=strengths,
+            edge_restores=restores,
         )
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(

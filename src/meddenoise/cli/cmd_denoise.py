@@ -46,6 +46,16 @@ def denoise_command(
             "+0.1 to +0.5 dB at 8x the time (docs/denoise.md).",
         ),
     ] = 1,
+    edge_restore: Annotated[
+        float | None,
+        typer.Option(
+            "--edge-restore",
+            help="0-1: the share of what a model removed, low-passed, put back at strong edges (sharper "
+            "edges, the noise in flat regions as removed); 0 turns it off. Default: the model's own "
+            "(ct 0.8, the others 0). Classical filters ignore it.",
+            show_default=False,
+        ),
+    ] = None,
     noise_level: Annotated[
         str,
         typer.Option(
@@ -133,7 +143,11 @@ def denoise_command(
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
         options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
         resolver = DenoiserResolver(
-            model=model, method=method, backend=parse_backend(backend), ensemble=ensemble
+            model=model,
+            method=method,
+            backend=parse_backend(backend),
+            ensemble=ensemble,
+            edge_restore=edge_restore,
         )
         execution = Execution(jobs=jobs, scheduler=scheduler)
         if scheduler is not None:

@@ -244,39 +244,60 @@ def benchmark_choices(
     *,
     ensembles: Sequence[int] = (1,),
     strengths: Sequence[float] = (1.0,),
+    edge_restores: Sequence[float | None] = (None,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
     Each model is scored once per self-ensemble size of ``ensembles`` (1 = as is; ``"ct x8"`` names the
-    8-copy ensemble of ``ct``) and per denoising strength of ``strengths`` (1 = as is; ``"ct s0.5"``:
-    told half its noise level, as ``meddenoise denoise --strength 0.5``), side by side.
+    8-copy ensemble of ``ct``), per edge restoration of ``edge_restores`` (``None`` = the model's own
+    default, unnamed; a number is named: ``"ct e0"`` without it) and per denoising strength of
+    ``strengths`` (1 = as is; ``"ct s0.5"``: told half its noise level, as ``meddenoise denoise
+    --strength 0.5``), side by side.
     """
-    from meddenoise.methods import shipped_names, with_ensemble, with_strength
+    from meddenoise.methods import (
+        shipped_names,
+        split_edge_restore,
+        with_edge_restore,
+        with_ensemble,
+        with_strength,
+    )
 
     if not ensembles:
         raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
     if not strengths:
         raise ValueError("strengths: give at least one (1 = as the model is)")
+    if not edge_restores:
+        raise ValueError("edge_restores: give at least one (None = the model's own)")
     keyed = [
         (
-            (name if size == 1 else f"{name} x{size}") + ("" if power == 1 else f" s{power:g}"),
+            (name if size == 1 else f"{name} x{size}")
+            + ("" if amount is None else f" e{amount:g}")
+            + ("" if power == 1 else f" s{power:g}"),
             name,
             size,
+            amount,
             power,
         )
         for name in (shipped_names() if models is None else models)
         for size in ensembles
+        for amount in edge_restores
         for power in strengths
     ]
-    keyed += [(name, name, 1, 1.0) for name in classical]
-    built: dict[str, DenoiserChoice] = {}  # each name loaded once; its variants share the network
+    keyed += [(name, name, 1, 0.0, 1.0) for name in classical]
+    # each name loaded once (its variants share the network), with its own edge restoration apart
+    built: dict[str, tuple[DenoiserChoice, float]] = {}
     choices: dict[str, DenoiserChoice] = {}
-    for key, name, size, power in keyed:
+    for key, name, size, amount, power in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
         if name not in built:
-            built[name] = build_denoiser(name)
-        choices[key] = with_strength(with_ensemble(built[name], size), power)
+            built[name] = split_edge_restore(build_denoiser(name))
+        base, own = built[name]
+        if base.kind == "classical":
+            choices[key] = base
+            continue
+        restore = own if amount is None else amount
+        choices[key] = with_strength(with_edge_restore(with_ensemble(base, size), restore), power)
     return choices
 
 

@@ -23,6 +23,8 @@ from meddenoise.methods.factory import (
     method_names,
     parse_backend,
     shipped_names,
+    split_edge_restore,
+    with_edge_restore,
     with_ensemble,
     with_strength,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "method_names",
     "parse_backend",
     "shipped_names",
+    "split_edge_restore",
+    "with_edge_restore",
     "with_ensemble",
     "with_strength",
 ]

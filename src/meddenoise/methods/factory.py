@@ -53,7 +53,10 @@ __all__ = [
     "method_names",
     "parse_backend",
     "shipped_names",
+    "split_edge_restore",
+    "with_edge_restore",
     "with_ensemble",
+    "with_strength",
 ]
 
 logger = logging.getLogger(__name__)
@@ -226,6 +229,7 @@ def build_denoiser(
     batch_size: int | None = None,
     backend: Backend | None = None,
     ensemble: int = 1,
+    edge_restore: float | None = None,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -246,6 +250,11 @@ def build_denoiser(
         Geometric self-ensemble of a model: 1 (off), 2, 4 or 8 flipped / rotated copies of each image,
         outputs averaged (:class:`~meddenoise.models.ensemble.SelfEnsemble`; ``size`` times the time).
         Refused for classical methods.
+    edge_restore
+        Edge restoration of a model's output, in [0, 1] (:class:`~meddenoise.models.edge_restore.EdgeRestoring`;
+        0 = off); ``None`` is the model's own: its card's ``edge_restore`` for a shipped model (``ct``:
+        0.5), 0 for a checkpoint. Applied after the self-ensemble. Refused (unless 0 or ``None``) for
+        classical methods.
 
     Raises
     ------
@@ -268,6 +277,8 @@ def build_denoiser(
             raise ValueError(f"{text}: a classical method has no back end to choose (models only)")
         if ensemble != 1:
             raise _no_ensemble(text)
+        if edge_restore:
+            raise ValueError(f"{text}: a classical method has no edge restoration (models only)")
         from meddenoise.classical import get_classical
 
         base = _classical_base(text)
@@ -281,7 +292,34 @@ def build_denoiser(
         choice = _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity, backend)
     else:
         choice = _checkpoint(text, batch_size, intensity, backend)
-    return with_ensemble(choice, ensemble)
+    default = _own_edge_restore(choice, kind, text)
+    amount = default if edge_restore is None else edge_restore
+    # a model as shipped keeps its name; another amount is named (derived DICOMs record the label)
+    return with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
+
+
+def _own_edge_restore(choice: DenoiserChoice, kind: MethodKind, name: str) -> float:
+    """The edge restoration a model gets unless told otherwise: a shipped model's card's (``ct``: 0.8), the
+    card recorded in an exported ``.onnx`` file, else 0."""
+    if kind == "pretrained":
+        from meddenoise.pretrained import get_card
+
+        return get_card(name.removeprefix(PRETRAINED_PREFIX).strip()).edge_restore
+    metadata = getattr(choice.denoiser, "metadata", None)
+    if isinstance(metadata, dict):
+        from meddenoise.methods.onnx_models import onnx_edge_restore
+
+        return onnx_edge_restore(metadata)
+    return 0.0
+
+
+def split_edge_restore(choice: DenoiserChoice) -> tuple[DenoiserChoice, float]:
+    """``choice`` without its edge restoration, and the amount it had (0 when it had none)."""
+    from meddenoise.models.edge_restore import EdgeRestoring
+
+    if isinstance(choice.denoiser, EdgeRestoring):
+        return replace(choice, denoiser=choice.denoiser.base), choice.denoiser.amount
+    return choice, 0.0
 
 
 def _no_ensemble(name: str) -> ValueError:
@@ -301,7 +339,36 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
         raise _no_ensemble(choice.label)
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
+    from meddenoise.models.edge_restore import EdgeRestoring
+
+    if isinstance(choice.denoiser, EdgeRestoring):  # edges are restored last, on the ensemble's output
+        inner = SelfEnsemble(choice.denoiser.base, size)
+        ensemble = EdgeRestoring(inner, choice.denoiser.amount, name=f"{choice.denoiser.name} x{size}")
+        return replace(choice, denoiser=ensemble, label=f"{choice.label} x{size}")
     return replace(choice, denoiser=SelfEnsemble(choice.denoiser, size), label=f"{choice.label} x{size}")
+
+
+def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = False) -> DenoiserChoice:
+    """``choice`` (a model) with its edges restored by ``amount`` (itself at 0):
+    :class:`~meddenoise.models.edge_restore.EdgeRestoring`.
+
+    With ``label`` the label and the denoiser's name get ``e<amount>`` (``pretrained ct e0``); without it
+    they stay (a model as shipped, or a row the benchmark names itself). ``ValueError`` for an amount
+    outside [0, 1] and for a classical method.
+    """
+    from meddenoise.models.denoiser import BatchDenoiser
+    from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore
+
+    value = check_edge_restore(amount, owner=f"{choice.label}: edge restore")
+    suffix = f" e{value:g}" if label else ""
+    if value == 0:
+        return replace(choice, label=choice.label + suffix)
+    if not isinstance(choice.denoiser, BatchDenoiser):
+        raise ValueError(f"{choice.label}: only a network has its edges restored")
+    name = choice.denoiser.name + suffix
+    return replace(
+        choice, denoiser=EdgeRestoring(choice.denoiser, value, name=name), label=choice.label + suffix
+    )
 
 
 def with_strength(choice: DenoiserChoice, strength: float) -> DenoiserChoice:

@@ -153,6 +153,15 @@ def checkpoint_export(path: str | Path, intensity: IntensitySpec) -> OnnxExport:
     )
 
 
+def onnx_edge_restore(metadata: dict[str, str]) -> float:
+    """The edge restoration recorded in an exported file's model card (a shipped ``ct``: 0.8), else 0."""
+    try:
+        card = json.loads(metadata.get(KEY_CARD, "{}"))
+        return float(card.get("edge_restore", 0.0)) if isinstance(card, dict) else 0.0
+    except (ValueError, TypeError):
+        return 0.0
+
+
 def onnx_intensity(metadata: dict[str, str]) -> IntensitySpec | None:
     """The intensity mapping recorded in an exported file's metadata, or ``None`` when it records none."""
     text = metadata.get(KEY_INTENSITY)

@@ -49,6 +49,9 @@ class DenoiserResolver:
     ensemble
         Self-ensemble size of models (1, 2, 4 or 8; see :func:`~meddenoise.methods.build_denoiser`).
         Classical methods ignore it.
+    edge_restore
+        Edge restoration of models' outputs in [0, 1], ``None`` for each model's own default (``ct``:
+        0.8, others 0; see :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
     """
 
     model: str | None = "auto"
@@ -57,6 +60,7 @@ class DenoiserResolver:
     batch_size: int = 4
     backend: Backend | None = None
     ensemble: int = 1
+    edge_restore: float | None = None
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,5 +98,6 @@ class DenoiserResolver:
                 batch_size=self.batch_size,
                 backend=None if classical else self.backend,
                 ensemble=1 if classical else self.ensemble,
+                edge_restore=None if classical else self.edge_restore,
             )
         return self._cache[name]

@@ -146,6 +146,8 @@ class ModelCardData:
     speed_threads: int | None = None
     #: how the weights file stores them (:mod:`meddenoise.models.weights`); cards before this field: float32
     weight_storage: str = "float32"
+    #: edge restoration applied to the output by default (:mod:`meddenoise.models.edge_restore`; 0 = none)
+    edge_restore: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -159,6 +161,7 @@ class ModelCardData:
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
             "weight_storage": self.weight_storage,
+            "edge_restore": self.edge_restore,
             "intensity": dict(self.intensity),
             "intensity_text": self.intensity_text,
             "noise": self.noise,
@@ -192,6 +195,7 @@ class ModelCardData:
             sha256=str(data["sha256"]),
             size_bytes=_int(data["size_bytes"]),
             weight_storage=str(data.get("weight_storage", "float32")),
+            edge_restore=_float(data.get("edge_restore", 0.0)),
             intensity=_mapping(data["intensity"]),
             intensity_text=str(data["intensity_text"]),
             noise=str(data["noise"]),
@@ -242,6 +246,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | architecture | `{card.architecture}` {dict(card.architecture_params)}, {card.parameters:,} parameters |
 | weights | `{card.weights}` ({card.size_bytes:,} bytes, {_storage_text(card.weight_storage)}), sha256 `{card.sha256}` |
 | intensity mapping | {card.intensity_text} → [0, 1]; values outside are left unchanged |
+| edge restoration | {_edge_restore_text(card.edge_restore)} |
 | noise trained on | {card.noise} |
 | training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, MSE, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
@@ -351,6 +356,15 @@ def _int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
+
+
+def _edge_restore_text(amount: float) -> str:
+    if amount == 0:
+        return "none by default (`--edge-restore A` adds it)"
+    return (
+        f"{amount:g} by default: that share of the removed component, low-passed, is put back at strong "
+        "edges (meddenoise.models.edge_restore; `--edge-restore 0` turns it off); the quality below includes it"
+    )
 
 
 def _float(value: object) -> float:

@@ -69,6 +69,9 @@ class ModelCard:
     quality: dict[str, Any] = field(default_factory=dict)
     ms_per_512: float | None = None
     summary: str = ""
+    #: the edge restoration applied to the model's output by default (0 = none; see
+    #: :mod:`meddenoise.models.edge_restore`)
+    edge_restore: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -95,6 +98,7 @@ class ModelCard:
                 quality=dict(data.get("quality", {})),
                 ms_per_512=(None if data.get("ms_per_512") is None else float(data["ms_per_512"])),
                 summary=str(data.get("summary", "")),
+                edge_restore=float(data.get("edge_restore", 0.0)),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError) as exc:
