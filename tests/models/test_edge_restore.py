@@ -101,3 +101,12 @@ def test_the_wrapper_uses_the_level_the_network_is_told_or_the_estimate() -> Non
     assert edge_gradient_ratio(restored[0], _step()) > edge_gradient_ratio(
         ndimage.gaussian_filter(images[0], 1.5), _step()
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(1, 9), width=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_the_3x3_maximum_is_scipys(height: int, width: int, seed: int) -> None:
+    from meddenoise.models.edge_restore import _maximum3x3
+
+    image = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    assert np.array_equal(_maximum3x3(image), ndimage.maximum_filter(image, size=3))

@@ -78,7 +78,14 @@ def edge_weight(denoised: np.ndarray, sigma: float, *, threshold: float = EDGE_T
         ndimage.gaussian_filter(image, 1.0, order=(0, 1)), ndimage.gaussian_filter(image, 1.0, order=(1, 0))
     )
     weight = np.clip(gradient * np.float32(1.0 / (threshold * sigma)) - 1.0, 0.0, 1.0)
-    return np.asarray(ndimage.gaussian_filter(ndimage.maximum_filter(weight, size=3), 1.0))
+    return np.asarray(ndimage.gaussian_filter(_maximum3x3(weight), 1.0))
+
+
+def _maximum3x3(image: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.maximum_filter(image, size=3)`` (its border mode included) in numpy, ~3x faster."""
+    padded = np.pad(image, 1, mode="edge")  # one pixel of 'edge' = scipy's 'reflect' for a 3-wide window
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
 def restore_edges(noisy: np.ndarray, denoised: np.ndarray, sigma: float, amount: float) -> np.ndarray:
