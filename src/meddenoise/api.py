@@ -23,7 +23,7 @@ from meddenoise.data.intensity import IntensitySpec
 from meddenoise.methods import Backend, DenoiserResolver
 from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image, derivation
 from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, noise_ignored_note
-from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from meddenoise.pipeline.tiling import DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
     from meddenoise.io import MedicalImage
@@ -52,7 +52,7 @@ def denoise(
     strength: float = 1.0,
     modality: str | None = None,
     intensity: IntensitySpec | dict[str, Any] | None = None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     output: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
@@ -92,7 +92,8 @@ def denoise(
         Override the intensity mapping (:class:`~meddenoise.data.IntensitySpec` or its dict); by
         default the denoiser's own (model card, checkpoint's training config, or the classical one).
     tile, overlap
-        Tiling of large images (the default tile takes a 512x512 slice whole).
+        Tiling of large images (by default an image up to 1024x1024 is denoised whole, a larger one in
+        640-px tiles).
     output
         Also write the result here (same format rules as the CLI; never onto the input).
     overwrite

@@ -143,8 +143,9 @@ def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:
 
 
 def test_denoise_help_states_the_real_tile_default() -> None:
-    from meddenoise.pipeline import DEFAULT_OVERLAP, DEFAULT_TILE
+    from meddenoise.pipeline import DEFAULT_OVERLAP, DEFAULT_TILE, WHOLE_IMAGE_MAX
 
     result = runner.invoke(app, ["denoise", "--help"], terminal_width=200)
     text = " ".join(result.output.replace("│", " ").split())
-    assert f"(default {DEFAULT_TILE})" in text and f"(default {DEFAULT_OVERLAP})" in text
+    assert f"up to {WHOLE_IMAGE_MAX}x{WHOLE_IMAGE_MAX} whole, a larger one in {DEFAULT_TILE}-px tiles" in text
+    assert f"(default {DEFAULT_OVERLAP})" in text

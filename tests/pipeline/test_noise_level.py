@@ -27,10 +27,12 @@ from meddenoise.methods import DenoiserResolver
 from meddenoise.noise import estimate_ct_noise, estimate_noise_std
 from meddenoise.pipeline import (
     DEFAULT_TILE,
+    WHOLE_IMAGE_MAX,
     DenoiseOptions,
     count_tiles,
     denoise_files,
     denoise_pixels,
+    tile_starts,
 )
 
 QUIET = {"show_progress": False}
@@ -296,8 +298,11 @@ def test_noise_and_strength_are_reported_per_series_and_recorded_in_the_dicom(tm
 
 
 def test_the_default_tile_takes_a_512_slice_whole_and_larger_images_are_still_tiled() -> None:
-    assert DenoiseOptions().tile == DEFAULT_TILE >= 512
-    assert count_tiles(512, 512) == 1
+    assert DenoiseOptions().tile is None and WHOLE_IMAGE_MAX >= 1024 and DEFAULT_TILE >= 512
+    assert count_tiles(512, 512) == count_tiles(1024, 700) == 1
+    assert count_tiles(1025, 1024) == len(tile_starts(1025, DEFAULT_TILE, 32)) * len(
+        tile_starts(1024, DEFAULT_TILE, 32)
+    )
     rec = SigmaRecorder()
     _, report = denoise_pixels(
         np.zeros((512, 512), np.float32), rec, intensity=IntensitySpec("minmax"), options=DenoiseOptions()

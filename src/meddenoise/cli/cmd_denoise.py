@@ -73,12 +73,13 @@ def denoise_command(
             "(input + strength x (denoised - input)).",
         ),
     ] = 1.0,
-    # None = the pipeline's defaults (DEFAULT_TILE, DEFAULT_OVERLAP); not imported here to keep start-up light
+    # None = the pipeline's defaults (WHOLE_IMAGE_MAX, DEFAULT_TILE, DEFAULT_OVERLAP); not imported here to keep
+    # start-up light
     tile: Annotated[
         int | None,
         typer.Option(
-            help="Tile side in pixels (default 1024): a 512x512 slice is denoised whole; larger images in "
-            "tiles (bounded memory).",
+            help="Tile side in pixels (default: an image up to 1024x1024 whole, a larger one in 640-px "
+            "tiles: bounded memory, and faster per pixel than larger tiles on a CPU).",
             show_default=False,
         ),
     ] = None,

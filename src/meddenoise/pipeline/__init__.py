@@ -32,10 +32,12 @@ from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks, wor
 from meddenoise.pipeline.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
+    WHOLE_IMAGE_MAX,
     blend_ramp,
     count_tiles,
     denoise_tiled,
     iter_tiled_rows,
+    resolve_tile,
     tile_starts,
     tile_weight,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "DEFAULT_DESCRIPTION",
     "DEFAULT_OVERLAP",
     "DEFAULT_TILE",
+    "WHOLE_IMAGE_MAX",
     "BatchSummary",
     "DenoiseOptions",
     "Execution",
@@ -67,6 +70,7 @@ __all__ = [
     "noise_ignored_note",
     "parse_noise_level",
     "plan_jobs",
+    "resolve_tile",
     "run_tasks",
     "tile_starts",
     "tile_weight",

@@ -82,25 +82,27 @@ class DenoiseOptions:
         the output is blended: ``input + strength * (denoised - input)`` (above 1 this extrapolates
         the removed component; values are clipped to the intensity mapping's range).
     tile, overlap
-        Tile side and overlap in pixels (:func:`~meddenoise.pipeline.tiling.denoise_tiled`); the
-        default tile takes a 512x512 (up to 1024x1024) slice whole.
+        Tile side and overlap in pixels (:func:`~meddenoise.pipeline.tiling.denoise_tiled`); without a
+        tile side an image up to 1024x1024 is denoised whole and a larger one in 640-px tiles
+        (:func:`~meddenoise.pipeline.tiling.resolve_tile`).
     batch_size
         Tiles per denoiser call (memory grows with it).
     """
 
     noise_level: str | float | None = "auto"
     strength: float = 1.0
-    tile: int = DEFAULT_TILE
+    tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
     batch_size: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "noise_level", parse_noise_level(self.noise_level))
         object.__setattr__(self, "strength", check_strength(self.strength))
-        if self.tile < 16:
+        if self.tile is not None and self.tile < 16:
             raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
-        if not 0 <= self.overlap < self.tile // 2:
-            raise ValueError(f"overlap must be in [0, tile/2), got {self.overlap} for tile {self.tile}")
+        smallest = DEFAULT_TILE if self.tile is None else self.tile  # the smallest tile it may get
+        if not 0 <= self.overlap < smallest // 2:
+            raise ValueError(f"overlap must be in [0, tile/2), got {self.overlap} for tile {smallest}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
