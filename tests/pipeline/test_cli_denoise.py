@@ -115,8 +115,11 @@ def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(t
     _, restored = _ct_at_20_hu(tmp_path, "e")
     off, plain = _ct_at_20_hu(tmp_path, "e0", "--edge-restore", "0")
     assert restored is not None and plain is not None, off.output
-    assert "pretrained ct;" in str(restored.get("DerivationDescription", ""))  # the model as shipped
+    # the model as shipped keeps its name; the description says what was done
+    assert "pretrained ct;" in str(restored.get("DerivationDescription", ""))
+    assert "strength 1.0; edge restoration 0.8" in str(restored.get("DerivationDescription", ""))
     assert "pretrained ct e0;" in str(plain.get("DerivationDescription", ""))
+    assert "edge restoration" not in str(plain.get("DerivationDescription", ""))
     assert np.abs(restored.pixel_array.astype(int) - plain.pixel_array.astype(int)).max() > 0
     bad, _ = _ct_at_20_hu(tmp_path, "e2", "--edge-restore", "2")
     assert bad.exit_code == 2 and "edge restore must be a number in [0, 1]" in bad.output

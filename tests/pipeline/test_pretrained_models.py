@@ -90,3 +90,5 @@ def test_models_command_lists_them() -> None:
     ct = get_card("ct")
     size = (PRETRAINED_DIR / ct.weights).stat().st_size
     assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output
+    assert "edge restore: 0.8 by default (--edge-restore 0 turns it off)" in result.output
+    assert "edge restore: none by default" in result.output  # the other models

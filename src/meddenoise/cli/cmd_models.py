@@ -49,6 +49,12 @@ def models(
             typer.echo(f"\n[{card.name}] {card.summary}")
             typer.echo(f"  architecture: {card.architecture} {card.architecture_params}")
             typer.echo(f"  intensity:    {card.intensity.describe()}")
+            restore = (
+                f"{card.edge_restore:g} by default (--edge-restore 0 turns it off)"
+                if card.edge_restore
+                else "none by default (--edge-restore A adds it)"
+            )
+            typer.echo(f"  edge restore: {restore}")
             typer.echo(f"  noise:        {card.noise}")
             typer.echo(f"  held apart:   {q.get('held_apart', '-') if (q := card.quality) else '-'}")
             typer.echo(f"  command:      {card.command} (seed {card.seed})")

@@ -139,6 +139,11 @@ class EdgeRestoring(BatchDenoiser):
         self.name = f"{base.name} e{self.amount:g}" if name is None else name
         self.uses_sigma = base.uses_sigma
 
+    @property
+    def edge_restore(self) -> float:
+        """The amount, under the name the pipeline's report reads (``; edge restoration 0.8``)."""
+        return self.amount
+
     def denoise_batch(
         self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
     ) -> np.ndarray:

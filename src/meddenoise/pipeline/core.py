@@ -131,6 +131,9 @@ class SliceReport:
         :attr:`DenoiseOptions.strength`.
     uses_sigma
         Whether the denoiser takes a noise level.
+    edge_restore
+        The edge restoration applied to the denoiser's output (its ``edge_restore``, e.g. the ``ct``
+        model's 0.8; 0 for none: :mod:`meddenoise.models.edge_restore`).
     tiles
         Tiles denoised in all.
     """
@@ -142,6 +145,7 @@ class SliceReport:
     sigmas: list[float | None] = field(default_factory=list)
     strength: float = 1.0
     uses_sigma: bool = False
+    edge_restore: float = 0.0
     tiles: int = 0
 
     @property
@@ -172,13 +176,16 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
 
     Examples: ``estimated noise 17.5 HU; strength 1.0``, ``estimated noise 17.5 HU (per slice
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
-    ``noise level left to the denoiser; strength 1.0``.
+    ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
+    ``; edge restoration 0.8``.
     """
     if not reports:
         return ""
     first = reports[0]
     levels = [v for r in reports for v in r.noise if v is not None]
     strength = f"strength {first.strength!r}"
+    if first.edge_restore:
+        strength += f"; edge restoration {first.edge_restore:g}"
     if first.noise_source == "none" or not levels:
         return f"noise level left to the denoiser; {strength}"
     mean = _with_units(_format_level(float(np.mean(levels))), first.units)
@@ -322,6 +329,8 @@ def _new_report(
         noise_source="estimated" if level == "auto" else ("none" if level is None else "given"),
         strength=options.strength,
         uses_sigma=denoiser.uses_sigma,
+        # duck-typed: the pipeline does not import the networks' wrappers (EdgeRestoring sets it)
+        edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
     )
 
 
