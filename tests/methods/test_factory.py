@@ -215,6 +215,8 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
     assert not isinstance(choices["ct e0"].denoiser, EdgeRestoring)
     with pytest.raises(ValueError, match="median: only a network has its edges restored"):
         with_edge_restore(choices["median"], 0.5)
+    again = with_edge_restore(ct, 0.3)  # replaces ct's own restoration, never restores twice
+    assert again.denoiser.amount == 0.3 and not isinstance(again.denoiser.base, EdgeRestoring)
 
 
 def test_edges_are_restored_on_the_self_ensembles_output() -> None:

@@ -253,7 +253,7 @@ def build_denoiser(
     edge_restore
         Edge restoration of a model's output, in [0, 1] (:class:`~meddenoise.models.edge_restore.EdgeRestoring`;
         0 = off); ``None`` is the model's own: its card's ``edge_restore`` for a shipped model (``ct``:
-        0.5), 0 for a checkpoint. Applied after the self-ensemble. Refused (unless 0 or ``None``) for
+        0.8), the card recorded in an exported ``.onnx`` file, 0 for a checkpoint. Applied after the self-ensemble. Refused (unless 0 or ``None``) for
         classical methods.
 
     Raises
@@ -352,14 +352,16 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     """``choice`` (a model) with its edges restored by ``amount`` (itself at 0):
     :class:`~meddenoise.models.edge_restore.EdgeRestoring`.
 
-    With ``label`` the label and the denoiser's name get ``e<amount>`` (``pretrained ct e0``); without it
-    they stay (a model as shipped, or a row the benchmark names itself). ``ValueError`` for an amount
-    outside [0, 1] and for a classical method.
+    A choice that restores edges already gets ``amount`` instead (never twice). With ``label`` the label
+    (and the restoring denoiser's name) get ``e<amount>`` (``pretrained ct e0``); without it they stay (a
+    model as shipped, or a row the benchmark names itself). ``ValueError`` for an amount outside [0, 1]
+    and for a classical method.
     """
     from meddenoise.models.denoiser import BatchDenoiser
     from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore
 
     value = check_edge_restore(amount, owner=f"{choice.label}: edge restore")
+    choice, _ = split_edge_restore(choice)
     suffix = f" e{value:g}" if label else ""
     if value == 0:
         return replace(choice, label=choice.label + suffix)

@@ -12,7 +12,7 @@ removed component, low-passed, is added back:
   gradient of ``k sigma`` per pixel and is 1 from ``2 k sigma``; it is widened by a 3x3 maximum and a
   Gaussian of 1 px so that both sides of an edge get it.
 * ``G`` is a Gaussian of :data:`RESIDUAL_SMOOTHING` px: the edge signal in ``x - y`` is smooth, the
-  noise is not, so the low-pass keeps most of the first and about a tenth of white noise's power.
+  noise is not, so the low-pass keeps most of the first and a sixth of white noise's power (1 / (4 pi 0.7^2)).
 * Flat regions (``w = 0``) are left exactly as the network made them, so the noise removed there and
   the mean there do not change; ``sigma = 0`` or an output equal to its input changes nothing.
 
