@@ -84,7 +84,7 @@ _COLUMNS = (
     ("ssim", "SSIM", 4),
     ("hu_bias_soft", "HU bias soft", 2),
     ("hu_bias_soft_core", "HU bias soft core", 2),
-    ("gradient_ratio", "edge grad. ratio", 3),
+    ("gradient_ratio", "edge grad. ratio", 4),  # methods differ in the 4th place
     ("residual_structure", "resid. structure", 3),
     ("nps_peak", "NPS peak /mm", 3),
     ("nps_mean", "NPS mean f /mm", 3),
@@ -93,7 +93,7 @@ _COLUMNS = (
 _ROUTINE_COLUMNS = (
     ("shift_soft_hu", "soft-tissue shift HU", 2),
     ("shift_fat_hu", "fat shift HU", 2),
-    ("gradient_ratio", "edge grad. ratio", 3),
+    ("gradient_ratio", "edge grad. ratio", 4),
     ("noise_in_hu", "flat noise in HU", 1),
     ("noise_out_hu", "flat noise out HU", 1),
     ("noise_reduction", "noise reduction", 3),
