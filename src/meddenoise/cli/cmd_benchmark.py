@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from meddenoise.cli.app import app
+
+T = TypeVar("T")
 
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _strength(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"--strength: {text!r} is not a number (0 = input, 1 = as trained)") from None
+def _each(text: str, option: str, convert: Callable[[str], T], expected: str) -> list[T]:
+    """``convert`` of each comma-separated item of ``text``; one line naming ``option`` for an item it refuses."""
+    values = []
+    for item in _split(text):
+        try:
+            values.append(convert(item))
+        except ValueError:
+            raise ValueError(f"{option}: {item!r} is not {expected}") from None
+    return values
 
 
-def _edge_restore(text: str) -> float | None:
-    if text == "default":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(
-            f"--edge-restore: {text!r} is not a number in [0, 1] or 'default' (the model's own)"
-        ) from None
-
-
-def _ensemble_size(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"--ensemble: {text!r} is not a whole number (1, 2, 4 or 8)") from None
+def _amount_or_default(text: str) -> float | None:
+    return None if text == "default" else float(text)
 
 
 @app.command()
@@ -138,9 +131,14 @@ def benchmark(
     try:
         if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
             raise FileExistsError(f"{out}: results folder exists and is not empty; pass --overwrite")
-        sizes = [_ensemble_size(text) for text in _split(ensemble)]
-        strengths = [_strength(text) for text in _split(strength)]
-        restores = [_edge_restore(text) for text in _split(edge_restore)]
+        sizes = _each(ensemble, "--ensemble", int, "a whole number (1, 2, 4 or 8)")
+        strengths = _each(strength, "--strength", float, "a number (0 = input, 1 = as trained)")
+        restores = _each(
+            edge_restore,
+            "--edge-restore",
+            _amount_or_default,
+            "a number in [0, 1] or 'default' (the model's own)",
+        )
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
