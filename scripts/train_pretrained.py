@@ -63,9 +63,8 @@ from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
 from meddenoise.evaluation.benchmark import BenchImage, centre_crop
 from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
-from meddenoise.methods import DenoiserChoice
-from meddenoise.models.denoiser import BatchDenoiser, ModelDenoiser
-from meddenoise.models.edge_restore import EdgeRestoring
+from meddenoise.methods import DenoiserChoice, with_edge_restore
+from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.weights import (
     WEIGHT_STORAGES,
     WeightStorage,
@@ -658,11 +657,6 @@ def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: 
     )
 
 
-def _with_edges(denoiser: ModelDenoiser, amount: float) -> BatchDenoiser:
-    """``denoiser`` followed by the edge restoration users get by default (none at 0)."""
-    return EdgeRestoring(denoiser, amount) if amount else denoiser
-
-
 def _shipped_choice(
     name: str, folder: Path, edge_restore: float | None = None
 ) -> tuple[ModelCardData, DenoiserChoice]:
@@ -676,8 +670,9 @@ def _shipped_choice(
     model.load_state_dict(load_weights(folder / card.weights))
     model.eval()
     amount = card.edge_restore if edge_restore is None else edge_restore
-    denoiser = _with_edges(ModelDenoiser(model, name=name, batch_size=4), amount)
-    return card, DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
+    denoiser = ModelDenoiser(model, name=name, batch_size=4)
+    choice = DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
+    return card, with_edge_restore(choice, amount)
 
 
 def speed_machine() -> str:
@@ -933,10 +928,12 @@ def main(argv: list[str] | None = None) -> int:
             shipped = build_model(ARCHITECTURE, **ARCHITECTURE_PARAMS)
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
-            denoiser = _with_edges(
-                ModelDenoiser(shipped, name=name, batch_size=4), EDGE_RESTORE.get(name, 0.0)
+            choice = with_edge_restore(
+                DenoiserChoice(
+                    ModelDenoiser(shipped, name=name, batch_size=4), data.intensity, name, "checkpoint"
+                ),
+                EDGE_RESTORE.get(name, 0.0),
             )
-            choice = DenoiserChoice(denoiser, data.intensity, name, "checkpoint")
             quality = (
                 _card_quality(name, choice, data, SUMMARIES[name][0])
                 if not args.no_eval
@@ -977,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
                 command=_recorded_command(_resolved_argv(sys.argv[1:] if argv is None else argv, args)),
                 seed=SEED,
                 quality=quality,
-                ms_per_512=ms_per_512(denoiser),
+                ms_per_512=ms_per_512(choice.denoiser),
                 speed_machine=speed_machine(),
                 speed_threads=torch.get_num_threads(),
                 initialised_from=(
