@@ -153,6 +153,13 @@ def test_a_kernel_sets_the_texture_of_the_simulated_noise_and_is_recorded() -> N
     # a soft kernel: coarser noise (lower NPS frequencies) and less of it, from the same photon draws
     assert noisy["hann:0.4"]["nps_mean"] < noisy["ramp"]["nps_mean"]
     assert noisy["hann:0.4"]["sigma_true"] < noisy["ramp"]["sigma_true"]
+    # ... whose share of coarse mottle (below 0.1 cycles/mm) is larger
+    coarse_share = {
+        k: r["nps_coarse_hu"] ** 2 / (r["nps_coarse_hu"] ** 2 + r["nps_fine_hu"] ** 2)
+        for k, r in noisy.items()
+    }
+    assert coarse_share["hann:0.4"] > 1.5 * coarse_share["ramp"]
+    assert "error < 0.1 /mm HU" in runs["ramp"].to_markdown()
     assert noisy["ramp"]["kernel_cutoff"] == 1.0 and noisy["hann:0.4"]["kernel_cutoff"] == 0.4
     assert runs["hann:0.4"].config["kernels"] == ["hann:0.4"]
     assert "kernel hann:0.4" in runs["hann:0.4"].to_markdown()

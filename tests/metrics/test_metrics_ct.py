@@ -56,6 +56,31 @@ def test_nps_peaks_at_the_frequency_of_the_noise_texture() -> None:
     )
 
 
+@pytest.mark.parametrize("cut", [0.1, 0.25, 0.5])
+def test_nps_bands_partition_the_variance_and_weigh_white_noise_by_their_area(cut: float) -> None:
+    rng = np.random.default_rng(3)
+    rois = rng.normal(0.0, 10.0, (100, 32, 32))
+    nps = noise_power_spectrum(rois, pixel_mm=0.7)
+    low, high = nps.band_std(0.0, cut), nps.band_std(cut)
+    assert low**2 + high**2 == pytest.approx(nps.variance, rel=1e-12)
+    assert nps.band_std() ** 2 == pytest.approx(nps.variance, rel=1e-12)
+    # white noise: each band's variance is its share of the grid's frequencies (DC removed by detrending)
+    f = np.fft.fftfreq(32, d=0.7)
+    radius = np.hypot(*np.meshgrid(f, f))
+    share = ((radius > 0) & (radius < cut)).sum() / (radius.size - 1)
+    assert low**2 / nps.variance == pytest.approx(share, abs=0.03)
+
+
+def test_blurred_noise_moves_its_power_to_the_coarse_band() -> None:
+    rng = np.random.default_rng(4)
+    white = rng.normal(0.0, 10.0, (40, 64, 64))
+    blurred = np.stack([ndimage.gaussian_filter(r, 2.0) for r in white])
+    share = [
+        noise_power_spectrum(x, pixel_mm=0.5).band_std(0.0, 0.15) ** 2 / x.var() for x in (white, blurred)
+    ]
+    assert share[1] > 3 * share[0]
+
+
 def test_plane_detrending_removes_a_ramp() -> None:
     rng = np.random.default_rng(2)
     ramp = np.add.outer(np.arange(32.0), np.arange(32.0)) * 5

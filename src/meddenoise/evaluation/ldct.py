@@ -9,7 +9,8 @@ their conventions, on the user's own CT folder:
   beside them the CT measures of :mod:`meddenoise.metrics.ct` against the full-dose slice: HU bias in
   soft tissue, the edge gradient ratio, residual structure (of the error), and the noise power spectrum
   of the error (output - full dose) in flat tissue ROIs (32x32; peak and mean frequency in cycles/mm
-  from the DICOM pixel spacing). The ``noisy`` row's NPS is that of the simulated noise itself.
+  from the DICOM pixel spacing, and the error's std in HU below and above :data:`NPS_COARSE` = 0.1
+  cycles/mm: coarse mottle and finer grain). The ``noisy`` row's NPS is that of the simulated noise itself.
 * **Split by patient**: every score is averaged over a patient's slices first, then over patients
   (each patient counts once; the DICOM PatientID, else the file name). No slice of a patient a model
   was trained on belongs in this folder.
@@ -75,6 +76,8 @@ LDCT_CLIP = (-1024.0, 1900.0)
 LDCT_DATA_RANGE = 2924.0
 #: Side of the flat-tissue ROIs of the NPS.
 NPS_ROI = 32
+#: Frequency (cycles/mm) that splits the error's noise into coarse mottle (periods over 10 mm) and finer grain.
+NPS_COARSE = 0.1
 #: Window and searched cutoffs (fractions of Nyquist) of kernel="matched".
 MATCHED_WINDOW = "hann"
 MATCHED_CUTOFFS = tuple(round(0.2 + 0.05 * k, 2) for k in range(17))  # 0.2 .. 1.0
@@ -88,6 +91,8 @@ _COLUMNS = (
     ("residual_structure", "resid. structure", 3),
     ("nps_peak", "NPS peak /mm", 3),
     ("nps_mean", "NPS mean f /mm", 3),
+    ("nps_coarse_hu", "error < 0.1 /mm HU", 1),
+    ("nps_fine_hu", "error >= 0.1 /mm HU", 1),
     ("seconds", "s / slice", 2),
 )
 _ROUTINE_COLUMNS = (
@@ -319,15 +324,21 @@ def true_noise_std(noisy: np.ndarray, clean: np.ndarray) -> float:
     return float(diff[mask].std() if mask.sum() > 16 else diff.std())
 
 
-def _nps_frequencies(error: np.ndarray, clean: np.ndarray, pixel_mm: float) -> tuple[float, float]:
+def _nps_measures(error: np.ndarray, clean: np.ndarray, pixel_mm: float) -> dict[str, float]:
+    """NPS peak and mean frequency of ``error`` in the flat ROIs of ``clean``, and its coarse / fine std (HU)."""
     from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
 
     corners = flat_rois(clean, size=NPS_ROI)
     if len(corners) < 2:
-        return math.nan, math.nan
+        return dict.fromkeys(("nps_peak", "nps_mean", "nps_coarse_hu", "nps_fine_hu"), math.nan)
     rois = [error[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners]
     spectrum = noise_power_spectrum(rois, pixel_mm=pixel_mm)
-    return spectrum.peak_frequency, spectrum.mean_frequency
+    return {
+        "nps_peak": spectrum.peak_frequency,
+        "nps_mean": spectrum.mean_frequency,
+        "nps_coarse_hu": spectrum.band_std(0.0, NPS_COARSE),
+        "nps_fine_hu": spectrum.band_std(NPS_COARSE),
+    }
 
 
 @dataclass
@@ -600,7 +611,6 @@ def ldct_benchmark(
         for row in dose_rows:
             i = int(row["image"])
             im = images[i]
-            peak, mean = _nps_frequencies(outputs[row["method"]][i] - im.pixels, im.pixels, im.pixel_mm)
             rows.append(
                 {
                     "dose": dose,
@@ -609,8 +619,7 @@ def ldct_benchmark(
                     "sigma_true": sigmas["told"][i],
                     "sigma_blind": sigmas["blind"][i],
                     "kernel_cutoff": kernels[i][1],
-                    "nps_peak": peak,
-                    "nps_mean": mean,
+                    **_nps_measures(outputs[row["method"]][i] - im.pixels, im.pixels, im.pixel_mm),
                 }
             )
     routine_rows: list[dict[str, Any]] = []

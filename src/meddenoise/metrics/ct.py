@@ -116,6 +116,7 @@ class NoisePowerSpectrum:
         The integral of ``nps2d`` over frequency (equals the ROIs' mean variance after detrending).
     peak_frequency, mean_frequency
         Where the radial NPS is largest, and ``sum(|f| NPS) / sum(NPS)`` over the 2D spectrum (cycles/mm).
+        :meth:`band_std` gives how much noise lies in a band of frequencies.
     rois
         How many ROIs were averaged.
     """
@@ -127,6 +128,27 @@ class NoisePowerSpectrum:
     peak_frequency: float
     mean_frequency: float
     rois: int
+
+    def band_std(self, low: float = 0.0, high: float = math.inf) -> float:
+        """The std (image units) of the noise between ``low`` and ``high`` cycles/mm (``low <= |f| < high``).
+
+        The square root of the 2D NPS integrated over that annulus: the bands of a partition of the
+        frequencies add up, in variance, to :attr:`variance`. It says how much noise of a texture is
+        left, where the peak and mean frequencies only say where it sits.
+
+        Examples
+        --------
+        >>> rois = np.random.default_rng(0).normal(0, 10, (50, 32, 32))
+        >>> nps = noise_power_spectrum(rois, pixel_mm=0.5)
+        >>> bool(abs(nps.band_std(0, 0.3) ** 2 + nps.band_std(0.3) ** 2 - nps.variance) < 1e-9)
+        True
+        """
+        n = self.nps2d.shape[0]
+        step = float(self.frequencies[1] - self.frequencies[0]) if len(self.frequencies) > 1 else 1.0
+        freq = np.fft.fftshift(np.fft.fftfreq(n, d=1.0 / (n * step)))
+        radius = np.hypot(*np.meshgrid(freq, freq, indexing="ij"))
+        inside = (radius >= low) & (radius < high)
+        return math.sqrt(max(float(self.nps2d[inside].sum()) * step * step, 0.0))
 
 
 def _detrend(roi: np.ndarray, how: str) -> np.ndarray:
