@@ -75,3 +75,13 @@ def test_a_self_ensemble_is_flip_equivariant_end_to_end_and_differs_from_one_pas
     np.testing.assert_allclose(flipped[:, ::-1], pair, atol=0.05)  # HU: equal to float rounding
     assert np.abs(pair - single).max() > 0.05  # a different output from one pass
     assert np.abs(pair - single).mean() < 5  # but the same denoising
+
+
+def test_texture_keeps_a_share_of_the_fine_noise_in_flat_tissue(rng: np.random.Generator) -> None:
+    hu = np.full((96, 96), 40.0)  # flat soft tissue with 30 HU of white noise
+    noisy = (hu + 30 * rng.standard_normal(hu.shape)).astype(np.float32)
+    kwargs = {"model": "ct", "modality": "CT", "noise_level": 30}
+    left = [float(np.std(denoise(noisy, texture=t, **kwargs)[8:-8, 8:-8])) for t in (0.0, 0.5)]
+    assert left[0] < 10 and 10 < left[1] < 20  # about half of the fine noise's 28 HU comes back
+    with pytest.raises(ValueError, match=r"texture must be a number in \[0, 1\]"):
+        denoise(noisy, texture=-0.5, **kwargs)

@@ -60,6 +60,7 @@ def denoise(
     backend: Backend | None = None,
     ensemble: int = 1,
     edge_restore: float | None = None,
+    texture: float = 0.0,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -111,6 +112,10 @@ def denoise(
         In [0, 1]: the share of what a model removed, low-passed, that is put back at strong edges
         (:mod:`meddenoise.models.edge_restore`; 0 = off). ``None``: the model's own default (``ct`` 0.8,
         the other shipped models and checkpoints 0). Classical methods ignore it.
+    texture
+        In [0, 1]: the share of the fine-grained noise a model removed that is put back, for the scan's
+        own noise texture instead of a smooth, blotchy one (:mod:`meddenoise.models.texture`; 0 = off,
+        the default). Costs noise reduction. Classical methods ignore it.
 
     Returns
     -------
@@ -126,6 +131,7 @@ def denoise(
         backend=backend,
         ensemble=ensemble,
         edge_restore=edge_restore,
+        texture=texture,
     )
     options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
 

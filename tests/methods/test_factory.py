@@ -226,3 +226,34 @@ def test_edges_are_restored_on_the_self_ensembles_output() -> None:
     for ensemble in (build_denoiser("ct", ensemble=4), with_ensemble(build_denoiser("ct"), 4)):
         assert isinstance(ensemble.denoiser, EdgeRestoring) and ensemble.denoiser.amount == 0.8
         assert isinstance(ensemble.denoiser.base, SelfEnsemble) and ensemble.denoiser.base.size == 4
+
+
+def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
+    from meddenoise.evaluation.benchmark import benchmark_choices
+    from meddenoise.methods import split_texture, with_edge_restore, with_texture
+    from meddenoise.models.edge_restore import EdgeRestoring
+    from meddenoise.models.ensemble import SelfEnsemble
+    from meddenoise.models.texture import TextureKeeping
+
+    textured = build_denoiser("ct", texture=0.5, ensemble=2)
+    assert isinstance(textured.denoiser, TextureKeeping) and textured.denoiser.amount == 0.5
+    assert isinstance(textured.denoiser.base, EdgeRestoring)  # the ct model's own restoration inside
+    assert isinstance(textured.denoiser.base.base, SelfEnsemble)
+    assert textured.label == "pretrained ct x2 t0.5" and textured.denoiser.edge_restore == 0.8
+    assert not isinstance(build_denoiser("ct").denoiser, TextureKeeping)  # off by default
+    # ensemble or edge restoration asked for afterwards go inside; a new texture replaces the old
+    later = with_ensemble(with_edge_restore(build_denoiser("mri", texture=0.3), 0.4), 4)
+    assert isinstance(later.denoiser, TextureKeeping) and later.label == "pretrained mri x4 t0.3"
+    assert isinstance(later.denoiser.base, EdgeRestoring) and isinstance(
+        later.denoiser.base.base, SelfEnsemble
+    )
+    again = with_texture(later, 0.6)
+    assert again.denoiser.amount == 0.6 and not isinstance(again.denoiser.base, TextureKeeping)
+    assert split_texture(with_texture(later, 0))[1] == 0.0
+    with pytest.raises(ValueError, match="median: a classical method has no noise texture"):
+        build_denoiser("median", texture=0.5)
+    with pytest.raises(ValueError, match=r"texture must be a number in \[0, 1\]"):
+        build_denoiser("ct", texture=1.5)
+    choices = benchmark_choices(["ct"], [], textures=(0, 0.7), strengths=(1, 0.5))
+    assert list(choices) == ["ct", "ct t0.7", "ct s0.5", "ct s0.5 t0.7"]
+    assert choices["ct s0.5 t0.7"].denoiser.base.amount == 0.7  # the strength wraps the texture

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recording_blur import RecordingBlur
 from scipy import ndimage
 
 from meddenoise.metrics.ct import edge_gradient_ratio
-from meddenoise.models.denoiser import BatchDenoiser
 from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore, edge_weight, restore_edges
 
 
-class _Blur(BatchDenoiser):
-    """A denoiser that blurs (Gaussian of 1.5 px); conditioned or blind; records the levels it is told."""
-
-    name = "blur"
-
-    def __init__(self, *, conditioned: bool) -> None:
-        self.uses_sigma = conditioned
-        self.told: list[np.ndarray | None] = []
-
-    def denoise_batch(
-        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
-    ) -> np.ndarray:
-        batch, levels = self.batch_and_levels(images, sigma)
-        self.told.append(levels)
-        return np.stack([ndimage.gaussian_filter(x, 1.5) for x in batch]).astype(np.float32)
+def _blur(*, conditioned: bool) -> RecordingBlur:
+    """The stand-in network: a Gaussian blur of 1.5 px."""
+    return RecordingBlur(conditioned=conditioned, blur=1.5, name="blur")
 
 
 def _step(noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -80,12 +66,12 @@ def test_an_amount_outside_zero_to_one_is_refused(amount: float) -> None:
     with pytest.raises(ValueError, match=r"must be a number in \[0, 1\]"):
         check_edge_restore(amount)
     with pytest.raises(ValueError, match="blur: edge restore"):
-        EdgeRestoring(_Blur(conditioned=False), amount)
+        EdgeRestoring(_blur(conditioned=False), amount)
 
 
 def test_the_wrapper_uses_the_level_the_network_is_told_or_the_estimate() -> None:
     images = np.stack([_step(0.02), _step(0.05, 1)])
-    conditioned = _Blur(conditioned=True)
+    conditioned = _blur(conditioned=True)
     out = EdgeRestoring(conditioned, 0.8).denoise_batch(images, sigma=[0.02, 0.05])
     np.testing.assert_allclose(conditioned.told[-1], [0.02, 0.05])
     expected = [
@@ -94,7 +80,7 @@ def test_the_wrapper_uses_the_level_the_network_is_told_or_the_estimate() -> Non
     ]
     np.testing.assert_allclose(out, np.stack(expected), atol=1e-6)
     # a blind network is told nothing; the restoration uses each image's estimated level
-    blind = _Blur(conditioned=False)
+    blind = _blur(conditioned=False)
     wrapped = EdgeRestoring(blind, 0.8)
     restored = wrapped.denoise_batch(images)
     assert blind.told == [None] and wrapped.name == "blur e0.8"

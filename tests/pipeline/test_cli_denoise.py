@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from click.testing import Result
 from pydicom.data import get_testdata_file
+from scipy import ndimage
 from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
@@ -123,6 +124,27 @@ def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(t
     assert np.abs(restored.pixel_array.astype(int) - plain.pixel_array.astype(int)).max() > 0
     bad, _ = _ct_at_20_hu(tmp_path, "e2", "--edge-restore", "2")
     assert bad.exit_code == 2 and "edge restore must be a number in [0, 1]" in bad.output
+
+
+def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
+    _, default = _ct_at_20_hu(tmp_path, "t0")
+    run, textured = _ct_at_20_hu(tmp_path, "t5", "--texture", "0.5")
+    assert default is not None and textured is not None, run.output
+    description = str(textured.get("DerivationDescription", ""))
+    assert "pretrained ct t0.5;" in description and "edge restoration 0.8; noise texture 0.5" in description
+    assert "noise texture" not in str(default.get("DerivationDescription", ""))
+
+    # half the fine grain the model removed is back: the fine part of input - output shrinks to about half
+    def hu(ds: pydicom.Dataset) -> np.ndarray:
+        return ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+
+    source = hu(pydicom.dcmread(tmp_path / "in" / "ct.dcm"))
+    fine = [
+        float(np.std((r := source - hu(ds)) - ndimage.gaussian_filter(r, 1.5))) for ds in (default, textured)
+    ]
+    assert 0.4 < fine[1] / fine[0] < 0.7
+    bad, _ = _ct_at_20_hu(tmp_path, "t2", "--texture", "2")
+    assert bad.exit_code == 2 and "texture must be a number in [0, 1]" in bad.output
 
 
 def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:

@@ -104,6 +104,14 @@ def benchmark(
             "'default' = each model's own, ct 0.8): '0,0.5' puts 'ct e0' and 'ct e0.5' side by side.",
         ),
     ] = "default",
+    texture: Annotated[
+        str,
+        typer.Option(
+            "--texture",
+            help="Noise textures of the models, comma-separated, as `denoise --texture` (0-1; 0 = off): "
+            "'0,0.7' puts 'ct' and 'ct t0.7' side by side.",
+        ),
+    ] = "0",
     doses: Annotated[
         str,
         typer.Option(
@@ -139,6 +147,7 @@ def benchmark(
             _amount_or_default,
             "a number in [0, 1] or 'default' (the model's own)",
         )
+        textures = _each(texture, "--texture", float, "a number in [0, 1] (0 = off)")
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
@@ -150,7 +159,12 @@ def benchmark(
             picked = ["ct"] if models.strip() == "all" else _split(models)
             ldct = ldct_benchmark(
                 benchmark_choices(
-                    picked, _split(classical), ensembles=sizes, strengths=strengths, edge_restores=restores
+                    picked,
+                    _split(classical),
+                    ensembles=sizes,
+                    strengths=strengths,
+                    edge_restores=restores,
+                    textures=textures,
                 ),
                 load_ldct_images(data, limit=limit, crop=crop),
                 dose_levels,
@@ -170,6 +184,7 @@ def benchmark(
             ensembles=sizes,
             strengths=strengths,
             edge_restores=restores,
+            textures=textures,
         )
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(

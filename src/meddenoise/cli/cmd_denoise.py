@@ -56,6 +56,15 @@ def denoise_command(
             show_default=False,
         ),
     ] = None,
+    texture: Annotated[
+        float,
+        typer.Option(
+            "--texture",
+            help="0-1: the share of the fine-grained noise a model removed that is put back, for the scan's "
+            "own noise texture instead of a smooth, blotchy one (costs noise reduction; 0, the default, "
+            "is off). Classical filters ignore it.",
+        ),
+    ] = 0.0,
     noise_level: Annotated[
         str,
         typer.Option(
@@ -149,6 +158,7 @@ def denoise_command(
             backend=parse_backend(backend),
             ensemble=ensemble,
             edge_restore=edge_restore,
+            texture=texture,
         )
         execution = Execution(jobs=jobs, scheduler=scheduler)
         if scheduler is not None:

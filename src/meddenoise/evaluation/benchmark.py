@@ -245,6 +245,7 @@ def benchmark_choices(
     ensembles: Sequence[int] = (1,),
     strengths: Sequence[float] = (1.0,),
     edge_restores: Sequence[float | None] = (None,),
+    textures: Sequence[float] = (0.0,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
@@ -252,7 +253,8 @@ def benchmark_choices(
     8-copy ensemble of ``ct``), per edge restoration of ``edge_restores`` (``None`` = the model's own
     default, unnamed; a number is named: ``"ct e0"`` without it) and per denoising strength of
     ``strengths`` (1 = as is; ``"ct s0.5"``: told half its noise level, as ``meddenoise denoise
-    --strength 0.5``), side by side.
+    --strength 0.5``) and per noise texture of ``textures`` (0 = off; ``"ct t0.5"``: as ``meddenoise
+    denoise --texture 0.5``), side by side.
     """
     from meddenoise.methods import (
         shipped_names,
@@ -260,6 +262,7 @@ def benchmark_choices(
         with_edge_restore,
         with_ensemble,
         with_strength,
+        with_texture,
     )
 
     if not ensembles:
@@ -268,26 +271,31 @@ def benchmark_choices(
         raise ValueError("strengths: give at least one (1 = as the model is)")
     if not edge_restores:
         raise ValueError("edge_restores: give at least one (None = the model's own)")
+    if not textures:
+        raise ValueError("textures: give at least one (0 = off)")
     keyed = [
         (
             (name if size == 1 else f"{name} x{size}")
             + ("" if amount is None else f" e{amount:g}")
-            + ("" if power == 1 else f" s{power:g}"),
+            + ("" if power == 1 else f" s{power:g}")
+            + ("" if share == 0 else f" t{share:g}"),
             name,
             size,
             amount,
             power,
+            share,
         )
         for name in (shipped_names() if models is None else models)
         for size in ensembles
         for amount in edge_restores
         for power in strengths
+        for share in textures
     ]
-    keyed += [(name, name, 1, 0.0, 1.0) for name in classical]
+    keyed += [(name, name, 1, 0.0, 1.0, 0.0) for name in classical]
     # each name loaded once (its variants share the network), with its own edge restoration apart
     built: dict[str, tuple[DenoiserChoice, float]] = {}
     choices: dict[str, DenoiserChoice] = {}
-    for key, name, size, amount, power in keyed:
+    for key, name, size, amount, power, share in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
         if name not in built:
@@ -297,7 +305,9 @@ def benchmark_choices(
             choices[key] = base
             continue
         restore = own if amount is None else amount
-        choices[key] = with_strength(with_edge_restore(with_ensemble(base, size), restore), power)
+        restored = with_edge_restore(with_ensemble(base, size), restore)
+        # the strength wraps everything, as the pipeline scales the level the whole chain is told
+        choices[key] = with_strength(with_texture(restored, share), power)
     return choices
 
 

@@ -24,9 +24,11 @@ from meddenoise.methods.factory import (
     parse_backend,
     shipped_names,
     split_edge_restore,
+    split_texture,
     with_edge_restore,
     with_ensemble,
     with_strength,
+    with_texture,
 )
 from meddenoise.methods.resolver import DenoiserResolver
 
@@ -49,7 +51,9 @@ __all__ = [
     "parse_backend",
     "shipped_names",
     "split_edge_restore",
+    "split_texture",
     "with_edge_restore",
     "with_ensemble",
     "with_strength",
+    "with_texture",
 ]

@@ -54,9 +54,11 @@ __all__ = [
     "parse_backend",
     "shipped_names",
     "split_edge_restore",
+    "split_texture",
     "with_edge_restore",
     "with_ensemble",
     "with_strength",
+    "with_texture",
 ]
 
 logger = logging.getLogger(__name__)
@@ -230,6 +232,7 @@ def build_denoiser(
     backend: Backend | None = None,
     ensemble: int = 1,
     edge_restore: float | None = None,
+    texture: float = 0.0,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -255,6 +258,10 @@ def build_denoiser(
         0 = off); ``None`` is the model's own: its card's ``edge_restore`` for a shipped model (``ct``:
         0.8), the card recorded in an exported ``.onnx`` file, 0 for a checkpoint. Applied after the self-ensemble. Refused (unless 0 or ``None``) for
         classical methods.
+    texture
+        Noise texture of a model's output, in [0, 1]: the share of the fine-grained noise it removed that is
+        put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off, the default). Applied last.
+        Refused (unless 0) for classical methods.
 
     Raises
     ------
@@ -279,6 +286,8 @@ def build_denoiser(
             raise _no_ensemble(text)
         if edge_restore:
             raise ValueError(f"{text}: a classical method has no edge restoration (models only)")
+        if texture:
+            raise ValueError(f"{text}: a classical method has no noise texture setting (models only)")
         from meddenoise.classical import get_classical
 
         base = _classical_base(text)
@@ -295,7 +304,8 @@ def build_denoiser(
     default = _own_edge_restore(choice, kind, text)
     amount = default if edge_restore is None else edge_restore
     # a model as shipped keeps its name; another amount is named (derived DICOMs record the label)
-    return with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
+    restored = with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
+    return with_texture(restored, texture)
 
 
 def _own_edge_restore(choice: DenoiserChoice, kind: MethodKind, name: str) -> float:
@@ -337,10 +347,13 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
         return choice
     if choice.kind == "classical":
         raise _no_ensemble(choice.label)
-    if not isinstance(choice.denoiser, BatchDenoiser):
-        raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
     from meddenoise.models.edge_restore import EdgeRestoring
 
+    choice, texture = split_texture(choice)
+    if texture:  # the texture is kept last, on the ensemble's (and edge restoration's) output
+        return with_texture(with_ensemble(choice, size), texture)
+    if not isinstance(choice.denoiser, BatchDenoiser):
+        raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
     if isinstance(choice.denoiser, EdgeRestoring):  # edges are restored last, on the ensemble's output
         inner = SelfEnsemble(choice.denoiser.base, size)
         ensemble = EdgeRestoring(inner, choice.denoiser.amount, name=f"{choice.denoiser.name} x{size}")
@@ -361,6 +374,9 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore
 
     value = check_edge_restore(amount, owner=f"{choice.label}: edge restore")
+    choice, texture = split_texture(choice)
+    if texture:  # restore the edges inside, keep the texture last
+        return with_texture(with_edge_restore(choice, value, label=label), texture)
     choice, _ = split_edge_restore(choice)
     suffix = f" e{value:g}" if label else ""
     if value == 0:
@@ -370,6 +386,38 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     name = choice.denoiser.name + suffix
     return replace(
         choice, denoiser=EdgeRestoring(choice.denoiser, value, name=name), label=choice.label + suffix
+    )
+
+
+def split_texture(choice: DenoiserChoice) -> tuple[DenoiserChoice, float]:
+    """``choice`` without its noise texture setting, and the amount it had (0 when it had none)."""
+    from meddenoise.models.texture import TextureKeeping
+
+    if isinstance(choice.denoiser, TextureKeeping):
+        label = choice.label.removesuffix(f" t{choice.denoiser.amount:g}")
+        return replace(choice, denoiser=choice.denoiser.base, label=label), choice.denoiser.amount
+    return choice, 0.0
+
+
+def with_texture(choice: DenoiserChoice, amount: float) -> DenoiserChoice:
+    """``choice`` (a model) keeping ``amount`` of the fine-grained noise it removes (itself at 0):
+    :class:`~meddenoise.models.texture.TextureKeeping`, applied last.
+
+    The label and the denoiser's name get ``t<amount>`` (``pretrained ct t0.5``). A choice that keeps a
+    texture already gets ``amount`` instead (never twice). ``ValueError`` for an amount outside [0, 1]
+    and for a classical method.
+    """
+    from meddenoise.models.denoiser import BatchDenoiser
+    from meddenoise.models.texture import TextureKeeping, check_texture
+
+    value = check_texture(amount, owner=f"{choice.label}: texture")
+    choice, _ = split_texture(choice)
+    if value == 0:
+        return choice
+    if not isinstance(choice.denoiser, BatchDenoiser):
+        raise ValueError(f"{choice.label}: only a network keeps a noise texture (models only)")
+    return replace(
+        choice, denoiser=TextureKeeping(choice.denoiser, value), label=f"{choice.label} t{value:g}"
     )
 
 

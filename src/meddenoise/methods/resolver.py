@@ -52,6 +52,9 @@ class DenoiserResolver:
     edge_restore
         Edge restoration of models' outputs in [0, 1], ``None`` for each model's own default (``ct``:
         0.8, others 0; see :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
+    texture
+        Share of the fine-grained noise a model removed that is put back, in [0, 1] (0 = off; see
+        :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
     """
 
     model: str | None = "auto"
@@ -61,6 +64,7 @@ class DenoiserResolver:
     backend: Backend | None = None
     ensemble: int = 1
     edge_restore: float | None = None
+    texture: float = 0.0
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +75,13 @@ class DenoiserResolver:
                 f"unknown classical method {self.method!r}; choose from {', '.join(classical_names())} "
                 "(or calibrated-<name>); models and checkpoints go in model="
             )
-        # Fail early, before any file is touched, when the choice cannot be resolved.
+        from meddenoise.models.edge_restore import check_edge_restore
+        from meddenoise.models.texture import check_texture
+
+        # Fail early, before any file is touched, on a bad setting or a choice that cannot be resolved.
+        if self.edge_restore is not None:
+            self.edge_restore = check_edge_restore(self.edge_restore, owner="edge restore")
+        self.texture = check_texture(self.texture, owner="texture")
         if self.method is not None or self.model != "auto":
             self.for_modality(None)
 
@@ -99,5 +109,6 @@ class DenoiserResolver:
                 backend=None if classical else self.backend,
                 ensemble=1 if classical else self.ensemble,
                 edge_restore=None if classical else self.edge_restore,
+                texture=0.0 if classical else self.texture,
             )
         return self._cache[name]

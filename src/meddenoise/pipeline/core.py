@@ -134,6 +134,9 @@ class SliceReport:
     edge_restore
         The edge restoration applied to the denoiser's output (its ``edge_restore``, e.g. the ``ct``
         model's 0.8; 0 for none: :mod:`meddenoise.models.edge_restore`).
+    texture
+        The share of the removed fine-grained noise put back (the denoiser's ``texture``; 0 for none:
+        :mod:`meddenoise.models.texture`).
     tiles
         Tiles denoised in all.
     """
@@ -146,6 +149,7 @@ class SliceReport:
     strength: float = 1.0
     uses_sigma: bool = False
     edge_restore: float = 0.0
+    texture: float = 0.0
     tiles: int = 0
 
     @property
@@ -177,7 +181,7 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     Examples: ``estimated noise 17.5 HU; strength 1.0``, ``estimated noise 17.5 HU (per slice
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
     ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
-    ``; edge restoration 0.8``.
+    ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5``.
     """
     if not reports:
         return ""
@@ -186,6 +190,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     strength = f"strength {first.strength!r}"
     if first.edge_restore:
         strength += f"; edge restoration {first.edge_restore:g}"
+    if first.texture:
+        strength += f"; noise texture {first.texture:g}"
     if first.noise_source == "none" or not levels:
         return f"noise level left to the denoiser; {strength}"
     mean = _with_units(_format_level(float(np.mean(levels))), first.units)
@@ -331,6 +337,7 @@ def _new_report(
         uses_sigma=denoiser.uses_sigma,
         # duck-typed: the pipeline does not import the networks' wrappers (EdgeRestoring sets it)
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
+        texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
     )
 
 
