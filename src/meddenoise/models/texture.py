@@ -15,10 +15,10 @@ fine noise's std. ``amount = 0`` changes nothing; unlike edge restoration it nee
 
 Measured on the held-apart CT of issue 13 (``docs/low-dose-ct.md``, matched kernel, blind): the ``ct``
 model's error NPS peaks at 0.16 / 0.06 cycles/mm at 25 % / 10 % simulated dose (BM3D told the true
-std: 0.15 / 0.17); ``amount = 0.7`` moves it to the scan's own noise texture at both doses for about
-1.5 dB of PSNR (still more than 1 dB above BM3D told), and leaves ~20 % instead of ~50 % of noise
-reduction on routine-dose scans. So it is off by default: a setting for readers who want the scan's
-texture back (``meddenoise denoise --texture 0.5``).
+std: 0.15 / 0.17); ``amount = 0.7`` moves it to the scan's own noise texture at both doses (0.16 /
+0.18) for 0.8 / 1.7 dB of PSNR (still +2.0 / +1.9 dB over BM3D told), but removes only ~20 % instead of
+~50 % of the noise on routine-dose scans. So it is off by default: a setting for readers who want the
+scan's texture back (``meddenoise denoise --texture 0.7``).
 """
 
 from __future__ import annotations
