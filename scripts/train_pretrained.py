@@ -37,8 +37,9 @@ std in soft tissue whatever its texture. Each texture is reconstructed with its 
 Nyquist, because real soft and standard kernels make noise far coarser than the full-band ramp, and a model
 that had seen only the ramp left that noise in place (``--ct-kernels ramp`` trains the ramp alone).
 
-``--init-shipped`` fine-tunes a modality model from its own shipped weights (a CPU-sized continuation of a
-longer run; the card names the SHA-256 of the weights it started from) instead of from a general model.
+``--init-shipped`` fine-tunes each model of ``--models`` (``general`` too) from its own shipped weights (a
+CPU-sized continuation of a longer run, with ``--finetune-patches`` / ``--finetune-epochs``; the card names the
+SHA-256 of the weights it started from) instead of from a general model.
 """
 
 from __future__ import annotations
@@ -797,8 +798,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init-shipped",
         action="store_true",
-        help="fine-tune each modality model from its own shipped weights (the card records their "
-        "SHA-256) instead of from a general model; 'general' cannot be among --models",
+        help="fine-tune each model of --models (general too) from its own shipped weights with the "
+        "--finetune-* settings (the card records their SHA-256) instead of from a general model",
     )
     parser.add_argument("--architecture", default=ARCHITECTURE, help="registered model name")
     parser.add_argument(
@@ -884,8 +885,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.models)
     if args.init_general is not None and "general" in wanted:
         parser.error("--init-general reuses a general run: leave 'general' out of --models")
-    if args.init_shipped and ("general" in wanted or args.init_general is not None):
-        parser.error("--init-shipped fine-tunes modality models from their own weights: no general model")
+    if args.init_shipped and args.init_general is not None:
+        parser.error("--init-shipped fine-tunes each model from its own weights: no --init-general")
     parts, general = _with_texture(raw_parts, ct_texture, workers=args.workers, kernels=args.ct_kernels)
     with tempfile.TemporaryDirectory() as tmp:
         # the shipped weights are read before anything is trained (--out may be where the new ones go)
@@ -895,12 +896,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs_dir or Path(tmp)
         general_run = args.init_general or runs / "general"
         # The general model is trained first (unless given): every modality model is fine-tuned from it.
-        skip_general = args.init_general is not None or args.init_shipped
+        skip_general = args.init_general is not None or (args.init_shipped and "general" not in wanted)
         order = ([] if skip_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
         for name in order:
             data = general if name == "general" else parts[name]
             rng = np.random.default_rng([SEED, list(SUMMARIES).index(name)])
-            if name == "general":
+            from_scratch = name == "general" and not args.init_shipped
+            if from_scratch:
                 patches_n, epochs, lr, init = args.patches, args.epochs, 1e-3, None
             else:
                 patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
@@ -910,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
                 patches_n = _budgeted_patches(
                     config, data, args.time_budget, epochs, args.max_patches, Path(tmp)
                 )
-                if name == "general":
+                if from_scratch:
                     args.patches = patches_n
                 else:
                     args.finetune_patches = patches_n
@@ -978,10 +980,10 @@ def main(argv: list[str] | None = None) -> int:
                 speed_machine=speed_machine(),
                 speed_threads=torch.get_num_threads(),
                 initialised_from=(
-                    None
-                    if name == "general"
-                    else shipped_start[name][1]
+                    shipped_start[name][1]
                     if args.init_shipped
+                    else None
+                    if name == "general"
                     else "the general model (same command, same seed)"
                 ),
                 training=CardTraining(
