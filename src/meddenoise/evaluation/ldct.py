@@ -324,11 +324,10 @@ def true_noise_std(noisy: np.ndarray, clean: np.ndarray) -> float:
     return float(diff[mask].std() if mask.sum() > 16 else diff.std())
 
 
-def _nps_measures(error: np.ndarray, clean: np.ndarray, pixel_mm: float) -> dict[str, float]:
-    """NPS peak and mean frequency of ``error`` in the flat ROIs of ``clean``, and its coarse / fine std (HU)."""
-    from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
+def _nps_measures(error: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float) -> dict[str, float]:
+    """NPS peak and mean frequency of ``error`` in the flat ROIs at ``corners``, and its coarse / fine std (HU)."""
+    from meddenoise.metrics.ct import noise_power_spectrum
 
-    corners = flat_rois(clean, size=NPS_ROI)
     if len(corners) < 2:
         return dict.fromkeys(("nps_peak", "nps_mean", "nps_coarse_hu", "nps_fine_hu"), math.nan)
     rois = [error[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners]
@@ -562,7 +561,7 @@ def ldct_benchmark(
     ValueError
         For no images or no methods.
     """
-    from meddenoise.metrics.ct import routine_dose_faithfulness
+    from meddenoise.metrics.ct import flat_rois, routine_dose_faithfulness
     from meddenoise.noise import LowDoseCTNoise, estimate_ct_noise
 
     if not images:
@@ -589,6 +588,8 @@ def ldct_benchmark(
     # each routine-dose slice's own noise: the matched level and the routine table's blind level
     routine_noise = [estimate_ct_noise(im.full) for im in images] if fixed_kernel is None or routine else []
     dose_seeds = np.random.SeedSequence(seed).spawn(len(doses))
+    # the flat ROIs of each full-dose slice, found once for every method and dose
+    flat = [flat_rois(im.pixels, size=NPS_ROI) for im in images]
     for dose, dose_seed in zip(doses, dose_seeds, strict=True):
         children = dose_seed.spawn(len(images))
         noisy_full = [
@@ -619,7 +620,7 @@ def ldct_benchmark(
                     "sigma_true": sigmas["told"][i],
                     "sigma_blind": sigmas["blind"][i],
                     "kernel_cutoff": kernels[i][1],
-                    **_nps_measures(outputs[row["method"]][i] - im.pixels, im.pixels, im.pixel_mm),
+                    **_nps_measures(outputs[row["method"]][i] - im.pixels, flat[i], im.pixel_mm),
                 }
             )
     routine_rows: list[dict[str, Any]] = []
