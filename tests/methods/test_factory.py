@@ -257,3 +257,28 @@ def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
     choices = benchmark_choices(["ct"], [], textures=(0, 0.7), strengths=(1, 0.5))
     assert list(choices) == ["ct", "ct t0.7", "ct s0.5", "ct s0.5 t0.7"]
     assert choices["ct s0.5 t0.7"].denoiser.base.amount == 0.7  # the strength wraps the texture
+
+
+def test_auto_texture_follows_the_noise_level_in_hu_on_a_ct_window_only() -> None:
+    from meddenoise.evaluation.benchmark import benchmark_choices
+    from meddenoise.methods import split_texture, with_ensemble
+    from meddenoise.models.edge_restore import EdgeRestoring
+    from meddenoise.models.texture import TextureKeeping, TextureRamp
+
+    auto = build_denoiser("ct", texture="auto")
+    assert isinstance(auto.denoiser, TextureKeeping) and isinstance(auto.denoiser.amount, TextureRamp)
+    assert auto.label == "pretrained ct tauto" and isinstance(auto.denoiser.base, EdgeRestoring)
+    ramp = auto.denoiser.amount
+    assert (ramp.start, ramp.full, ramp.amount) == pytest.approx((30 / 2048, 50 / 2048, 0.7))
+    # the ramp survives later wrappers, and comes off with its label
+    bigger = with_ensemble(auto, 2)
+    assert bigger.label == "pretrained ct x2 tauto" and bigger.denoiser.amount == ramp
+    plain, amount = split_texture(bigger)
+    assert plain.label == "pretrained ct x2" and amount == ramp
+    # no HU scale to read: the percentile-mapped models put nothing back
+    assert not isinstance(build_denoiser("mri", texture="auto").denoiser, TextureKeeping)
+    with pytest.raises(ValueError, match="median: a classical method has no noise texture"):
+        build_denoiser("median", texture="auto")
+    choices = benchmark_choices(["ct"], [], textures=(0, "auto", 0.7))
+    assert list(choices) == ["ct", "ct tauto", "ct t0.7"]
+    assert choices["ct tauto"].denoiser.amount == ramp

@@ -10,7 +10,17 @@ from recording_blur import RecordingBlur
 from scipy import ndimage
 
 from meddenoise.metrics.ct import noise_power_spectrum
-from meddenoise.models.texture import TextureKeeping, check_texture, keep_texture
+from meddenoise.models.texture import (
+    AUTO_TEXTURE_AMOUNT,
+    AUTO_TEXTURE_FULL_HU,
+    AUTO_TEXTURE_START_HU,
+    TextureKeeping,
+    TextureRamp,
+    auto_texture_ramp,
+    check_texture,
+    keep_texture,
+    parse_texture,
+)
 
 
 def _smooth(*, conditioned: bool) -> RecordingBlur:
@@ -86,3 +96,63 @@ def test_the_wrapper_tells_the_network_its_levels_and_names_itself() -> None:
     blind = _smooth(conditioned=True)
     TextureKeeping(blind, 0.6).denoise_batch(images)
     assert len(blind.told) == 1 and blind.told[0] is not None and blind.told[0][1] > blind.told[0][0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(low=st.floats(0.0, 0.2), high=st.floats(0.0, 0.2))
+def test_a_ramp_never_puts_back_less_at_a_higher_noise_level(low: float, high: float) -> None:
+    ramp = TextureRamp(start=0.01, full=0.03, amount=0.7)
+    low, high = sorted((low, high))
+    assert 0.0 <= ramp.at(low) <= ramp.at(high) <= 0.7
+    assert ramp.at(min(low, 0.01)) == 0.0 and ramp.at(max(high, 0.03)) == 0.7
+
+
+def test_the_auto_ramp_is_the_hu_levels_on_the_windows_scale() -> None:
+    ramp = auto_texture_ramp(2048.0)  # the ct model's L0/W2048 window: 1 on its scale is 2048 HU
+    assert ramp.at(AUTO_TEXTURE_START_HU / 2048) == 0.0
+    assert ramp.at(AUTO_TEXTURE_FULL_HU / 2048) == AUTO_TEXTURE_AMOUNT == 0.7
+    assert ramp.at(40 / 2048) == pytest.approx(0.35)  # halfway between 30 and 50 HU
+    assert auto_texture_ramp(400.0).at(40 / 400) == pytest.approx(0.35)  # the same HU on a narrower window
+    with pytest.raises(ValueError, match="start < full"):
+        TextureRamp(start=0.03, full=0.01, amount=0.5)
+    with pytest.raises(ValueError, match="texture ramp"):
+        TextureRamp(start=0.0, full=0.01, amount=1.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("auto", "auto"), (" AUTO ", "auto"), ("0.5", 0.5), (0.25, 0.25)]
+)
+def test_a_setting_is_auto_or_an_amount(text: str | float, expected: str | float) -> None:
+    assert parse_texture(text) == expected
+
+
+@pytest.mark.parametrize("text", ["bogus", "2", -1.0])
+def test_a_setting_that_is_neither_is_refused_in_one_line(text: str | float) -> None:
+    with pytest.raises(ValueError, match=r"^texture.*\[0, 1\]"):
+        parse_texture(text)
+
+
+def test_a_ramp_gives_each_image_the_amount_at_its_own_level() -> None:
+    images = np.stack([_flat(0.02), _flat(0.05, 1), _flat(0.03, 2)])
+    ramp = TextureRamp(start=0.025, full=0.045, amount=0.6)
+    wrapped = TextureKeeping(_smooth(conditioned=True), ramp)
+    out = wrapped.denoise_batch(images, sigma=[0.02, 0.05, 0.035])
+    amounts = [0.0, 0.6, 0.3]  # below the ramp, above it, halfway
+    expected = [
+        keep_texture(x, ndimage.gaussian_filter(x, 3.0), a) for x, a in zip(images, amounts, strict=True)
+    ]
+    np.testing.assert_allclose(out, np.stack(expected), atol=1e-6)
+    assert wrapped.name == "smooth tauto" and wrapped.texture_auto and wrapped.texture == 0.6
+    assert [wrapped.texture_at(s) for s in (0.02, 0.05, 0.035, None)] == pytest.approx([*amounts, 0.0])
+    assert not TextureKeeping(_smooth(conditioned=True), 0.4).texture_auto
+
+
+def test_a_ramp_reads_the_level_even_for_a_network_that_takes_none() -> None:
+    quiet, loud = _flat(0.005), _flat(0.08, 1)
+    ramp = TextureRamp(start=0.02, full=0.04, amount=0.5)
+    blind = _smooth(conditioned=False)
+    out = TextureKeeping(blind, ramp).denoise_batch(np.stack([quiet, loud]))
+    assert blind.told == [None]  # the network itself is told nothing
+    smooth = [ndimage.gaussian_filter(x, 3.0) for x in (quiet, loud)]
+    np.testing.assert_allclose(out[0], smooth[0], atol=1e-6)  # estimated ~0.005: below the ramp
+    np.testing.assert_allclose(out[1], keep_texture(loud, smooth[1], 0.5), atol=1e-6)  # ~0.08: above it

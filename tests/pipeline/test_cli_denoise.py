@@ -147,6 +147,31 @@ def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path:
     assert bad.exit_code == 2 and "texture must be a number in [0, 1]" in bad.output
 
 
+def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_path: Path) -> None:
+    # told 20 HU: under the ramp's 30 HU, so nothing comes back and the pixels are the default's
+    _, default = _ct_at_20_hu(tmp_path, "a0")
+    run, auto = _ct_at_20_hu(tmp_path, "a20", "--texture", "auto")
+    assert default is not None and auto is not None, run.output
+    assert np.array_equal(auto.pixel_array, default.pixel_array)
+    assert "pretrained ct tauto;" in str(auto.get("DerivationDescription", ""))
+    assert "noise texture auto 0" in run.output
+    # told 40 HU: halfway up the ramp (30-50 HU), the same pixels as a fixed share of 0.35
+    folder = tmp_path / "in"
+    args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40"]
+    run40 = runner.invoke(app, [*args, "-o", str(tmp_path / "a40"), "--texture", "auto"])
+    fixed = runner.invoke(app, [*args, "-o", str(tmp_path / "f35"), "--texture", "0.35"])
+    assert run40.exit_code == 0 and fixed.exit_code == 0, run40.output + fixed.output
+    assert "noise texture auto 0.35" in str(
+        pydicom.dcmread(tmp_path / "a40" / "ct.dcm").DerivationDescription
+    )
+    np.testing.assert_array_equal(
+        pydicom.dcmread(tmp_path / "a40" / "ct.dcm").pixel_array,
+        pydicom.dcmread(tmp_path / "f35" / "ct.dcm").pixel_array,
+    )
+    bad, _ = _ct_at_20_hu(tmp_path, "ab", "--texture", "sometimes")
+    assert bad.exit_code == 2 and "expected a number in [0, 1] or 'auto'" in bad.output
+
+
 def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:
     folder = _inputs(tmp_path)  # two files (MR, CT) and a blind filter given a noise level
     shutil.copy(get_testdata_file("MR_small.dcm"), folder / "mr2.dcm")

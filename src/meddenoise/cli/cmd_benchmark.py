@@ -108,8 +108,8 @@ def benchmark(
         str,
         typer.Option(
             "--texture",
-            help="Noise textures of the models, comma-separated, as `denoise --texture` (0-1; 0 = off): "
-            "'0,0.7' puts 'ct' and 'ct t0.7' side by side.",
+            help="Noise textures of the models, comma-separated, as `denoise --texture` (0-1; 0 = off; "
+            "'auto'): '0,0.7,auto' puts 'ct', 'ct t0.7' and 'ct tauto' side by side.",
         ),
     ] = "0",
     doses: Annotated[
@@ -135,6 +135,7 @@ def benchmark(
         parse_levels,
         parse_window,
     )
+    from meddenoise.models.texture import parse_texture
 
     try:
         if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -147,7 +148,7 @@ def benchmark(
             _amount_or_default,
             "a number in [0, 1] or 'default' (the model's own)",
         )
-        textures = _each(texture, "--texture", float, "a number in [0, 1] (0 = off)")
+        textures = _each(texture, "--texture", parse_texture, "a number in [0, 1] (0 = off) or 'auto'")
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):

@@ -57,14 +57,15 @@ def denoise_command(
         ),
     ] = None,
     texture: Annotated[
-        float,
+        str,
         typer.Option(
             "--texture",
             help="0-1: the share of the fine-grained noise a model removed that is put back, for the scan's "
             "own noise texture instead of a smooth, blotchy one (costs noise reduction; 0, the default, "
-            "is off). Classical filters ignore it.",
+            "is off). 'auto': none up to 30 HU of noise, 0.7 from 50 HU (the ct model; others none). "
+            "Classical filters ignore it.",
         ),
-    ] = 0.0,
+    ] = "0",
     noise_level: Annotated[
         str,
         typer.Option(

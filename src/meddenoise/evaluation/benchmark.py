@@ -245,7 +245,7 @@ def benchmark_choices(
     ensembles: Sequence[int] = (1,),
     strengths: Sequence[float] = (1.0,),
     edge_restores: Sequence[float | None] = (None,),
-    textures: Sequence[float] = (0.0,),
+    textures: Sequence[float | str] = (0.0,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
@@ -254,16 +254,18 @@ def benchmark_choices(
     default, unnamed; a number is named: ``"ct e0"`` without it) and per denoising strength of
     ``strengths`` (1 = as is; ``"ct s0.5"``: told half its noise level, as ``meddenoise denoise
     --strength 0.5``) and per noise texture of ``textures`` (0 = off; ``"ct t0.5"``: as ``meddenoise
-    denoise --texture 0.5``), side by side.
+    denoise --texture 0.5``; ``"auto"``: ``"ct tauto"``), side by side.
     """
     from meddenoise.methods import (
         shipped_names,
         split_edge_restore,
+        texture_amount,
         with_edge_restore,
         with_ensemble,
         with_strength,
         with_texture,
     )
+    from meddenoise.models.texture import parse_texture
 
     if not ensembles:
         raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
@@ -278,7 +280,7 @@ def benchmark_choices(
             (name if size == 1 else f"{name} x{size}")
             + ("" if amount is None else f" e{amount:g}")
             + ("" if power == 1 else f" s{power:g}")
-            + ("" if share == 0 else f" t{share:g}"),
+            + ("" if share == 0 else f" t{share if isinstance(share, str) else format(share, 'g')}"),
             name,
             size,
             amount,
@@ -289,7 +291,7 @@ def benchmark_choices(
         for size in ensembles
         for amount in edge_restores
         for power in strengths
-        for share in textures
+        for share in [parse_texture(value) for value in textures]
     ]
     keyed += [(name, name, 1, 0.0, 1.0, 0.0) for name in classical]
     # each name loaded once (its variants share the network), with its own edge restoration apart
@@ -307,7 +309,7 @@ def benchmark_choices(
         restore = own if amount is None else amount
         restored = with_edge_restore(with_ensemble(base, size), restore)
         # the strength wraps everything, as the pipeline scales the level the whole chain is told
-        choices[key] = with_strength(with_texture(restored, share), power)
+        choices[key] = with_strength(with_texture(restored, texture_amount(restored, share)), power)
     return choices
 
 

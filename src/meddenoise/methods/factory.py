@@ -30,11 +30,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from meddenoise._optional import feature_for_method, require
 from meddenoise.data.intensity import CLASSICAL_INTENSITY, DEFAULT_INTENSITY, IntensitySpec
 from meddenoise.denoiser import Denoiser
+
+if TYPE_CHECKING:  # the networks' wrappers load lazily (torch)
+    from meddenoise.models.texture import TextureAmount
 
 __all__ = [
     "BACKENDS",
@@ -55,6 +58,7 @@ __all__ = [
     "shipped_names",
     "split_edge_restore",
     "split_texture",
+    "texture_amount",
     "with_edge_restore",
     "with_ensemble",
     "with_strength",
@@ -232,7 +236,7 @@ def build_denoiser(
     backend: Backend | None = None,
     ensemble: int = 1,
     edge_restore: float | None = None,
-    texture: float = 0.0,
+    texture: float | str = 0.0,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -261,7 +265,9 @@ def build_denoiser(
     texture
         Noise texture of a model's output, in [0, 1]: the share of the fine-grained noise it removed that is
         put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off, the default). Applied last.
-        Refused (unless 0) for classical methods.
+        ``"auto"``: a share that follows the noise level (:func:`~meddenoise.models.texture.auto_texture_ramp`:
+        none up to 30 HU, 0.7 from 50 HU) for a model whose intensity mapping is a CT window (``ct``);
+        nothing for other models. Refused (unless 0) for classical methods.
 
     Raises
     ------
@@ -305,7 +311,19 @@ def build_denoiser(
     amount = default if edge_restore is None else edge_restore
     # a model as shipped keeps its name; another amount is named (derived DICOMs record the label)
     restored = with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
-    return with_texture(restored, texture)
+    return with_texture(restored, texture_amount(restored, texture))
+
+
+def texture_amount(choice: DenoiserChoice, texture: float | str) -> TextureAmount:
+    """The amount ``texture`` means for ``choice``: a number as is; ``"auto"`` the noise-level ramp in HU of a
+    model on a CT window (its [0, 1] scale spans the window's width), else 0 (no HU scale to read)."""
+    from meddenoise.models.texture import AUTO_TEXTURE, auto_texture_ramp, parse_texture
+
+    setting = parse_texture(texture, owner=f"{choice.label}: texture")
+    if setting != AUTO_TEXTURE:
+        return float(setting)
+    spec = choice.intensity
+    return auto_texture_ramp(spec.width) if spec.method == "window" else 0.0
 
 
 def _own_edge_restore(choice: DenoiserChoice, kind: MethodKind, name: str) -> float:
@@ -389,35 +407,38 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     )
 
 
-def split_texture(choice: DenoiserChoice) -> tuple[DenoiserChoice, float]:
+def split_texture(choice: DenoiserChoice) -> tuple[DenoiserChoice, TextureAmount]:
     """``choice`` without its noise texture setting, and the amount it had (0 when it had none)."""
-    from meddenoise.models.texture import TextureKeeping
+    from meddenoise.models.texture import TextureKeeping, texture_suffix
 
     if isinstance(choice.denoiser, TextureKeeping):
-        label = choice.label.removesuffix(f" t{choice.denoiser.amount:g}")
+        label = choice.label.removesuffix(texture_suffix(choice.denoiser.amount))
         return replace(choice, denoiser=choice.denoiser.base, label=label), choice.denoiser.amount
     return choice, 0.0
 
 
-def with_texture(choice: DenoiserChoice, amount: float) -> DenoiserChoice:
+def with_texture(choice: DenoiserChoice, amount: TextureAmount) -> DenoiserChoice:
     """``choice`` (a model) keeping ``amount`` of the fine-grained noise it removes (itself at 0):
     :class:`~meddenoise.models.texture.TextureKeeping`, applied last.
 
-    The label and the denoiser's name get ``t<amount>`` (``pretrained ct t0.5``). A choice that keeps a
-    texture already gets ``amount`` instead (never twice). ``ValueError`` for an amount outside [0, 1]
-    and for a classical method.
+    ``amount`` is a number or a :class:`~meddenoise.models.texture.TextureRamp` (``--texture auto``). The
+    label and the denoiser's name get ``t<amount>`` (``pretrained ct t0.5``, ``pretrained ct tauto``). A
+    choice that keeps a texture already gets ``amount`` instead (never twice). ``ValueError`` for an amount
+    outside [0, 1] and for a classical method.
     """
     from meddenoise.models.denoiser import BatchDenoiser
-    from meddenoise.models.texture import TextureKeeping, check_texture
+    from meddenoise.models.texture import TextureKeeping, TextureRamp, check_texture, texture_suffix
 
-    value = check_texture(amount, owner=f"{choice.label}: texture")
+    value = (
+        amount if isinstance(amount, TextureRamp) else check_texture(amount, owner=f"{choice.label}: texture")
+    )
     choice, _ = split_texture(choice)
     if value == 0:
         return choice
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network keeps a noise texture (models only)")
     return replace(
-        choice, denoiser=TextureKeeping(choice.denoiser, value), label=f"{choice.label} t{value:g}"
+        choice, denoiser=TextureKeeping(choice.denoiser, value), label=choice.label + texture_suffix(value)
     )
 
 

@@ -53,7 +53,8 @@ class DenoiserResolver:
         Edge restoration of models' outputs in [0, 1], ``None`` for each model's own default (``ct``:
         0.8, others 0; see :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
     texture
-        Share of the fine-grained noise a model removed that is put back, in [0, 1] (0 = off; see
+        Share of the fine-grained noise a model removed that is put back, in [0, 1] (0 = off), or ``"auto"``
+        (a share that follows the noise level, for the ``ct`` model; see
         :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
     """
 
@@ -64,7 +65,7 @@ class DenoiserResolver:
     backend: Backend | None = None
     ensemble: int = 1
     edge_restore: float | None = None
-    texture: float = 0.0
+    texture: float | str = 0.0
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,12 +77,12 @@ class DenoiserResolver:
                 "(or calibrated-<name>); models and checkpoints go in model="
             )
         from meddenoise.models.edge_restore import check_edge_restore
-        from meddenoise.models.texture import check_texture
+        from meddenoise.models.texture import parse_texture
 
         # Fail early, before any file is touched, on a bad setting or a choice that cannot be resolved.
         if self.edge_restore is not None:
             self.edge_restore = check_edge_restore(self.edge_restore, owner="edge restore")
-        self.texture = check_texture(self.texture, owner="texture")
+        self.texture = parse_texture(self.texture, owner="texture")
         if self.method is not None or self.model != "auto":
             self.for_modality(None)
 

@@ -136,7 +136,11 @@ class SliceReport:
         model's 0.8; 0 for none: :mod:`meddenoise.models.edge_restore`).
     texture
         The share of the removed fine-grained noise put back (the denoiser's ``texture``; 0 for none:
-        :mod:`meddenoise.models.texture`).
+        :mod:`meddenoise.models.texture`); with ``texture_auto`` the largest it can be.
+    texture_auto
+        Whether that share follows the noise level (``--texture auto``); ``textures`` then holds it per slice.
+    textures
+        Per slice, the share put back (with ``texture_auto``; else empty).
     tiles
         Tiles denoised in all.
     """
@@ -150,6 +154,8 @@ class SliceReport:
     uses_sigma: bool = False
     edge_restore: float = 0.0
     texture: float = 0.0
+    texture_auto: bool = False
+    textures: list[float] = field(default_factory=list)
     tiles: int = 0
 
     @property
@@ -181,7 +187,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     Examples: ``estimated noise 17.5 HU; strength 1.0``, ``estimated noise 17.5 HU (per slice
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
     ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
-    ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5``.
+    ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
+    auto 0.35``, or ``auto 0-0.7`` over slices, when it follows the noise level).
     """
     if not reports:
         return ""
@@ -190,7 +197,13 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     strength = f"strength {first.strength!r}"
     if first.edge_restore:
         strength += f"; edge restoration {first.edge_restore:g}"
-    if first.texture:
+    if first.texture_auto:
+        shares = [s for r in reports for s in r.textures] or [0.0]
+        low, high = min(shares), max(shares)
+        strength += f"; noise texture auto {low:.2g}" + (
+            "" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}"
+        )
+    elif first.texture:
         strength += f"; noise texture {first.texture:g}"
     if first.noise_source == "none" or not levels:
         return f"noise level left to the denoiser; {strength}"
@@ -338,6 +351,7 @@ def _new_report(
         # duck-typed: the pipeline does not import the networks' wrappers (EdgeRestoring sets it)
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
         texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
+        texture_auto=bool(getattr(denoiser, "texture_auto", False)),
     )
 
 
@@ -361,6 +375,8 @@ def _denoise_slice(
     # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
     sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
     report.sigmas.append(sigma)
+    if report.texture_auto:  # the share this slice gets, at the level the network is told
+        report.textures.append(float(denoiser.texture_at(sigma)))  # type: ignore[attr-defined]
     if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
         out[...] = store(slice_pixels)
         return
