@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -168,6 +169,12 @@ def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_
         pydicom.dcmread(tmp_path / "a40" / "ct.dcm").pixel_array,
         pydicom.dcmread(tmp_path / "f35" / "ct.dcm").pixel_array,
     )
+    # no level given: the wrapper reads its own estimate, so the line names no share it cannot know
+    blind = runner.invoke(
+        app, [*args[:-2], "--noise-level", "none", "-o", str(tmp_path / "an"), "--texture", "auto"]
+    )
+    assert blind.exit_code == 0 and "noise level left to the denoiser" in blind.output, blind.output
+    assert re.search(r"noise texture auto\s*$", blind.output.splitlines()[0]), blind.output
     bad, _ = _ct_at_20_hu(tmp_path, "ab", "--texture", "sometimes")
     assert bad.exit_code == 2 and "expected a number in [0, 1] or 'auto'" in bad.output
 

@@ -209,10 +209,11 @@ class TextureKeeping(BatchDenoiser):
         """Whether the amount follows the noise level (``--texture auto``)."""
         return isinstance(self.amount, TextureRamp)
 
-    def texture_at(self, level: float | None) -> float:
-        """The amount put back at noise level ``level`` ([0, 1] scale; ``None``: a ramp's at level 0)."""
+    def texture_at(self, level: float | None) -> float | None:
+        """The amount put back at noise level ``level`` ([0, 1] scale); ``None`` when a ramp is not told the
+        level (it then reads its own estimate, per call)."""
         if isinstance(self.amount, TextureRamp):
-            return self.amount.at(0.0 if level is None else level)
+            return None if level is None else self.amount.at(level)
         return self.amount
 
     @property

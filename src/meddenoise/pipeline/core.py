@@ -140,7 +140,8 @@ class SliceReport:
     texture_auto
         Whether that share follows the noise level (``--texture auto``); ``textures`` then holds it per slice.
     textures
-        Per slice, the share put back (with ``texture_auto``; else empty).
+        Per slice, the share put back (with ``texture_auto``; ``None`` for a slice whose level the
+        denoiser estimates itself; else empty).
     tiles
         Tiles denoised in all.
     """
@@ -155,7 +156,7 @@ class SliceReport:
     edge_restore: float = 0.0
     texture: float = 0.0
     texture_auto: bool = False
-    textures: list[float] = field(default_factory=list)
+    textures: list[float | None] = field(default_factory=list)
     tiles: int = 0
 
     @property
@@ -198,11 +199,11 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     if first.edge_restore:
         strength += f"; edge restoration {first.edge_restore:g}"
     if first.texture_auto:
-        shares = [s for r in reports for s in r.textures] or [0.0]
-        low, high = min(shares), max(shares)
-        strength += f"; noise texture auto {low:.2g}" + (
-            "" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}"
-        )
+        shares = [s for r in reports for s in r.textures if s is not None]
+        strength += "; noise texture auto"
+        if shares:  # the shares the pipeline knows: those of the slices whose level it gave
+            low, high = min(shares), max(shares)
+            strength += f" {low:.2g}" + ("" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}")
     elif first.texture:
         strength += f"; noise texture {first.texture:g}"
     if first.noise_source == "none" or not levels:
@@ -376,7 +377,7 @@ def _denoise_slice(
     sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
     report.sigmas.append(sigma)
     if report.texture_auto:  # the share this slice gets, at the level the network is told
-        report.textures.append(float(denoiser.texture_at(sigma)))  # type: ignore[attr-defined]
+        report.textures.append(denoiser.texture_at(sigma))  # type: ignore[attr-defined]
     if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
         out[...] = store(slice_pixels)
         return
