@@ -265,7 +265,7 @@ def benchmark_choices(
         with_strength,
         with_texture,
     )
-    from meddenoise.models.texture import parse_texture
+    from meddenoise.models.texture import parse_texture, texture_suffix
 
     if not ensembles:
         raise ValueError("ensembles: give at least one size (1 = no self-ensemble)")
@@ -280,7 +280,7 @@ def benchmark_choices(
             (name if size == 1 else f"{name} x{size}")
             + ("" if amount is None else f" e{amount:g}")
             + ("" if power == 1 else f" s{power:g}")
-            + ("" if share == 0 else f" t{share if isinstance(share, str) else format(share, 'g')}"),
+            + ("" if share == 0 else texture_suffix(share)),
             name,
             size,
             amount,

@@ -135,9 +135,9 @@ def parse_texture(value: float | str, *, owner: str = "texture") -> TextureSetti
     return check_texture(value, owner=owner)
 
 
-def texture_suffix(amount: TextureAmount) -> str:
-    """What a name gets for ``amount``: ``" t0.5"``, ``" tauto"`` for a ramp."""
-    return " tauto" if isinstance(amount, TextureRamp) else f" t{amount:g}"
+def texture_suffix(amount: TextureAmount | TextureSetting) -> str:
+    """What a name gets for ``amount``: ``" t0.5"``, ``" tauto"`` for a ramp (or the ``"auto"`` that asks for one)."""
+    return " tauto" if isinstance(amount, TextureRamp) or amount == AUTO_TEXTURE else f" t{amount:g}"
 
 
 def check_texture(amount: float, *, owner: str = "texture") -> float:
