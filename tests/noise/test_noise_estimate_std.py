@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 
 from meddenoise.data import mni152_path
@@ -15,6 +17,7 @@ from meddenoise.noise import (
     estimate_sigma,
     parse_noise,
 )
+from meddenoise.noise.estimate import _cell_sums
 
 
 def _smooth(size: int = 256) -> np.ndarray:
@@ -230,3 +233,26 @@ def test_window_detrending_is_the_least_squares_plane_residual(size, rng) -> Non
     r, c = np.mgrid[:size, :size]
     plane = (3.0 + 0.5 * r - 2.0 * c).ravel()[None]
     np.testing.assert_allclose(_detrended(plane, size), 0.0, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 40),
+    cell=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_cell_sums_are_the_sums_of_the_whole_tiles(rows: int, cols: int, cell: int, seed: int) -> None:
+    """The estimator's tile sums (slices added in turn, for speed) equal a direct sum over each whole tile;
+    a partial last row or column of tiles is left out."""
+    image = np.random.default_rng(seed).normal(size=(rows, cols))
+    tiles_down, tiles_across = rows // cell, cols // cell
+    expected = np.array(
+        [
+            [image[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell].sum() for c in range(tiles_across)]
+            for r in range(tiles_down)
+        ]
+    ).reshape(tiles_down, tiles_across)
+    got = _cell_sums(image, cell)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -115,9 +115,21 @@ _QUIETER = 0.8
 
 
 def _cell_sums(a: np.ndarray, cell: int) -> np.ndarray:
-    """Sums over the ``cell x cell`` tiles of ``a`` (cropped to whole tiles)."""
+    """Sums over the ``cell x cell`` tiles of ``a`` (cropped to whole tiles).
+
+    ``cell`` strided slices added in turn along each axis: ~3x faster than one ``sum(axis=(1, 3))`` over
+    the tiled view (a reduction over short strided axes), which made up a third of a blind slice's estimate.
+    """
     rows, cols = a.shape[0] // cell, a.shape[1] // cell
-    return a[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    tiles = a[: rows * cell, : cols * cell].reshape(rows * cell, cols, cell)
+    across = tiles[:, :, 0].astype(np.float64)
+    for k in range(1, cell):
+        across += tiles[:, :, k]
+    down = across.reshape(rows, cell, cols)
+    sums = down[:, 0].copy()
+    for k in range(1, cell):
+        sums += down[:, k]
+    return sums
 
 
 def _window_sums(a: np.ndarray, size: int, stride: int) -> np.ndarray:
@@ -476,7 +488,8 @@ def _flat_tissue_windows(x: np.ndarray, size: int, stride: int) -> tuple[np.ndar
     """Plane-detrended std of every window, and which windows lie wholly in fat or in soft tissue."""
     from scipy import ndimage
 
-    smooth = ndimage.gaussian_filter(x, _CT_SMOOTH)
+    # float32 is ample to place a smoothed HU value in a band, and twice as fast as float64
+    smooth = ndimage.gaussian_filter(x.astype(np.float32), _CT_SMOOTH)
     _, std = _window_stats(x - float(x[::4, ::4].mean()), size, stride)
     whole = float(size * size)
     inside = np.zeros(std.shape, dtype=bool)
