@@ -64,7 +64,7 @@ from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
 from meddenoise.evaluation.benchmark import BenchImage, centre_crop
 from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
-from meddenoise.methods import DenoiserChoice, with_edge_restore
+from meddenoise.methods import DenoiserChoice, texture_amount, with_edge_restore, with_texture
 from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.weights import (
     WEIGHT_STORAGES,
@@ -101,6 +101,9 @@ BATCH = 16
 #: Edge restoration users get by default (the card's ``edge_restore``; meddenoise.models.edge_restore):
 #: ``ct`` keeps more edge gradient than BM3D on low-dose CT with it; the other models do not gain.
 EDGE_RESTORE: dict[str, float] = {"ct": 0.8}
+#: Noise texture users get by default (the card's ``texture``; meddenoise.models.texture): ``ct`` keeps its
+#: scan's texture at low dose (``auto``: only where the removed noise is correlated like a CT kernel's).
+TEXTURE: dict[str, float | str] = {"ct": "auto"}
 #: Noise std range of each model on its [0, 1] scale (log-uniform; CT: 4-120 HU in the 2048-HU window).
 SIGMA_RANGES: dict[str, tuple[float, float]] = {
     "general": (0.002, 0.2),
@@ -658,11 +661,17 @@ def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: 
     )
 
 
+def _as_shipped(choice: DenoiserChoice, edge_restore: float, texture: float | str) -> DenoiserChoice:
+    """``choice`` with the edge restoration and noise texture users get by default, unnamed."""
+    restored = with_edge_restore(choice, edge_restore)
+    return with_texture(restored, texture_amount(restored, texture), label=False)
+
+
 def _shipped_choice(
-    name: str, folder: Path, edge_restore: float | None = None
+    name: str, folder: Path, edge_restore: float | None = None, texture: float | str | None = None
 ) -> tuple[ModelCardData, DenoiserChoice]:
-    """The weights in ``folder`` as users get them: the card's architecture, intensity mapping and edge
-    restoration (``edge_restore`` instead when given)."""
+    """The weights in ``folder`` as users get them: the card's architecture, intensity mapping, edge
+    restoration and noise texture (``edge_restore`` / ``texture`` instead when given)."""
     from meddenoise.models import build_model
     from meddenoise.pretrained.cards import read_model_card
 
@@ -671,9 +680,10 @@ def _shipped_choice(
     model.load_state_dict(load_weights(folder / card.weights))
     model.eval()
     amount = card.edge_restore if edge_restore is None else edge_restore
+    kept = card.texture if texture is None else texture
     denoiser = ModelDenoiser(model, name=name, batch_size=4)
     choice = DenoiserChoice(denoiser, IntensitySpec.from_dict(dict(card.intensity)), name, "pretrained")
-    return card, with_edge_restore(choice, amount)
+    return card, _as_shipped(choice, amount, kept)
 
 
 def speed_machine() -> str:
@@ -729,7 +739,12 @@ def verify_cards(
     for name in names:
         if rewrite and storage is not None:
             store_weights_as(name, folder, storage)
-        card, choice = _shipped_choice(name, folder, EDGE_RESTORE.get(name, 0.0) if rewrite else None)
+        card, choice = _shipped_choice(
+            name,
+            folder,
+            EDGE_RESTORE.get(name, 0.0) if rewrite else None,
+            TEXTURE.get(name, 0.0) if rewrite else None,
+        )
         data = general if name == "general" else parts[name]
         quality = _card_quality(name, choice, data, card.modality)
         if rewrite:
@@ -739,6 +754,7 @@ def verify_cards(
                 quality=quality,
                 held_apart=data.held_apart,
                 edge_restore=EDGE_RESTORE.get(name, 0.0),
+                texture=TEXTURE.get(name, 0.0),
                 ms_per_512=ms_per_512(choice.denoiser),
                 speed_machine=speed_machine(),
                 speed_threads=torch.get_num_threads(),
@@ -930,11 +946,12 @@ def main(argv: list[str] | None = None) -> int:
             shipped = build_model(ARCHITECTURE, **ARCHITECTURE_PARAMS)
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
-            choice = with_edge_restore(
+            choice = _as_shipped(
                 DenoiserChoice(
                     ModelDenoiser(shipped, name=name, batch_size=4), data.intensity, name, "checkpoint"
                 ),
                 EDGE_RESTORE.get(name, 0.0),
+                TEXTURE.get(name, 0.0),
             )
             quality = (
                 _card_quality(name, choice, data, SUMMARIES[name][0])
@@ -968,6 +985,7 @@ def main(argv: list[str] | None = None) -> int:
                 size_bytes=weights.stat().st_size,
                 weight_storage=args.weights_storage,
                 edge_restore=EDGE_RESTORE.get(name, 0.0),
+                texture=TEXTURE.get(name, 0.0),
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
                 noise=_card_noise(name, args.ct_texture, args.ct_kernels),

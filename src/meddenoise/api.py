@@ -60,7 +60,7 @@ def denoise(
     backend: Backend | None = None,
     ensemble: int = 1,
     edge_restore: float | None = None,
-    texture: float | str = 0.0,
+    texture: float | str | None = None,
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -114,9 +114,10 @@ def denoise(
         the other shipped models and checkpoints 0). Classical methods ignore it.
     texture
         In [0, 1]: the share of the fine-grained noise a model removed that is put back, for the scan's
-        own noise texture instead of a smooth, blotchy one (:mod:`meddenoise.models.texture`; 0 = off,
-        the default). Costs noise reduction. ``"auto"``: a share that follows the noise level, none up to
-        30 HU and 0.7 from 50 HU (the ``ct`` model; the others put nothing back). Classical methods ignore it.
+        own noise texture instead of a smooth, blotchy one (:mod:`meddenoise.models.texture`; 0 = off).
+        Costs noise reduction. ``"auto"``: a share that follows the noise level, none up to 30 HU and 0.7
+        from 50 HU, and none where the removed noise is white (the ``ct`` model; the others put nothing
+        back). ``None``: the model's own default (``ct`` ``"auto"``, the others 0). Classical methods ignore it.
 
     Returns
     -------

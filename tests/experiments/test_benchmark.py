@@ -315,10 +315,12 @@ def test_cli_scores_a_model_with_and_without_edge_restoration() -> None:
 
 @pytest.mark.integration
 def test_cli_scores_a_model_with_and_without_noise_texture() -> None:
-    result = _ct_told_at_20_hu("--texture", "0,0.5")
+    result = _ct_told_at_20_hu("--texture", "default,0,0.5")
     assert result.exit_code == 0, result.output
     rows = _psnr_by_row(result.stdout)
     # white noise: putting half the fine noise back costs PSNR, but leaves it above the noisy input's
-    assert rows["noisy"] < rows["ct t0.5 (true σ)"] < rows["ct (true σ)"]
+    assert rows["noisy"] < rows["ct t0.5 (true σ)"] < rows["ct t0 (true σ)"]
+    # ct's own texture (auto) puts nothing back at 20 HU, under its ramp
+    assert rows["ct (true σ)"] == rows["ct t0 (true σ)"]
     bad = _ct_told_at_20_hu("--texture", "grain")
     assert bad.exit_code == 2 and "--texture: 'grain' is not a number" in bad.output

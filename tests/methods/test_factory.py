@@ -178,8 +178,8 @@ def test_benchmark_choices_put_each_strength_beside_the_model() -> None:
     assert list(choices) == ["ct", "ct s0.5", "ct x2", "ct x2 s0.5", "median"]
     assert choices["ct x2 s0.5"].denoiser.name == "ct x2 s0.5"
     assert isinstance(choices["ct s0.5"].denoiser, AtStrength) and choices["ct s0.5"].denoiser.strength == 0.5
-    # one network for all variants (ct's own edge restoration wraps each of them)
-    assert choices["ct"].denoiser.base is choices["ct s0.5"].denoiser.base.base
+    # one network for all variants (ct's own edge restoration and texture wrap each of them)
+    assert choices["ct"].denoiser.base.base is choices["ct s0.5"].denoiser.base.base.base
     with pytest.raises(ValueError, match="at least one"):
         benchmark_choices(["ct"], [], strengths=())
     with pytest.raises(ValueError, match="median: only a network runs at a strength"):
@@ -193,26 +193,28 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
     from meddenoise.models.edge_restore import EdgeRestoring
     from meddenoise.pretrained import get_card
 
-    ct = build_denoiser("ct")
+    ct = build_denoiser("ct", texture=0)  # the edge restoration alone (ct also keeps a texture by default)
     assert split_edge_restore(ct)[1] == get_card("ct").edge_restore == 0.8
     assert split_edge_restore(build_denoiser("pretrained:mri"))[1] == 0.0
     assert split_edge_restore(build_denoiser("median"))[1] == 0.0
     assert (
-        isinstance(ct.denoiser, EdgeRestoring) and ct.denoiser.amount == 0.8 and ct.label == "pretrained ct"
+        isinstance(ct.denoiser, EdgeRestoring)
+        and ct.denoiser.amount == 0.8
+        and ct.label == "pretrained ct t0"
     )
-    assert ct.denoiser.name == "ct"  # the model as shipped keeps its name; another amount is named
-    off = build_denoiser("ct", edge_restore=0)
-    assert not isinstance(off.denoiser, EdgeRestoring) and off.label == "pretrained ct e0"
+    assert ct.denoiser.name == "ct"  # the model's own restoration is not named; another amount is
+    off = build_denoiser("ct", edge_restore=0, texture=0)
+    assert not isinstance(off.denoiser, EdgeRestoring) and off.label == "pretrained ct e0 t0"
     assert build_denoiser("mri", edge_restore=0.3).denoiser.name == "mri e0.3"
     assert not isinstance(build_denoiser("mri").denoiser, EdgeRestoring)
     with pytest.raises(ValueError, match="median: a classical method has no edge restoration"):
         build_denoiser("median", edge_restore=0.5)
     with pytest.raises(ValueError, match=r"edge restore must be a number in \[0, 1\]"):
         build_denoiser("ct", edge_restore=2)
-    choices = benchmark_choices(["ct"], ["median"], edge_restores=(None, 0, 0.5))
-    assert list(choices) == ["ct", "ct e0", "ct e0.5", "median"]
-    assert choices["ct"].denoiser.amount == 0.8 and choices["ct e0.5"].denoiser.amount == 0.5
-    assert not isinstance(choices["ct e0"].denoiser, EdgeRestoring)
+    choices = benchmark_choices(["ct"], ["median"], edge_restores=(None, 0, 0.5), textures=(0,))
+    assert list(choices) == ["ct t0", "ct e0 t0", "ct e0.5 t0", "median"]
+    assert choices["ct t0"].denoiser.amount == 0.8 and choices["ct e0.5 t0"].denoiser.amount == 0.5
+    assert not isinstance(choices["ct e0 t0"].denoiser, EdgeRestoring)
     with pytest.raises(ValueError, match="median: only a network has its edges restored"):
         with_edge_restore(choices["median"], 0.5)
     again = with_edge_restore(ct, 0.3)  # replaces ct's own restoration, never restores twice
@@ -224,8 +226,10 @@ def test_edges_are_restored_on_the_self_ensembles_output() -> None:
     from meddenoise.models.ensemble import SelfEnsemble
 
     for ensemble in (build_denoiser("ct", ensemble=4), with_ensemble(build_denoiser("ct"), 4)):
-        assert isinstance(ensemble.denoiser, EdgeRestoring) and ensemble.denoiser.amount == 0.8
-        assert isinstance(ensemble.denoiser.base, SelfEnsemble) and ensemble.denoiser.base.size == 4
+        restoring = ensemble.denoiser.base  # inside ct's own texture, which is kept last
+        assert isinstance(restoring, EdgeRestoring) and restoring.amount == 0.8
+        assert isinstance(restoring.base, SelfEnsemble) and restoring.base.size == 4
+        assert ensemble.label == "pretrained ct x4"  # the model's own settings stay unnamed
 
 
 def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
@@ -240,7 +244,7 @@ def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
     assert isinstance(textured.denoiser.base, EdgeRestoring)  # the ct model's own restoration inside
     assert isinstance(textured.denoiser.base.base, SelfEnsemble)
     assert textured.label == "pretrained ct x2 t0.5" and textured.denoiser.edge_restore == 0.8
-    assert not isinstance(build_denoiser("ct").denoiser, TextureKeeping)  # off by default
+    assert not isinstance(build_denoiser("mri").denoiser, TextureKeeping)  # off by default but for ct
     # ensemble or edge restoration asked for afterwards go inside; a new texture replaces the old
     later = with_ensemble(with_edge_restore(build_denoiser("mri", texture=0.3), 0.4), 4)
     assert isinstance(later.denoiser, TextureKeeping) and later.label == "pretrained mri x4 t0.3"
@@ -254,7 +258,7 @@ def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
         build_denoiser("median", texture=0.5)
     with pytest.raises(ValueError, match=r"texture must be a number in \[0, 1\]"):
         build_denoiser("ct", texture=1.5)
-    choices = benchmark_choices(["ct"], [], textures=(0, 0.7), strengths=(1, 0.5))
+    choices = benchmark_choices(["ct"], [], textures=(None, 0.7), strengths=(1, 0.5))
     assert list(choices) == ["ct", "ct t0.7", "ct s0.5", "ct s0.5 t0.7"]
     assert choices["ct s0.5 t0.7"].denoiser.base.amount == 0.7  # the strength wraps the texture
 
@@ -265,20 +269,27 @@ def test_auto_texture_follows_the_noise_level_in_hu_on_a_ct_window_only() -> Non
     from meddenoise.models.edge_restore import EdgeRestoring
     from meddenoise.models.texture import TextureKeeping, TextureRamp
 
-    auto = build_denoiser("ct", texture="auto")
+    auto = build_denoiser("ct")  # ct's own default: unnamed, as shipped
     assert isinstance(auto.denoiser, TextureKeeping) and isinstance(auto.denoiser.amount, TextureRamp)
-    assert auto.label == "pretrained ct tauto" and isinstance(auto.denoiser.base, EdgeRestoring)
+    assert auto.label == "pretrained ct" and isinstance(auto.denoiser.base, EdgeRestoring)
+    assert build_denoiser("ct", texture="auto").label == "pretrained ct"  # the same setting
     ramp = auto.denoiser.amount
     assert (ramp.start, ramp.full, ramp.amount) == pytest.approx((30 / 2048, 50 / 2048, 0.7))
-    # the ramp survives later wrappers, and comes off with its label
+    assert ramp.correlation == (0.05, 0.15)  # white noise gets none back
+    # the ramp survives later wrappers (still unnamed), and comes off
     bigger = with_ensemble(auto, 2)
-    assert bigger.label == "pretrained ct x2 tauto" and bigger.denoiser.amount == ramp
+    assert bigger.label == "pretrained ct x2" and bigger.denoiser.amount == ramp
     plain, amount = split_texture(bigger)
     assert plain.label == "pretrained ct x2" and amount == ramp
+    # asked for on a model whose own texture is something else, it is named
+    named = build_denoiser("ct", texture=0.3)
+    assert named.label == "pretrained ct t0.3"
+    assert with_ensemble(named, 2).label == "pretrained ct x2 t0.3"
     # no HU scale to read: the percentile-mapped models put nothing back
     assert not isinstance(build_denoiser("mri", texture="auto").denoiser, TextureKeeping)
     with pytest.raises(ValueError, match="median: a classical method has no noise texture"):
         build_denoiser("median", texture="auto")
-    choices = benchmark_choices(["ct"], [], textures=(0, "auto", 0.7))
-    assert list(choices) == ["ct", "ct tauto", "ct t0.7"]
-    assert choices["ct tauto"].denoiser.amount == ramp
+    choices = benchmark_choices(["ct"], [], textures=(None, 0, "auto", 0.7))
+    assert list(choices) == ["ct", "ct t0", "ct tauto", "ct t0.7"]
+    assert choices["ct tauto"].denoiser.amount == ramp == choices["ct"].denoiser.amount
+    assert not isinstance(choices["ct t0"].denoiser, TextureKeeping)

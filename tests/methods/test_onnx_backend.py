@@ -37,7 +37,8 @@ def _phantom(h: int = 72, w: int = 58, seed: int = 0) -> np.ndarray:
 def test_shipped_model_on_the_onnx_back_end_gives_the_torch_pixels() -> None:
     torch_choice = build_denoiser("ct")
     onnx_choice = build_denoiser("ct", backend="onnx")
-    assert type(onnx_choice.denoiser.base).__name__ == "OnnxDenoiser"  # type: ignore[attr-defined]  # ct's edges
+    # ct's texture, then its edge restoration, around the network
+    assert type(onnx_choice.denoiser.base.base).__name__ == "OnnxDenoiser"  # type: ignore[attr-defined]
     assert onnx_choice.intensity == torch_choice.intensity
     batch = np.stack([_phantom(seed=s) for s in range(3)])
     for sigma in (None, 0.02):
@@ -48,7 +49,7 @@ def test_shipped_model_on_the_onnx_back_end_gives_the_torch_pixels() -> None:
 def test_the_self_ensemble_runs_on_the_onnx_back_end_too() -> None:
     torch_x8 = build_denoiser("ct", ensemble=8)
     onnx_x8 = build_denoiser("ct", backend="onnx", ensemble=8)
-    assert type(onnx_x8.denoiser.base.base).__name__ == "OnnxDenoiser"  # type: ignore[attr-defined]
+    assert type(onnx_x8.denoiser.base.base.base).__name__ == "OnnxDenoiser"  # type: ignore[attr-defined]
     batch = np.stack([_phantom(seed=s) for s in range(2)])[:, :, :40]  # not square: transposed copies
     diff = np.abs(onnx_x8.denoiser(batch, sigma=0.02) - torch_x8.denoiser(batch, sigma=0.02))
     assert diff.max() < 1e-4
@@ -65,7 +66,9 @@ def test_an_exported_file_is_a_model_path_with_its_card_and_intensity(ct_onnx: P
     assert method_kind(str(ct_onnx)) == "checkpoint" and method_kind("model.onnx") == "checkpoint"
     choice = build_denoiser(str(ct_onnx))
     assert choice.intensity == card.intensity  # read back from the file, not assumed
-    assert choice.denoiser.amount == card.edge_restore == 0.8  # type: ignore[attr-defined]  # and its edges
+    # and its own texture (auto) and edge restoration
+    assert choice.denoiser.amount == build_denoiser("ct").denoiser.amount  # type: ignore[attr-defined]
+    assert choice.denoiser.base.amount == card.edge_restore == 0.8  # type: ignore[attr-defined]
     assert choice.denoiser.uses_sigma
     image = _phantom(50, 47)
     np.testing.assert_allclose(choice.denoiser(image), build_denoiser("ct").denoiser(image), atol=1e-4)

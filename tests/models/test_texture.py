@@ -12,14 +12,17 @@ from scipy import ndimage
 from meddenoise.metrics.ct import noise_power_spectrum
 from meddenoise.models.texture import (
     AUTO_TEXTURE_AMOUNT,
+    AUTO_TEXTURE_CORRELATION,
     AUTO_TEXTURE_FULL_HU,
     AUTO_TEXTURE_START_HU,
     TextureKeeping,
     TextureRamp,
     auto_texture_ramp,
     check_texture,
+    correlation_gate,
     keep_texture,
     parse_texture,
+    removed_correlation,
 )
 
 
@@ -157,3 +160,44 @@ def test_a_ramp_reads_the_level_even_for_a_network_that_takes_none() -> None:
     smooth = [ndimage.gaussian_filter(x, 3.0) for x in (quiet, loud)]
     np.testing.assert_allclose(out[0], smooth[0], atol=1e-6)  # estimated ~0.005: below the ramp
     np.testing.assert_allclose(out[1], keep_texture(loud, smooth[1], 0.5), atol=1e-6)  # ~0.08: above it
+
+
+def _correlated(noise: float = 0.05, seed: int = 0, size: int = 128) -> np.ndarray:
+    """Noise like a CT kernel's: white noise blurred by a Gaussian of 1 px, scaled back to ``noise``."""
+    blurred = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0, 1, (size, size)), 1.0)
+    return (0.5 + noise * blurred / blurred.std()).astype(np.float32)
+
+
+def test_the_removed_components_correlation_tells_white_noise_from_a_kernels() -> None:
+    white, kernel = _flat(0.05), _correlated(0.05)
+    flat = np.full_like(white, 0.5)
+    assert abs(removed_correlation(white, flat)) < 0.03
+    assert removed_correlation(kernel, flat) > 0.7
+    assert removed_correlation(flat, flat) == 0.0  # nothing removed
+
+
+@settings(max_examples=40, deadline=None)
+@given(low=st.floats(-1, 1), high=st.floats(-1, 1))
+def test_the_gate_never_lets_less_through_at_a_higher_correlation(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    assert 0.0 <= correlation_gate(low) <= correlation_gate(high) <= 1.0
+
+
+def test_a_gated_ramp_keeps_the_texture_of_correlated_noise_only() -> None:
+    ramp = TextureRamp(start=0.01, full=0.03, amount=0.6, correlation=AUTO_TEXTURE_CORRELATION)
+    wrapped = TextureKeeping(_smooth(conditioned=True), ramp)
+    white, kernel = _flat(0.05), _correlated(0.05, 1)
+    out = wrapped.denoise_batch(np.stack([white, kernel]), sigma=0.05)
+    smooth = [ndimage.gaussian_filter(x, 3.0) for x in (white, kernel)]
+    assert removed_correlation(white, smooth[0]) < AUTO_TEXTURE_CORRELATION[0]
+    assert removed_correlation(kernel, smooth[1]) > AUTO_TEXTURE_CORRELATION[1]
+    np.testing.assert_allclose(out[0], smooth[0], atol=1e-6)  # white: nothing put back
+    np.testing.assert_allclose(out[1], keep_texture(kernel, smooth[1], 0.6), atol=1e-6)  # the whole share
+    assert wrapped.texture_at(0.05) == 0.6  # the most the level allows
+
+
+def test_auto_asks_the_removed_noise_to_be_correlated() -> None:
+    assert auto_texture_ramp(2048.0).correlation == AUTO_TEXTURE_CORRELATION
+    assert TextureRamp(start=0.0, full=0.1, amount=0.5).share(0.2, correlation=-0.5) == 0.5  # no gate asked
+    with pytest.raises(ValueError, match="correlations"):
+        TextureRamp(start=0.0, full=0.1, amount=0.5, correlation=(0.2, 0.1))

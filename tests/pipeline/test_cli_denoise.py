@@ -128,12 +128,13 @@ def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(t
 
 
 def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path: Path) -> None:
-    _, default = _ct_at_20_hu(tmp_path, "t0")
+    _, default = _ct_at_20_hu(tmp_path, "t0", "--texture", "0")
     run, textured = _ct_at_20_hu(tmp_path, "t5", "--texture", "0.5")
     assert default is not None and textured is not None, run.output
     description = str(textured.get("DerivationDescription", ""))
     assert "pretrained ct t0.5;" in description and "edge restoration 0.8; noise texture 0.5" in description
     assert "noise texture" not in str(default.get("DerivationDescription", ""))
+    assert "pretrained ct t0;" in str(default.get("DerivationDescription", ""))  # ct's own texture turned off
 
     # half the fine grain the model removed is back: the fine part of input - output shrinks to about half
     def hu(ds: pydicom.Dataset) -> np.ndarray:
@@ -149,25 +150,42 @@ def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path:
 
 
 def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_path: Path) -> None:
-    # told 20 HU: under the ramp's 30 HU, so nothing comes back and the pixels are the default's
-    _, default = _ct_at_20_hu(tmp_path, "a0")
-    run, auto = _ct_at_20_hu(tmp_path, "a20", "--texture", "auto")
-    assert default is not None and auto is not None, run.output
-    assert np.array_equal(auto.pixel_array, default.pixel_array)
-    assert "pretrained ct tauto;" in str(auto.get("DerivationDescription", ""))
+    # auto is ct's default. Told 20 HU: under the ramp's 30 HU, so nothing comes back: the pixels of --texture 0
+    _, off = _ct_at_20_hu(tmp_path, "a0", "--texture", "0")
+    run, auto = _ct_at_20_hu(tmp_path, "a20")
+    assert off is not None and auto is not None, run.output
+    assert np.array_equal(auto.pixel_array, off.pixel_array)
+    assert "pretrained ct;" in str(auto.get("DerivationDescription", ""))  # the model as shipped
     assert "noise texture auto 0" in run.output
+    _, asked = _ct_at_20_hu(tmp_path, "aa", "--texture", "auto")  # asking for it changes nothing
+    assert asked is not None and np.array_equal(asked.pixel_array, auto.pixel_array)
     # told 40 HU: halfway up the ramp (30-50 HU), the same pixels as a fixed share of 0.35
     folder = tmp_path / "in"
     args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40"]
     run40 = runner.invoke(app, [*args, "-o", str(tmp_path / "a40"), "--texture", "auto"])
     fixed = runner.invoke(app, [*args, "-o", str(tmp_path / "f35"), "--texture", "0.35"])
     assert run40.exit_code == 0 and fixed.exit_code == 0, run40.output + fixed.output
-    assert "noise texture auto 0.35" in str(
+    # the sample slice's own noise is a scanner's (correlated), so the ramp's whole share comes back
+    assert "noise texture auto up to 0.35" in str(
         pydicom.dcmread(tmp_path / "a40" / "ct.dcm").DerivationDescription
     )
     np.testing.assert_array_equal(
         pydicom.dcmread(tmp_path / "a40" / "ct.dcm").pixel_array,
         pydicom.dcmread(tmp_path / "f35" / "ct.dcm").pixel_array,
+    )
+    # the same slice with 40 HU of white noise added, told 40 HU: white noise gets no texture back
+    white = pydicom.dcmread(folder / "ct.dcm")
+    noise = np.random.default_rng(0).normal(0, 40 / float(white.RescaleSlope), white.pixel_array.shape)
+    white.PixelData = np.clip(np.rint(white.pixel_array + noise), -32768, 32767).astype(np.int16).tobytes()
+    (tmp_path / "white").mkdir()
+    white.save_as(tmp_path / "white" / "ct.dcm")
+    wargs = ["denoise", str(tmp_path / "white" / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40"]
+    plain = runner.invoke(app, [*wargs, "-o", str(tmp_path / "w0")])
+    gated = runner.invoke(app, [*wargs, "-o", str(tmp_path / "wa"), "--texture", "auto"])
+    assert plain.exit_code == 0 and gated.exit_code == 0, plain.output + gated.output
+    np.testing.assert_array_equal(
+        pydicom.dcmread(tmp_path / "wa" / "ct.dcm").pixel_array,
+        pydicom.dcmread(tmp_path / "w0" / "ct.dcm").pixel_array,
     )
     # no level given: the wrapper reads its own estimate, so the line names no share it cannot know
     blind = runner.invoke(

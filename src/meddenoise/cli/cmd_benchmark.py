@@ -32,6 +32,12 @@ def _amount_or_default(text: str) -> float | None:
     return None if text == "default" else float(text)
 
 
+def _texture_or_default(text: str) -> float | str | None:
+    from meddenoise.models.texture import parse_texture
+
+    return None if text == "default" else parse_texture(text)
+
+
 @app.command()
 def benchmark(
     data: Annotated[
@@ -109,9 +115,10 @@ def benchmark(
         typer.Option(
             "--texture",
             help="Noise textures of the models, comma-separated, as `denoise --texture` (0-1; 0 = off; "
-            "'auto'): '0,0.7,auto' puts 'ct', 'ct t0.7' and 'ct tauto' side by side.",
+            "'auto'; 'default' = each model's own, ct auto): 'default,0,0.7' puts 'ct', 'ct t0' and "
+            "'ct t0.7' side by side.",
         ),
-    ] = "0",
+    ] = "default",
     doses: Annotated[
         str,
         typer.Option(
@@ -135,7 +142,6 @@ def benchmark(
         parse_levels,
         parse_window,
     )
-    from meddenoise.models.texture import parse_texture
 
     try:
         if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -148,7 +154,9 @@ def benchmark(
             _amount_or_default,
             "a number in [0, 1] or 'default' (the model's own)",
         )
-        textures = _each(texture, "--texture", parse_texture, "a number in [0, 1] (0 = off) or 'auto'")
+        textures = _each(
+            texture, "--texture", _texture_or_default, "a number in [0, 1] (0 = off), 'auto' or 'default'"
+        )
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):

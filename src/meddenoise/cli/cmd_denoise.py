@@ -57,15 +57,17 @@ def denoise_command(
         ),
     ] = None,
     texture: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--texture",
             help="0-1: the share of the fine-grained noise a model removed that is put back, for the scan's "
-            "own noise texture instead of a smooth, blotchy one (costs noise reduction; 0, the default, "
-            "is off). 'auto': none up to 30 HU of noise, 0.7 from 50 HU (the ct model; others none). "
+            "own noise texture instead of a smooth, blotchy one (costs noise reduction; 0 turns it off). "
+            "'auto': none up to 30 HU of noise, 0.7 from 50 HU, none where the removed noise is white "
+            "(the ct model; others none). Default: the model's own (ct auto, the others 0). "
             "Classical filters ignore it.",
+            show_default=False,
         ),
-    ] = "0",
+    ] = None,
     noise_level: Annotated[
         str,
         typer.Option(

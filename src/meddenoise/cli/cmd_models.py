@@ -55,6 +55,12 @@ def models(
                 else "none by default (--edge-restore A adds it)"
             )
             typer.echo(f"  edge restore: {restore}")
+            texture = (
+                "none by default (--texture A or --texture auto adds it)"
+                if card.texture == 0
+                else f"{card.texture} by default (--texture 0 turns it off)"
+            )
+            typer.echo(f"  texture:      {texture}")
             typer.echo(f"  noise:        {card.noise}")
             typer.echo(f"  held apart:   {q.get('held_apart', '-') if (q := card.quality) else '-'}")
             typer.echo(f"  command:      {card.command} (seed {card.seed})")

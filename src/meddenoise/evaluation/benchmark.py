@@ -52,6 +52,7 @@ from meddenoise.methods import DenoiserChoice, build_denoiser
 
 if TYPE_CHECKING:
     from meddenoise.io.image import ImageMeta
+    from meddenoise.models.texture import TextureAmount
 
 __all__ = [
     "BENCH_METRICS",
@@ -245,7 +246,7 @@ def benchmark_choices(
     ensembles: Sequence[int] = (1,),
     strengths: Sequence[float] = (1.0,),
     edge_restores: Sequence[float | None] = (None,),
-    textures: Sequence[float | str] = (0.0,),
+    textures: Sequence[float | str | None] = (None,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
@@ -253,12 +254,14 @@ def benchmark_choices(
     8-copy ensemble of ``ct``), per edge restoration of ``edge_restores`` (``None`` = the model's own
     default, unnamed; a number is named: ``"ct e0"`` without it) and per denoising strength of
     ``strengths`` (1 = as is; ``"ct s0.5"``: told half its noise level, as ``meddenoise denoise
-    --strength 0.5``) and per noise texture of ``textures`` (0 = off; ``"ct t0.5"``: as ``meddenoise
-    denoise --texture 0.5``; ``"auto"``: ``"ct tauto"``), side by side.
+    --strength 0.5``) and per noise texture of ``textures`` (``None`` = the model's own default, unnamed;
+    a setting is named: ``"ct t0"`` without one, ``"ct t0.5"`` as ``meddenoise denoise --texture 0.5``,
+    ``"ct tauto"`` for ``"auto"``), side by side.
     """
     from meddenoise.methods import (
         shipped_names,
         split_edge_restore,
+        split_texture,
         texture_amount,
         with_edge_restore,
         with_ensemble,
@@ -274,13 +277,13 @@ def benchmark_choices(
     if not edge_restores:
         raise ValueError("edge_restores: give at least one (None = the model's own)")
     if not textures:
-        raise ValueError("textures: give at least one (0 = off)")
+        raise ValueError("textures: give at least one (None = the model's own)")
     keyed = [
         (
             (name if size == 1 else f"{name} x{size}")
             + ("" if amount is None else f" e{amount:g}")
             + ("" if power == 1 else f" s{power:g}")
-            + ("" if share == 0 else texture_suffix(share)),
+            + ("" if share is None else texture_suffix(share)),
             name,
             size,
             amount,
@@ -291,25 +294,31 @@ def benchmark_choices(
         for size in ensembles
         for amount in edge_restores
         for power in strengths
-        for share in [parse_texture(value) for value in textures]
+        for share in [None if value is None else parse_texture(value) for value in textures]
     ]
     keyed += [(name, name, 1, 0.0, 1.0, 0.0) for name in classical]
-    # each name loaded once (its variants share the network), with its own edge restoration apart
-    built: dict[str, tuple[DenoiserChoice, float]] = {}
+    # each name loaded once (its variants share the network), with its own edge restoration and texture apart
+    built: dict[str, tuple[DenoiserChoice, float, TextureAmount]] = {}
     choices: dict[str, DenoiserChoice] = {}
     for key, name, size, amount, power, share in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
         if name not in built:
-            built[name] = split_edge_restore(build_denoiser(name))
-        base, own = built[name]
+            plain, own_texture = split_texture(build_denoiser(name))
+            built[name] = (*split_edge_restore(plain), own_texture)
+        base, own, own_texture = built[name]
         if base.kind == "classical":
             choices[key] = base
             continue
         restore = own if amount is None else amount
         restored = with_edge_restore(with_ensemble(base, size), restore)
+        kept = (
+            with_texture(restored, own_texture, label=False)
+            if share is None
+            else with_texture(restored, texture_amount(restored, share))
+        )
         # the strength wraps everything, as the pipeline scales the level the whole chain is told
-        choices[key] = with_strength(with_texture(restored, texture_amount(restored, share)), power)
+        choices[key] = with_strength(kept, power)
     return choices
 
 

@@ -236,7 +236,7 @@ def build_denoiser(
     backend: Backend | None = None,
     ensemble: int = 1,
     edge_restore: float | None = None,
-    texture: float | str = 0.0,
+    texture: float | str | None = None,
 ) -> DenoiserChoice:
     """Build the denoiser ``name`` (classical name, shipped model name, ``pretrained:NAME`` or checkpoint path).
 
@@ -264,10 +264,12 @@ def build_denoiser(
         classical methods.
     texture
         Noise texture of a model's output, in [0, 1]: the share of the fine-grained noise it removed that is
-        put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off, the default). Applied last.
+        put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off). Applied last.
         ``"auto"``: a share that follows the noise level (:func:`~meddenoise.models.texture.auto_texture_ramp`:
-        none up to 30 HU, 0.7 from 50 HU) for a model whose intensity mapping is a CT window (``ct``);
-        nothing for other models. Refused (unless 0) for classical methods.
+        none up to 30 HU, 0.7 from 50 HU, and none where the removed noise is white) for a model whose
+        intensity mapping is a CT window (``ct``); nothing for other models. ``None`` is the model's own: its
+        card's ``texture`` for a shipped model (``ct``: ``"auto"``), the card recorded in an exported
+        ``.onnx`` file, 0 for a checkpoint. Refused (unless 0 or ``None``) for classical methods.
 
     Raises
     ------
@@ -307,11 +309,14 @@ def build_denoiser(
         choice = _pretrained(text.removeprefix(PRETRAINED_PREFIX).strip(), batch_size, intensity, backend)
     else:
         choice = _checkpoint(text, batch_size, intensity, backend)
-    default = _own_edge_restore(choice, kind, text)
+    from meddenoise.models.texture import parse_texture
+
+    default, own_texture = _own_defaults(choice, kind, text)
     amount = default if edge_restore is None else edge_restore
-    # a model as shipped keeps its name; another amount is named (derived DICOMs record the label)
+    # a model as shipped keeps its name; another setting is named (derived DICOMs record the label)
     restored = with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
-    return with_texture(restored, texture_amount(restored, texture))
+    setting = own_texture if texture is None else parse_texture(texture, owner=f"{choice.label}: texture")
+    return with_texture(restored, texture_amount(restored, setting), label=setting != own_texture)
 
 
 def texture_amount(choice: DenoiserChoice, texture: float | str) -> TextureAmount:
@@ -326,19 +331,20 @@ def texture_amount(choice: DenoiserChoice, texture: float | str) -> TextureAmoun
     return auto_texture_ramp(spec.width) if spec.method == "window" else 0.0
 
 
-def _own_edge_restore(choice: DenoiserChoice, kind: MethodKind, name: str) -> float:
-    """The edge restoration a model gets unless told otherwise: a shipped model's card's (``ct``: 0.8), the
-    card recorded in an exported ``.onnx`` file, else 0."""
+def _own_defaults(choice: DenoiserChoice, kind: MethodKind, name: str) -> tuple[float, float | str]:
+    """The edge restoration and noise texture a model gets unless told otherwise: a shipped model's card's
+    (``ct``: 0.8 and ``"auto"``), the card recorded in an exported ``.onnx`` file, else none."""
     if kind == "pretrained":
         from meddenoise.pretrained import get_card
 
-        return get_card(name.removeprefix(PRETRAINED_PREFIX).strip()).edge_restore
+        card = get_card(name.removeprefix(PRETRAINED_PREFIX).strip())
+        return card.edge_restore, card.texture
     metadata = getattr(choice.denoiser, "metadata", None)
     if isinstance(metadata, dict):
-        from meddenoise.methods.onnx_models import onnx_edge_restore
+        from meddenoise.methods.onnx_models import onnx_edge_restore, onnx_texture
 
-        return onnx_edge_restore(metadata)
-    return 0.0
+        return onnx_edge_restore(metadata), onnx_texture(metadata)
+    return 0.0, 0.0
 
 
 def split_edge_restore(choice: DenoiserChoice) -> tuple[DenoiserChoice, float]:
@@ -367,9 +373,10 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
         raise _no_ensemble(choice.label)
     from meddenoise.models.edge_restore import EdgeRestoring
 
+    named = _texture_named(choice)
     choice, texture = split_texture(choice)
     if texture:  # the texture is kept last, on the ensemble's (and edge restoration's) output
-        return with_texture(with_ensemble(choice, size), texture)
+        return with_texture(with_ensemble(choice, size), texture, label=named)
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
     if isinstance(choice.denoiser, EdgeRestoring):  # edges are restored last, on the ensemble's output
@@ -392,9 +399,10 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore
 
     value = check_edge_restore(amount, owner=f"{choice.label}: edge restore")
+    named = _texture_named(choice)
     choice, texture = split_texture(choice)
     if texture:  # restore the edges inside, keep the texture last
-        return with_texture(with_edge_restore(choice, value, label=label), texture)
+        return with_texture(with_edge_restore(choice, value, label=label), texture, label=named)
     choice, _ = split_edge_restore(choice)
     suffix = f" e{value:g}" if label else ""
     if value == 0:
@@ -407,6 +415,14 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     )
 
 
+def _texture_named(choice: DenoiserChoice) -> bool:
+    """Whether ``choice`` keeps a texture its label names (``t0.5``), not a model's own default (unnamed)."""
+    from meddenoise.models.texture import TextureKeeping, texture_suffix
+
+    keeping = choice.denoiser
+    return isinstance(keeping, TextureKeeping) and choice.label.endswith(texture_suffix(keeping.amount))
+
+
 def split_texture(choice: DenoiserChoice) -> tuple[DenoiserChoice, TextureAmount]:
     """``choice`` without its noise texture setting, and the amount it had (0 when it had none)."""
     from meddenoise.models.texture import TextureKeeping, texture_suffix
@@ -417,14 +433,15 @@ def split_texture(choice: DenoiserChoice) -> tuple[DenoiserChoice, TextureAmount
     return choice, 0.0
 
 
-def with_texture(choice: DenoiserChoice, amount: TextureAmount) -> DenoiserChoice:
+def with_texture(choice: DenoiserChoice, amount: TextureAmount, *, label: bool = True) -> DenoiserChoice:
     """``choice`` (a model) keeping ``amount`` of the fine-grained noise it removes (itself at 0):
     :class:`~meddenoise.models.texture.TextureKeeping`, applied last.
 
-    ``amount`` is a number or a :class:`~meddenoise.models.texture.TextureRamp` (``--texture auto``). The
-    label and the denoiser's name get ``t<amount>`` (``pretrained ct t0.5``, ``pretrained ct tauto``). A
-    choice that keeps a texture already gets ``amount`` instead (never twice). ``ValueError`` for an amount
-    outside [0, 1] and for a classical method.
+    ``amount`` is a number or a :class:`~meddenoise.models.texture.TextureRamp` (``--texture auto``). With
+    ``label`` (the default) the label and the denoiser's name get ``t<amount>`` (``pretrained ct t0.5``,
+    ``pretrained ct tauto``, and ``pretrained ct t0`` for an amount of 0); without it they stay (a model as
+    shipped). A choice that keeps a texture already gets ``amount`` instead (never twice). ``ValueError`` for an amount outside [0, 1] and for a
+    classical method.
     """
     from meddenoise.models.denoiser import BatchDenoiser
     from meddenoise.models.texture import TextureKeeping, TextureRamp, check_texture, texture_suffix
@@ -433,13 +450,13 @@ def with_texture(choice: DenoiserChoice, amount: TextureAmount) -> DenoiserChoic
         amount if isinstance(amount, TextureRamp) else check_texture(amount, owner=f"{choice.label}: texture")
     )
     choice, _ = split_texture(choice)
-    if value == 0:
-        return choice
+    suffix = texture_suffix(value) if label else ""
+    if value == 0:  # named when asked: "pretrained ct t0" is the ct model without its default texture
+        return replace(choice, label=choice.label + suffix)
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network keeps a noise texture (models only)")
-    return replace(
-        choice, denoiser=TextureKeeping(choice.denoiser, value), label=choice.label + texture_suffix(value)
-    )
+    kept = TextureKeeping(choice.denoiser, value, name=choice.denoiser.name + suffix)
+    return replace(choice, denoiser=kept, label=choice.label + suffix)
 
 
 def with_strength(choice: DenoiserChoice, strength: float) -> DenoiserChoice:

@@ -34,6 +34,7 @@ __all__ = [
     "OnnxExport",
     "checkpoint_export",
     "onnx_intensity",
+    "onnx_texture",
     "shipped_export",
 ]
 
@@ -158,6 +159,17 @@ def onnx_edge_restore(metadata: dict[str, str]) -> float:
     try:
         card = json.loads(metadata.get(KEY_CARD, "{}"))
         return float(card.get("edge_restore", 0.0)) if isinstance(card, dict) else 0.0
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def onnx_texture(metadata: dict[str, str]) -> float | str:
+    """The noise texture recorded in an exported file's model card (a shipped ``ct``: ``"auto"``), else 0."""
+    from meddenoise.pretrained.registry import card_texture
+
+    try:
+        card = json.loads(metadata.get(KEY_CARD, "{}"))
+        return card_texture(card.get("texture", 0.0)) if isinstance(card, dict) else 0.0
     except (ValueError, TypeError):
         return 0.0
 

@@ -55,7 +55,8 @@ class DenoiserResolver:
     texture
         Share of the fine-grained noise a model removed that is put back, in [0, 1] (0 = off), or ``"auto"``
         (a share that follows the noise level, for the ``ct`` model; see
-        :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
+        :func:`~meddenoise.methods.build_denoiser`). ``None``: the model's own (``ct`` ``"auto"``, the others
+        0). Classical methods ignore it.
     """
 
     model: str | None = "auto"
@@ -65,7 +66,7 @@ class DenoiserResolver:
     backend: Backend | None = None
     ensemble: int = 1
     edge_restore: float | None = None
-    texture: float | str = 0.0
+    texture: float | str | None = None
     _cache: dict[str, DenoiserChoice] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,7 +83,8 @@ class DenoiserResolver:
         # Fail early, before any file is touched, on a bad setting or a choice that cannot be resolved.
         if self.edge_restore is not None:
             self.edge_restore = check_edge_restore(self.edge_restore, owner="edge restore")
-        self.texture = parse_texture(self.texture, owner="texture")
+        if self.texture is not None:
+            self.texture = parse_texture(self.texture, owner="texture")
         if self.method is not None or self.model != "auto":
             self.for_modality(None)
 

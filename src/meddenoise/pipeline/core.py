@@ -140,8 +140,9 @@ class SliceReport:
     texture_auto
         Whether that share follows the noise level (``--texture auto``); ``textures`` then holds it per slice.
     textures
-        Per slice, the share put back (with ``texture_auto``; ``None`` for a slice whose level the
-        denoiser estimates itself; else empty).
+        Per slice, the most the noise level allows to be put back (with ``texture_auto``; the denoiser puts
+        back less where the removed noise is white; ``None`` for a slice whose level the denoiser estimates
+        itself; else empty).
     tiles
         Tiles denoised in all.
     """
@@ -189,7 +190,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
     ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
     ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
-    auto 0.35``, or ``auto 0-0.7`` over slices, when it follows the noise level).
+    auto up to 0.35``, or ``up to 0-0.7`` over slices, when it follows the noise level: the most the level
+    allows, less where the removed noise is white; ``auto 0`` when the level allows none).
     """
     if not reports:
         return ""
@@ -201,9 +203,10 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     if first.texture_auto:
         shares = [s for r in reports for s in r.textures if s is not None]
         strength += "; noise texture auto"
-        if shares:  # the shares the pipeline knows: those of the slices whose level it gave
+        if shares:  # the most each slice whose level it gave can get: the gate may put back less
             low, high = min(shares), max(shares)
-            strength += f" {low:.2g}" + ("" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}")
+            span = f"{low:.2g}" + ("" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}")
+            strength += f" up to {span}" if high else " 0"
     elif first.texture:
         strength += f"; noise texture {first.texture:g}"
     if first.noise_source == "none" or not levels:

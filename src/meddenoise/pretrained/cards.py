@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meddenoise._utils import atomic_path
+from meddenoise.pretrained.registry import card_texture
 
 #: A network constructor argument as a card stores it (e.g. ``depth: 7`` or ``channels: [32, 64, 128]``).
 ArchitectureParam = int | float | str | list[int]
@@ -148,6 +149,8 @@ class ModelCardData:
     weight_storage: str = "float32"
     #: edge restoration applied to the output by default (:mod:`meddenoise.models.edge_restore`; 0 = none)
     edge_restore: float = 0.0
+    #: noise texture kept by default (:mod:`meddenoise.models.texture`): an amount in [0, 1] or ``"auto"``
+    texture: float | str = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -162,6 +165,7 @@ class ModelCardData:
             "size_bytes": self.size_bytes,
             "weight_storage": self.weight_storage,
             "edge_restore": self.edge_restore,
+            "texture": self.texture,
             "intensity": dict(self.intensity),
             "intensity_text": self.intensity_text,
             "noise": self.noise,
@@ -196,6 +200,7 @@ class ModelCardData:
             size_bytes=_int(data["size_bytes"]),
             weight_storage=str(data.get("weight_storage", "float32")),
             edge_restore=_float(data.get("edge_restore", 0.0)),
+            texture=card_texture(data.get("texture", 0.0)),
             intensity=_mapping(data["intensity"]),
             intensity_text=str(data["intensity_text"]),
             noise=str(data["noise"]),
@@ -247,6 +252,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | weights | `{card.weights}` ({card.size_bytes:,} bytes, {_storage_text(card.weight_storage)}), sha256 `{card.sha256}` |
 | intensity mapping | {card.intensity_text} → [0, 1]; values outside are left unchanged |
 | edge restoration | {_edge_restore_text(card.edge_restore)} |
+| noise texture | {_texture_text(card.texture)} |
 | noise trained on | {card.noise} |
 | training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, MSE, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
@@ -364,6 +370,21 @@ def _edge_restore_text(amount: float) -> str:
     return (
         f"{amount:g} by default: that share of the removed component, low-passed, is put back at strong "
         "edges (meddenoise.models.edge_restore; `--edge-restore 0` turns it off); the quality below includes it"
+    )
+
+
+def _texture_text(setting: float | str) -> str:
+    if setting == "auto":
+        return (
+            "auto by default: a share of the fine-grained noise removed is put back, none up to 30 HU, 0.7 from "
+            "50 HU, and only where the removed noise is spatially correlated like a CT kernel's (white noise "
+            "gets none; meddenoise.models.texture; `--texture 0` turns it off); the quality below includes it"
+        )
+    if setting == 0:
+        return "none by default (`--texture A` or `--texture auto` adds it)"
+    return (
+        f"{setting:g} by default: that share of the fine-grained noise removed is put back "
+        "(meddenoise.models.texture; `--texture 0` turns it off); the quality below includes it"
     )
 
 

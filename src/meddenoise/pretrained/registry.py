@@ -72,6 +72,9 @@ class ModelCard:
     #: the edge restoration applied to the model's output by default (0 = none; see
     #: :mod:`meddenoise.models.edge_restore`)
     edge_restore: float = 0.0
+    #: the noise texture kept by default: an amount in [0, 1] or ``"auto"`` (0 = none; see
+    #: :mod:`meddenoise.models.texture`)
+    texture: float | str = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -99,6 +102,7 @@ class ModelCard:
                 ms_per_512=(None if data.get("ms_per_512") is None else float(data["ms_per_512"])),
                 summary=str(data.get("summary", "")),
                 edge_restore=float(data.get("edge_restore", 0.0)),
+                texture=card_texture(data.get("texture", 0.0)),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -107,6 +111,19 @@ class ModelCard:
     def training_data_line(self) -> str:
         """The training data names, comma-separated, each once."""
         return ", ".join(dict.fromkeys(str(item.get("name", "?")) for item in self.training_data))
+
+
+def card_texture(value: object) -> float | str:
+    """A card's ``texture``: ``"auto"`` or an amount in [0, 1] (the factory applies the full rule,
+    :func:`meddenoise.models.texture.parse_texture`; reading a card loads no network code)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"texture: expected a number in [0, 1] or 'auto', got {value!r}")
+    amount = float(value)
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"texture: expected a number in [0, 1] or 'auto', got {value!r}")
+    return amount
 
 
 def list_pretrained(directory: str | Path | None = None) -> list[ModelCard]:
