@@ -14,6 +14,7 @@ Usage::
 
     .venv/bin/python scripts/benchmark_slices.py                    # what `make bench` runs
     .venv/bin/python scripts/benchmark_slices.py --methods ct,bm3d --out reports/bench_slices
+    .venv/bin/python scripts/benchmark_slices.py --methods ct,ct-int8.onnx,bm3d   # an exported file: onnx only
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in (n.strip() for n in names):
         built: dict[str, DenoiserChoice] = {}
         model = method_kind(name) != "classical"
-        for backend in backends if model else [None]:
+        onnx_file = name.lower().endswith(
+            ".onnx"
+        )  # an exported file (e.g. `export --int8`) runs in onnxruntime only
+        for backend in [parse_backend("onnx")] if onnx_file else backends if model else [None]:
             try:
                 choice = build_denoiser(name, backend=backend)  # loaded (exported) once per back end
             except ImportError as exc:

@@ -59,3 +59,51 @@ def test_export_then_denoise_with_the_onnx_back_end_and_the_file(tmp_path: Path)
 
     bad = runner.invoke(app, ["denoise", str(source), "-o", str(tmp_path / "x"), "--backend", "tf"])
     assert bad.exit_code == 2 and "unknown back end" in bad.output
+
+
+def _phantom_ct(rng: np.random.Generator, size: int = 96) -> np.ndarray:
+    """A CT-like slice in HU: air, a body of soft tissue with a fat band and a bright disc."""
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    body = np.where(xx**2 + yy**2 < (0.45 * size) ** 2, 40.0, -1000.0)
+    body = np.where((body > 0) & (np.abs(xx) < 0.1 * size), -100.0, body)
+    return np.where((xx - 0.2 * size) ** 2 + yy**2 < (0.1 * size) ** 2, 300.0, body) + rng.normal(
+        0, 8, body.shape
+    )
+
+
+def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denoises(tmp_path: Path) -> None:
+    import onnx
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from meddenoise.methods import build_denoiser
+    from meddenoise.models.onnx import onnx_metadata
+
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.save_as(calibration / "ct.dcm")
+    fast, plain = tmp_path / "ct-int8.onnx", tmp_path / "ct.onnx"
+    result = runner.invoke(app, ["export", "ct", "-o", str(fast), "--int8", str(calibration)])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["export", "ct", "-o", str(plain)]).exit_code == 0
+    assert "int8 convolutions" in onnx_metadata(fast)["meddenoise.quantized"]
+    assert "meddenoise.quantized" not in onnx_metadata(plain)
+    graph = onnx.load(fast).graph
+    convolutions = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    made_by = {output: node.op_type for node in graph.node for output in node.output}
+    from_int8 = [made_by.get(conv.input[1]) == "DequantizeLinear" for conv in convolutions]
+    assert from_int8[:2] == [False, False] and from_int8[-3:] == [False, False, False]  # the ends stay float
+    assert all(from_int8[2:-3])  # the middle runs in int8
+    # on a phantom it never saw: close to the float32 file, and it denoises
+    rng = np.random.default_rng(1)
+    clean = _phantom_ct(rng)
+    noisy = clean + rng.normal(0, 30, clean.shape)
+    unit = [np.clip((x + 1024) / 2048, 0, 1).astype(np.float32) for x in (clean, noisy)]
+    outputs = [build_denoiser(str(f)).denoiser(unit[1], sigma=30 / 2048) for f in (fast, plain)]
+    assert np.sqrt(np.mean((outputs[0] - outputs[1]) ** 2)) * 2048 < 5  # HU
+    assert np.abs(outputs[0] - unit[0]).mean() < 0.6 * np.abs(unit[1] - unit[0]).mean()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = runner.invoke(app, ["export", "ct", "-o", str(tmp_path / "x.onnx"), "--int8", str(empty)])
+    assert bad.exit_code == 2 and "no images to calibrate" in bad.output

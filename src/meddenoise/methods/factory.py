@@ -37,6 +37,7 @@ from meddenoise.data.intensity import CLASSICAL_INTENSITY, DEFAULT_INTENSITY, In
 from meddenoise.denoiser import Denoiser
 
 if TYPE_CHECKING:  # the networks' wrappers load lazily (torch)
+    from meddenoise.io.image import MedicalImage
     from meddenoise.models.texture import TextureAmount
 
 __all__ = [
@@ -477,12 +478,20 @@ def with_strength(choice: DenoiserChoice, strength: float) -> DenoiserChoice:
     return replace(choice, denoiser=AtStrength(choice.denoiser, value), label=f"{choice.label} s{value:g}")
 
 
-def export_model(name: str, output: str | Path, *, overwrite: bool = False) -> Path:
+def export_model(
+    name: str,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    int8: Sequence[MedicalImage] | None = None,
+) -> Path:
     """Write the model ``name`` (shipped name, ``pretrained:NAME`` or checkpoint path) as an ONNX file.
 
     The file has a dynamic batch, height and width, a ``sigma`` input when the model takes the noise
     level, and the model card and intensity mapping in its metadata
-    (:mod:`meddenoise.methods.onnx_models`). Written atomically.
+    (:mod:`meddenoise.methods.onnx_models`). With ``int8`` (calibration images in their own units) its
+    convolutions are quantized to int8 but at the ends of the network
+    (:func:`~meddenoise.methods.onnx_models.quantized_export`): the fast tier. Written atomically.
 
     Raises
     ------
@@ -511,6 +520,10 @@ def export_model(name: str, output: str | Path, *, overwrite: bool = False) -> P
         if not path.exists():
             raise FileNotFoundError(f"{path}: checkpoint not found")
         exported = checkpoint_export(path, _checkpoint_intensity(path))
+    if int8 is not None:
+        from meddenoise.methods.onnx_models import quantized_export
+
+        exported = quantized_export(exported, int8)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         tmp.write_bytes(exported.data)

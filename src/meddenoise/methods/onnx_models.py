@@ -11,10 +11,12 @@ path, or any model with ``backend="onnx"``, through :class:`~meddenoise.models.o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from torch import nn
 
 from meddenoise.data.intensity import IntensitySpec
@@ -27,6 +29,10 @@ from meddenoise.models.onnx import (
     export_onnx,
 )
 
+if TYPE_CHECKING:
+    from meddenoise.data.normalize import Normalizer
+    from meddenoise.io.image import MedicalImage
+
 __all__ = [
     "KEY_CARD",
     "KEY_INTENSITY",
@@ -35,6 +41,7 @@ __all__ = [
     "checkpoint_export",
     "onnx_intensity",
     "onnx_texture",
+    "quantized_export",
     "shipped_export",
 ]
 
@@ -48,6 +55,14 @@ KEY_INTENSITY_TEXT = METADATA_PREFIX + "intensity_text"
 KEY_CARD = METADATA_PREFIX + "model_card"
 KEY_INPUTS = METADATA_PREFIX + "inputs"
 KEY_VERSION = METADATA_PREFIX + "version"
+KEY_QUANTIZED = METADATA_PREFIX + "quantized"
+#: Noise levels ([0, 1] scale) at which each calibration image of :func:`quantized_export` is also fed
+#: (white noise added, the level told): the activations' ranges then cover noisy inputs too.
+CALIBRATION_LEVELS = (0.005, 0.012, 0.03, 0.06)
+#: Calibration images are cropped to their centre this size (px): ranges, not layouts, are measured.
+CALIBRATION_CROP = 256
+#: At most this many slices calibrate (evenly spaced over all those given).
+CALIBRATION_SLICES = 16
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,73 @@ def _export(
     }
     data = export_onnx(model, metadata=metadata, doc=doc)
     return OnnxExport(data, metadata, name, intensity)
+
+
+def quantized_export(exported: OnnxExport, images: Sequence[MedicalImage], *, seed: int = 0) -> OnnxExport:
+    """``exported`` with its convolutions in int8 (:func:`meddenoise.models.onnx.quantize_onnx`), calibrated
+    on ``images`` (2D images or stacks, in their own units).
+
+    Up to :data:`CALIBRATION_SLICES` slices, evenly spaced over all those of ``images``, each through
+    ``exported``'s intensity mapping, cropped to its centre :data:`CALIBRATION_CROP` px and fed as it is
+    (told its estimated noise level when the graph takes one) and with white noise at each of
+    :data:`CALIBRATION_LEVELS` (told that level), seeded. The metadata records it (``meddenoise.quantized``)
+    and the label gets `` int8``.
+    """
+    import onnx
+
+    from meddenoise.data.intensity import fit_intensity, meta_intensity_args, to_unit
+    from meddenoise.models.onnx import QUANTIZED_FLOAT_ENDS, quantize_onnx
+    from meddenoise.noise import estimate_noise_std
+
+    rng = np.random.default_rng(seed)
+    conditioned = ONNX_SIGMA in {item.name for item in onnx.load_from_string(exported.data).graph.input}
+    every = [(index, number) for index, image in enumerate(images) for number in range(len(image.slices()))]
+    spaced = np.linspace(0, len(every) - 1, CALIBRATION_SLICES).round().astype(int) if every else []
+    picked = sorted({every[i] for i in spaced})
+    feeds: list[dict[str, np.ndarray]] = []
+    mappings: dict[int, Normalizer] = {}
+    for index, number in picked:
+        image = images[index]
+        if index not in mappings:
+            mappings[index] = fit_intensity(
+                image.pixels, exported.intensity, **meta_intensity_args(image.meta)
+            )
+        unit = to_unit(mappings[index], image.slices()[number])
+        top = max(0, (unit.shape[0] - CALIBRATION_CROP) // 2)
+        left = max(0, (unit.shape[1] - CALIBRATION_CROP) // 2)
+        crop = unit[top : top + CALIBRATION_CROP, left : left + CALIBRATION_CROP]
+        versions = [(crop, estimate_noise_std(crop))]
+        versions += [(crop + rng.normal(0, level, crop.shape), level) for level in CALIBRATION_LEVELS]
+        for version, level in versions:
+            feed = {ONNX_IMAGE: np.asarray(version, dtype=np.float32)[None, None]}
+            if conditioned:
+                feed[ONNX_SIGMA] = np.array([level], dtype=np.float32)
+            feeds.append(feed)
+    if not feeds:
+        raise ValueError("int8 quantization needs calibration images (none given)")
+    first, last = QUANTIZED_FLOAT_ENDS
+    metadata = {
+        **exported.metadata,
+        KEY_QUANTIZED: (
+            f"int8 convolutions (QDQ, weights per channel, activations uint8), but the first {first} and the "
+            f"last {last} in float32; calibrated on {len(picked)} slice(s) as given and with white noise of "
+            f"{', '.join(f'{v:g}' for v in CALIBRATION_LEVELS)} on the [0, 1] scale (seed {seed})"
+        ),
+    }
+    data = quantize_onnx(exported.data, feeds)
+    data = _with_metadata(data, {KEY_QUANTIZED: metadata[KEY_QUANTIZED]})
+    return OnnxExport(data, metadata, exported.label + " int8", exported.intensity)
+
+
+def _with_metadata(data: bytes, extra: dict[str, str]) -> bytes:
+    """The ONNX file ``data`` with ``extra`` added to its metadata."""
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    for key, value in extra.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return bytes(proto.SerializeToString())
 
 
 def shipped_export(name: str) -> OnnxExport:

