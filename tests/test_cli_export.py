@@ -107,3 +107,18 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     empty.mkdir()
     bad = runner.invoke(app, ["export", "ct", "-o", str(tmp_path / "x.onnx"), "--int8", str(empty)])
     assert bad.exit_code == 2 and "no images to calibrate" in bad.output
+
+
+def test_int8_calibration_reads_at_most_16_images_of_a_big_folder(tmp_path: Path) -> None:
+    from meddenoise.models.onnx import onnx_metadata
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(20):
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(folder / f"{k:02d}.png")
+    # the third of 21 files: 16 evenly spaced ones (0, 1, 3, 4, ...) are read, so this one never is
+    (folder / "01x.png").write_text("not a png")
+    result = runner.invoke(app, ["export", "general", "-o", str(tmp_path / "g.onnx"), "--int8", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "calibrated on 16 slice(s)" in onnx_metadata(tmp_path / "g.onnx")["meddenoise.quantized"]

@@ -49,13 +49,18 @@ def export_command(
 
 
 def _calibration_images(source: Path) -> list[MedicalImage]:
-    """The images of ``source`` (a file or a folder, recursively); ``ValueError`` naming the first one that
-    does not read, or a folder without images."""
+    """The images of ``source`` (a file or a folder, recursively; of a big folder only as many files as
+    calibrate, evenly spaced); ``ValueError`` naming the first one that does not read, or a folder without
+    images."""
     from meddenoise.io import find_images, read_image
+    from meddenoise.methods.onnx_models import CALIBRATION_SLICES
 
     files = [source] if source.is_file() else find_images(source) if source.is_dir() else []
     if not files:
         raise ValueError(f"{source}: no images to calibrate the int8 model on")
+    if len(files) > CALIBRATION_SLICES:  # not read only to be left out
+        step = (len(files) - 1) / (CALIBRATION_SLICES - 1)
+        files = [files[round(i * step)] for i in range(CALIBRATION_SLICES)]
     images = []
     for path in files:
         try:
