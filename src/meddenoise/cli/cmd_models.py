@@ -56,7 +56,7 @@ def models(
             )
             typer.echo(f"  edge restore: {restore}")
             texture = (
-                "none by default (--texture A or --texture auto adds it)"
+                "none by default (--texture A adds it)"
                 if card.texture == 0
                 else f"{card.texture} by default (--texture 0 turns it off)"
             )

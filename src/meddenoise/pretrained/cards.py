@@ -381,7 +381,7 @@ def _texture_text(setting: float | str) -> str:
             "gets none; meddenoise.models.texture; `--texture 0` turns it off); the quality below includes it"
         )
     if setting == 0:
-        return "none by default (`--texture A` or `--texture auto` adds it)"
+        return "none by default (`--texture A` adds it)"
     return (
         f"{setting:g} by default: that share of the fine-grained noise removed is put back "
         "(meddenoise.models.texture; `--texture 0` turns it off); the quality below includes it"
