@@ -57,6 +57,7 @@ from meddenoise.methods import (  # noqa: E402
     shipped_names,
     with_ensemble,
 )
+from meddenoise.methods.onnx_models import ONNX_SUFFIX  # noqa: E402
 from meddenoise.provenance import environment  # noqa: E402
 
 SIZE = 512
@@ -122,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in (n.strip() for n in names):
         built: dict[str, DenoiserChoice] = {}
         model = method_kind(name) != "classical"
-        onnx_file = name.lower().endswith(
-            ".onnx"
-        )  # an exported file (e.g. `export --int8`) runs in onnxruntime only
+        # an exported file (e.g. `export --int8`) runs in onnxruntime only
+        onnx_file = Path(name).suffix.lower() == ONNX_SUFFIX
         for backend in [parse_backend("onnx")] if onnx_file else backends if model else [None]:
             try:
                 choice = build_denoiser(name, backend=backend)  # loaded (exported) once per back end

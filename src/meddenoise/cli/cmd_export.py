@@ -53,16 +53,13 @@ def _calibration_images(source: Path) -> list[MedicalImage]:
     calibrate, evenly spaced); ``ValueError`` naming the first one that does not read, or a folder without
     images."""
     from meddenoise.io import find_images, read_image
-    from meddenoise.methods.onnx_models import CALIBRATION_SLICES
+    from meddenoise.methods.onnx_models import CALIBRATION_SLICES, evenly_spaced
 
     files = [source] if source.is_file() else find_images(source) if source.is_dir() else []
     if not files:
         raise ValueError(f"{source}: no images to calibrate the int8 model on")
-    if len(files) > CALIBRATION_SLICES:  # not read only to be left out
-        step = (len(files) - 1) / (CALIBRATION_SLICES - 1)
-        files = [files[round(i * step)] for i in range(CALIBRATION_SLICES)]
     images = []
-    for path in files:
+    for path in evenly_spaced(files, CALIBRATION_SLICES):  # not read only to be left out
         try:
             images.append(read_image(path))
         except (OSError, ValueError) as exc:

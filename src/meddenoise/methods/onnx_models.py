@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from torch import nn
@@ -29,6 +29,8 @@ from meddenoise.models.onnx import (
     export_onnx,
 )
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from meddenoise.data.normalize import Normalizer
     from meddenoise.io.image import MedicalImage
@@ -39,6 +41,7 @@ __all__ = [
     "ONNX_SUFFIX",
     "OnnxExport",
     "checkpoint_export",
+    "evenly_spaced",
     "onnx_intensity",
     "onnx_texture",
     "quantized_export",
@@ -135,8 +138,7 @@ def quantized_export(exported: OnnxExport, images: Sequence[MedicalImage], *, se
     rng = np.random.default_rng(seed)
     conditioned = ONNX_SIGMA in {item.name for item in onnx.load_from_string(exported.data).graph.input}
     every = [(index, number) for index, image in enumerate(images) for number in range(len(image.slices()))]
-    spaced = np.linspace(0, len(every) - 1, CALIBRATION_SLICES).round().astype(int) if every else []
-    picked = sorted({every[i] for i in spaced})
+    picked = evenly_spaced(every, CALIBRATION_SLICES)
     feeds: list[dict[str, np.ndarray]] = []
     mappings: dict[int, Normalizer] = {}
     for index, number in picked:
@@ -159,28 +161,30 @@ def quantized_export(exported: OnnxExport, images: Sequence[MedicalImage], *, se
     if not feeds:
         raise ValueError("int8 quantization needs calibration images (none given)")
     first, last = QUANTIZED_FLOAT_ENDS
-    metadata = {
-        **exported.metadata,
+    quantized = {
         KEY_QUANTIZED: (
             f"int8 convolutions (QDQ, weights per channel, activations uint8), but the first {first} and the "
             f"last {last} in float32; calibrated on {len(picked)} slice(s) as given and with white noise of "
             f"{', '.join(f'{v:g}' for v in CALIBRATION_LEVELS)} on the [0, 1] scale (seed {seed})"
         ),
     }
-    data = quantize_onnx(exported.data, feeds)
-    data = _with_metadata(data, {KEY_QUANTIZED: metadata[KEY_QUANTIZED]})
-    return OnnxExport(data, metadata, exported.label + " int8", exported.intensity)
+    data = quantize_onnx(exported.data, feeds, metadata=quantized)
+    return OnnxExport(data, {**exported.metadata, **quantized}, exported.label + " int8", exported.intensity)
 
 
-def _with_metadata(data: bytes, extra: dict[str, str]) -> bytes:
-    """The ONNX file ``data`` with ``extra`` added to its metadata."""
-    import onnx
+def evenly_spaced(items: Sequence[T], count: int) -> list[T]:
+    """At most ``count`` of ``items``, evenly spaced from the first to the last, in order (all when fewer).
 
-    proto = onnx.load_from_string(data)
-    for key, value in extra.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    return bytes(proto.SerializeToString())
+    Examples
+    --------
+    >>> evenly_spaced(list(range(21)), 16)
+    [0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 19, 20]
+    >>> evenly_spaced(["a", "b"], 16)
+    ['a', 'b']
+    """
+    if len(items) <= count:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 def shipped_export(name: str) -> OnnxExport:

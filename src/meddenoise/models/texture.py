@@ -122,8 +122,7 @@ class TextureRamp:
 
     def at(self, level: float) -> float:
         """The amount at noise level ``level`` (rounded to 1e-6, so equal levels give equal amounts)."""
-        share = min(max((float(level) - self.start) / (self.full - self.start), 0.0), 1.0)
-        return round(self.amount * share, 6)
+        return round(self.amount * _ramp(level, self.start, self.full), 6)
 
     def share(self, level: float, *, correlation: float) -> float:
         """The amount at ``level`` for a removed component of lag-1 ``correlation`` (:meth:`at` without a gate)."""
@@ -141,8 +140,12 @@ def correlation_gate(correlation: float, bounds: tuple[float, float] = AUTO_TEXT
     >>> correlation_gate(-0.05), correlation_gate(0.12), correlation_gate(0.8)
     (0.0, 0.7, 1.0)
     """
-    low, high = bounds
-    return min(max((float(correlation) - low) / (high - low), 0.0), 1.0)
+    return _ramp(correlation, *bounds)
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 at or under ``low``, 1 from ``high``, linear between (the rule of both the level ramp and the gate)."""
+    return min(max((float(value) - low) / (high - low), 0.0), 1.0)
 
 
 def removed_correlation(noisy: np.ndarray, denoised: np.ndarray) -> float:
