@@ -86,6 +86,9 @@ from meddenoise.pretrained.cards import quality_markdown as model_card_quality_t
 from meddenoise.provenance import sha256_file
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from meddenoise.data import Split
     from meddenoise.io import MedicalImage
     from meddenoise.training import TrainConfig
 
@@ -245,28 +248,65 @@ def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1, kernels: s
     return dataclasses.replace(data, train=train, textures=[t for ts in per_slice for t in ts])
 
 
+def _ct_split(folder: Path) -> tuple[list[Path], list[str], Split]:
+    """The CT files of ``folder``, their patients, and the patient-wise split the ``ct`` model was trained on."""
+    from meddenoise.data import dicom_groups, train_val_test_split
+
+    files = sorted(folder.glob("*.dcm"))
+    groups = dicom_groups(files)
+    return (
+        files,
+        groups,
+        train_val_test_split(len(files), fractions=(0.8, 0.0, 0.2), groups=groups, seed=SEED),
+    )
+
+
+def _first_of_each_patient(groups: list[str], indices: Iterable[int]) -> list[int]:
+    """The first of ``indices`` of each patient: one slice per held-apart patient for the evaluation."""
+    first: dict[str, int] = {}
+    for idx in indices:
+        first.setdefault(groups[int(idx)], int(idx))
+    return list(first.values())
+
+
+def write_held_apart(out: Path) -> list[Path]:
+    """Link the ``ct`` model's held-apart slices (one per held-apart patient) into the new folder ``out``.
+
+    These are the files its card and docs/low-dose-ct.md were measured on (``HELD_OUT_CT`` there): symbolic
+    links, so that no image leaves the data folder. ``out`` must not exist yet (nothing is overwritten).
+    """
+    root = shared_data_dir()
+    folder = root / "chest-ct-dicom" if root else None
+    if folder is None or not folder.is_dir():
+        raise SystemExit("the CT held-apart slices need ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
+    if out.exists():
+        raise SystemExit(f"{out}: already exists; give a new folder for the held-apart slices")
+    files, groups, split = _ct_split(folder)
+    out.mkdir(parents=True)
+    links = []
+    for idx in _first_of_each_patient(groups, split.test):
+        link = out / files[idx].name
+        link.symlink_to(files[idx].resolve())
+        links.append(link)
+    return links
+
+
 def ct_data() -> ModelData:
     """The CT training slices (white noise; :func:`with_ct_textures` adds the low-dose textures)."""
-    from meddenoise.data import dicom_groups, train_val_test_split
     from meddenoise.io import read_image
 
     root = shared_data_dir()
     folder = root / "chest-ct-dicom" if root else None
     if folder is None or not folder.is_dir():
         raise SystemExit("the CT model needs ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
-    files = sorted(folder.glob("*.dcm"))
-    groups = dicom_groups(files)
-    split = train_val_test_split(len(files), fractions=(0.8, 0.0, 0.2), groups=groups, seed=SEED)
+    files, groups, split = _ct_split(folder)
     data = ModelData(intensity=CT_INTENSITY)
     slices_hu: list[tuple[np.ndarray, float]] = []
     for idx in split.train:
         image = read_image(files[idx])
         data.train.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
         slices_hu.append((image.pixels, _pixel_mm(image)))
-    first_of_patient: dict[str, int] = {}
-    for idx in split.test:  # one slice per held-apart patient for the evaluation
-        first_of_patient.setdefault(groups[idx], idx)
-    for idx in first_of_patient.values():
+    for idx in _first_of_each_patient(groups, split.test):
         image = read_image(files[idx])
         data.test.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
         data.bench.append(_bench_image(files[idx].name, centre_crop(image.pixels, EVAL_CROP), image))
@@ -866,6 +906,14 @@ def main(argv: list[str] | None = None) -> int:
         help="train nothing: measure the shipped weights again and compare with their cards' quality",
     )
     parser.add_argument(
+        "--write-held-apart",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="train nothing: link the ct model's held-apart CT slices (one per held-apart patient, never trained "
+        "on) into the new folder DIR, for the benchmark commands of docs/low-dose-ct.md and docs/denoise.md",
+    )
+    parser.add_argument(
         "--cards-only",
         action="store_true",
         help="train nothing: measure the shipped weights with the benchmark and rewrite their cards "
@@ -881,6 +929,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
     PATCH, BATCH = args.patch, args.batch
+    if args.write_held_apart is not None:
+        links = write_held_apart(args.write_held_apart)
+        print(
+            f"linked the ct model's {len(links)} held-apart slices into {args.write_held_apart}", flush=True
+        )
+        return 0
     if args.verify_cards or args.cards_only:
         return verify_cards(
             args.models, args.out, threads=args.threads, rewrite=args.cards_only, storage=args.weights_storage

@@ -13,7 +13,9 @@ from meddenoise.data import (
     CT_DEFAULT_RANGE,
     DEFAULT_INTENSITY,
     IntensitySpec,
+    Normalizer,
     fit_intensity,
+    floor_noise_margin,
     from_unit,
     intensity_for_image,
     to_unit,
@@ -81,3 +83,32 @@ def test_identity_round_trip_is_exact_including_out_of_range_pixels() -> None:
     back = from_unit(mapping, to_unit(mapping, hu), original=hu)
     np.testing.assert_allclose(back, hu, atol=1e-3)
     assert back[0, 0] == -3000.0 and back[1, 1] == 3500.0
+
+
+def test_a_floor_noise_margin_only_under_a_hu_mapping_that_starts_at_air() -> None:
+    assert floor_noise_margin(Normalizer.from_window(0, 2048, units="HU")) == pytest.approx(204.8)
+    assert floor_noise_margin(Normalizer(*CT_DEFAULT_RANGE, units="HU")) == pytest.approx(409.5)
+    # a window starting above air cuts through fat and lung; an edge of non-HU data cuts through content
+    assert floor_noise_margin(Normalizer.from_window("soft-tissue", units="HU")) == 0.0
+    assert floor_noise_margin(Normalizer(-1024.0, 1024.0, units="")) == 0.0
+
+
+def test_noisy_air_under_a_ct_window_is_denoised_and_padding_and_bone_keep_their_values() -> None:
+    hu = np.array(
+        [-3024.0, -2048.0, -1300.0, -1100.0, -1024.0, -1000.0, 40.0, 1100.0, 3000.0], dtype=np.float32
+    )
+    mapping = fit_intensity(hu, IntensitySpec("window", level=0, width=2048), modality="CT", units="HU")
+    margin = floor_noise_margin(mapping)
+    unit = to_unit(mapping, hu, margin=margin)
+    assert unit[3] == pytest.approx(-76 / 2048)  # 76 HU under the window: seen, on the same linear scale
+    np.testing.assert_array_equal(unit[:3], 0.0)  # padding (and anything > 204.8 HU under): clipped as before
+    np.testing.assert_array_equal(unit[-2:], 1.0)  # over the window: clipped as before
+    np.testing.assert_array_equal(to_unit(mapping, hu), np.clip(unit, 0.0, 1.0))  # no margin: unchanged
+    air = np.full_like(unit, 24 / 2048)  # a denoiser that answers "air, -1000 HU" everywhere
+    back = from_unit(mapping, air, original=hu, margin=margin)
+    assert back[3] == pytest.approx(-1000.0)  # the noisy air pixel got the denoiser's value
+    kept = [0, 1, 2, 7, 8]  # padding, and bone above the window (real content the denoiser never saw)
+    np.testing.assert_array_equal(back[kept], hu[kept])
+    assert from_unit(mapping, air, original=hu)[3] == -1100.0  # without a margin the pixel is left as it was
+    # an identity denoiser is still an exact round trip
+    np.testing.assert_allclose(from_unit(mapping, unit, original=hu, margin=margin), hu, atol=1e-3)

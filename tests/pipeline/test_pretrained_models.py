@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from typer.testing import CliRunner
 
@@ -92,3 +94,41 @@ def test_models_command_lists_them() -> None:
     assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output
     assert "edge restore: 0.8 by default (--edge-restore 0 turns it off)" in result.output
     assert "edge restore: none by default" in result.output  # the other models
+
+
+def test_the_ct_model_denoises_noisy_air_under_its_window(rng: np.random.Generator) -> None:
+    """Air (-1000 HU) with 50 HU of noise: a third of it lies under the -1024 HU edge of the model's window.
+
+    Those pixels are noise around air, not content: they must come back denoised like the rest of the air,
+    not as they were (which left a third of the noise in every air region).
+    """
+    from meddenoise import denoise
+
+    air = (-1000.0 + 50.0 * rng.standard_normal((128, 128))).astype(np.float32)
+    out = np.asarray(denoise(air, model="ct", modality="CT", noise_level=50.0))
+    under = air < -1024
+    assert 0.25 < under.mean() < 0.4
+    assert np.abs(out[under] + 1000).mean() < 0.25 * np.abs(air[under] + 1000).mean()
+    assert abs(float(out.mean()) + 1000) < 5  # and air stays air
+
+
+@pytest.mark.data
+def test_the_ct_held_apart_slices_are_linked_for_the_benchmark(shared_data: Path, tmp_path: Path) -> None:
+    """`--write-held-apart DIR` gives the docs' HELD_OUT_CT: one slice of each patient the card names."""
+    import os
+    import subprocess
+    import sys
+
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    out = tmp_path / "held"
+    command = [sys.executable, str(script), "--write-held-apart", str(out)]
+    env = {**os.environ, "MEDDENOISE_DATA": str(shared_data)}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    links = sorted(out.iterdir())
+    assert len(links) == 6 and all(link.is_symlink() for link in links)
+    assert {link.resolve().parent for link in links} == {(shared_data / "chest-ct-dicom").resolve()}
+    patients = {str(pydicom.dcmread(link, stop_before_pixels=True).PatientID) for link in links}
+    held_apart = json.loads((PRETRAINED_DIR / "ct.json").read_text(encoding="utf-8"))["held_apart"]
+    assert len(patients) == 6 and all(patient in held_apart for patient in patients)
+    again = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert again.returncode != 0 and "already exists" in again.stderr  # nothing is overwritten

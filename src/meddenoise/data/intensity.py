@@ -45,12 +45,15 @@ from meddenoise.data.normalize import CT_DEFAULT_RANGE, Normalizer
 from meddenoise.io.image import ImageMeta, MedicalImage
 
 __all__ = [
+    "AIR_HU",
     "CLASSICAL_INTENSITY",
     "DEFAULT_INTENSITY",
+    "FLOOR_NOISE_MARGIN",
     "INTENSITY_METHODS",
     "IntensityMethod",
     "IntensitySpec",
     "fit_intensity",
+    "floor_noise_margin",
     "from_unit",
     "intensity_for_image",
     "meta_intensity_args",
@@ -65,6 +68,13 @@ INTENSITY_METHODS: tuple[str, ...] = ("range", "auto", "window", "percentile", "
 _WIDE_FORMATS = frozenset({"dicom", "nifti"})
 #: A strided sample keeps the percentiles of very large images cheap.
 _PERCENTILE_SAMPLE = 4_000_000
+
+
+#: CT air in HU: the physical floor of CT values (a HU mapping starting at or below it, see
+#: :func:`floor_noise_margin`, has only noise and padding under its low edge).
+AIR_HU = -1000.0
+#: The share of such a mapping's width under its low edge that the denoiser still sees unclipped.
+FLOOR_NOISE_MARGIN = 0.1
 
 
 def percentile_sample_step(size: int) -> int:
@@ -239,18 +249,52 @@ def intensity_for_image(
     return fit_intensity(image.pixels if pixels is None else pixels, spec, **meta_intensity_args(image.meta))
 
 
-def to_unit(normalizer: Normalizer, pixels: np.ndarray) -> np.ndarray:
-    """Original units → float32 [0, 1] (clipped) with ``normalizer``."""
-    return np.asarray(normalizer.forward(pixels), dtype=np.float32)
+def floor_noise_margin(normalizer: Normalizer) -> float:
+    """How far under ``normalizer.low`` (in its units) values are noise around a physical floor, not content.
+
+    A HU mapping that starts at or below air (:data:`AIR_HU`, e.g. the -1024..1024 window of the shipped
+    ``ct`` model) has nothing under its low edge but noise around air and the scanner's padding (-2048,
+    -3024): noisy air a few HU under -1024 is air, and the denoiser should see and denoise it. Such a
+    mapping gets :data:`FLOOR_NOISE_MARGIN` of its width (205 HU for the -1024..1024 window), which holds
+    4 sigma of 50 HU noise and stays far above the padding. Every other mapping gets 0: a percentile or
+    window edge elsewhere (bone above a window, the tails of an X-ray) cuts through real content.
+    """
+    if normalizer.units.upper() == "HU" and normalizer.low <= AIR_HU:
+        return FLOOR_NOISE_MARGIN * normalizer.width
+    return 0.0
 
 
-def from_unit(normalizer: Normalizer, unit: np.ndarray, *, original: np.ndarray) -> np.ndarray:
+def to_unit(normalizer: Normalizer, pixels: np.ndarray, *, margin: float = 0.0) -> np.ndarray:
+    """Original units → float32 [0, 1] (clipped) with ``normalizer``.
+
+    ``margin`` (units, e.g. :func:`floor_noise_margin`): values from ``low - margin`` up to ``low`` map
+    linearly below 0 instead of onto it (the training noise was not clipped either, so a network has seen
+    such values); values further down are clipped to 0 as before.
+    """
+    unit = np.asarray(normalizer.forward(pixels), dtype=np.float32)
+    if margin <= 0:
+        return unit
+    values = np.asarray(pixels, dtype=np.float64)
+    near = (values < normalizer.low) & (values >= normalizer.low - margin)
+    if not near.any():
+        return unit
+    linear = ((values - normalizer.low) / normalizer.width).astype(np.float32)
+    return np.where(near, linear, unit)
+
+
+def from_unit(
+    normalizer: Normalizer, unit: np.ndarray, *, original: np.ndarray, margin: float = 0.0
+) -> np.ndarray:
     """[0, 1] → original units (float32); pixels of ``original`` outside the normaliser's range keep their value.
 
     Those pixels were clipped on the way in, so the denoiser never saw them: returning them untouched
-    is the only faithful answer (and makes an identity denoiser an exact round trip).
+    is the only faithful answer (and makes an identity denoiser an exact round trip). ``margin``: the
+    pixels :func:`to_unit` passed unclipped under ``low`` (within ``margin`` of it) were seen, so they get
+    the denoiser's value like every pixel inside, and the output may go as far under ``low`` (an identity
+    denoiser stays an exact round trip).
     """
-    back = normalizer.inverse(np.clip(unit, 0.0, 1.0))
+    margin = max(margin, 0.0)
+    back = normalizer.inverse(np.clip(unit, -margin / normalizer.width, 1.0))
     orig = np.asarray(original, dtype=np.float32)
-    outside = (orig < normalizer.low) | (orig > normalizer.high)
+    outside = (orig < normalizer.low - margin) | (orig > normalizer.high)
     return np.where(outside, orig, back).astype(np.float32)

@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meddenoise._utils import atomic_path
-from meddenoise.data.intensity import from_unit, to_unit
+from meddenoise.data.intensity import floor_noise_margin, from_unit, to_unit
 from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, as_float_image
 from meddenoise.evaluation.scores import Masks, Score, as_scores, resolve_masks
@@ -513,7 +513,8 @@ def _denoise_in_units(
     """Denoise ``noisy`` (its own units) through ``normalizer``; ``sigma`` in the same units. Output, seconds."""
     span = normalizer.high - normalizer.low
     sigma_unit = None if sigma is None else float(sigma) / span
-    unit = to_unit(normalizer, noisy)
+    margin = floor_noise_margin(normalizer)
+    unit = to_unit(normalizer, noisy, margin=margin)
     start = time.perf_counter()
     if isinstance(denoiser, BlindInUnits):  # told its own estimate, never the true std
         out = denoiser.denoise_in_units(unit, noisy, normalizer)
@@ -522,7 +523,7 @@ def _denoise_in_units(
     seconds = time.perf_counter() - start
     if out.shape != unit.shape:
         raise ValueError(f"{denoiser.name}: returned shape {out.shape} for input {unit.shape}")
-    return from_unit(normalizer, out, original=noisy), seconds
+    return from_unit(normalizer, out, original=noisy, margin=margin), seconds
 
 
 def _scalar_sigma(sigma: float | Sequence[float] | None) -> float | None:

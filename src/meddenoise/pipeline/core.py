@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from meddenoise.data import Normalizer
-from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, to_unit
+from meddenoise.data.intensity import IntensitySpec, fit_intensity, floor_noise_margin, from_unit, to_unit
 from meddenoise.denoiser import Denoiser, check_strength
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
@@ -384,6 +384,7 @@ def _denoise_slice(
     if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
         out[...] = store(slice_pixels)
         return
+    margin = floor_noise_margin(mapping)  # noisy air under a CT window's -1024 is denoised, not left as is
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
     rows = iter_tiled_rows(
         slice_pixels,
@@ -393,14 +394,14 @@ def _denoise_slice(
         sigma=sigma,
         batch_size=options.batch_size,
         progress=progress,
-        prepare=partial(to_unit, mapping),
+        prepare=partial(to_unit, mapping, margin=margin),
     )
     for top, denoised in rows:
         original = slice_pixels[top : top + len(denoised)]
         if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
-            unit = to_unit(mapping, original)
+            unit = to_unit(mapping, original, margin=margin)
             denoised = unit + np.float32(options.strength) * (denoised - unit)
-        out[top : top + len(denoised)] = store(from_unit(mapping, denoised, original=original))
+        out[top : top + len(denoised)] = store(from_unit(mapping, denoised, original=original, margin=margin))
 
 
 def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
