@@ -62,8 +62,8 @@ import torch
 from meddenoise._utils import atomic_path, shared_data_dir
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
-from meddenoise.evaluation.benchmark import BenchImage, centre_crop
-from meddenoise.experiments.model_cards import EVAL_CROP, card_levels, measure_quality
+from meddenoise.evaluation.benchmark import BenchImage
+from meddenoise.experiments.model_cards import card_levels, measure_quality
 from meddenoise.methods import DenoiserChoice, texture_amount, with_edge_restore, with_texture
 from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.weights import (
@@ -309,7 +309,7 @@ def ct_data() -> ModelData:
     for idx in _first_of_each_patient(groups, split.test):
         image = read_image(files[idx])
         data.test.append(_unit(image.pixels, CT_INTENSITY, "CT", "HU"))
-        data.bench.append(_bench_image(files[idx].name, centre_crop(image.pixels, EVAL_CROP), image))
+        data.bench.append(_bench_image(files[idx].name, image.pixels, image))
     small = _pydicom_image("CT_small.dcm")
     data.train.append(_unit(small.pixels, CT_INTENSITY, "CT", "HU"))
     slices_hu.append((small.pixels, _pixel_mm(small)))
@@ -317,7 +317,7 @@ def ct_data() -> ModelData:
     test_patients = sorted({groups[i] for i in split.test})
     data.held_apart = (
         f"{len(test_patients)} held-apart patients ({', '.join(test_patients)}; {len(split.test)} slices, never "
-        f"trained on), one slice each, centre {EVAL_CROP}x{EVAL_CROP}"
+        f"trained on), one whole 512x512 slice each"
     )
     data.sources = [
         {
@@ -370,14 +370,9 @@ def xray_data() -> ModelData:
         unit = _unit(image.pixels, PERCENTILE_INTENSITY, "CR")
         cut = unit.shape[1] * 3 // 4
         data.train.append(unit[:, :cut])
-        held = unit[:, cut:]
-        # two crops of the held-apart strip
-        h = held.shape[0]
-        top = h // 3
-        data.test.append(held[top : top + EVAL_CROP, :EVAL_CROP])
-        raw = image.pixels[top : top + EVAL_CROP, cut : cut + EVAL_CROP]
-        data.bench.append(_bench_image(f"{name} right quarter", raw, image))
-    data.held_apart = f"right quarter of RG1_UNCR and RG3_UNCR (never trained on): one {EVAL_CROP}x{EVAL_CROP} crop from each"
+        data.test.append(unit[:, cut:])
+        data.bench.append(_bench_image(f"{name} right quarter", image.pixels[:, cut:], image))
+    data.held_apart = "right quarter of RG1_UNCR and RG3_UNCR (never trained on), each scored whole"
     data.sources = [
         {**CREDITS["pydicom"], "images": "RG1_UNCR.dcm, RG3_UNCR.dcm (left three quarters, random patches)"}
     ]
@@ -1014,7 +1009,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows={k: Quality(0.0, 0.0) for k in ("noisy", "model", "nlmeans")},
                     per_sigma={},
                     images=0,
-                    crop=EVAL_CROP,
+                    crop=0,
                     noise="not evaluated",
                     held_apart=data.held_apart,
                 )

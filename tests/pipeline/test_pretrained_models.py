@@ -59,6 +59,8 @@ def test_cards_say_data_licences_noise_command_seed_quality_and_speed(name: str)
     assert "told the true std" in card.quality["noise"] or "true std" in card.quality["noise"]
     assert card.ms_per_512 is not None and card.ms_per_512 > 0
     assert raw["held_apart"] and card.parameters > 0
+    # scored on whole held-apart images, as users denoise them: centre crops flattered the models
+    assert raw["quality"]["crop"] == 0 and "crop" not in raw["quality"]["held_apart"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)

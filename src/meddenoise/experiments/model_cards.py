@@ -24,7 +24,6 @@ from meddenoise.pretrained.cards import Quality, QualityTable
 __all__ = [
     "CARD_ENSEMBLE",
     "CT_LEVELS",
-    "EVAL_CROP",
     "OTHER_LEVELS",
     "PSNR_CAP",
     "card_levels",
@@ -32,8 +31,6 @@ __all__ = [
     "measure_quality",
 ]
 
-#: Side of the centre crop every held-apart image is scored on.
-EVAL_CROP = 192
 #: CT cards: Gaussian noise std in HU (real routine-dose chest CT shows ~16-18 HU in soft tissue).
 CT_LEVELS = "0,10,20,50"
 #: Other cards: std as a percentage of each image's nominal range (comparable clinical noise).
@@ -66,15 +63,16 @@ def measure_quality(
     levels: str = CT_LEVELS,
     seed: int = 0,
     held_apart: str = "",
-    crop: int = EVAL_CROP,
+    crop: int = 0,
     progress: bool = False,
     ensemble: int = CARD_ENSEMBLE,
 ) -> QualityTable:
     """PSNR/SSIM of ``model`` (as is and as its x8 self-ensemble), BM3D (when installed) and NL-means told
     the true std, and the noisy input.
 
-    ``images`` are the held-apart images in their own units (already cropped to ``crop``, which is
-    only recorded). Per level: means over the images (PSNR 2, SSIM 4 decimals); the noisy input is
+    ``images`` are the held-apart images in their own units, scored whole as users denoise them
+    (``crop``: the side of a centre crop they were already cut to, only recorded; 0, the cards since
+    2026-11-30: whole images). Per level: means over the images (PSNR 2, SSIM 4 decimals); the noisy input is
     left out at level 0 (it is the clean image). The headline rows are the means over the levels
     with noise. Per-image PSNR is capped at :data:`PSNR_CAP` (an exact output is infinitely good).
     ``ensemble``: :data:`CARD_ENSEMBLE` also scores the model's x8 self-ensemble (a network); 1 does not.

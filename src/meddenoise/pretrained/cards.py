@@ -63,6 +63,7 @@ class QualityTable:
     rows: dict[str, Quality]
     per_sigma: dict[str, dict[str, Quality]]
     images: int
+    #: side of the centre crop the images were scored on; 0: whole images (every card since 2026-11-30)
     crop: int
     noise: str
     held_apart: str = ""
