@@ -808,7 +808,7 @@ def verify_cards(
 
 def main(argv: list[str] | None = None) -> int:
     # --architecture, --patch and --batch override the shipped choice (smoke runs, a GPU)
-    global ARCHITECTURE, ARCHITECTURE_PARAMS, PATCH, BATCH
+    global ARCHITECTURE, ARCHITECTURE_PARAMS, PATCH, BATCH, CT_WHITE_FRACTION
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
@@ -845,6 +845,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("varied", "ramp"),
         default="varied",
         help="reconstruction kernels of the CT noise textures: soft to sharp (varied) or the full-band ramp only",
+    )
+    parser.add_argument(
+        "--ct-white-fraction",
+        type=float,
+        default=CT_WHITE_FRACTION,
+        help="with low-dose textures: the share of the CT model's noisy patches given white noise instead",
     )
     parser.add_argument(
         "--init-shipped",
@@ -924,6 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
     PATCH, BATCH = args.patch, args.batch
+    CT_WHITE_FRACTION = args.ct_white_fraction
     if args.write_held_apart is not None:
         links = write_held_apart(args.write_held_apart)
         print(

@@ -139,15 +139,19 @@ def test_the_ct_held_apart_slices_are_linked_for_the_benchmark(shared_data: Path
 @pytest.mark.xfail(
     strict=True,
     reason="known defect of the shipped ct weights (docs/denoise.md, 'Read this honestly'): white noise on "
-    "fields 2.5-6 noise stds above the -1024 HU floor of its window (lung at clinical noise) is mostly kept; "
+    "fields 2.5-6 noise stds above the -1024 HU floor of its window (lung at clinical noise) is partly kept; "
     "when a retrained ct passes, remove this marker",
 )
 def test_the_ct_model_denoises_white_noise_at_lung_densities(rng: np.random.Generator) -> None:
-    """A flat field 4 noise stds above the window floor (-824 HU at 50 HU): the ct model must remove its
-    white noise like it does at -1000 or 40 HU (`general` and BM3D keep under 10 % of it)."""
+    """Flat fields 2.5-4.5 noise stds above the window floor (-974 to -799 HU; lung at clinical noise): the
+    ct model must remove their white noise like it does at -1000 or 40 HU (`general` and BM3D keep under
+    10 % of it), at every point of the band (`scripts/flat_field_sweep.py` prints it)."""
     from meddenoise import denoise
 
-    sigma = 50.0
-    field = (-1024.0 + 4 * sigma + sigma * rng.standard_normal((128, 128))).astype(np.float32)
-    out = np.asarray(denoise(field, model="ct", modality="CT", noise_level=sigma))
-    assert out[16:-16, 16:-16].std() < 0.2 * sigma
+    kept = []
+    for sigma in (20.0, 50.0):
+        for k in (2.5, 3.0, 3.5, 4.0, 4.5):
+            field = (-1024.0 + k * sigma + sigma * rng.standard_normal((96, 96))).astype(np.float32)
+            out = np.asarray(denoise(field, model="ct", modality="CT", noise_level=sigma))
+            kept.append(float(out[16:-16, 16:-16].std()) / sigma)
+    assert max(kept) < 0.2, [round(k, 2) for k in kept]
