@@ -248,6 +248,15 @@ def with_ct_textures(data: ModelData, seed: int, *, workers: int = 1, kernels: s
     return dataclasses.replace(data, train=train, textures=[t for ts in per_slice for t in ts])
 
 
+def _ct_folder(needs: str) -> Path:
+    """``chest-ct-dicom`` of the shared data; ``SystemExit`` saying who ``needs`` it when it is absent."""
+    root = shared_data_dir()
+    folder = root / "chest-ct-dicom" if root else None
+    if folder is None or not folder.is_dir():
+        raise SystemExit(f"{needs} ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
+    return folder
+
+
 def _ct_split(folder: Path) -> tuple[list[Path], list[str], Split]:
     """The CT files of ``folder``, their patients, and the patient-wise split the ``ct`` model was trained on."""
     from meddenoise.data import dicom_groups, train_val_test_split
@@ -275,10 +284,7 @@ def write_held_apart(out: Path) -> list[Path]:
     These are the files its card and docs/low-dose-ct.md were measured on (``HELD_OUT_CT`` there): symbolic
     links, so that no image leaves the data folder. ``out`` must not exist yet (nothing is overwritten).
     """
-    root = shared_data_dir()
-    folder = root / "chest-ct-dicom" if root else None
-    if folder is None or not folder.is_dir():
-        raise SystemExit("the CT held-apart slices need ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
+    folder = _ct_folder("the CT held-apart slices need")
     if out.exists():
         raise SystemExit(f"{out}: already exists; give a new folder for the held-apart slices")
     files, groups, split = _ct_split(folder)
@@ -295,11 +301,7 @@ def ct_data() -> ModelData:
     """The CT training slices (white noise; :func:`with_ct_textures` adds the low-dose textures)."""
     from meddenoise.io import read_image
 
-    root = shared_data_dir()
-    folder = root / "chest-ct-dicom" if root else None
-    if folder is None or not folder.is_dir():
-        raise SystemExit("the CT model needs ../shared/data/chest-ct-dicom (or $MEDDENOISE_DATA)")
-    files, groups, split = _ct_split(folder)
+    files, groups, split = _ct_split(_ct_folder("the CT model needs"))
     data = ModelData(intensity=CT_INTENSITY)
     slices_hu: list[tuple[np.ndarray, float]] = []
     for idx in split.train:

@@ -259,7 +259,7 @@ def floor_noise_margin(normalizer: Normalizer) -> float:
     4 sigma of 50 HU noise and stays far above the padding. Every other mapping gets 0: a percentile or
     window edge elsewhere (bone above a window, the tails of an X-ray) cuts through real content.
     """
-    if normalizer.units.upper() == "HU" and normalizer.low <= AIR_HU:
+    if _is_hu(None, normalizer.units) and normalizer.low <= AIR_HU:
         return FLOOR_NOISE_MARGIN * normalizer.width
     return 0.0
 
@@ -276,10 +276,8 @@ def to_unit(normalizer: Normalizer, pixels: np.ndarray, *, margin: float = 0.0) 
         return unit
     values = np.asarray(pixels, dtype=np.float64)
     near = (values < normalizer.low) & (values >= normalizer.low - margin)
-    if not near.any():
-        return unit
-    linear = ((values - normalizer.low) / normalizer.width).astype(np.float32)
-    return np.where(near, linear, unit)
+    unit[near] = (values[near] - normalizer.low) / normalizer.width  # only the few pixels under the edge
+    return unit
 
 
 def from_unit(
