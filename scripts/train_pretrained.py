@@ -126,6 +126,11 @@ CT_TEXTURE_REALISATIONS = 2
 CT_TEXTURE_CUTOFFS = (0.3, 1.0)
 CT_TEXTURE_TISSUE_HU = (-100.0, 200.0)
 CT_WHITE_FRACTION = 0.3
+#: Fraction of CT patches given white noise and a texture mixed (``--ct-mixed-fraction``).
+CT_MIXED_FRACTION = 0.0
+#: ``--ct-correlation``: the ``ct`` network also takes the noise's lag-1 correlation (``correlation_input``)
+#: and is told each patch's in training (0 for white noise), so it need not hedge between the two kinds.
+CT_CORRELATION = False
 
 CREDITS = {
     "tcga-luad": {
@@ -466,6 +471,14 @@ def _recorded_command(argv: list[str]) -> str:
     return " ".join([".venv/bin/python scripts/train_pretrained.py", shlex.join(kept)])
 
 
+def _model_params(name: str) -> dict[str, ArchitectureParam]:
+    """The architecture parameters of model ``name``: ``ARCHITECTURE_PARAMS``, and for ``ct`` with
+    ``--ct-correlation`` the noise-correlation input."""
+    if name == "ct" and CT_CORRELATION:
+        return {**ARCHITECTURE_PARAMS, "correlation_input": True}
+    return ARCHITECTURE_PARAMS
+
+
 def _config(
     args: argparse.Namespace, name: str, *, epochs: int, lr: float, init_from: str | None
 ) -> TrainConfig:
@@ -473,10 +486,16 @@ def _config(
 
     low, high = SIGMA_RANGES[name]
     textured = name == "ct" and args.ct_texture == "lowdose"
-    texture: dict[str, object] = {"texture": "given", "white_fraction": CT_WHITE_FRACTION} if textured else {}
+    texture: dict[str, object] = (
+        {"texture": "given", "white_fraction": CT_WHITE_FRACTION, "mixed_fraction": CT_MIXED_FRACTION}
+        if textured
+        else {}
+    )
+    if textured and CT_CORRELATION:
+        texture["tell_correlation"] = True
     return TrainConfig(
         model=ARCHITECTURE,
-        model_params=ARCHITECTURE_PARAMS,
+        model_params=_model_params(name),
         init_from=init_from,
         noise=None,  # the conditioned objective draws each patch's level and noise itself
         objective={
@@ -555,16 +574,22 @@ def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple
     from meddenoise.training.checkpoint import run_metadata, save_checkpoint
 
     card = get_card(name)
-    if card.architecture != ARCHITECTURE or card.architecture_params != ARCHITECTURE_PARAMS:
+    # the same network, or one that only adds the correlation input (the trainer widens its head)
+    if card.architecture != ARCHITECTURE or card.architecture_params not in (
+        ARCHITECTURE_PARAMS,
+        _model_params(name),
+    ):
         raise SystemExit(
             f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, not the "
-            f"architecture asked for ({ARCHITECTURE} {ARCHITECTURE_PARAMS})"
+            f"architecture asked for ({ARCHITECTURE} {_model_params(name)})"
         )
     shipped = load_pretrained(name)  # checks the weights' SHA-256 against the card it is recorded from
     assert isinstance(shipped, ModelDenoiser)
     folder = tmp / f"shipped-{name}"
     folder.mkdir()
-    config = _config(args, name, epochs=1, lr=5e-4, init_from=None)
+    config = _config(args, name, epochs=1, lr=5e-4, init_from=None).derive(
+        model_params=dict(card.architecture_params)
+    )
     save_checkpoint(folder, "best", model=shipped.model, config=config, metadata=run_metadata(config))
     return (
         folder / "best.json",
@@ -603,8 +628,20 @@ def _card_noise(name: str, ct_texture: str, ct_kernels: str = "varied") -> str:
         return (
             f"simulated low-dose CT noise textures (lowdose-ct sinogram simulation at doses {doses}, "
             f"{CT_TEXTURE_REALISATIONS} realisations each, {kernel}, per training slice, with its pixel spacing; normalised "
-            f"to unit std in soft tissue) for {1 - CT_WHITE_FRACTION:.0%} of noisy patches, additive white Gaussian "
-            f"for the rest; {std}, not clipped; {told}"
+            f"to unit std in soft tissue) for {1 - CT_WHITE_FRACTION - CT_MIXED_FRACTION:.0%} of noisy patches, "
+            + (
+                f"white noise and a texture mixed (the texture's share of the variance uniform in 0-1) for "
+                f"{CT_MIXED_FRACTION:.0%}, "
+                if CT_MIXED_FRACTION
+                else ""
+            )
+            + f"additive white Gaussian for the rest; {std}, not clipped; {told}"
+            + (
+                "; also told the noise's lag-1 spatial correlation (0 for white noise; estimated from the "
+                "image when not told)"
+                if CT_CORRELATION
+                else ""
+            )
         )
     return f"additive white Gaussian, {std}, not clipped; {told}"
 
@@ -810,7 +847,14 @@ def verify_cards(
 
 def main(argv: list[str] | None = None) -> int:
     # --architecture, --patch and --batch override the shipped choice (smoke runs, a GPU)
-    global ARCHITECTURE, ARCHITECTURE_PARAMS, PATCH, BATCH, CT_WHITE_FRACTION
+    global \
+        ARCHITECTURE, \
+        ARCHITECTURE_PARAMS, \
+        PATCH, \
+        BATCH, \
+        CT_WHITE_FRACTION, \
+        CT_MIXED_FRACTION, \
+        CT_CORRELATION
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
@@ -853,6 +897,19 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=CT_WHITE_FRACTION,
         help="with low-dose textures: the share of the CT model's noisy patches given white noise instead",
+    )
+    parser.add_argument(
+        "--ct-mixed-fraction",
+        type=float,
+        default=CT_MIXED_FRACTION,
+        help="with low-dose textures: the share of the CT model's noisy patches given white noise and a "
+        "texture mixed",
+    )
+    parser.add_argument(
+        "--ct-correlation",
+        action="store_true",
+        help="the CT network also takes the noise's lag-1 correlation (ffdunet correlation_input) and is "
+        "told each patch's in training; --init-shipped from a model without it widens its input layer",
     )
     parser.add_argument(
         "--init-shipped",
@@ -933,6 +990,7 @@ def main(argv: list[str] | None = None) -> int:
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
     PATCH, BATCH = args.patch, args.batch
     CT_WHITE_FRACTION = args.ct_white_fraction
+    CT_MIXED_FRACTION, CT_CORRELATION = args.ct_mixed_fraction, args.ct_correlation
     if args.write_held_apart is not None:
         links = write_held_apart(args.write_held_apart)
         print(
@@ -1001,7 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
             # written first, then rebuilt from the registry and the file: the card measures exactly what
             # users load (int8 weights included)
             weights = write_weights(name, result.model, args.out, args.weights_storage)
-            shipped = build_model(ARCHITECTURE, **ARCHITECTURE_PARAMS)
+            shipped = build_model(ARCHITECTURE, **_model_params(name))
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
             choice = _as_shipped(
@@ -1036,7 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
                 modality=modality,
                 summary=summary,
                 architecture=ARCHITECTURE,
-                architecture_params=ARCHITECTURE_PARAMS,
+                architecture_params=_model_params(name),
                 parameters=int(sum(p.numel() for p in shipped.parameters())),
                 weights=weights.name,
                 sha256=sha256_file(weights),

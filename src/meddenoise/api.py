@@ -61,6 +61,7 @@ def denoise(
     ensemble: int = 1,
     edge_restore: float | None = None,
     texture: float | str | None = None,
+    noise_correlation: str | float = "auto",
 ) -> np.ndarray | MedicalImage:
     """Denoise an array, a :class:`~meddenoise.io.MedicalImage` or an image file.
 
@@ -87,6 +88,10 @@ def denoise(
     strength
         >= 0; 0 returns the input unchanged, 1 is the default. Scales the noise level given to a
         denoiser that takes one; blends ``input + strength * (denoised - input)`` for the others.
+    noise_correlation
+        Which kind of noise, for a model that takes it (the noise's lag-1 spatial correlation):
+        ``"auto"`` (estimated per slice where the level is read), ``"white"`` (white noise, e.g. added in a
+        test) or a number in [-1, 1]. Other denoisers ignore it.
     modality
         DICOM modality code of an array (``"CT"`` means the array is in HU); files say their own.
     intensity
@@ -135,7 +140,13 @@ def denoise(
         edge_restore=edge_restore,
         texture=texture,
     )
-    options = DenoiseOptions(noise_level=noise_level, strength=strength, tile=tile, overlap=overlap)
+    options = DenoiseOptions(
+        noise_level=noise_level,
+        strength=strength,
+        tile=tile,
+        overlap=overlap,
+        noise_correlation=noise_correlation,
+    )
 
     if isinstance(source, np.ndarray):
         if output is not None:

@@ -13,12 +13,20 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["Denoiser", "as_float_image", "check_strength"]
+__all__ = [
+    "Denoiser",
+    "as_float_image",
+    "check_strength",
+    "takes_noise_correlation",
+    "told_noise_correlation",
+]
 
 
 def check_strength(strength: float, *, owner: str = "strength") -> float:
@@ -82,3 +90,42 @@ class Denoiser(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _chain(denoiser: object) -> Iterator[object]:
+    """``denoiser`` and the denoisers it wraps (``base`` / ``inner`` attributes), outermost first."""
+    seen: set[int] = set()
+    while denoiser is not None and id(denoiser) not in seen:
+        seen.add(id(denoiser))
+        yield denoiser
+        denoiser = getattr(denoiser, "base", None) or getattr(denoiser, "inner", None)
+
+
+def _takers(denoiser: object) -> list[object]:
+    """The networks inside ``denoiser`` that take a noise correlation (duck-typed: ``uses_correlation``)."""
+    return [
+        d for d in _chain(denoiser) if getattr(d, "uses_correlation", False) and hasattr(d, "correlation")
+    ]
+
+
+def takes_noise_correlation(denoiser: object) -> bool:
+    """Whether ``denoiser`` (or a network it wraps) takes the noise's lag-1 correlation (:func:`told_noise_correlation`)."""
+    return bool(_takers(denoiser))
+
+
+@contextlib.contextmanager
+def told_noise_correlation(denoiser: object, correlation: float | None) -> Iterator[bool]:
+    """Within the block, the networks inside ``denoiser`` that take a noise correlation are told ``correlation``.
+
+    ``None`` has them estimate it. Wrappers (self-ensemble, edge restoration, texture, strength) are seen
+    through. Yields whether any network takes one. The previous values come back at the end of the block.
+    """
+    inner = _takers(denoiser)
+    before = [d.correlation for d in inner]  # type: ignore[attr-defined]
+    try:
+        for d in inner:
+            d.correlation = correlation  # type: ignore[attr-defined]
+        yield bool(inner)
+    finally:
+        for d, value in zip(inner, before, strict=True):
+            d.correlation = value  # type: ignore[attr-defined]

@@ -85,6 +85,15 @@ def denoise_command(
             "(input + strength x (denoised - input)).",
         ),
     ] = 1.0,
+    noise_correlation: Annotated[
+        str,
+        typer.Option(
+            "--noise-correlation",
+            help="Which kind of noise, for models that take it: the noise's lag-1 spatial correlation. "
+            "'auto' estimates it per slice (a CT kernel's noise reads 0.3-0.9); 'white' (0) for white "
+            "noise, e.g. added in a test; or a number in [-1, 1].",
+        ),
+    ] = "auto",
     # None = the pipeline's defaults (WHOLE_IMAGE_MAX, DEFAULT_TILE, DEFAULT_OVERLAP); not imported here to keep
     # start-up light
     tile: Annotated[
@@ -154,7 +163,9 @@ def denoise_command(
         raise typer.Exit(2)
     try:
         tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
-        options = DenoiseOptions(noise_level=noise_level, strength=strength, **tiling)
+        options = DenoiseOptions(
+            noise_level=noise_level, strength=strength, noise_correlation=noise_correlation, **tiling
+        )
         resolver = DenoiserResolver(
             model=model,
             method=method,

@@ -38,10 +38,15 @@ from tqdm.auto import tqdm
 from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import floor_noise_margin, from_unit, to_unit
 from meddenoise.data.normalize import Normalizer
-from meddenoise.denoiser import Denoiser, as_float_image
+from meddenoise.denoiser import Denoiser, as_float_image, takes_noise_correlation, told_noise_correlation
 from meddenoise.evaluation.scores import Masks, Score, as_scores, resolve_masks
 from meddenoise.metrics.masks import MaskRule
-from meddenoise.noise import NoiseModel, estimate_noise_in_units, parse_noise
+from meddenoise.noise import (
+    NoiseModel,
+    estimate_noise_correlation_in_units,
+    estimate_noise_in_units,
+    parse_noise,
+)
 from meddenoise.provenance import environment
 
 __all__ = ["NOISY", "BlindInUnits", "EvaluationResult", "evaluate", "software_versions"]
@@ -71,9 +76,37 @@ class BlindInUnits(Denoiser):
         return self.inner(image, sigma=None)
 
     def denoise_in_units(self, unit: np.ndarray, noisy: np.ndarray, normalizer: Normalizer) -> np.ndarray:
-        """Denoise ``unit`` (``noisy`` mapped by ``normalizer``), told the estimate from ``noisy``."""
-        estimate = estimate_noise_in_units(noisy, normalizer.units or None)
-        return self.inner(unit, sigma=estimate / (normalizer.high - normalizer.low))
+        """Denoise ``unit`` (``noisy`` mapped by ``normalizer``), told the estimates from ``noisy``: the
+        noise std and, for a model that takes it, the noise's lag-1 correlation (as ``denoise`` does)."""
+        units = normalizer.units or None
+        estimate = estimate_noise_in_units(noisy, units)
+        correlation = (
+            estimate_noise_correlation_in_units(noisy, units) if takes_noise_correlation(self.inner) else None
+        )
+        with told_noise_correlation(self.inner, correlation):
+            return self.inner(unit, sigma=estimate / (normalizer.high - normalizer.low))
+
+
+class ToldCorrelation(Denoiser):
+    """``inner`` told the noise's lag-1 correlation ``correlation`` (e.g. 0: the noise is white) as well as its std.
+
+    The benchmark's ``told`` mode on white noise: a model that takes the noise's kind is told it, as BM3D
+    (whose model is white noise) is. Other denoisers are run as they are.
+    """
+
+    def __init__(self, inner: Denoiser, correlation: float) -> None:
+        self.inner = inner
+        self.correlation = float(correlation)
+        self.name = inner.name
+        self.uses_sigma = inner.uses_sigma
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        with told_noise_correlation(self.inner, self.correlation):
+            return self.inner(image, sigma=sigma)
+
+    def denoise_batch(self, images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        with told_noise_correlation(self.inner, self.correlation):
+            return self.inner.denoise_batch(images, sigma=sigma)
 
 
 def software_versions() -> dict[str, str]:
@@ -518,8 +551,12 @@ def _denoise_in_units(
     start = time.perf_counter()
     if isinstance(denoiser, BlindInUnits):  # told its own estimate, never the true std
         out = denoiser.denoise_in_units(unit, noisy, normalizer)
-    else:
+    elif isinstance(denoiser, ToldCorrelation) or not takes_noise_correlation(denoiser):
         out = denoiser(unit, sigma=sigma_unit)
+    else:  # the noise's kind as `denoise` reads it, in the image's units
+        correlation = estimate_noise_correlation_in_units(noisy, normalizer.units or None)
+        with told_noise_correlation(denoiser, correlation):
+            out = denoiser(unit, sigma=sigma_unit)
     seconds = time.perf_counter() - start
     if out.shape != unit.shape:
         raise ValueError(f"{denoiser.name}: returned shape {out.shape} for input {unit.shape}")

@@ -12,10 +12,13 @@
   :func:`meddenoise.methods.build_denoiser` returns with it, fitted on the noisy image as the
   pipeline does) and the true std converted to its [0, 1] scale, ``sigma / (high - low)`` of that
   affine mapping; its output is mapped back to the image's units.
-* **Modes**: ``told`` hands the true std (only to denoisers with ``uses_sigma``); ``blind`` hands
-  every method the std that ``meddenoise denoise --noise-level auto`` would estimate from the noisy
-  image in its units (:func:`meddenoise.noise.estimate_noise_in_units`: the CT estimator for HU),
-  converted to its [0, 1] scale: blind numbers are what users get.
+* **Modes**: ``told`` hands the true std (only to denoisers with ``uses_sigma``), and to a model that
+  takes the noise's kind (:func:`~meddenoise.denoiser.takes_noise_correlation`) that the noise is white
+  (correlation 0, which it is here; BM3D's own noise model is white noise); ``blind`` hands every method
+  the std that ``meddenoise denoise --noise-level auto`` would estimate from the noisy image in its units
+  (:func:`meddenoise.noise.estimate_noise_in_units`: the CT estimator for HU), converted to its [0, 1]
+  scale, and such a model the correlation ``--noise-correlation auto`` would read
+  (:func:`meddenoise.noise.estimate_noise_correlation_in_units`): blind numbers are what users get.
 * **Scores**, in the image's units, over the **nominal range** ``[low, high]`` of the stored values
   (:func:`scoring_range`: the project's default ``range`` mapping: CT -1024..3071 HU, i.e.
   ``data_range`` 4095; 8-bit 0..255; 16-bit 0..65535; other data the clean image's min..max): both
@@ -45,8 +48,8 @@ import numpy as np
 from meddenoise._utils import atomic_path
 from meddenoise.data.intensity import DEFAULT_INTENSITY, IntensitySpec, fit_intensity
 from meddenoise.data.normalize import Normalizer
-from meddenoise.denoiser import Denoiser
-from meddenoise.evaluation.bench import NOISY, BlindInUnits, _json_safe, _write_csv, evaluate
+from meddenoise.denoiser import Denoiser, takes_noise_correlation
+from meddenoise.evaluation.bench import NOISY, BlindInUnits, ToldCorrelation, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.scores import BIAS, Score
 from meddenoise.methods import DenoiserChoice, build_denoiser
 
@@ -541,6 +544,8 @@ def benchmark(
                 break
             if mode == "blind":
                 den = BlindInUnits(choice.denoiser)
+            elif takes_noise_correlation(den):  # the noise added here is white: told so, as BM3D assumes
+                den = ToldCorrelation(den, 0.0)
             runs[_label(name, mode)] = (den, choice)
     if not runs:
         raise ValueError(

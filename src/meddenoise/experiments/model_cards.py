@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from meddenoise.evaluation import NOISY
-from meddenoise.evaluation.benchmark import BenchImage, benchmark, centre_crop, parse_levels
+from meddenoise.evaluation.benchmark import BenchImage, benchmark, parse_levels
 from meddenoise.methods import DenoiserChoice, build_denoiser, with_ensemble
 from meddenoise.pretrained.cards import Quality, QualityTable
 
@@ -27,7 +27,6 @@ __all__ = [
     "OTHER_LEVELS",
     "PSNR_CAP",
     "card_levels",
-    "centre_crop",
     "measure_quality",
 ]
 

@@ -22,6 +22,7 @@ from torch import nn
 from meddenoise.data.intensity import IntensitySpec
 from meddenoise.models.onnx import (
     METADATA_PREFIX,
+    ONNX_CORRELATION,
     ONNX_IMAGE,
     ONNX_OUTPUT,
     ONNX_SIGMA,
@@ -84,10 +85,12 @@ class OnnxExport:
         )
 
 
-def _inputs_text(uses_sigma: bool) -> str:
+def _inputs_text(uses_sigma: bool, uses_correlation: bool = False) -> str:
     text = f"{ONNX_IMAGE}: float32 (N, 1, H, W) on the [0, 1] scale given by {KEY_INTENSITY}"
     if uses_sigma:
         text += f"; {ONNX_SIGMA}: float32 (N,), the noise std on that scale (0 = no noise)"
+    if uses_correlation:
+        text += f"; {ONNX_CORRELATION}: float32 (N,), the noise's lag-1 spatial correlation (0 = white noise)"
     return text + f"; {ONNX_OUTPUT}: float32 (N, 1, H, W) in [0, 1]"
 
 
@@ -112,7 +115,9 @@ def _export(
         KEY_INTENSITY: json.dumps(intensity.to_dict(), sort_keys=True),
         KEY_INTENSITY_TEXT: intensity.describe(),
         KEY_CARD: json.dumps(card, sort_keys=True),
-        KEY_INPUTS: _inputs_text(bool(getattr(model, "uses_sigma", False))),
+        KEY_INPUTS: _inputs_text(
+            bool(getattr(model, "uses_sigma", False)), bool(getattr(model, "uses_correlation", False))
+        ),
         KEY_VERSION: __version__,
     }
     data = export_onnx(model, metadata=metadata, doc=doc)
@@ -133,10 +138,11 @@ def quantized_export(exported: OnnxExport, images: Sequence[MedicalImage], *, se
 
     from meddenoise.data.intensity import fit_intensity, meta_intensity_args, to_unit
     from meddenoise.models.onnx import QUANTIZED_FLOAT_ENDS, quantize_onnx
-    from meddenoise.noise import estimate_noise_std
+    from meddenoise.noise import estimate_noise_correlation, estimate_noise_std
 
     rng = np.random.default_rng(seed)
-    conditioned = ONNX_SIGMA in {item.name for item in onnx.load_from_string(exported.data).graph.input}
+    graph_inputs = {item.name for item in onnx.load_from_string(exported.data).graph.input}
+    conditioned, kind = ONNX_SIGMA in graph_inputs, ONNX_CORRELATION in graph_inputs
     every = [(index, number) for index, image in enumerate(images) for number in range(len(image.slices()))]
     picked = evenly_spaced(every, CALIBRATION_SLICES)
     feeds: list[dict[str, np.ndarray]] = []
@@ -151,12 +157,15 @@ def quantized_export(exported: OnnxExport, images: Sequence[MedicalImage], *, se
         top = max(0, (unit.shape[0] - CALIBRATION_CROP) // 2)
         left = max(0, (unit.shape[1] - CALIBRATION_CROP) // 2)
         crop = unit[top : top + CALIBRATION_CROP, left : left + CALIBRATION_CROP]
-        versions = [(crop, estimate_noise_std(crop))]
-        versions += [(crop + rng.normal(0, level, crop.shape), level) for level in CALIBRATION_LEVELS]
-        for version, level in versions:
+        # as given (its own level and kind, estimated), then with white noise (told so)
+        versions = [(crop, estimate_noise_std(crop), estimate_noise_correlation(crop) if kind else 0.0)]
+        versions += [(crop + rng.normal(0, level, crop.shape), level, 0.0) for level in CALIBRATION_LEVELS]
+        for version, level, correlation in versions:
             feed = {ONNX_IMAGE: np.asarray(version, dtype=np.float32)[None, None]}
             if conditioned:
                 feed[ONNX_SIGMA] = np.array([level], dtype=np.float32)
+            if kind:
+                feed[ONNX_CORRELATION] = np.array([correlation], dtype=np.float32)
             feeds.append(feed)
     if not feeds:
         raise ValueError("int8 quantization needs calibration images (none given)")

@@ -16,7 +16,12 @@ Differences from both, for speed on a 2-core CPU and for the project's noise-lev
   rising smoothly between: told that there is no noise, the network returns its input unchanged (up to
   clamping to [0, 1]), whatever its weights;
 * the noise-level map is ``sigma / 0.1`` so that the usual levels (0-0.2 on the [0, 1] scale) give inputs
-  of the order of the image's own.
+  of the order of the image's own;
+* with ``correlation_input=True`` a second map tells the noise's lag-1 spatial correlation (0 for white
+  noise, 0.3-0.9 for a CT kernel's): FFDNet's map says how much noise, this one says which kind, so one
+  network can remove white noise of some std completely and a scanner's correlated noise of the same std
+  in its own way, instead of hedging between the two (the shipped ``ct`` model, trained on both without
+  it, kept lung-density white noise and removed part of a scan's own texture).
 
 >>> import torch
 >>> from meddenoise.models import build_model
@@ -40,7 +45,7 @@ from torch import nn
 from meddenoise.models._common import DenoisingNet
 from meddenoise.models.registry import register_model
 from meddenoise.models.unet import run_unet_stages, unet_stages
-from meddenoise.noise import estimate_noise_std
+from meddenoise.noise import estimate_noise_correlation, estimate_noise_std
 
 __all__ = ["PRESETS", "ConditionedUNet", "noise_gate"]
 
@@ -82,14 +87,21 @@ class ConditionedUNet(DenoisingNet):
     sigma0
         Noise level (on the [0, 1] scale) from which the residual is applied in full; below it the gate
         :func:`noise_gate` fades it out, to nothing at ``sigma = 0``.
+    correlation_input
+        Also take the noise's lag-1 spatial correlation as an input map (``forward(x, sigma,
+        correlation=...)``; then ``uses_correlation`` is true).
 
     Notes
     -----
     ``sigma`` is the noise std on the [0, 1] image scale, a number or one per image (a tensor ``(N,)``);
     without it each image's level is estimated by :func:`meddenoise.noise.estimate_noise_std`.
+    ``correlation`` likewise, in [-1, 1] (clamped), estimated by
+    :func:`meddenoise.noise.estimate_noise_correlation` when not given.
     """
 
     source = "Zhang et al. 2018 (FFDNet), IEEE TIP, Fig. 1 input; Zhang et al. 2021 (DRUNet) body"
+    #: Options that only add inputs: a model with them on can start from one without (:meth:`widen_from`).
+    widening_params = ("correlation_input",)
 
     def __init__(
         self,
@@ -98,6 +110,7 @@ class ConditionedUNet(DenoisingNet):
         channels: Sequence[int] | None = None,
         blocks: int | None = None,
         sigma0: float = 1.0 / 255.0,
+        correlation_input: bool = False,
     ) -> None:
         super().__init__()
         if preset not in PRESETS:
@@ -113,11 +126,13 @@ class ConditionedUNet(DenoisingNet):
         if sigma0 < 0:
             raise ValueError(f"ConditionedUNet: sigma0 must be >= 0, got {sigma0}")
         self.uses_sigma = True
+        self.uses_correlation = bool(correlation_input)
         self.channels = channels
         self.blocks = blocks
         self.sigma0 = float(sigma0)
         self.multiple = 2 ** len(channels)  # pixel-unshuffle by 2, then len(channels) - 1 down-samplings
-        self.head = nn.Conv2d(5, channels[0], 3, padding=1, bias=False)  # 4 sub-images + noise map
+        # 4 sub-images + noise-level map (+ correlation map)
+        self.head = nn.Conv2d(5 + self.uses_correlation, channels[0], 3, padding=1, bias=False)
         self.down, self.body, self.up = unet_stages(channels, blocks)
         self.tail = nn.Conv2d(channels[0], 4, 3, padding=1, bias=False)
 
@@ -137,21 +152,68 @@ class ConditionedUNet(DenoisingNet):
             raise ValueError("ConditionedUNet: sigma must be finite and >= 0")
         return level.expand(x.shape[0])
 
-    def residual(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    def noise_correlations(
+        self, x: torch.Tensor, correlation: float | Sequence[float] | torch.Tensor | None
+    ) -> torch.Tensor:
+        """Per-image lag-1 noise correlations ``(N,)`` in [-1, 1]: ``correlation`` broadcast, or estimated when ``None``."""
+        if correlation is None:
+            images = x.detach().float().cpu().numpy()[:, 0]
+            return torch.tensor(
+                [estimate_noise_correlation(img) for img in images], dtype=x.dtype, device=x.device
+            )
+        value = torch.as_tensor(correlation, device=x.device).to(x.dtype).reshape(-1)
+        if value.numel() not in (1, x.shape[0]):
+            raise ValueError(
+                f"ConditionedUNet: correlation must be a number or one per image ({x.shape[0]}), "
+                f"got {value.numel()}"
+            )
+        if not torch.isfinite(value).all():
+            raise ValueError("ConditionedUNet: correlation must be finite")
+        return value.clamp(-1.0, 1.0).expand(x.shape[0])
+
+    def residual(
+        self, x: torch.Tensor, level: torch.Tensor, correlation: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The predicted noise ``r(x, sigma)`` of a padded batch (height, width multiples of ``multiple``)."""
         sub = F.pixel_unshuffle(x, 2)
-        level_map = (level / _MAP_SCALE).reshape(-1, 1, 1, 1).expand(-1, 1, *sub.shape[-2:])
-        y = self.head(torch.cat([sub, level_map.to(sub.dtype)], dim=1))
+        maps = [(level / _MAP_SCALE).reshape(-1, 1, 1, 1).expand(-1, 1, *sub.shape[-2:])]
+        if self.uses_correlation:
+            if correlation is None:
+                raise ValueError("ConditionedUNet: this model needs the noise correlation")
+            maps.append(correlation.reshape(-1, 1, 1, 1).expand(-1, 1, *sub.shape[-2:]))
+        y = self.head(torch.cat([sub, *(m.to(sub.dtype) for m in maps)], dim=1))
         y = run_unet_stages(y, self.down, self.body, self.up)
         return F.pixel_shuffle(self.tail(y), 2)
 
     def forward(
-        self, x: torch.Tensor, sigma: float | Sequence[float] | torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        sigma: float | Sequence[float] | torch.Tensor | None = None,
+        *,
+        correlation: float | Sequence[float] | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Denoise ``x`` ``(N, 1, H, W)`` at noise level ``sigma`` (number, one per image, or ``None``)."""
+        """Denoise ``x`` ``(N, 1, H, W)`` at noise level ``sigma`` (number, one per image, or ``None``);
+        ``correlation`` (same forms) is used by models with ``correlation_input`` only."""
         h, w = x.shape[-2:]
         padded = self._pad(x)
         level = self.noise_levels(x, sigma)  # estimated on the unpadded images
+        corr = self.noise_correlations(x, correlation) if self.uses_correlation else None
         gate = noise_gate(level, self.sigma0).reshape(-1, 1, 1, 1)
-        y = x - gate * self.residual(padded, level)[..., :h, :w]
+        y = x - gate * self.residual(padded, level, corr)[..., :h, :w]
         return y if self.training else y.clamp(0.0, 1.0)
+
+    def widen_from(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of the same network without ``correlation_input`` (its head has one input
+        channel fewer): the new channel's weights start at 0, so the network computes what it computed
+        (whatever correlation it is told) until training teaches it to use the new input."""
+        if not self.uses_correlation:
+            raise ValueError("ConditionedUNet.widen_from: this model has no correlation input to add")
+        head = state["head.weight"]
+        if head.shape[1] != self.head.weight.shape[1] - 1:
+            raise ValueError(
+                f"ConditionedUNet.widen_from: expected a head of {self.head.weight.shape[1] - 1} input "
+                f"channels, got {head.shape[1]}"
+            )
+        widened = dict(state)
+        widened["head.weight"] = torch.cat([head, head.new_zeros(head.shape[0], 1, *head.shape[2:])], dim=1)
+        self.load_state_dict(widened)

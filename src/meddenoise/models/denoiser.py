@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from meddenoise.denoiser import Denoiser, as_float_image
-from meddenoise.noise import estimate_noise_std_per_slice
+from meddenoise.denoiser import Denoiser, as_float_image, told_noise_correlation
+from meddenoise.noise import estimate_noise_correlation_per_slice, estimate_noise_std_per_slice
 
-__all__ = ["BatchDenoiser", "ModelDenoiser", "noise_levels_for"]
+__all__ = ["BatchDenoiser", "ModelDenoiser", "noise_levels_for", "told_noise_correlation"]
 
 
 def noise_levels_for(
@@ -55,6 +55,19 @@ class BatchDenoiser(Denoiser):
     ) -> np.ndarray:
         """Denoise a float32 batch ``(N, H, W)``; ``sigma`` a number, one per image, or ``None``."""
 
+    #: Whether the network takes the noise's lag-1 correlation; what it is told (``None``: estimated).
+    uses_correlation: bool = False
+    correlation: float | None = None
+
+    def noise_correlations(self, images: np.ndarray) -> np.ndarray | None:
+        """The noise correlation told to the network for each image of ``(N, H, W)`` (``None`` when it takes
+        none): :attr:`correlation`, or each image's :func:`~meddenoise.noise.estimate_noise_correlation`."""
+        if not self.uses_correlation:
+            return None
+        if self.correlation is None:
+            return estimate_noise_correlation_per_slice(images)
+        return np.full(len(images), float(self.correlation))
+
     def batch_and_levels(
         self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -85,6 +98,11 @@ class ModelDenoiser(BatchDenoiser):
         costs accuracy (about 1e-2 absolute per pixel at worst; see ``docs/models.md``).
     device
         Torch device to run on.
+    correlation
+        For a network that takes the noise's lag-1 spatial correlation (``uses_correlation``, e.g.
+        ``ffdunet(correlation_input=True)``): the value it is told (0 = white noise), or ``None`` (the
+        default) to estimate it per image (:func:`meddenoise.noise.estimate_noise_correlation`). It can be
+        changed for a block with :func:`told_noise_correlation`.
 
     Notes
     -----
@@ -104,6 +122,7 @@ class ModelDenoiser(BatchDenoiser):
         channels_last: bool = True,
         bf16: bool = False,
         device: str | torch.device = "cpu",
+        correlation: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"ModelDenoiser: batch_size must be >= 1, got {batch_size}")
@@ -113,6 +132,8 @@ class ModelDenoiser(BatchDenoiser):
         self.bf16 = bf16
         self.device = torch.device(device)
         self.uses_sigma = bool(getattr(model, "uses_sigma", False))
+        self.uses_correlation = self.uses_sigma and bool(getattr(model, "uses_correlation", False))
+        self.correlation = correlation
         model.to(self.device)
         if channels_last:
             # Module.to accepts memory_format at run time; torch's overloads do not declare it
@@ -133,6 +154,7 @@ class ModelDenoiser(BatchDenoiser):
         ``sigma``: a number, one per image, or ``None`` (estimated per image); used by conditioned models only.
         """
         batch, levels = self.batch_and_levels(images, sigma)
+        correlations = self.noise_correlations(batch) if levels is not None else None
         out = np.empty_like(batch)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -150,7 +172,11 @@ class ModelDenoiser(BatchDenoiser):
                         denoised = self.model(chunk)
                     else:
                         chunk_levels = torch.from_numpy(levels[start : start + len(chunk)]).float()
-                        denoised = self.model(chunk, sigma=chunk_levels.to(self.device))
+                        told = {"sigma": chunk_levels.to(self.device)}
+                        if correlations is not None:
+                            part = correlations[start : start + len(chunk)]
+                            told["correlation"] = torch.from_numpy(part).float().to(self.device)
+                        denoised = self.model(chunk, **told)
                     out[start : start + len(chunk)] = denoised.float().clamp(0.0, 1.0)[:, 0].cpu().numpy()
         finally:
             self.model.train(was_training)

@@ -2,7 +2,8 @@
 
 :func:`export_onnx` writes any registered network as an ONNX graph with a dynamic batch, height and
 width: input ``image`` float32 ``(N, 1, H, W)`` on the [0, 1] scale, plus ``sigma`` float32 ``(N,)``
-(the noise std on that scale) for noise-conditioned models; output ``denoised`` of ``image``'s shape,
+(the noise std on that scale) for noise-conditioned models, and ``correlation`` float32 ``(N,)`` (the
+noise's lag-1 correlation) for those that take it; output ``denoised`` of ``image``'s shape,
 clamped to [0, 1]. The padding to the network's multiple is part of the graph (written without
 Python branches on the size when traced, see :func:`meddenoise.models._common.pad_to_multiple`), so any
 size runs. Text metadata (the model card, the intensity mapping) goes into the file's
@@ -36,6 +37,7 @@ from meddenoise.models.denoiser import BatchDenoiser
 
 __all__ = [
     "METADATA_PREFIX",
+    "ONNX_CORRELATION",
     "ONNX_IMAGE",
     "ONNX_OPSET",
     "ONNX_OUTPUT",
@@ -49,6 +51,7 @@ __all__ = [
 
 ONNX_IMAGE = "image"
 ONNX_SIGMA = "sigma"
+ONNX_CORRELATION = "correlation"
 ONNX_OUTPUT = "denoised"
 #: Opset 17: supported by every onnxruntime since 1.15, and enough for these networks.
 ONNX_OPSET = 17
@@ -62,15 +65,24 @@ QUANTIZED_FLOAT_ENDS = (2, 3)
 
 
 class _Graph(nn.Module):
-    """The traced function: ``model(image, sigma=sigma)`` for conditioned models, ``model(image)`` otherwise."""
+    """The traced function: ``model(image, sigma=sigma[, correlation=correlation])`` for conditioned models,
+    ``model(image)`` otherwise."""
 
-    def __init__(self, model: nn.Module, uses_sigma: bool) -> None:
+    def __init__(self, model: nn.Module, uses_sigma: bool, uses_correlation: bool = False) -> None:
         super().__init__()
         self.model = model
         self.uses_sigma = uses_sigma
+        self.uses_correlation = uses_correlation
 
-    def forward(self, image: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.model(image, sigma=sigma) if self.uses_sigma else self.model(image)
+    def forward(
+        self, image: torch.Tensor, sigma: torch.Tensor | None = None, correlation: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not self.uses_sigma:
+            out = self.model(image)
+        elif self.uses_correlation:
+            out = self.model(image, sigma=sigma, correlation=correlation)
+        else:
+            out = self.model(image, sigma=sigma)
         return out.clamp(0.0, 1.0)
 
 
@@ -102,6 +114,7 @@ def export_onnx(
     import onnx
 
     uses_sigma = bool(getattr(model, "uses_sigma", False))
+    uses_correlation = uses_sigma and bool(getattr(model, "uses_correlation", False))
     fixed = getattr(model, "fixed_size", None)
     side = int(fixed) if fixed else _EXAMPLE_SIZE
     device = next(iter(model.parameters()), torch.empty(0)).device
@@ -115,6 +128,10 @@ def export_onnx(
         args += (torch.full((1,), 0.02, device=device),)
         names.append(ONNX_SIGMA)
         axes[ONNX_SIGMA] = {0: "batch"}
+    if uses_correlation:
+        args += (torch.full((1,), 0.5, device=device),)
+        names.append(ONNX_CORRELATION)
+        axes[ONNX_CORRELATION] = {0: "batch"}
     axes[ONNX_OUTPUT] = axes[ONNX_IMAGE]
     was_training = model.training
     model.eval()
@@ -124,7 +141,7 @@ def export_onnx(
             # the padding is traced without such branches and the tests run every size through the file.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Graph(model, uses_sigma),
+                _Graph(model, uses_sigma, uses_correlation),
                 args,
                 Path(folder) / "model.onnx",
                 dynamo=False,
@@ -264,7 +281,8 @@ class OnnxDenoiser(BatchDenoiser):
     Notes
     -----
     A graph with a ``sigma`` input gets the noise level as :class:`~meddenoise.models.ModelDenoiser` gives
-    it: ``sigma`` broadcast to the batch, or each image's estimate when ``sigma`` is ``None``.
+    it: ``sigma`` broadcast to the batch, or each image's estimate when ``sigma`` is ``None``; one with a
+    ``correlation`` input the noise's correlation likewise (its ``correlation`` attribute, or estimated).
     """
 
     def __init__(
@@ -295,14 +313,16 @@ class OnnxDenoiser(BatchDenoiser):
                 f"{where}: not a usable ONNX file ({' '.join(str(exc).split())[:200]})"
             ) from None
         inputs = {item.name for item in self.session.get_inputs()}
-        if ONNX_IMAGE not in inputs or not inputs <= {ONNX_IMAGE, ONNX_SIGMA}:
+        if ONNX_IMAGE not in inputs or not inputs <= {ONNX_IMAGE, ONNX_SIGMA, ONNX_CORRELATION}:
             raise ValueError(
-                f"{name}: the ONNX graph's inputs are {sorted(inputs)}, not {ONNX_IMAGE!r} (and {ONNX_SIGMA!r}); "
-                "export it with meddenoise export"
+                f"{name}: the ONNX graph's inputs are {sorted(inputs)}, not {ONNX_IMAGE!r} (and {ONNX_SIGMA!r}, "
+                f"{ONNX_CORRELATION!r}); export it with meddenoise export"
             )
         self.name = name
         self.batch_size = batch_size
         self.uses_sigma = ONNX_SIGMA in inputs
+        self.uses_correlation = self.uses_sigma and ONNX_CORRELATION in inputs
+        self.correlation: float | None = None
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def denoise_batch(
@@ -310,12 +330,15 @@ class OnnxDenoiser(BatchDenoiser):
     ) -> np.ndarray:
         """Denoise a float32 batch ``(N, H, W)`` in chunks of ``batch_size``."""
         batch, levels = self.batch_and_levels(images, sigma)
+        correlations = self.noise_correlations(batch) if levels is not None else None
         out = np.empty_like(batch)
         for start in range(0, len(batch), self.batch_size):
             chunk = np.ascontiguousarray(batch[start : start + self.batch_size, None])
             feed: dict[str, Any] = {ONNX_IMAGE: chunk}
             if levels is not None:
                 feed[ONNX_SIGMA] = levels[start : start + len(chunk)].astype(np.float32)
+            if correlations is not None:
+                feed[ONNX_CORRELATION] = correlations[start : start + len(chunk)].astype(np.float32)
             (denoised,) = self.session.run([ONNX_OUTPUT], feed)
             out[start : start + len(chunk)] = np.clip(denoised[:, 0], 0.0, 1.0)
         return out

@@ -148,6 +148,7 @@ class GreedyLayerPhase:
         criterion: Criterion,
         rng: np.random.Generator,
         sigma: torch.Tensor | None = None,  # not a conditioned model: greedy phases take no noise level
+        correlation: torch.Tensor | None = None,
     ) -> torch.Tensor:
         model = self.model
         if self.layer == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import pywt
@@ -13,8 +14,13 @@ from scipy import stats
 __all__ = [
     "CT_FAT_BAND",
     "CT_SOFT_BAND",
+    "NoiseReading",
+    "blurred_noise_lag1",
     "estimate_ct_noise",
     "estimate_ct_noise_per_slice",
+    "estimate_noise_correlation",
+    "estimate_noise_correlation_in_units",
+    "estimate_noise_correlation_per_slice",
     "estimate_noise_in_units",
     "estimate_noise_std",
     "estimate_noise_std_per_slice",
@@ -112,6 +118,25 @@ _GAUSSIAN_TAILS = (0.85, 0.93)
 _FINE_EXCESS = (1.0, 1.15)
 #: A dark background is ignored only when its own estimate is under this fraction of the brighter class's.
 _QUIETER = 0.8
+
+
+class NoiseReading(NamedTuple):
+    """A flat-region noise reading: the std, and the lag-1 correlation of the noise (0 for white noise)."""
+
+    std: float
+    correlation: float
+
+
+_SILENT = NoiseReading(0.0, 0.0)
+
+
+def blurred_noise_lag1(width: float) -> float:
+    """Lag-1 correlation of white noise blurred by a Gaussian of std ``width`` pixels: ``exp(-1 / (4 w^2))``, 0 at 0.
+
+    >>> blurred_noise_lag1(0.0), round(blurred_noise_lag1(1.0), 3)
+    (0.0, 0.779)
+    """
+    return math.exp(-1.0 / (4.0 * width * width)) if width > 0 else 0.0
 
 
 def _cell_sums(a: np.ndarray, cell: int) -> np.ndarray:
@@ -256,8 +281,9 @@ def _ramp(value: float, bounds: tuple[float, float]) -> float:
     return min(max((value - bounds[0]) / (bounds[1] - bounds[0]), 0.0), 1.0)
 
 
-def _fine_scale_check(estimate: float, width: float, diffs: np.ndarray) -> float:
-    """The windows' noise ``estimate`` (blur ``width``), or less where their finest differences deny it.
+def _fine_scale_check(estimate: float, width: float, diffs: np.ndarray) -> tuple[float, float]:
+    """The windows' noise ``estimate`` (blur ``width``), or less where their finest differences deny it;
+    and the weight (0-1) given to the white reading.
 
     The noise model says what the finest diagonal differences ``diffs`` of the flattest windows must
     look like: Gaussian, with std ``estimate * (1 - exp(-1 / (4 width^2)))``. Smooth anatomy in those
@@ -274,7 +300,7 @@ def _fine_scale_check(estimate: float, width: float, diffs: np.ndarray) -> float
     """
     rms = float(np.sqrt(np.mean(diffs * diffs)))
     if rms <= 1e-6 * estimate:
-        return 0.0  # no fine-scale content at all: smooth structure (noise always leaves some)
+        return 0.0, 1.0  # no fine-scale content at all: smooth structure (noise always leaves some)
     white = float(np.median(np.abs(diffs))) * _MAD_TO_STD
     tails = float(np.mean(np.abs(diffs))) / rms / math.sqrt(2.0 / math.pi)
     fraction = 1.0 - math.exp(-1.0 / (4.0 * width * width)) if width > 0 else 1.0
@@ -282,12 +308,12 @@ def _fine_scale_check(estimate: float, width: float, diffs: np.ndarray) -> float
     structure = 1.0 - _ramp(tails, _GAUSSIAN_TAILS)
     whiter = _ramp(white / predicted, _FINE_EXCESS)
     weight = max(structure, whiter)
-    return (1.0 - weight) * estimate + weight * min(white, estimate)
+    return (1.0 - weight) * estimate + weight * min(white, estimate), weight
 
 
 def _flat_window_noise(
     std: np.ndarray, selected: np.ndarray, gather: Callable[[np.ndarray], np.ndarray], size: int
-) -> float:
+) -> NoiseReading:
     """The noise std read from the windows ``selected`` (their plane-detrended ``std``).
 
     The 5th percentile of their std, corrected for the noise's correlation (lag-1 correlation of the
@@ -296,7 +322,7 @@ def _flat_window_noise(
     """
     level = float(np.percentile(std[selected], _PERCENTILE))
     if level == 0.0:
-        return 0.0
+        return _SILENT
     order = np.argsort(np.where(selected, std, np.inf))[: min(_CORRELATION_WINDOWS, int(selected.sum()))]
     windows = gather(order)
     lag1_table, kept_table, dof_table = _correlation_tables(size)
@@ -305,7 +331,10 @@ def _flat_window_noise(
     # debias the low percentile of a scaled chi distribution with `dof` degrees of freedom
     quantile = float(stats.chi2.ppf(_PERCENTILE / 100.0, dof) / dof)
     estimate = level / math.sqrt(kept * quantile)
-    return _fine_scale_check(estimate, float(_WIDTHS[width_index]), _finest_differences(windows, size))
+    width = float(_WIDTHS[width_index])
+    std_read, white_weight = _fine_scale_check(estimate, width, _finest_differences(windows, size))
+    # the fitted model's lag-1 correlation, towards 0 as far as the reading turned to white noise
+    return NoiseReading(std_read, (1.0 - white_weight) * blurred_noise_lag1(width))
 
 
 def _otsu_threshold(values: np.ndarray) -> float:
@@ -341,7 +370,8 @@ def _window_bands(height: int, size: int, stride: int) -> list[tuple[int, int]]:
     return bands
 
 
-def _noise_std_one(image: np.ndarray) -> float:
+def _noise_reading_one(image: np.ndarray) -> NoiseReading:
+    """The flat-region noise std of one image and its noise's lag-1 correlation (see :func:`estimate_noise_std`)."""
     pixels = np.asarray(image)
     if min(pixels.shape) < 2:
         raise ValueError(f"estimate_noise_std: image {pixels.shape} is too small (needs at least 2x2 pixels)")
@@ -349,7 +379,7 @@ def _noise_std_one(image: np.ndarray) -> float:
         # too small to tell flat regions apart: the smallest plane-detrended std of its square windows
         tiny = pixels.astype(np.float64)
         _, whole = _window_stats(tiny - tiny.mean(), min(tiny.shape), min(tiny.shape))
-        return float(whole.min()) if tiny.size > 3 else 0.0
+        return NoiseReading(float(whole.min()) if tiny.size > 3 else 0.0, 0.0)
     # 16x16 windows, or 8x8 on images under 64 pixels
     size = _WINDOW if min(pixels.shape) >= 4 * _WINDOW else _WINDOW // 2
     stride = size // 4
@@ -375,7 +405,7 @@ def _noise_std_one(image: np.ndarray) -> float:
         else max(abs(float(low) - offset), abs(float(high) - offset))
     )
     if scale == 0.0:
-        return 0.0
+        return _SILENT
     # padding and clipping: windows touching a frequent extreme value (CT padding, saturated pixels)
     usable = np.ones(mean.shape, dtype=bool)
     for value in (low, high):
@@ -388,10 +418,10 @@ def _noise_std_one(image: np.ndarray) -> float:
             usable &= np.concatenate(touched) == 0
     constant = std <= 1e-9 * scale
     if constant.mean() >= 0.5:
-        return 0.0  # mostly exactly constant: a noiseless (e.g. piecewise-constant synthetic) image
+        return _SILENT  # mostly exactly constant: a noiseless (e.g. piecewise-constant synthetic) image
     usable &= ~constant
     if not usable.any():
-        return 0.0
+        return _SILENT
 
     def gather(flat_index: np.ndarray) -> np.ndarray:
         if x is not None:
@@ -411,9 +441,17 @@ def _noise_std_one(image: np.ndarray) -> float:
         at_bottom = dark.any() and np.median(mean[dark]) - low < 0.1 * (high - low)
         if at_bottom and bright.sum() >= 0.1 * usable.sum():
             tissue = _flat_window_noise(std, bright, gather, size)
-            if _flat_window_noise(std, dark, gather, size) < _QUIETER * tissue:
+            if _flat_window_noise(std, dark, gather, size).std < _QUIETER * tissue.std:
                 return tissue
     return _flat_window_noise(std, usable, gather, size)
+
+
+def _noise_std_one(image: np.ndarray) -> float:
+    return _noise_reading_one(image).std
+
+
+def _noise_correlation_one(image: np.ndarray) -> float:
+    return _noise_reading_one(image).correlation
 
 
 def estimate_noise_std(image: np.ndarray) -> float:
@@ -470,6 +508,45 @@ def estimate_noise_std_per_slice(images: np.ndarray) -> np.ndarray:
     return _per_image(images, _noise_std_one, "estimate_noise_std_per_slice")
 
 
+def estimate_noise_correlation(image: np.ndarray) -> float:
+    """Estimate the lag-1 spatial correlation of an image's noise: 0 for white noise, towards 1 for smooth noise.
+
+    Read where :func:`estimate_noise_std` reads the level: the 256 flattest windows' plane-detrended
+    lag-1 correlation fits a Gaussian-blurred white noise of some width ``w``, whose lag-1 correlation
+    :func:`blurred_noise_lag1` is returned; scaled towards 0 as far as the windows' finest differences
+    show white noise (or structure) instead. A CT kernel's noise reads 0.3-0.9, white noise about 0, white
+    noise added to a CT in between. Noise-conditioned models told this (``ffdunet(correlation_input=True)``)
+    tell a scanner's noise from white noise of the same std.
+
+    Parameters
+    ----------
+    image
+        A 2D image ``(H, W)`` or a stack ``(N, H, W)`` (the mean of the per-slice readings;
+        :func:`estimate_noise_correlation_per_slice` gives them one by one).
+
+    Returns
+    -------
+    float
+        The lag-1 correlation in ``[0, 1)``; 0 for a constant image.
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> white = rng.normal(0, 5, (256, 256))
+    >>> round(estimate_noise_correlation(100 + white), 1)
+    0.0
+    >>> round(estimate_noise_correlation(100 + ndimage.gaussian_filter(white, 1.0)), 1)
+    0.7
+    """
+    return _image_or_stack(image, _noise_correlation_one, "estimate_noise_correlation")
+
+
+def estimate_noise_correlation_per_slice(images: np.ndarray) -> np.ndarray:
+    """Per-slice :func:`estimate_noise_correlation` of a stack ``(N, H, W)`` (or of one image, giving one value)."""
+    return _per_image(images, _noise_correlation_one, "estimate_noise_correlation_per_slice")
+
+
 # ---------------------------------------------------------------------------------------------------
 # CT: the noise of flat fat and soft tissue, in HU (the mode of the local std)
 # ---------------------------------------------------------------------------------------------------
@@ -511,24 +588,29 @@ def _log_mode(values: np.ndarray) -> float:
     return float(np.exp((edges[peak] + edges[peak + 1]) / 2))
 
 
-def _ct_noise_one(image: np.ndarray) -> float:
+def _ct_noise_reading_one(image: np.ndarray) -> NoiseReading:
     x = image.astype(np.float64)
     if min(x.shape) < 4 * _WINDOW:
-        return _noise_std_one(image)
+        return _noise_reading_one(image)
     size, stride = _WINDOW, _WINDOW // 4
     std, usable = _flat_tissue_windows(x, size, stride)
     if usable.sum() < _CT_MIN_WINDOWS:
-        return _noise_std_one(image)  # no fat or soft tissue to speak of (a phantom, a lung-only crop)
+        return _noise_reading_one(image)  # no fat or soft tissue to speak of (a phantom, a lung-only crop)
     mode = _log_mode(std[usable])
     # the correlation of the noise, from the windows at the mode (the flat ones, not the edges)
     near = np.flatnonzero(usable & (np.abs(np.log(np.where(usable, std, 1.0)) - math.log(mode)) < 0.1))
     near = near[:: max(1, len(near) // _CORRELATION_WINDOWS)][:_CORRELATION_WINDOWS]
     lag1_table, kept_table, _ = _correlation_tables(size)
     measured = _residual_lag1(_windows_at(x, near, size, stride), size)
-    kept = float(kept_table[int(np.argmin(np.abs(lag1_table - measured)))])
+    width_index = int(np.argmin(np.abs(lag1_table - measured)))
+    kept = float(kept_table[width_index])
     # The mode of log(s) for s^2 ~ sigma^2 chi2_k / k is log(sigma) for every k: no chi debiasing,
     # only the variance the fitted plane absorbs.
-    return mode / math.sqrt(kept)
+    return NoiseReading(mode / math.sqrt(kept), blurred_noise_lag1(float(_WIDTHS[width_index])))
+
+
+def _ct_noise_one(image: np.ndarray) -> float:
+    return _ct_noise_reading_one(image).std
 
 
 def estimate_ct_noise(image: np.ndarray) -> float:
@@ -580,6 +662,21 @@ def estimate_ct_noise_per_slice(images: np.ndarray) -> np.ndarray:
 def noise_estimator_for(units: str | None) -> Callable[[np.ndarray], float]:
     """The blind estimator for images in ``units``: :func:`estimate_ct_noise` for HU, else :func:`estimate_noise_std`."""
     return estimate_ct_noise if units == "HU" else estimate_noise_std
+
+
+def estimate_noise_correlation_in_units(pixels: np.ndarray, units: str | None) -> float:
+    """The blind lag-1 correlation of one slice's noise, read where :func:`estimate_noise_in_units` reads
+    its level: in flat fat and soft tissue for HU (:func:`estimate_ct_noise`'s windows at the mode), else
+    :func:`estimate_noise_correlation`. 0 for white noise; a CT kernel's noise reads 0.3-0.9.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(estimate_noise_correlation_in_units(40 + rng.normal(0, 12, (128, 128)), "HU"), 1)
+    0.0
+    """
+    one = _ct_noise_reading_one if units == "HU" else _noise_reading_one
+    return float(_image_or_stack(pixels, lambda image: one(image).correlation, "estimate_noise_correlation"))
 
 
 def estimate_noise_in_units(pixels: np.ndarray, units: str | None) -> float:

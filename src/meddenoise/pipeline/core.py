@@ -11,7 +11,7 @@ import numpy as np
 
 from meddenoise.data import Normalizer
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, floor_noise_margin, from_unit, to_unit
-from meddenoise.denoiser import Denoiser, check_strength
+from meddenoise.denoiser import Denoiser, check_strength, takes_noise_correlation, told_noise_correlation
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "describe_noise",
     "noise_estimator_name",
     "noise_ignored_note",
+    "parse_noise_correlation",
     "parse_noise_level",
 ]
 
@@ -63,6 +64,34 @@ def parse_noise_level(value: str | float | None) -> float | str | None:
     return number
 
 
+def parse_noise_correlation(value: str | float) -> float | str:
+    """``"auto"`` → ``"auto"``; ``"white"`` → 0.0; a number in [-1, 1] (string or float) → float.
+
+    The lag-1 spatial correlation of the noise, for models that take it (``ffdunet(correlation_input=True)``):
+    0 for white noise (added in a test or a synthetic benchmark), 0.3-0.9 for a CT kernel's noise.
+
+    Examples
+    --------
+    >>> parse_noise_correlation("white"), parse_noise_correlation("AUTO"), parse_noise_correlation("0.6")
+    (0.0, 'auto', 0.6)
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("auto", "white"):
+            return "auto" if text == "auto" else 0.0
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(
+                f"noise correlation must be 'auto', 'white' or a number in [-1, 1], got {value!r}"
+            ) from None
+    else:
+        number = float(value)
+    if not -1.0 <= number <= 1.0:
+        raise ValueError(f"noise correlation must be in [-1, 1], got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class DenoiseOptions:
     """How to run a denoiser over an image.
@@ -87,6 +116,11 @@ class DenoiseOptions:
         (:func:`~meddenoise.pipeline.tiling.resolve_tile`).
     batch_size
         Tiles per denoiser call (memory grows with it).
+    noise_correlation
+        For a model that takes the noise's kind (:func:`~meddenoise.denoiser.takes_noise_correlation`):
+        its lag-1 spatial correlation, ``"auto"`` (estimated per slice where the level is read:
+        :func:`meddenoise.noise.estimate_noise_correlation_in_units`), ``"white"`` (0: white noise, as in
+        a synthetic test) or a number in [-1, 1] (:func:`parse_noise_correlation`). Other denoisers ignore it.
     """
 
     noise_level: str | float | None = "auto"
@@ -94,9 +128,11 @@ class DenoiseOptions:
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
     batch_size: int = 1
+    noise_correlation: str | float = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "noise_level", parse_noise_level(self.noise_level))
+        object.__setattr__(self, "noise_correlation", parse_noise_correlation(self.noise_correlation))
         object.__setattr__(self, "strength", check_strength(self.strength))
         if self.tile is not None and self.tile < 16:
             raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
@@ -145,6 +181,12 @@ class SliceReport:
         itself; else empty).
     tiles
         Tiles denoised in all.
+    uses_correlation
+        Whether the denoiser takes the noise's lag-1 correlation (its kind: 0 for white noise).
+    correlation_source
+        ``"estimated"`` (``noise_correlation="auto"``) or ``"given"``.
+    correlations
+        Per slice, the noise correlation the denoiser was told (with ``uses_correlation``).
     """
 
     mapping: Normalizer
@@ -159,6 +201,9 @@ class SliceReport:
     texture_auto: bool = False
     textures: list[float | None] = field(default_factory=list)
     tiles: int = 0
+    uses_correlation: bool = False
+    correlation_source: Literal["estimated", "given"] = "estimated"
+    correlations: list[float] = field(default_factory=list)
 
     @property
     def noise_ignored(self) -> bool:
@@ -218,6 +263,11 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
         text += f" (per slice {_format_level(low)}-{_format_level(high)})"
     if not first.uses_sigma:
         text += ", not used by the denoiser"
+    correlations = [c for r in reports for c in r.correlations]
+    if first.uses_correlation and correlations:
+        low, high = min(correlations), max(correlations)
+        span = f"{low:.2f}" + ("" if f"{low:.2f}" == f"{high:.2f}" else f"-{high:.2f}")
+        text += f", correlation {span}" + (" (given)" if first.correlation_source == "given" else "")
     return f"{text}; {strength}"
 
 
@@ -356,6 +406,8 @@ def _new_report(
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
         texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
         texture_auto=bool(getattr(denoiser, "texture_auto", False)),
+        uses_correlation=takes_noise_correlation(denoiser),
+        correlation_source="estimated" if options.noise_correlation == "auto" else "given",
     )
 
 
@@ -370,7 +422,8 @@ def _denoise_slice(
 ) -> None:
     """Denoise one slice (original units) into ``out`` (its shape, float or integer); append its noise
     level and sigma to ``report``."""
-    from meddenoise.noise import estimate_noise_in_units  # not at import time: the CLI starts without it
+    # not at import time: the CLI starts without them
+    from meddenoise.noise import estimate_noise_correlation_in_units, estimate_noise_in_units
 
     mapping, level, store = report.mapping, options.noise_level, _storer(out.dtype)
     noise = estimate_noise_in_units(slice_pixels, report.units or None) if level == "auto" else level
@@ -384,6 +437,14 @@ def _denoise_slice(
     if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
         out[...] = store(slice_pixels)
         return
+    correlation: float | None = None
+    if report.uses_correlation:  # which kind of noise: read where its level is read, unless given
+        given = options.noise_correlation
+        units = report.units or None
+        correlation = (
+            estimate_noise_correlation_in_units(slice_pixels, units) if given == "auto" else float(given)
+        )
+        report.correlations.append(correlation)
     margin = floor_noise_margin(mapping)  # noisy air under a CT window's -1024 is denoised, not left as is
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
     rows = iter_tiled_rows(
@@ -396,12 +457,15 @@ def _denoise_slice(
         progress=progress,
         prepare=partial(to_unit, mapping, margin=margin),
     )
-    for top, denoised in rows:
-        original = slice_pixels[top : top + len(denoised)]
-        if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
-            unit = to_unit(mapping, original, margin=margin)
-            denoised = unit + np.float32(options.strength) * (denoised - unit)
-        out[top : top + len(denoised)] = store(from_unit(mapping, denoised, original=original, margin=margin))
+    with told_noise_correlation(denoiser, correlation):  # the rows are denoised as they are drawn
+        for top, denoised in rows:
+            original = slice_pixels[top : top + len(denoised)]
+            if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
+                unit = to_unit(mapping, original, margin=margin)
+                denoised = unit + np.float32(options.strength) * (denoised - unit)
+            out[top : top + len(denoised)] = store(
+                from_unit(mapping, denoised, original=original, margin=margin)
+            )
 
 
 def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from meddenoise.data.intensity import CLASSICAL_INTENSITY, intensity_for_image
-from meddenoise.noise import estimate_noise_in_units
+from meddenoise.noise import estimate_noise_correlation_in_units, estimate_noise_in_units
 from meddenoise.pipeline.core import noise_estimator_name
 
 __all__ = ["describe_image"]
@@ -38,6 +38,7 @@ def describe_image(path: str | Path) -> dict[str, Any]:
     mapping = intensity_for_image(image, CLASSICAL_INTENSITY, pixels=middle)
     # the estimators need 2x2 pixels; a smaller image is still described, its noise is not
     noise = estimate_noise_in_units(middle, meta.units) if min(middle.shape) >= 2 else None
+    correlation = estimate_noise_correlation_in_units(middle, meta.units) if noise is not None else None
     where = "middle slice" if pixels.ndim == 3 else "image"
     height, width = stack.shape[1:]
     facts: dict[str, Any] = {
@@ -60,6 +61,12 @@ def describe_image(path: str | Path) -> dict[str, Any]:
             f"{noise:.4g} (estimated on the {where})" if noise is not None else "n/a (image under 2x2 pixels)"
         ),
         "noise estimator": noise_estimator_name(meta.units),
+        # which kind of noise: what `denoise --noise-correlation auto` tells a model that takes it
+        "noise correlation (lag 1)": (
+            f"{correlation:.2f} (0 = white noise; a CT kernel's 0.3-0.9)"
+            if correlation is not None
+            else "n/a"
+        ),
         "mapping for denoising": f"{mapping.low:.6g} .. {mapping.high:.6g} {meta.units} → 0..1",
     }
     return facts

@@ -16,7 +16,7 @@ from meddenoise._utils import atomic_path
 from meddenoise.pretrained.registry import card_texture
 
 #: A network constructor argument as a card stores it (e.g. ``depth: 7`` or ``channels: [32, 64, 128]``).
-ArchitectureParam = int | float | str | list[int]
+ArchitectureParam = bool | int | float | str | list[int]
 
 __all__ = [
     "METHOD_LABELS",

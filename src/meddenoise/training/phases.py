@@ -47,9 +47,11 @@ class TrainingPhase(Protocol):
         criterion: Criterion,
         rng: np.random.Generator,
         sigma: torch.Tensor | None = None,
+        correlation: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The scalar loss of one batch ``(B, 1, H, W)``; ``rng`` for any draw the phase makes; ``sigma``
-        ``(B,)`` the noise std of each sample when the objective tells the network (conditioned training)."""
+        ``(B,)`` the noise std of each sample when the objective tells the network (conditioned training),
+        ``correlation`` ``(B,)`` its noise's lag-1 correlation when the objective tells that too."""
         ...
 
 
@@ -82,8 +84,14 @@ class MainPhase:
         criterion: Criterion,
         rng: np.random.Generator,
         sigma: torch.Tensor | None = None,
+        correlation: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        pred = self.model(inputs) if sigma is None else self.model(inputs, sigma=sigma)
+        if sigma is None:
+            pred = self.model(inputs)
+        elif correlation is None:
+            pred = self.model(inputs, sigma=sigma)
+        else:
+            pred = self.model(inputs, sigma=sigma, correlation=correlation)
         return criterion(pred.float(), targets, mask)
 
 

@@ -229,18 +229,33 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
     info: dict[str, Any] = {}
     if config.init_from is not None:
         source, source_config = load_checkpoint(config.init_from)
-        if (source_config.model, source_config.model_params) != (config.model, config.model_params):
+        if (source_config.model, source_config.model_params) == (config.model, config.model_params):
+            model.load_state_dict(source.state_dict())
+        elif _widens(source_config, config, model):
+            model.widen_from(source.state_dict())  # type: ignore[operator]
+        else:
             raise CheckpointError(
                 f"{config.init_from}: checkpoint is mismatched: it holds {source_config.model} "
                 f"{source_config.model_params}, the config asks for {config.model} {config.model_params}"
             )
-        model.load_state_dict(source.state_dict())
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
     if config.channels_last is True:  # resolved: never "auto" here
         # Module.to accepts memory_format at run time; torch's overloads do not declare it
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model.to(config.device), info
+
+
+def _widens(source: TrainConfig, target: TrainConfig, model: nn.Module) -> bool:
+    """Whether ``model`` (built from ``target``) can start from ``source``'s weights by adding inputs:
+    the same network where ``target`` only switches on some of the model's ``widening_params``."""
+    keys = tuple(getattr(model, "widening_params", ()))
+    if source.model != target.model or not keys or not hasattr(model, "widen_from"):
+        return False
+    rest_source = {k: v for k, v in source.model_params.items() if k not in keys}
+    rest_target = {k: v for k, v in target.model_params.items() if k not in keys}
+    switched = [k for k in keys if target.model_params.get(k) and not source.model_params.get(k)]
+    return rest_source == rest_target and bool(switched)
 
 
 # --- one batch -----------------------------------------------------------------------------------------
@@ -280,14 +295,21 @@ def batch_loss(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     inputs, targets = _tensor(batch.inputs, memory_format, dev), _tensor(batch.targets, memory_format, dev)
     mask = None if batch.mask is None else _tensor(batch.mask, memory_format, dev)
-    sigma = (
+    sigma, correlation = (
         None
-        if batch.sigma is None
-        else torch.from_numpy(np.ascontiguousarray(batch.sigma, np.float32)).to(dev, non_blocking=True)
+        if values is None
+        else torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(dev, non_blocking=True)
+        for values in (batch.sigma, batch.correlation)
     )
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         return phase.loss(
-            inputs, targets, mask, criterion=_full_precision(objective.loss, dev.type), rng=rng, sigma=sigma
+            inputs,
+            targets,
+            mask,
+            criterion=_full_precision(objective.loss, dev.type),
+            rng=rng,
+            sigma=sigma,
+            correlation=correlation,
         )
 
 

@@ -43,13 +43,15 @@ OBJECTIVES: dict[str, type[ObjectiveConfig]] = {}
 
 @dataclass(frozen=True)
 class Batch:
-    """One training batch ``(B, H, W)`` float32: network input, target, optional loss mask, and the
-    per-sample noise std ``(B,)`` on the [0, 1] scale when the network is told it (conditioned training)."""
+    """One training batch ``(B, H, W)`` float32: network input, target, optional loss mask, the
+    per-sample noise std ``(B,)`` on the [0, 1] scale when the network is told it (conditioned training),
+    and the per-sample lag-1 correlation of the noise ``(B,)`` when the network is told that too."""
 
     inputs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray | None
     sigma: np.ndarray | None = None
+    correlation: np.ndarray | None = None
 
 
 def as_float32(array: np.ndarray) -> np.ndarray:

@@ -11,7 +11,13 @@ zero-mean, unit-std noise image per clean image and aligned with it (e.g. the lo
 sinogram simulation adds to that very slice: streaks follow its bones), cropped and augmented together
 with it, and a sample's noise is ``sigma * texture`` (sign flipped at random). The level a network is told
 therefore keeps its meaning, the std of the noise, whatever its texture. ``white_fraction`` of the noisy
-samples still get white noise so one network serves both.
+samples still get white noise so one network serves both, and ``mixed_fraction`` a mixture of both (a share
+of the variance, uniform in [0, 1], from the texture): white noise added to a scan that has its own.
+
+With ``tell_correlation`` the network is also told each sample's noise lag-1 correlation (for models with
+``correlation_input``): 0 for white noise, the texture crop's own for a texture, the texture's share of the
+variance times that for a mixture. Told the level alone, a network trained on both kinds has to hedge
+between them; told the kind too, it need not.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from meddenoise.training.objectives.base import (
     register_objective,
 )
 
-__all__ = ["ConditionedConfig", "ConditionedObjective"]
+__all__ = ["ConditionedConfig", "ConditionedObjective", "lag1_correlation"]
 
 
 @register_objective
@@ -55,6 +61,18 @@ class ConditionedConfig(ObjectiveConfig):
     white_fraction: float = Field(
         0.0, ge=0.0, le=1.0, description="With given textures: fraction of noisy samples given white noise."
     )
+    mixed_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="With given textures: fraction of noisy samples given white noise and texture mixed "
+        "(the texture's share of the variance uniform in [0, 1]).",
+    )
+    tell_correlation: bool = Field(
+        False,
+        description="Also tell the network each sample's noise lag-1 correlation (models with "
+        "correlation_input): 0 for white noise.",
+    )
 
     @model_validator(mode="after")
     def _check_range(self) -> ConditionedConfig:
@@ -62,8 +80,13 @@ class ConditionedConfig(ObjectiveConfig):
             raise ValueError(f"sigma_low ({self.sigma_low}) must be below sigma_high ({self.sigma_high})")
         if self.distribution == "log-uniform" and self.sigma_low <= 0:
             raise ValueError("a log-uniform sigma needs sigma_low > 0")
-        if self.texture == "white" and self.white_fraction != 0.0:
-            raise ValueError("white_fraction applies to texture='given' only")
+        if self.texture == "white" and (self.white_fraction != 0.0 or self.mixed_fraction != 0.0):
+            raise ValueError("white_fraction and mixed_fraction apply to texture='given' only")
+        if self.white_fraction + self.mixed_fraction > 1.0:
+            raise ValueError(
+                f"white_fraction + mixed_fraction must be at most 1, got {self.white_fraction} + "
+                f"{self.mixed_fraction}"
+            )
         return self
 
     def targets_are_images(self) -> bool:
@@ -112,13 +135,46 @@ class ConditionedObjective(ConfiguredLoss):
 
     def batch(self, crops: np.ndarray, *, noise: NoiseFn | None, rng: np.random.Generator) -> Batch:
         clean = np.asarray(crops[0], dtype=np.float32)
-        sigma = self.draw_sigma(clean.shape[0], rng)
+        count = clean.shape[0]
+        sigma = self.draw_sigma(count, rng)
         unit_noise = rng.standard_normal(clean.shape, dtype=np.float32)
+        correlation = np.zeros(count, dtype=np.float32)  # white noise
         if self.config.texture == "given":
             if len(crops) < 2:
                 raise ValueError("texture='given' needs crops of the noise textures (train with targets)")
-            sign = np.where(rng.random(clean.shape[0]) < 0.5, -1.0, 1.0).astype(np.float32)
-            textured = rng.random(clean.shape[0]) >= self.config.white_fraction
-            unit_noise[textured] = sign[textured, None, None] * np.asarray(crops[1], np.float32)[textured]
+            sign = np.where(rng.random(count) < 0.5, -1.0, 1.0).astype(np.float32)
+            draw = np.asarray(rng.random(size=count))
+            # the texture's share of each sample's noise variance: 0 white, 1 texture, between for a mixture
+            share = (draw >= self.config.white_fraction).astype(np.float32)
+            if self.config.mixed_fraction > 0:
+                mixed = (draw >= self.config.white_fraction) & (
+                    draw < self.config.white_fraction + self.config.mixed_fraction
+                )
+                share[mixed] = rng.uniform(0.0, 1.0, size=int(mixed.sum())).astype(np.float32)
+            textures = sign[:, None, None] * np.asarray(crops[1], np.float32)
+            has = share > 0
+            weight = np.sqrt(share[has])[:, None, None]
+            unit_noise[has] = (
+                np.sqrt(1.0 - share[has])[:, None, None] * unit_noise[has] + weight * textures[has]
+            )
+            if self.config.tell_correlation:
+                correlation[has] = share[has] * lag1_correlation(textures[has])
         noisy = clean + sigma[:, None, None] * unit_noise
-        return Batch(noisy.astype(np.float32), clean, None, sigma=sigma)
+        told = correlation if self.config.tell_correlation else None
+        return Batch(noisy.astype(np.float32), clean, None, sigma=sigma, correlation=told)
+
+
+def lag1_correlation(noise: np.ndarray) -> np.ndarray:
+    """Lag-1 correlation (rows and columns averaged) of each zero-mean noise image of ``(N, H, W)``: float32 ``(N,)``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> white = rng.standard_normal((1, 64, 64))
+    >>> abs(float(lag1_correlation(white)[0])) < 0.05
+    True
+    """
+    x = np.asarray(noise, dtype=np.float64)
+    across = np.mean(x[:, :, 1:] * x[:, :, :-1], axis=(1, 2)) + np.mean(x[:, 1:] * x[:, :-1], axis=(1, 2))
+    power = np.mean(x * x, axis=(1, 2))
+    out = np.zeros(len(x))
+    np.divide(across, 2.0 * power, out=out, where=power > 0)
+    return out.astype(np.float32)

@@ -1,0 +1,105 @@
+"""The noise's kind (its lag-1 correlation) reaches a model that takes it: `denoise` and the benchmark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from torch import nn
+
+from meddenoise.data.intensity import IntensitySpec
+from meddenoise.evaluation.benchmark import BenchImage, benchmark
+from meddenoise.methods import DenoiserChoice
+from meddenoise.models.denoiser import ModelDenoiser
+from meddenoise.pipeline import DenoiseOptions
+from meddenoise.pipeline.core import denoise_pixels, describe_noise, parse_noise_correlation
+
+CT_WINDOW = IntensitySpec(method="window", level=0.0, width=2048.0)
+
+
+class RecordingKind(nn.Module):
+    """An identity 'network' that records the noise correlation it is told."""
+
+    uses_sigma = True
+    uses_correlation = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[float] = []
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, *, correlation: torch.Tensor) -> torch.Tensor:
+        self.told.extend(float(c) for c in correlation)
+        return x
+
+
+def _phantom_hu(rng: np.random.Generator, *, blur: float) -> np.ndarray:
+    """A 256x256 body of fat and soft tissue in HU with 15 HU of noise, blurred by ``blur`` px (0: white)."""
+    yy, xx = np.mgrid[:256, :256] - 127.5
+    body = np.where(xx**2 + yy**2 < 120**2, np.where(xx < 0, 40.0, -100.0), -1000.0)
+    noise = rng.standard_normal(body.shape)
+    if blur:
+        noise = ndimage.gaussian_filter(noise, blur)
+    return (body + 15.0 * noise / noise.std()).astype(np.float32)
+
+
+def test_parse_noise_correlation() -> None:
+    assert parse_noise_correlation("white") == 0.0
+    assert parse_noise_correlation(" Auto ") == "auto"
+    assert parse_noise_correlation(0.5) == 0.5
+    for bad in ("pink", "1.5", -2.0):
+        with pytest.raises(ValueError, match="noise correlation"):
+            parse_noise_correlation(bad)
+
+
+def test_denoise_estimates_the_kind_in_hu_or_tells_the_given_one() -> None:
+    rng = np.random.default_rng(0)
+    network = RecordingKind()
+    denoiser = ModelDenoiser(network, name="kind", channels_last=False)
+    scanner, white = _phantom_hu(rng, blur=1.0), _phantom_hu(rng, blur=0.0)
+    _, report = denoise_pixels(
+        np.stack([scanner, white]), denoiser, intensity=CT_WINDOW, units="HU", modality="CT"
+    )
+    assert report.uses_correlation and len(report.correlations) == 2
+    assert report.correlations[0] > 0.5 and report.correlations[1] < 0.15
+    assert network.told == pytest.approx(report.correlations)  # what was read is what the network got
+    low, high = sorted(report.correlations)
+    assert f"correlation {low:.2f}-{high:.2f};" in describe_noise([report])  # estimated: no "(given)"
+    network.told.clear()
+    options = DenoiseOptions(noise_correlation="white")
+    _, report = denoise_pixels(
+        scanner, denoiser, intensity=CT_WINDOW, units="HU", modality="CT", options=options
+    )
+    assert network.told == [0.0] and report.correlations == [0.0]
+    assert describe_noise([report]).endswith("strength 1.0") and "correlation 0.00 (given)" in describe_noise(
+        [report]
+    )
+    assert denoiser.correlation is None  # told for the call only
+
+
+def test_a_model_without_the_input_reports_no_correlation() -> None:
+    class Plain(nn.Module):
+        uses_sigma = True
+
+        def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            return x
+
+    rng = np.random.default_rng(1)
+    denoiser = ModelDenoiser(Plain(), name="plain", channels_last=False)
+    _, report = denoise_pixels(_phantom_hu(rng, blur=1.0), denoiser, intensity=CT_WINDOW, units="HU")
+    assert not report.uses_correlation and report.correlations == []
+    assert "correlation" not in describe_noise([report])
+
+
+def test_the_benchmark_tells_white_noise_when_told_and_estimates_when_blind() -> None:
+    rng = np.random.default_rng(2)
+    network = RecordingKind()
+    choice = DenoiserChoice(
+        ModelDenoiser(network, name="kind", channels_last=False), CT_WINDOW, "kind", "checkpoint"
+    )
+    image = BenchImage("phantom", _phantom_hu(rng, blur=1.5), modality="CT", units="HU")
+    benchmark({"kind": choice}, [image], "20", seed=0, modes=("told",), progress=False)
+    assert network.told == [0.0]  # the benchmark's noise is white: said so, as BM3D assumes
+    network.told.clear()
+    benchmark({"kind": choice}, [image], "0", seed=0, modes=("blind",), progress=False)
+    assert network.told and network.told[0] > 0.5  # read from the image: the scanner's correlated noise
