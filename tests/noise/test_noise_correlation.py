@@ -67,3 +67,16 @@ def test_in_hu_the_kind_is_read_in_flat_tissue_not_in_the_air() -> None:
     # other units: the generic reading (the flattest windows)
     assert estimate_noise_correlation_in_units(white, None) < 0.1
     assert estimate_noise_std(white) == pytest.approx(15.0, rel=0.1)
+
+
+def test_the_one_pass_reading_is_the_two_estimates() -> None:
+    from meddenoise.noise import estimate_noise_in_units, estimate_noise_reading_in_units
+
+    rng = np.random.default_rng(4)
+    scan = _body_hu() + _noise(rng, (256, 256), 1.0, 12.0)
+    for units in ("HU", None):
+        std, correlation = estimate_noise_reading_in_units(scan, units)
+        assert std == estimate_noise_in_units(scan, units)
+        assert correlation == estimate_noise_correlation_in_units(scan, units)
+    with pytest.raises(ValueError, match="2D slice"):
+        estimate_noise_reading_in_units(np.stack([scan, scan]), "HU")

@@ -45,6 +45,7 @@ from meddenoise.noise import (
     NoiseModel,
     estimate_noise_correlation_in_units,
     estimate_noise_in_units,
+    estimate_noise_reading_in_units,
     parse_noise,
 )
 from meddenoise.provenance import environment
@@ -79,10 +80,11 @@ class BlindInUnits(Denoiser):
         """Denoise ``unit`` (``noisy`` mapped by ``normalizer``), told the estimates from ``noisy``: the
         noise std and, for a model that takes it, the noise's lag-1 correlation (as ``denoise`` does)."""
         units = normalizer.units or None
-        estimate = estimate_noise_in_units(noisy, units)
-        correlation = (
-            estimate_noise_correlation_in_units(noisy, units) if takes_noise_correlation(self.inner) else None
-        )
+        correlation: float | None = None
+        if takes_noise_correlation(self.inner):
+            estimate, correlation = estimate_noise_reading_in_units(noisy, units)
+        else:
+            estimate = estimate_noise_in_units(noisy, units)
         with told_noise_correlation(self.inner, correlation):
             return self.inner(unit, sigma=estimate / (normalizer.high - normalizer.low))
 

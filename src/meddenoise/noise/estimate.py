@@ -22,6 +22,7 @@ __all__ = [
     "estimate_noise_correlation_in_units",
     "estimate_noise_correlation_per_slice",
     "estimate_noise_in_units",
+    "estimate_noise_reading_in_units",
     "estimate_noise_std",
     "estimate_noise_std_per_slice",
     "estimate_sigma",
@@ -662,6 +663,26 @@ def estimate_ct_noise_per_slice(images: np.ndarray) -> np.ndarray:
 def noise_estimator_for(units: str | None) -> Callable[[np.ndarray], float]:
     """The blind estimator for images in ``units``: :func:`estimate_ct_noise` for HU, else :func:`estimate_noise_std`."""
     return estimate_ct_noise if units == "HU" else estimate_noise_std
+
+
+def estimate_noise_reading_in_units(pixels: np.ndarray, units: str | None) -> NoiseReading:
+    """:func:`estimate_noise_in_units` and :func:`estimate_noise_correlation_in_units` of one 2D slice in
+    one pass: the same two numbers, for half the time.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> reading = estimate_noise_reading_in_units(40 + rng.normal(0, 12, (128, 128)), "HU")
+    >>> round(reading.std), round(reading.correlation, 1)
+    (12, 0.0)
+    """
+    image = np.asarray(pixels)
+    if image.ndim != 2:
+        raise ValueError(f"estimate_noise_reading_in_units: expected a 2D slice, got shape {image.shape}")
+    if not np.isfinite(image).all():
+        raise ValueError("estimate_noise_reading_in_units: the slice holds NaN or Inf values")
+    reading = (_ct_noise_reading_one if units == "HU" else _noise_reading_one)(image)
+    return NoiseReading(float(reading.std), float(reading.correlation))
 
 
 def estimate_noise_correlation_in_units(pixels: np.ndarray, units: str | None) -> float:

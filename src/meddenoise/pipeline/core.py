@@ -423,10 +423,22 @@ def _denoise_slice(
     """Denoise one slice (original units) into ``out`` (its shape, float or integer); append its noise
     level and sigma to ``report``."""
     # not at import time: the CLI starts without them
-    from meddenoise.noise import estimate_noise_correlation_in_units, estimate_noise_in_units
+    from meddenoise.noise import (
+        estimate_noise_correlation_in_units,
+        estimate_noise_in_units,
+        estimate_noise_reading_in_units,
+    )
 
     mapping, level, store = report.mapping, options.noise_level, _storer(out.dtype)
-    noise = estimate_noise_in_units(slice_pixels, report.units or None) if level == "auto" else level
+    units = report.units or None
+    read_kind = report.uses_correlation and options.noise_correlation == "auto"
+    # the level and the kind of the noise read in one pass when both are to be read
+    reading = estimate_noise_reading_in_units(slice_pixels, units) if level == "auto" and read_kind else None
+    noise = (
+        reading.std
+        if reading is not None
+        else (estimate_noise_in_units(slice_pixels, units) if level == "auto" else level)
+    )
     assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
     report.noise.append(noise)
     # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
@@ -439,11 +451,12 @@ def _denoise_slice(
         return
     correlation: float | None = None
     if report.uses_correlation:  # which kind of noise: read where its level is read, unless given
-        given = options.noise_correlation
-        units = report.units or None
-        correlation = (
-            estimate_noise_correlation_in_units(slice_pixels, units) if given == "auto" else float(given)
-        )
+        if reading is not None:
+            correlation = reading.correlation
+        elif read_kind:
+            correlation = estimate_noise_correlation_in_units(slice_pixels, units)
+        else:
+            correlation = float(options.noise_correlation)
         report.correlations.append(correlation)
     margin = floor_noise_margin(mapping)  # noisy air under a CT window's -1024 is denoised, not left as is
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
