@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from meddenoise.denoiser import takes_noise_correlation
 from meddenoise.evaluation import NOISY
 from meddenoise.evaluation.benchmark import BenchImage, benchmark, parse_levels
 from meddenoise.methods import DenoiserChoice, build_denoiser, with_ensemble
@@ -122,8 +123,14 @@ def measure_quality(
         + (" of each image's nominal range" if relative else "")
         + f", in the image's units ({units}), not clipped, seed {seed}; scored in those units over the "
         "nominal range (CT -1024..3071 HU: data range 4095; other data their min..max); the model sees "
-        "its own intensity mapping, blind or told the true std, as is and as its x8 self-ensemble (8 flipped "
-        "/ rotated copies averaged, 8x the time); BM3D and NL-means are told the true std; headline = mean over "
-        "the levels with noise; per-image PSNR capped at 100 dB (identical images)",
+        "its own intensity mapping, blind or told the true std"
+        + (
+            " (and, told, that the noise is white: it takes the noise's kind; blind, it reads both)"
+            if takes_noise_correlation(model.denoiser)
+            else ""
+        )
+        + ", as is and as its x8 self-ensemble (8 flipped / rotated copies averaged, 8x the time); BM3D and "
+        "NL-means are told the true std; headline = mean over the levels with noise; per-image PSNR capped "
+        "at 100 dB (identical images)",
         held_apart=held_apart,
     )
