@@ -95,14 +95,16 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     from_int8 = [made_by.get(conv.input[1]) == "DequantizeLinear" for conv in convolutions]
     assert from_int8[:2] == [False, False] and from_int8[-3:] == [False, False, False]  # the ends stay float
     assert all(from_int8[2:-3])  # the middle runs in int8
-    # on a phantom it never saw: close to the float32 file, and it denoises
+    # on a phantom it never saw: it denoises, nearly as well as the float32 file (its error at most 10 % larger;
+    # on the held-apart CT the int8 file costs 0.01-0.16 dB, docs/denoise.md)
     rng = np.random.default_rng(1)
     clean = _phantom_ct(rng)
     noisy = clean + rng.normal(0, 30, clean.shape)
     unit = [np.clip((x + 1024) / 2048, 0, 1).astype(np.float32) for x in (clean, noisy)]
     outputs = [build_denoiser(str(f)).denoiser(unit[1], sigma=30 / 2048) for f in (fast, plain)]
-    assert np.sqrt(np.mean((outputs[0] - outputs[1]) ** 2)) * 2048 < 5  # HU
-    assert np.abs(outputs[0] - unit[0]).mean() < 0.6 * np.abs(unit[1] - unit[0]).mean()
+    errors = [float(np.abs(out - unit[0]).mean()) for out in outputs]
+    assert np.abs(outputs[0] - outputs[1]).max() > 0  # the int8 file computes differently
+    assert errors[0] < 1.1 * errors[1] and errors[0] < 0.6 * np.abs(unit[1] - unit[0]).mean()
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = runner.invoke(app, ["export", "ct", "-o", str(tmp_path / "x.onnx"), "--int8", str(empty)])

@@ -34,6 +34,15 @@ def test_the_markdown_quality_table_follows_the_measured_data(tmp_path: Path) ->
     assert "random 16x16 patches" in text and "torch threads 4" in text
 
 
+def test_a_card_keeps_a_flag_architecture_parameter(tmp_path: Path) -> None:
+    """A flag (e.g. ffdunet's correlation_input) survives write and read as a bool, not an int."""
+    card = read_model_card(PRETRAINED_DIR / "ct.json")
+    params = {**card.architecture_params, "correlation_input": True}
+    flagged = type(card)(**{**card.__dict__, "architecture_params": params})
+    json_path, _ = write_model_card(flagged, tmp_path)
+    assert read_model_card(json_path).architecture_params["correlation_input"] is True
+
+
 def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"name": "x"}')

@@ -191,15 +191,15 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
     from meddenoise.evaluation.benchmark import benchmark_choices
     from meddenoise.methods import split_edge_restore, with_edge_restore
     from meddenoise.models.edge_restore import EdgeRestoring
-    from meddenoise.pretrained import get_card
 
     ct = build_denoiser("ct", texture=0)  # the edge restoration alone (ct also keeps a texture by default)
-    assert split_edge_restore(ct)[1] == get_card("ct").edge_restore == 0.8
+    ct_amount = get_card("ct").edge_restore  # the card's default, whatever it is, and not none
+    assert split_edge_restore(ct)[1] == ct_amount > 0
     assert split_edge_restore(build_denoiser("pretrained:mri"))[1] == 0.0
     assert split_edge_restore(build_denoiser("median"))[1] == 0.0
     assert (
         isinstance(ct.denoiser, EdgeRestoring)
-        and ct.denoiser.amount == 0.8
+        and ct.denoiser.amount == ct_amount
         and ct.label == "pretrained ct t0"
     )
     assert ct.denoiser.name == "ct"  # the model's own restoration is not named; another amount is
@@ -213,7 +213,7 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
         build_denoiser("ct", edge_restore=2)
     choices = benchmark_choices(["ct"], ["median"], edge_restores=(None, 0, 0.5), textures=(0,))
     assert list(choices) == ["ct t0", "ct e0 t0", "ct e0.5 t0", "median"]
-    assert choices["ct t0"].denoiser.amount == 0.8 and choices["ct e0.5 t0"].denoiser.amount == 0.5
+    assert choices["ct t0"].denoiser.amount == ct_amount and choices["ct e0.5 t0"].denoiser.amount == 0.5
     assert not isinstance(choices["ct e0 t0"].denoiser, EdgeRestoring)
     with pytest.raises(ValueError, match="median: only a network has its edges restored"):
         with_edge_restore(choices["median"], 0.5)
@@ -227,7 +227,7 @@ def test_edges_are_restored_on_the_self_ensembles_output() -> None:
 
     for ensemble in (build_denoiser("ct", ensemble=4), with_ensemble(build_denoiser("ct"), 4)):
         restoring = ensemble.denoiser.base  # inside ct's own texture, which is kept last
-        assert isinstance(restoring, EdgeRestoring) and restoring.amount == 0.8
+        assert isinstance(restoring, EdgeRestoring) and restoring.amount == get_card("ct").edge_restore > 0
         assert isinstance(restoring.base, SelfEnsemble) and restoring.base.size == 4
         assert ensemble.label == "pretrained ct x4"  # the model's own settings stay unnamed
 
@@ -243,7 +243,10 @@ def test_a_noise_texture_is_kept_last_and_never_twice() -> None:
     assert isinstance(textured.denoiser, TextureKeeping) and textured.denoiser.amount == 0.5
     assert isinstance(textured.denoiser.base, EdgeRestoring)  # the ct model's own restoration inside
     assert isinstance(textured.denoiser.base.base, SelfEnsemble)
-    assert textured.label == "pretrained ct x2 t0.5" and textured.denoiser.edge_restore == 0.8
+    assert (
+        textured.label == "pretrained ct x2 t0.5"
+        and textured.denoiser.edge_restore == get_card("ct").edge_restore
+    )
     assert not isinstance(build_denoiser("mri").denoiser, TextureKeeping)  # off by default but for ct
     # ensemble or edge restoration asked for afterwards go inside; a new texture replaces the old
     later = with_ensemble(with_edge_restore(build_denoiser("mri", texture=0.3), 0.4), 4)

@@ -68,7 +68,7 @@ def test_an_exported_file_is_a_model_path_with_its_card_and_intensity(ct_onnx: P
     assert choice.intensity == card.intensity  # read back from the file, not assumed
     # and its own texture (auto) and edge restoration
     assert choice.denoiser.amount == build_denoiser("ct").denoiser.amount  # type: ignore[attr-defined]
-    assert choice.denoiser.base.amount == card.edge_restore == 0.8  # type: ignore[attr-defined]
+    assert choice.denoiser.base.amount == card.edge_restore > 0  # type: ignore[attr-defined]
     assert choice.denoiser.uses_sigma
     image = _phantom(50, 47)
     np.testing.assert_allclose(choice.denoiser(image), build_denoiser("ct").denoiser(image), atol=1e-4)

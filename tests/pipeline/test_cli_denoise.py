@@ -18,6 +18,7 @@ from meddenoise.cli.main import app
 from meddenoise.io import read_image
 from meddenoise.noise import estimate_ct_noise
 from meddenoise.pipeline.core import CT_NOISE_ESTIMATOR
+from meddenoise.pretrained import get_card
 
 pytestmark = pytest.mark.integration  # every test here drives the command line
 
@@ -119,7 +120,9 @@ def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(t
     assert restored is not None and plain is not None, off.output
     # the model as shipped keeps its name; the description says what was done
     assert "pretrained ct;" in str(restored.get("DerivationDescription", ""))
-    assert "strength 1.0; edge restoration 0.8" in str(restored.get("DerivationDescription", ""))
+    assert f"strength 1.0; edge restoration {get_card('ct').edge_restore}" in str(
+        restored.get("DerivationDescription", "")
+    )
     assert "pretrained ct e0;" in str(plain.get("DerivationDescription", ""))
     assert "edge restoration" not in str(plain.get("DerivationDescription", ""))
     assert np.abs(restored.pixel_array.astype(int) - plain.pixel_array.astype(int)).max() > 0
@@ -132,7 +135,10 @@ def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path:
     run, textured = _ct_at_20_hu(tmp_path, "t5", "--texture", "0.5")
     assert default is not None and textured is not None, run.output
     description = str(textured.get("DerivationDescription", ""))
-    assert "pretrained ct t0.5;" in description and "edge restoration 0.8; noise texture 0.5" in description
+    assert (
+        "pretrained ct t0.5;" in description
+        and f"edge restoration {get_card('ct').edge_restore}; noise texture 0.5" in description
+    )
     assert "noise texture" not in str(default.get("DerivationDescription", ""))
     assert "pretrained ct t0;" in str(default.get("DerivationDescription", ""))  # ct's own texture turned off
 

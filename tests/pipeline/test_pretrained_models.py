@@ -94,7 +94,7 @@ def test_models_command_lists_them() -> None:
     ct = get_card("ct")
     size = (PRETRAINED_DIR / ct.weights).stat().st_size
     assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output
-    assert "edge restore: 0.8 by default (--edge-restore 0 turns it off)" in result.output
+    assert f"edge restore: {ct.edge_restore} by default (--edge-restore 0 turns it off)" in result.output
     assert "edge restore: none by default" in result.output  # the other models
 
 
@@ -136,12 +136,6 @@ def test_the_ct_held_apart_slices_are_linked_for_the_benchmark(shared_data: Path
     assert again.returncode != 0 and "already exists" in again.stderr  # nothing is overwritten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect of the shipped ct weights (docs/denoise.md, 'Read this honestly'): white noise on "
-    "fields 2.5-6 noise stds above the -1024 HU floor of its window (lung at clinical noise) is partly kept; "
-    "when a retrained ct passes, remove this marker",
-)
 def test_the_ct_model_denoises_white_noise_at_lung_densities(rng: np.random.Generator) -> None:
     """Flat fields 2.5-4.5 noise stds above the window floor (-974 to -799 HU; lung at clinical noise): the
     ct model must remove their white noise like it does at -1000 or 40 HU (`general` and BM3D keep under

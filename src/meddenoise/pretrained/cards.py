@@ -351,11 +351,11 @@ def _sequence(value: object) -> Sequence[object]:
 
 
 def _architecture_param(value: object) -> ArchitectureParam:
-    """A model constructor argument as JSON holds it: a number, a string, or a list of integers."""
+    """A model constructor argument as JSON holds it: a flag, a number, a string, or a list of integers."""
     if isinstance(value, list):
         return [_int(v) for v in value]
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"expected a number, a string or a list of integers, got {value!r}")
+    if not isinstance(value, (bool, int, float, str)):
+        raise TypeError(f"expected a flag, a number, a string or a list of integers, got {value!r}")
     return value
 
 
