@@ -22,7 +22,7 @@ import numpy as np
 from meddenoise.data.intensity import IntensitySpec
 from meddenoise.methods import Backend, DenoiserResolver
 from meddenoise.pipeline.batch import DEFAULT_DESCRIPTION, denoise_image, derivation
-from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, noise_ignored_note
+from meddenoise.pipeline.core import DenoiseOptions, SliceReport, denoise_pixels, ignored_notes
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ def _cast_like(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _warn_if_ignored(label: str, report: SliceReport) -> None:
-    if report.noise_ignored:
-        warnings.warn(noise_ignored_note(label, report), UserWarning, stacklevel=3)
+    for note in ignored_notes(label, report).values():
+        warnings.warn(note, UserWarning, stacklevel=3)
 
 
 def denoise(

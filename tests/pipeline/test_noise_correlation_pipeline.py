@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,34 @@ def test_the_benchmark_tells_white_noise_when_told_and_estimates_when_blind() ->
     network.told.clear()
     benchmark({"kind": choice}, [image], "0", seed=0, modes=("blind",), progress=False)
     assert network.told and network.told[0] > 0.5  # read from the image: the scanner's correlated noise
+
+
+def test_a_noise_kind_given_to_a_denoiser_that_takes_none_is_said_once(tmp_path: Path) -> None:
+    """`--noise-correlation white` for a filter: one note per run, never for `auto` or a model that takes it."""
+    import shutil
+    import warnings
+
+    from pydicom.data import get_testdata_file
+    from typer.testing import CliRunner
+
+    from meddenoise import denoise
+    from meddenoise.cli.main import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.dcm", "b.dcm"):
+        shutil.copy(get_testdata_file("CT_small.dcm"), folder / name)
+    args = ["denoise", str(folder), "--method", "bm3d", "-q"]  # takes a level, not a kind
+    given = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o1"), "--noise-correlation", "white"])
+    assert given.exit_code == 0, given.output
+    assert given.output.count("note: bm3d does not take the noise's kind") == 1
+    assert "does not take a noise level" not in given.output
+    auto = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o2")])
+    assert auto.exit_code == 0 and "does not take" not in auto.output, auto.output
+    field = np.random.default_rng(0).normal(40.0, 15.0, (64, 64)).astype(np.float32)
+    with pytest.warns(UserWarning, match="median does not take the noise's kind"):
+        denoise(field, method="median", modality="CT", noise_correlation="white")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        denoise(field, model="ct", modality="CT", noise_correlation="white")  # ct takes it: no note
+        denoise(field, method="median", modality="CT")  # auto: no note

@@ -22,9 +22,11 @@ from meddenoise.pipeline.batch import (
 from meddenoise.pipeline.core import (
     DenoiseOptions,
     SliceReport,
+    correlation_ignored_note,
     denoise_pixels,
     denoise_slices,
     describe_noise,
+    ignored_notes,
     noise_ignored_note,
     parse_noise_level,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "SliceReport",
     "TaskFailure",
     "blend_ramp",
+    "correlation_ignored_note",
     "count_tiles",
     "denoise_file",
     "denoise_files",
@@ -66,6 +69,7 @@ __all__ = [
     "denoise_tiled",
     "derivation",
     "describe_noise",
+    "ignored_notes",
     "iter_tiled_rows",
     "noise_ignored_note",
     "parse_noise_level",

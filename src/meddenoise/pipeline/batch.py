@@ -58,7 +58,7 @@ from meddenoise.pipeline.core import (
     denoise_pixels,
     denoise_slices,
     describe_noise,
-    noise_ignored_note,
+    ignored_notes,
 )
 from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks
 
@@ -520,7 +520,7 @@ def denoise_files(
     task = _FileTask(
         resolver, options, description, series_seed=generate_uid(), resumed=resumed_series(summary.skipped)
     )
-    noted: set[str] = set()  # denoisers whose ignored noise level was already said
+    noted: set[tuple[str, str]] = set()  # (denoiser, what) already said: an ignored noise level or kind
     done: dict[int, FileResult] = {}
     bar = tqdm(total=len(jobs), unit="file", desc="denoising", disable=not show_progress, leave=False)
     try:
@@ -528,11 +528,13 @@ def denoise_files(
             if isinstance(outcome, TaskFailure):  # the task itself broke (e.g. its worker died)
                 outcome = FileResult(jobs[index].source, jobs[index].target, False, outcome.reason)
             result = outcome
-            if result.report is not None and result.report.noise_ignored and result.denoiser not in noted:
-                noted.add(result.denoiser)  # said once per denoiser and run
-                summary.notes.append(noise_ignored_note(result.denoiser, result.report))
-                if on_note is not None:
-                    on_note(summary.notes[-1])
+            notes = ignored_notes(result.denoiser, result.report) if result.report is not None else {}
+            for what, note in notes.items():
+                if (result.denoiser, what) not in noted:
+                    noted.add((result.denoiser, what))  # each said once per denoiser and run
+                    summary.notes.append(note)
+                    if on_note is not None:
+                        on_note(note)
             done[index] = result
             if on_result is not None:
                 on_result(result)

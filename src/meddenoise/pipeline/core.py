@@ -20,9 +20,11 @@ __all__ = [
     "DenoiseOptions",
     "NoiseSource",
     "SliceReport",
+    "correlation_ignored_note",
     "denoise_pixels",
     "denoise_slices",
     "describe_noise",
+    "ignored_notes",
     "noise_estimator_name",
     "noise_ignored_note",
     "parse_noise_correlation",
@@ -210,6 +212,11 @@ class SliceReport:
         """A number was given as the noise level but the denoiser cannot use one."""
         return self.noise_source == "given" and not self.uses_sigma
 
+    @property
+    def correlation_ignored(self) -> bool:
+        """The noise's kind was given (``white`` or a number) but the denoiser cannot use it."""
+        return self.correlation_source == "given" and not self.uses_correlation
+
     def describe(self) -> str:
         """One line, e.g. ``estimated noise 17.5 HU; strength 1.0`` (:func:`describe_noise`)."""
         return describe_noise([self])
@@ -278,6 +285,20 @@ def noise_ignored_note(label: str, report: SliceReport) -> str:
         f"note: {label} does not take a noise level; the noise level "
         f"{_with_units(f'{given:g}', report.units)} is ignored (strength still applies)"
     )
+
+
+def correlation_ignored_note(label: str) -> str:
+    """The one line said (once per run) when a given noise kind meets a denoiser that takes none."""
+    return (
+        f"note: {label} does not take the noise's kind; the noise correlation given is ignored "
+        "(only models trained with it use one, e.g. the shipped ct)"
+    )
+
+
+def ignored_notes(label: str, report: SliceReport) -> dict[str, str]:
+    """What was given to ``label`` but cannot be used (``"noise level"``, ``"noise kind"``) → its note."""
+    notes = {"noise level": noise_ignored_note(label, report)} if report.noise_ignored else {}
+    return notes | ({"noise kind": correlation_ignored_note(label)} if report.correlation_ignored else {})
 
 
 #: The blind noise estimator behind ``noise_level="auto"`` and ``meddenoise info`` (image units).
