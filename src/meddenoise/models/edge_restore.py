@@ -20,7 +20,10 @@ Measured on the held-apart CT of issue 13 (``docs/low-dose-ct.md``), blind: the 
 ``amount = 0.8`` keeps more of the edge gradient than BM3D told the true std at 25 % and 10 %
 simulated dose (0.9976 / 0.9957 against 0.9969 / 0.9935; 0.9955 / 0.9928 without it) for 0.16 / 0.30 dB
 of PSNR; on its white-noise card it gains 0.25 dB at 10 HU. The other shipped models do not gain
-(``mri`` loses up to 0.3 dB), so only ``ct`` uses it by default (its card's ``edge_restore``).
+(``mri`` loses up to 0.3 dB), so only ``ct`` uses it by default (its card's ``edge_restore``). Those
+were the weights of 2026-11-30. The ``ct`` weights told the noise's kind (2026-12-01) blur less: 0.8 cost
+them 0.2 dB at 25 % / 10 % dose and 0.17 dB at 50 HU white for edge gradient ratios of 0.9986 / 0.9977
+where 0.4 keeps 0.9981 / 0.9970 (BM3D 0.9967 / 0.9933), so their card says 0.4.
 """
 
 from __future__ import annotations
