@@ -460,7 +460,8 @@ def _denoise_slice(
         if reading is not None
         else (estimate_noise_in_units(slice_pixels, units) if level == "auto" else level)
     )
-    assert noise is None or isinstance(noise, float)  # parse_noise_level made it so
+    if not (noise is None or isinstance(noise, float)):  # DenoiseOptions parses it: only a bypass gets here
+        raise TypeError(f"noise level must be a number, 'auto' or None, got {noise!r}")
     report.noise.append(noise)
     # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
     sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
