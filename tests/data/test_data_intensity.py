@@ -18,6 +18,7 @@ from meddenoise.data import (
     floor_noise_margin,
     from_unit,
     intensity_for_image,
+    noise_margins,
     to_unit,
 )
 from meddenoise.io import read_image
@@ -112,3 +113,30 @@ def test_noisy_air_under_a_ct_window_is_denoised_and_padding_and_bone_keep_their
     assert from_unit(mapping, air, original=hu)[3] == -1100.0  # without a margin the pixel is left as it was
     # an identity denoiser is still an exact round trip
     np.testing.assert_allclose(from_unit(mapping, unit, original=hu, margin=margin), hu, atol=1e-3)
+
+
+def test_noise_margins_past_a_fitted_mapping_scale_with_the_noise_and_a_hu_window_keeps_its_edges() -> None:
+    assert noise_margins(Normalizer(0.0, 1000.0, units=""), 10.0) == pytest.approx((40.0, 40.0))
+    assert noise_margins(Normalizer(0.0, 1000.0, units=""), 20.0) == pytest.approx((80.0, 80.0))
+    assert noise_margins(Normalizer(0.0, 1000.0, units=""), None) == (0.0, 0.0)
+    assert noise_margins(Normalizer(0.0, 1000.0, units=""), 0.0) == (0.0, 0.0)
+    # HU: the floor margin under air, never over a window's top (bone), whatever the noise
+    assert noise_margins(Normalizer.from_window(0, 2048, units="HU"), 50.0) == pytest.approx((204.8, 0.0))
+    assert noise_margins(Normalizer.from_window("soft-tissue", units="HU"), 50.0) == (0.0, 0.0)
+
+
+def test_values_within_the_margins_past_both_edges_are_seen_and_get_the_denoisers_value() -> None:
+    values = np.array([-500.0, -30.0, 0.0, 500.0, 1000.0, 1030.0, 5000.0], dtype=np.float32)
+    mapping = Normalizer(0.0, 1000.0, units="")
+    margin = noise_margins(mapping, 10.0)  # 40 either side
+    unit = to_unit(mapping, values, margin=margin)
+    assert unit[1] == pytest.approx(-0.03) and unit[5] == pytest.approx(1.03)  # seen on the same scale
+    assert unit[0] == 0.0 and unit[-1] == 1.0  # content far past the edges: clipped as before
+    middle = np.full_like(unit, 0.5)  # a denoiser that answers 500 everywhere
+    back = from_unit(mapping, middle, original=values, margin=margin)
+    np.testing.assert_array_equal(back[[1, 5]], 500.0)
+    np.testing.assert_array_equal(back[[0, 6]], values[[0, 6]])  # never seen: their own values
+    # an identity denoiser is an exact round trip with margins on both sides
+    np.testing.assert_allclose(from_unit(mapping, unit, original=values, margin=margin), values, atol=1e-3)
+    # one number is still a margin under the low edge only
+    assert to_unit(mapping, values, margin=40.0)[5] == 1.0

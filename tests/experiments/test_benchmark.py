@@ -324,3 +324,17 @@ def test_cli_scores_a_model_with_and_without_noise_texture() -> None:
     assert rows["ct (true σ)"] == rows["ct t0 (true σ)"]
     bad = _ct_told_at_20_hu("--texture", "grain")
     assert bad.exit_code == 2 and "--texture: 'grain' is not a number" in bad.output
+
+
+@pytest.mark.parametrize("mode", ["told", "blind"])
+def test_the_noise_tails_past_a_percentile_mapping_reach_the_denoiser(mode: str) -> None:
+    """Percentiles fitted to the noisy image cut off the noise's own tails: the denoiser must see them
+    (past 0 and 1 on its scale), as `denoise` does, so that they are scored with its output."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    plateau = (1000.0 * ((yy - 32) ** 2 + (xx - 32) ** 2 < 400)).astype(np.float32)
+    image = BenchImage("mr", plateau, modality="MR", units="", dtype="float32", format="nifti")
+    rec = Recorder()
+    spec = IntensitySpec("percentile", low=0.5, high=99.5)
+    benchmark({"rec": _choice(rec, spec)}, [image], "5%", seed=0, modes=(mode,), progress=False)
+    seen = rec.inputs[0]
+    assert (seen < 0).mean() > 0.003 and (seen > 1).mean() > 0.003  # the tails, unclipped

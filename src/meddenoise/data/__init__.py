@@ -25,6 +25,7 @@ from meddenoise.data.intensity import (
     floor_noise_margin,
     from_unit,
     intensity_for_image,
+    noise_margins,
     to_unit,
 )
 from meddenoise.data.normalize import CT_DEFAULT_RANGE, CT_WINDOWS, Normalizer
@@ -69,6 +70,7 @@ __all__ = [
     "load_images",
     "load_samples",
     "mni152_path",
+    "noise_margins",
     "pad_to_square",
     "random_patches",
     "read_idx_images",

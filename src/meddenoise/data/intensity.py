@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_INTENSITY",
     "FLOOR_NOISE_MARGIN",
     "INTENSITY_METHODS",
+    "NOISE_TAIL_STDS",
     "IntensityMethod",
     "IntensitySpec",
     "fit_intensity",
@@ -57,6 +58,7 @@ __all__ = [
     "from_unit",
     "intensity_for_image",
     "meta_intensity_args",
+    "noise_margins",
     "percentile_sample_step",
     "to_unit",
 ]
@@ -75,6 +77,9 @@ _PERCENTILE_SAMPLE = 4_000_000
 AIR_HU = -1000.0
 #: The share of such a mapping's width under its low edge that the denoiser still sees unclipped.
 FLOOR_NOISE_MARGIN = 0.1
+#: How many noise stds past the edges of a mapping fitted to the noisy image (percentiles, min..max) the
+#: denoiser still sees unclipped (:func:`noise_margins`).
+NOISE_TAIL_STDS = 4.0
 
 
 def percentile_sample_step(size: int) -> int:
@@ -264,35 +269,81 @@ def floor_noise_margin(normalizer: Normalizer) -> float:
     return 0.0
 
 
-def to_unit(normalizer: Normalizer, pixels: np.ndarray, *, margin: float = 0.0) -> np.ndarray:
+def noise_margins(normalizer: Normalizer, noise_std: float | None) -> tuple[float, float]:
+    """How far under ``normalizer.low`` and over ``normalizer.high`` (its units) values are noise, not content.
+
+    The denoiser sees such values unclipped and they get its output; values further out are content the
+    mapping cuts off and keep their own value (:func:`to_unit`, :func:`from_unit`).
+
+    * A HU mapping: :func:`floor_noise_margin` under its low edge, nothing over its high edge. A CT window's
+      edges cut real content (bone above it; fat and lung under a soft-tissue window); only air's floor has
+      nothing under it but noise.
+    * Any other mapping (percentiles, min..max, an integer range): :data:`NOISE_TAIL_STDS` times
+      ``noise_std`` on each side. Its edges are fitted to the noisy image, so what lies just past them is
+      mostly the noise's own tails: with percentiles 0.5-99.5 and 5 % noise, 1 % of the pixels, the noisiest,
+      came back untouched before (measured on MNI152 slices: 1.7 dB of PSNR for the ``mri`` model, 2.1 for
+      BM3D). ``noise_std`` ``None`` or 0: no margin. The denoiser's output stays within the mapping's
+      range, so content (not noise) just past an edge is brought to the edge: at most the margin away.
+
+    Examples
+    --------
+    >>> noise_margins(Normalizer(0.0, 100.0), 2.0)
+    (8.0, 8.0)
+    >>> noise_margins(Normalizer.from_window(0, 2048, units="HU"), 20.0)
+    (204.8, 0.0)
+    """
+    if _is_hu(None, normalizer.units):
+        return floor_noise_margin(normalizer), 0.0
+    tail = NOISE_TAIL_STDS * float(noise_std) if noise_std is not None and noise_std > 0 else 0.0
+    return tail, tail
+
+
+def _margins(margin: float | tuple[float, float]) -> tuple[float, float]:
+    """``(under low, over high)``; a single number is the margin under ``low`` only."""
+    below, above = (margin, 0.0) if isinstance(margin, (int, float)) else margin
+    return max(float(below), 0.0), max(float(above), 0.0)
+
+
+def to_unit(
+    normalizer: Normalizer, pixels: np.ndarray, *, margin: float | tuple[float, float] = 0.0
+) -> np.ndarray:
     """Original units → float32 [0, 1] (clipped) with ``normalizer``.
 
-    ``margin`` (units, e.g. :func:`floor_noise_margin`): values from ``low - margin`` up to ``low`` map
-    linearly below 0 instead of onto it (the training noise was not clipped either, so a network has seen
-    such values); values further down are clipped to 0 as before.
+    ``margin`` (units; one number: under ``low``; a pair: under ``low`` and over ``high``, e.g.
+    :func:`noise_margins`): values that far past an edge map linearly past 0 or 1 instead of onto it (the
+    training noise was not clipped either, so a network has seen such values); values further out are
+    clipped as before.
     """
+    below, above = _margins(margin)
     unit = np.asarray(normalizer.forward(pixels), dtype=np.float32)
-    if margin <= 0:
+    if below <= 0 and above <= 0:
         return unit
     values = np.asarray(pixels, dtype=np.float64)
-    near = (values < normalizer.low) & (values >= normalizer.low - margin)
-    unit[near] = (values[near] - normalizer.low) / normalizer.width  # only the few pixels under the edge
+    near = ((values < normalizer.low) & (values >= normalizer.low - below)) | (
+        (values > normalizer.high) & (values <= normalizer.high + above)
+    )
+    unit[near] = (values[near] - normalizer.low) / normalizer.width  # only the few pixels past the edges
     return unit
 
 
 def from_unit(
-    normalizer: Normalizer, unit: np.ndarray, *, original: np.ndarray, margin: float = 0.0
+    normalizer: Normalizer,
+    unit: np.ndarray,
+    *,
+    original: np.ndarray,
+    margin: float | tuple[float, float] = 0.0,
 ) -> np.ndarray:
     """[0, 1] → original units (float32); pixels of ``original`` outside the normaliser's range keep their value.
 
     Those pixels were clipped on the way in, so the denoiser never saw them: returning them untouched
-    is the only faithful answer (and makes an identity denoiser an exact round trip). ``margin``: the
-    pixels :func:`to_unit` passed unclipped under ``low`` (within ``margin`` of it) were seen, so they get
-    the denoiser's value like every pixel inside, and the output may go as far under ``low`` (an identity
-    denoiser stays an exact round trip).
+    is the only faithful answer (and makes an identity denoiser an exact round trip). ``margin`` (as in
+    :func:`to_unit`): the pixels :func:`to_unit` passed unclipped past an edge (within the margin of it)
+    were seen, so they get the denoiser's value like every pixel inside, and the output may go as far past
+    the edge (an identity denoiser stays an exact round trip).
     """
-    margin = max(margin, 0.0)
-    back = normalizer.inverse(np.clip(unit, -margin / normalizer.width, 1.0))
+    below, above = _margins(margin)
+    width = normalizer.width
+    back = normalizer.inverse(np.clip(unit, -below / width, 1.0 + above / width))
     orig = np.asarray(original, dtype=np.float32)
-    outside = (orig < normalizer.low - margin) | (orig > normalizer.high)
+    outside = (orig < normalizer.low - below) | (orig > normalizer.high + above)
     return np.where(outside, orig, back).astype(np.float32)

@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meddenoise._utils import atomic_path
-from meddenoise.data.intensity import floor_noise_margin, from_unit, to_unit
+from meddenoise.data.intensity import from_unit, noise_margins, to_unit
 from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, as_float_image, takes_noise_correlation, told_noise_correlation
 from meddenoise.evaluation.scores import Masks, Score, as_scores, resolve_masks
@@ -548,7 +548,9 @@ def _denoise_in_units(
     """Denoise ``noisy`` (its own units) through ``normalizer``; ``sigma`` in the same units. Output, seconds."""
     span = normalizer.high - normalizer.low
     sigma_unit = None if sigma is None else float(sigma) / span
-    margin = floor_noise_margin(normalizer)
+    # blind: the tails past a mapping fitted to the noisy image are judged by the noise as estimated
+    tail_noise = sigma if sigma is not None else estimate_noise_in_units(noisy, normalizer.units or None)
+    margin = noise_margins(normalizer, tail_noise)
     unit = to_unit(normalizer, noisy, margin=margin)
     start = time.perf_counter()
     if isinstance(denoiser, BlindInUnits):  # told its own estimate, never the true std

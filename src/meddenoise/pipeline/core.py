@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from meddenoise.data import Normalizer
-from meddenoise.data.intensity import IntensitySpec, fit_intensity, floor_noise_margin, from_unit, to_unit
+from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, noise_margins, to_unit
 from meddenoise.denoiser import Denoiser, check_strength, takes_noise_correlation, told_noise_correlation
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
@@ -480,7 +480,11 @@ def _denoise_slice(
         else:
             correlation = float(options.noise_correlation)
         report.correlations.append(correlation)
-    margin = floor_noise_margin(mapping)  # noisy air under a CT window's -1024 is denoised, not left as is
+    # noisy air under a CT window's -1024, and the noise's tails past percentiles fitted to the noisy
+    # image, are denoised, not left as they are
+    margin = noise_margins(
+        mapping, noise if noise is not None else estimate_noise_in_units(slice_pixels, units)
+    )
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
     rows = iter_tiled_rows(
         slice_pixels,
