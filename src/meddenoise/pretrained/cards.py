@@ -251,7 +251,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 |---|---|
 | architecture | `{card.architecture}` {dict(card.architecture_params)}, {card.parameters:,} parameters |
 | weights | `{card.weights}` ({card.size_bytes:,} bytes, {_storage_text(card.weight_storage)}), sha256 `{card.sha256}` |
-| intensity mapping | {card.intensity_text} → [0, 1]; values outside are left unchanged |
+| intensity mapping | {card.intensity_text} → [0, 1]; content outside is left unchanged (noise just past it is denoised) |
 | edge restoration | {_edge_restore_text(card.edge_restore)} |
 | noise texture | {_texture_text(card.texture)} |
 | noise trained on | {card.noise} |
