@@ -123,6 +123,17 @@ def test_noise_margins_past_a_fitted_mapping_scale_with_the_noise_and_a_hu_windo
     # HU: the floor margin under air, never over a window's top (bone), whatever the noise
     assert noise_margins(Normalizer.from_window(0, 2048, units="HU"), 50.0) == pytest.approx((204.8, 0.0))
     assert noise_margins(Normalizer.from_window("soft-tissue", units="HU"), 50.0) == (0.0, 0.0)
+    # a blind run's estimate, given as a function, is made only for a mapping that uses it
+    calls: list[int] = []
+
+    def estimate() -> float:
+        calls.append(1)
+        return 10.0
+
+    assert noise_margins(Normalizer.from_window(0, 2048, units="HU"), estimate) == pytest.approx((204.8, 0.0))
+    assert calls == []
+    assert noise_margins(Normalizer(0.0, 1000.0, units=""), estimate) == pytest.approx((40.0, 40.0))
+    assert calls == [1]
 
 
 def test_values_within_the_margins_past_both_edges_are_seen_and_get_the_denoisers_value() -> None:

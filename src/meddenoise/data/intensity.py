@@ -39,6 +39,7 @@ back, so an identity denoiser is an exact round trip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal, TypedDict
 
@@ -301,7 +302,9 @@ def floor_noise_margin(normalizer: Normalizer) -> float:
     return 0.0
 
 
-def noise_margins(normalizer: Normalizer, noise_std: float | None) -> tuple[float, float]:
+def noise_margins(
+    normalizer: Normalizer, noise_std: float | Callable[[], float] | None
+) -> tuple[float, float]:
     """How far under ``normalizer.low`` and over ``normalizer.high`` (its units) values are noise, not content.
 
     The denoiser sees such values unclipped and they get its output; values further out are content the
@@ -314,7 +317,8 @@ def noise_margins(normalizer: Normalizer, noise_std: float | None) -> tuple[floa
       ``noise_std`` on each side. Its edges are fitted to the noisy image, so what lies just past them is
       mostly the noise's own tails: with percentiles 0.5-99.5 and 5 % noise, 1 % of the pixels, the noisiest,
       came back untouched before (measured on MNI152 slices: 1.7 dB of PSNR for the ``mri`` model, 2.1 for
-      BM3D). ``noise_std`` ``None`` or 0: no margin. The denoiser's output stays within the mapping's
+      BM3D). ``noise_std`` ``None`` or 0: no margin; a function giving it (a blind run's estimate) is
+      called only here, so a HU mapping never pays for an estimate. The denoiser's output stays within the mapping's
       range, so content (not noise) just past an edge is brought to the edge: at most the margin away.
 
     Examples
@@ -326,6 +330,8 @@ def noise_margins(normalizer: Normalizer, noise_std: float | None) -> tuple[floa
     """
     if _is_hu(None, normalizer.units):
         return floor_noise_margin(normalizer), 0.0
+    if callable(noise_std):
+        noise_std = noise_std()
     tail = NOISE_TAIL_STDS * float(noise_std) if noise_std is not None and noise_std > 0 else 0.0
     return tail, tail
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -549,7 +550,10 @@ def _denoise_in_units(
     span = normalizer.high - normalizer.low
     sigma_unit = None if sigma is None else float(sigma) / span
     # blind: the tails past a mapping fitted to the noisy image are judged by the noise as estimated
-    tail_noise = sigma if sigma is not None else estimate_noise_in_units(noisy, normalizer.units or None)
+    # (only for a mapping that has such tails: a HU window never needs the estimate)
+    tail_noise = (
+        sigma if sigma is not None else partial(estimate_noise_in_units, noisy, normalizer.units or None)
+    )
     margin = noise_margins(normalizer, tail_noise)
     unit = to_unit(normalizer, noisy, margin=margin)
     start = time.perf_counter()

@@ -483,7 +483,7 @@ def _denoise_slice(
     # noisy air under a CT window's -1024, and the noise's tails past percentiles fitted to the noisy
     # image, are denoised, not left as they are
     margin = noise_margins(
-        mapping, noise if noise is not None else estimate_noise_in_units(slice_pixels, units)
+        mapping, noise if noise is not None else partial(estimate_noise_in_units, slice_pixels, units)
     )
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
     rows = iter_tiled_rows(
