@@ -583,14 +583,13 @@ def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple
     from meddenoise.training.checkpoint import run_metadata, save_checkpoint
 
     card = get_card(name)
-    # the same network, or one that only adds the correlation input (the trainer widens its head)
-    if card.architecture != ARCHITECTURE or card.architecture_params not in (
-        ARCHITECTURE_PARAMS,
-        _model_params(name),
-    ):
+    # the same network, or one it grows into (the correlation input, more blocks: the trainer's grow_from)
+    same = card.architecture == ARCHITECTURE and card.architecture_params == _model_params(name)
+    grows = card.architecture == ARCHITECTURE and _grows_into(card.architecture_params, _model_params(name))
+    if not (same or grows):
         raise SystemExit(
-            f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, not the "
-            f"architecture asked for ({ARCHITECTURE} {_model_params(name)})"
+            f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, neither the "
+            f"architecture asked for ({ARCHITECTURE} {_model_params(name)}) nor one it can grow from"
         )
     shipped = load_pretrained(name)  # checks the weights' SHA-256 against the card it is recorded from
     assert isinstance(shipped, ModelDenoiser)
@@ -600,10 +599,28 @@ def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple
         model_params=dict(card.architecture_params)
     )
     save_checkpoint(folder, "best", model=shipped.model, config=config, metadata=run_metadata(config))
+    grown = (
+        ""
+        if same
+        else f", grown from {_params_text(card.architecture_params)} (what it adds starts as a no-op)"
+    )
     return (
         folder / "best.json",
-        f"the previously shipped {name} model (weights SHA-256 {card.sha256[:16]}...)",
+        f"the previously shipped {name} model (weights SHA-256 {card.sha256[:16]}...){grown}",
     )
+
+
+def _grows_into(source: dict[str, ArchitectureParam], target: dict[str, ArchitectureParam]) -> bool:
+    """Whether a network of ``source``'s parameters can start one of ``target``'s (ConditionedUNet.grow_from)."""
+    from meddenoise.models import build_model
+    from meddenoise.models.conditioned import ConditionedUNet
+
+    grown = build_model(ARCHITECTURE, **target)
+    return isinstance(grown, ConditionedUNet) and grown.can_grow_from(build_model(ARCHITECTURE, **source))
+
+
+def _params_text(params: dict[str, ArchitectureParam]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in params.items())
 
 
 def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
@@ -884,6 +901,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-patches", type=int, default=16000, help="patches per modality model")
     parser.add_argument("--finetune-epochs", type=int, default=4)
     parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=5e-4,
+        help="peak learning rate of a fine-tune (cosine down from it; from scratch: 1e-3)",
+    )
+    parser.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -1054,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
             if from_scratch:
                 patches_n, epochs, lr, init = args.patches, args.epochs, 1e-3, None
             else:
-                patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, 5e-4
+                patches_n, epochs, lr = args.finetune_patches, args.finetune_epochs, args.finetune_lr
                 init = str(shipped_start[name][0]) if args.init_shipped else str(general_run)
             config = _config(args, name, epochs=epochs, lr=lr, init_from=init)
             if args.time_budget is not None:

@@ -2,7 +2,7 @@
 
 The model (``ffdunet(correlation_input=True)``), the objective that tells it each sample's correlation
 (``tell_correlation``, ``mixed_fraction``), the trainer that hands it over and starts such a model from
-one without the input (``widen_from``), and the denoiser that tells it or estimates it.
+one without the input (``grow_from``), and the denoiser that tells it or estimates it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from pydantic import ValidationError
 from scipy import ndimage
 from torch import nn
+from training_helpers import perturbed
 
 from meddenoise.models import build_model
 from meddenoise.models.denoiser import ModelDenoiser, told_noise_correlation
@@ -31,15 +32,6 @@ def _blurred_textures(rng: np.random.Generator, shape: tuple[int, ...], width: f
     """Unit-std Gaussian-blurred white noise: a stand-in for a CT kernel's noise texture."""
     noise = ndimage.gaussian_filter(rng.standard_normal(shape), (0, width, width))
     return (noise / noise.std(axis=(1, 2), keepdims=True)).astype(np.float32)
-
-
-def _perturbed(model: nn.Module, seed: int) -> nn.Module:
-    """``model`` with every weight moved at random (fresh ffdunet tails start at 0: outputs would not differ)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=gen))
-    return model.eval()
 
 
 def test_lag1_correlation_of_white_and_blurred_noise() -> None:
@@ -96,21 +88,24 @@ def test_without_tell_correlation_nothing_is_told_and_fractions_are_checked() ->
 
 
 def test_a_widened_model_computes_what_the_narrow_one_did_until_trained() -> None:
-    narrow = _perturbed(build_model("ffdunet", **SMALL), 3)
+    narrow = perturbed(build_model("ffdunet", **SMALL), 3)
     wide = build_model("ffdunet", **SMALL, correlation_input=True).eval()
     assert wide.head.weight.shape[1] == narrow.head.weight.shape[1] + 1
-    wide.widen_from(narrow.state_dict())
+    assert wide.can_grow_from(narrow) and not narrow.can_grow_from(wide)
+    wide.grow_from(narrow.state_dict())
     x = torch.rand(2, 1, 32, 32)
     expected = narrow(x, sigma=0.05)
     for correlation in (0.0, 0.5, torch.tensor([0.1, 0.9])):
         assert torch.equal(wide(x, sigma=0.05, correlation=correlation), expected)
     assert torch.equal(wide(x, sigma=0.0, correlation=0.7), x)  # told "no noise": the input, exactly
     with pytest.raises(ValueError, match="no correlation input"):
-        narrow.widen_from(narrow.state_dict())  # type: ignore[operator]
+        narrow.grow_from(wide.state_dict())
+    with pytest.raises(ValueError, match="same network"):
+        narrow.grow_from(narrow.state_dict())
 
 
 def test_the_correlation_map_changes_the_output_once_it_has_weights() -> None:
-    wide = _perturbed(build_model("ffdunet", **SMALL, correlation_input=True), 4)
+    wide = perturbed(build_model("ffdunet", **SMALL, correlation_input=True), 4)
     x = torch.rand(1, 1, 32, 32)
     assert not torch.allclose(wide(x, sigma=0.05, correlation=0.0), wide(x, sigma=0.05, correlation=0.8))
     with pytest.raises(ValueError, match="one per image"):
@@ -235,7 +230,7 @@ def test_onnx_export_takes_the_correlation_and_matches_torch() -> None:
     pytest.importorskip("onnxruntime")
     from meddenoise.models.onnx import ONNX_CORRELATION, OnnxDenoiser, export_onnx
 
-    wide = _perturbed(build_model("ffdunet", **SMALL, correlation_input=True), 8)
+    wide = perturbed(build_model("ffdunet", **SMALL, correlation_input=True), 8)
     onnx_denoiser = OnnxDenoiser(export_onnx(wide), name="wide")
     assert onnx_denoiser.uses_correlation
     assert ONNX_CORRELATION in {item.name for item in onnx_denoiser.session.get_inputs()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
 
 def make_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
@@ -15,3 +17,13 @@ def make_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
         radius = rng.uniform(0.15, 0.35)
         images[i] = np.clip(1.2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2) - 0.1, 0, 1)
     return images
+
+
+def perturbed(model: nn.Module, seed: int) -> nn.Module:
+    """``model`` in eval mode with every weight moved at random (a fresh ffdunet's tail starts at 0, so its
+    output would be its input whatever the rest holds)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return model.eval()

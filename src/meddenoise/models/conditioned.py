@@ -100,8 +100,6 @@ class ConditionedUNet(DenoisingNet):
     """
 
     source = "Zhang et al. 2018 (FFDNet), IEEE TIP, Fig. 1 input; Zhang et al. 2021 (DRUNet) body"
-    #: Options that only add inputs: a model with them on can start from one without (:meth:`widen_from`).
-    widening_params = ("correlation_input",)
 
     def __init__(
         self,
@@ -202,18 +200,84 @@ class ConditionedUNet(DenoisingNet):
         y = x - gate * self.residual(padded, level, corr)[..., :h, :w]
         return y if self.training else y.clamp(0.0, 1.0)
 
-    def widen_from(self, state: dict[str, torch.Tensor]) -> None:
-        """Load the weights of the same network without ``correlation_input`` (its head has one input
-        channel fewer): the new channel's weights start at 0, so the network computes what it computed
-        (whatever correlation it is told) until training teaches it to use the new input."""
-        if not self.uses_correlation:
-            raise ValueError("ConditionedUNet.widen_from: this model has no correlation input to add")
-        head = state["head.weight"]
-        if head.shape[1] != self.head.weight.shape[1] - 1:
-            raise ValueError(
-                f"ConditionedUNet.widen_from: expected a head of {self.head.weight.shape[1] - 1} input "
-                f"channels, got {head.shape[1]}"
+    def can_grow_from(self, source: nn.Module) -> bool:
+        """Whether :meth:`grow_from` can start this network from ``source``'s weights: a
+        :class:`ConditionedUNet` of the same widths and ``sigma0`` with fewer residual blocks per stage
+        and/or without the correlation input this one has (and not the same network)."""
+        if not isinstance(source, ConditionedUNet):
+            return False
+        same_widths = source.channels == self.channels and source.sigma0 == self.sigma0
+        grows = source.blocks <= self.blocks and source.uses_correlation <= self.uses_correlation
+        return (
+            same_widths
+            and grows
+            and (source.blocks, source.uses_correlation)
+            != (
+                self.blocks,
+                self.uses_correlation,
             )
-        widened = dict(state)
-        widened["head.weight"] = torch.cat([head, head.new_zeros(head.shape[0], 1, *head.shape[2:])], dim=1)
-        self.load_state_dict(widened)
+        )
+
+    def grow_from(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a smaller network of this kind (:meth:`can_grow_from`) so that this one
+        computes exactly what it computed, whatever correlation it is told, until training changes it.
+
+        * **More residual blocks per stage** (deepening): the source's blocks keep their places (first in
+          each stage); each added block's second convolution starts at 0, so the block is the identity
+          (``x + 0``), while its first convolution keeps this network's seeded initialisation, so the
+          block starts to learn at the first step (the gradient reaches the zeroed convolution through it).
+        * **The correlation input** (widening): the head's new input channel starts at weight 0.
+        """
+        blocks = sum(1 for key in state if key.startswith("body.") and key.endswith(".conv1.weight"))
+        if blocks > self.blocks or any(key.startswith(f"body.{blocks}.") for key in state):
+            raise ValueError(
+                f"ConditionedUNet.grow_from: the source has {blocks} blocks per stage, this network "
+                f"{self.blocks}: it can only add blocks"
+            )
+        head = state["head.weight"]
+        missing_inputs = self.head.weight.shape[1] - head.shape[1]
+        if missing_inputs not in (0, 1) or (missing_inputs == 1 and not self.uses_correlation):
+            raise ValueError(
+                f"ConditionedUNet.grow_from: a head of {head.shape[1]} input channels cannot grow into "
+                f"{self.head.weight.shape[1]}"
+                + ("" if self.uses_correlation else " (this model has no correlation input to add)")
+            )
+        if missing_inputs == 0 and blocks == self.blocks:
+            raise ValueError("ConditionedUNet.grow_from: the source is this same network: load_state_dict")
+        grown = dict(self.state_dict())
+        for key, value in state.items():
+            target = _grown_key(key, blocks, self.blocks)
+            if target not in grown:
+                raise ValueError(f"ConditionedUNet.grow_from: the source's {key!r} has no place here")
+            grown[target] = value
+        if missing_inputs:
+            grown["head.weight"] = torch.cat([head, head.new_zeros(head.shape[0], 1, *head.shape[2:])], dim=1)
+        for key in grown:
+            stage_block = _added_block(key, blocks)
+            if stage_block and key.endswith(".conv2.weight"):
+                grown[key] = torch.zeros_like(grown[key])
+        self.load_state_dict(grown)
+
+
+def _grown_key(key: str, blocks: int, new_blocks: int) -> str:
+    """Where ``key`` of a U-Net with ``blocks`` blocks per stage lives in one with ``new_blocks``: encoder
+    stages ``down.i`` hold the blocks then the down-sampling (which moves to index ``new_blocks``); body and
+    decoder stages (``up.i.0`` is the up-sampling) keep their indices."""
+    parts = key.split(".")
+    if parts[0] == "down" and int(parts[2]) == blocks:
+        parts[2] = str(new_blocks)
+    return ".".join(parts)
+
+
+def _added_block(key: str, blocks: int) -> bool:
+    """Whether ``key`` belongs to a residual block that a source with ``blocks`` blocks per stage lacks."""
+    parts = key.split(".")
+    if len(parts) < 4 or not parts[-2].startswith("conv"):
+        return False
+    if parts[0] == "down":
+        return int(parts[2]) >= blocks
+    if parts[0] == "body":
+        return int(parts[1]) >= blocks
+    if parts[0] == "up":
+        return int(parts[2]) > blocks  # up.i.0 is the up-sampling
+    return False

@@ -231,8 +231,8 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
         source, source_config = load_checkpoint(config.init_from)
         if (source_config.model, source_config.model_params) == (config.model, config.model_params):
             model.load_state_dict(source.state_dict())
-        elif _widens(source_config, config, model):
-            model.widen_from(source.state_dict())  # type: ignore[operator]
+        elif source_config.model == config.model and _grows_from(model, source):
+            model.grow_from(source.state_dict())  # type: ignore[operator]
         else:
             raise CheckpointError(
                 f"{config.init_from}: checkpoint is mismatched: it holds {source_config.model} "
@@ -246,16 +246,11 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
     return model.to(config.device), info
 
 
-def _widens(source: TrainConfig, target: TrainConfig, model: nn.Module) -> bool:
-    """Whether ``model`` (built from ``target``) can start from ``source``'s weights by adding inputs:
-    the same network where ``target`` only switches on some of the model's ``widening_params``."""
-    keys = tuple(getattr(model, "widening_params", ()))
-    if source.model != target.model or not keys or not hasattr(model, "widen_from"):
-        return False
-    rest_source = {k: v for k, v in source.model_params.items() if k not in keys}
-    rest_target = {k: v for k, v in target.model_params.items() if k not in keys}
-    switched = [k for k in keys if target.model_params.get(k) and not source.model_params.get(k)]
-    return rest_source == rest_target and bool(switched)
+def _grows_from(model: nn.Module, source: nn.Module) -> bool:
+    """Whether ``model`` can start from ``source``'s weights as a grown copy of it (more inputs, more
+    blocks: the model's ``can_grow_from`` / ``grow_from``, e.g. :class:`~meddenoise.models.ConditionedUNet`)."""
+    can_grow = getattr(model, "can_grow_from", None)
+    return callable(can_grow) and hasattr(model, "grow_from") and bool(can_grow(source))
 
 
 # --- one batch -----------------------------------------------------------------------------------------
