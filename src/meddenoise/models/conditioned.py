@@ -208,15 +208,8 @@ class ConditionedUNet(DenoisingNet):
             return False
         same_widths = source.channels == self.channels and source.sigma0 == self.sigma0
         grows = source.blocks <= self.blocks and source.uses_correlation <= self.uses_correlation
-        return (
-            same_widths
-            and grows
-            and (source.blocks, source.uses_correlation)
-            != (
-                self.blocks,
-                self.uses_correlation,
-            )
-        )
+        same = (source.blocks, source.uses_correlation) == (self.blocks, self.uses_correlation)
+        return same_widths and grows and not same
 
     def grow_from(self, state: dict[str, torch.Tensor]) -> None:
         """Load the weights of a smaller network of this kind (:meth:`can_grow_from`) so that this one
@@ -253,8 +246,7 @@ class ConditionedUNet(DenoisingNet):
         if missing_inputs:
             grown["head.weight"] = torch.cat([head, head.new_zeros(head.shape[0], 1, *head.shape[2:])], dim=1)
         for key in grown:
-            stage_block = _added_block(key, blocks)
-            if stage_block and key.endswith(".conv2.weight"):
+            if _added_block(key, blocks) and key.endswith(".conv2.weight"):
                 grown[key] = torch.zeros_like(grown[key])
         self.load_state_dict(grown)
 
