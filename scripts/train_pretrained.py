@@ -1023,7 +1023,8 @@ def main(argv: list[str] | None = None) -> int:
         "--weights-storage",
         choices=WEIGHT_STORAGES,
         default="int8",
-        help="how the weights are written: int8 with a scale per output slice (4x smaller, float32 at load) "
+        help="how the weights are written: int8 with a scale per output slice (4x smaller, float32 at load), "
+        "int4 per group of 64 values for the largest tensors (for networks too big for int8 in 3 MB) "
         "or float32 (meddenoise.models.weights)",
     )
     args = parser.parse_args(argv)
