@@ -472,11 +472,13 @@ SUMMARIES = {
 }
 
 
-def _recorded_command(argv: list[str]) -> str:
+def _recorded_command(argv: list[str], *, from_shipped_general: bool = False) -> str:
     """The command for the card. ``--out`` is left out (where the files go does not change them), and so are
     ``--init-general`` and ``--threads``: a modality model fine-tuned from a separately finished general run
-    is the one the single command trains in sequence (same flags, same seeds)."""
-    kept = _without(argv, ("--out", "--init-general", "--threads"))
+    is the one the single command trains in sequence (same flags, same seeds). ``--init-general shipped``
+    stays: it starts from the shipped general model, which the command alone would not train."""
+    dropped = ("--out", "--threads") if from_shipped_general else ("--out", "--init-general", "--threads")
+    kept = _without(argv, dropped)
     return " ".join([".venv/bin/python scripts/train_pretrained.py", shlex.join(kept)])
 
 
@@ -560,13 +562,18 @@ def _budgeted_patches(
     return chosen
 
 
+#: ``--init-general shipped``: the modality models start from the shipped general model's weights.
+SHIPPED_GENERAL = "shipped"
+
+
 def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     """``argv`` with ``--time-budget`` replaced by the patch counts it chose (the card's command reproduces
     the run wherever it runs) and ``--bundle`` / ``--workers`` / ``--runs-dir`` left out (how, not what)."""
     out = _without(argv, ("--time-budget", "--bundle", "--workers", "--runs-dir", "--max-patches"))
     if args.time_budget is not None:
         out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
-    if args.init_general is not None:  # the general run's own budget, so the one command trains the same
+    # a general run's own budget, so the one command trains the same (the shipped one is in the repository)
+    if args.init_general is not None and str(args.init_general) != SHIPPED_GENERAL:
         from meddenoise.training.checkpoint import read_checkpoint_json
 
         _, doc = read_checkpoint_json(args.init_general / "last.json")
@@ -576,9 +583,12 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+def _shipped_checkpoint(
+    name: str, args: argparse.Namespace, tmp: Path, *, role: str = "previously shipped"
+) -> tuple[Path, str]:
     """The shipped model ``name`` (PRETRAINED_DIR) written as a checkpoint to start from, and what the card
-    says about it: the SHA-256 of those weights (they stay in the project's git history)."""
+    says about it (``the {role} {name} model``): the SHA-256 of those weights (they stay in the project's
+    git history)."""
     from meddenoise.pretrained import get_card, load_pretrained
     from meddenoise.training.checkpoint import run_metadata, save_checkpoint
 
@@ -606,7 +616,7 @@ def _shipped_checkpoint(name: str, args: argparse.Namespace, tmp: Path) -> tuple
     )
     return (
         folder / "best.json",
-        f"the previously shipped {name} model (weights SHA-256 {card.sha256[:16]}...){grown}",
+        f"the {role} {name} model (weights SHA-256 {card.sha256[:16]}...){grown}",
     )
 
 
@@ -917,8 +927,9 @@ def main(argv: list[str] | None = None) -> int:
         "--init-general",
         type=Path,
         default=None,
-        help="fine-tune the modality models from this finished general training run (a run folder) "
-        "instead of training the general model first; lets the modality models train in separate processes",
+        help="fine-tune the modality models from this finished general training run (a run folder), or from "
+        "the shipped general model's weights with 'shipped', instead of training the general model first; "
+        "lets the modality models train in separate processes",
     )
     parser.add_argument(
         "--ct-texture",
@@ -1068,6 +1079,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         runs = args.runs_dir or Path(tmp)
         general_run = args.init_general or runs / "general"
+        general_start = (
+            _shipped_checkpoint("general", args, Path(tmp), role="shipped")
+            if str(args.init_general) == SHIPPED_GENERAL
+            else None
+        )
+        if general_start is not None:
+            general_run = general_start[0]
         # The general model is trained first (unless given): every modality model is fine-tuned from it.
         skip_general = args.init_general is not None or (args.init_shipped and "general" not in wanted)
         order = ([] if skip_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]
@@ -1148,7 +1166,10 @@ def main(argv: list[str] | None = None) -> int:
                 noise=_card_noise(name, args.ct_texture, args.ct_kernels),
                 training_data=[{k: str(v) for k, v in s.items()} for s in sources],
                 held_apart=data.held_apart,
-                command=_recorded_command(_resolved_argv(sys.argv[1:] if argv is None else argv, args)),
+                command=_recorded_command(
+                    _resolved_argv(sys.argv[1:] if argv is None else argv, args),
+                    from_shipped_general=general_start is not None,
+                ),
                 seed=SEED,
                 quality=quality,
                 ms_per_512=ms_per_512(choice.denoiser),
@@ -1159,6 +1180,8 @@ def main(argv: list[str] | None = None) -> int:
                     if args.init_shipped
                     else None
                     if name == "general"
+                    else general_start[1]
+                    if general_start is not None
                     else "the general model (same command, same seed)"
                 ),
                 training=CardTraining(
