@@ -1,8 +1,9 @@
 """Network weights as safetensors files: float32, int8 with one scale per output slice (4x smaller), or
 int4 per group of 64 values for the largest tensors (about 6x smaller).
 
-The shipped models are 2.3 M-parameter networks: 9.2 MB each in float32, 2.5 MB so stored. Storage is
-weight-only quantisation: every large floating tensor is kept as int8 values ``q`` and a float32 scale
+The shipped models are 2.3 M-parameter networks (9.2 MB each in float32, 2.5 MB in int8) and, with two
+residual blocks per level, 4.3 M-parameter ones (17 MB; 2.8 MB in int4). Storage is weight-only
+quantisation: every large floating tensor is kept as int8 values ``q`` and a float32 scale
 per slice along its first axis (``w ~ q * scale``, symmetric, ``scale = max |w| / 127`` over the slice),
 and :func:`load_weights` turns it back into float32, so the network runs in float32 as before. Small
 tensors (under :data:`QUANTIZE_MIN_ELEMENTS` values: biases, norms, the thin first and last
