@@ -566,6 +566,11 @@ def _budgeted_patches(
 SHIPPED_GENERAL = "shipped"
 
 
+def _from_shipped_general(args: argparse.Namespace) -> bool:
+    """Whether the modality models start from the shipped general model (``--init-general shipped``)."""
+    return str(args.init_general) == SHIPPED_GENERAL
+
+
 def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     """``argv`` with ``--time-budget`` replaced by the patch counts it chose (the card's command reproduces
     the run wherever it runs) and ``--bundle`` / ``--workers`` / ``--runs-dir`` left out (how, not what)."""
@@ -573,7 +578,7 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     if args.time_budget is not None:
         out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
     # a general run's own budget, so the one command trains the same (the shipped one is in the repository)
-    if args.init_general is not None and str(args.init_general) != SHIPPED_GENERAL:
+    if args.init_general is not None and not _from_shipped_general(args):
         from meddenoise.training.checkpoint import read_checkpoint_json
 
         _, doc = read_checkpoint_json(args.init_general / "last.json")
@@ -593,10 +598,13 @@ def _shipped_checkpoint(
     from meddenoise.training.checkpoint import run_metadata, save_checkpoint
 
     card = get_card(name)
-    # the same network, or one it grows into (the correlation input, more blocks: the trainer's grow_from)
+    # the same network, or one it grows into (the correlation input, more blocks: the trainer's grow_from;
+    # asked only when not the same, since asking builds both networks)
     same = card.architecture == ARCHITECTURE and card.architecture_params == _model_params(name)
-    grows = card.architecture == ARCHITECTURE and _grows_into(card.architecture_params, _model_params(name))
-    if not (same or grows):
+    if not (
+        same
+        or (card.architecture == ARCHITECTURE and _grows_into(card.architecture_params, _model_params(name)))
+    ):
         raise SystemExit(
             f"--init-shipped: {name} is {card.architecture} {card.architecture_params}, neither the "
             f"architecture asked for ({ARCHITECTURE} {_model_params(name)}) nor one it can grow from"
@@ -1078,14 +1086,12 @@ def main(argv: list[str] | None = None) -> int:
             {m: _shipped_checkpoint(m, args, Path(tmp)) for m in wanted} if args.init_shipped else {}
         )
         runs = args.runs_dir or Path(tmp)
-        general_run = args.init_general or runs / "general"
         general_start = (
             _shipped_checkpoint("general", args, Path(tmp), role="shipped")
-            if str(args.init_general) == SHIPPED_GENERAL
+            if _from_shipped_general(args)
             else None
         )
-        if general_start is not None:
-            general_run = general_start[0]
+        general_run = general_start[0] if general_start else args.init_general or runs / "general"
         # The general model is trained first (unless given): every modality model is fine-tuned from it.
         skip_general = args.init_general is not None or (args.init_shipped and "general" not in wanted)
         order = ([] if skip_general else ["general"]) + [m for m in ("ct", "mri", "xray") if m in wanted]

@@ -232,9 +232,11 @@ def _storage_text(storage: str) -> str:
     if storage == "int8":
         return "int8 with a float32 scale per output slice, float32 at load: meddenoise.models.weights"
     if storage == "int4":
+        from meddenoise.models.weights import INT4_GROUP, INT4_MIN_ELEMENTS
+
         return (
-            "tensors of 131,072 values or more (the coarsest levels) int4 with a float16 scale per 64 "
-            "values, the other large ones int8; float32 at load: meddenoise.models.weights"
+            f"tensors of {INT4_MIN_ELEMENTS:,} values or more (the coarsest levels) int4 with a float16 scale "
+            f"per {INT4_GROUP} values, the other large ones int8; float32 at load: meddenoise.models.weights"
         )
     return storage
 
