@@ -516,6 +516,7 @@ def _config(
             "sigma_high": high,
             "distribution": "log-uniform",
             "clean_fraction": CLEAN_FRACTION,
+            "level_weight_power": args.level_weight_power,
             **texture,
         },
         optim={"optimizer": "adam", "lr": lr, "schedule": "cosine", "grad_clip": args.grad_clip},
@@ -1005,6 +1006,13 @@ def main(argv: list[str] | None = None) -> int:
         "--max-patches", type=int, default=300000, help="upper bound on the patches --time-budget may choose"
     )
     parser.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm to this value")
+    parser.add_argument(
+        "--level-weight-power",
+        type=float,
+        default=0.0,
+        help="weight each patch's MSE by max(std, 0.005)^-P (the conditioned objective's level_weight_power): "
+        "gives the low, clinical noise levels their say against the noisiest patches; 0 (default): plain MSE",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes simulating the CT noise textures")
     parser.add_argument(
         "--save-bundle",

@@ -43,6 +43,22 @@ def test_a_card_keeps_a_flag_architecture_parameter(tmp_path: Path) -> None:
     assert read_model_card(json_path).architecture_params["correlation_input"] is True
 
 
+def test_the_card_says_how_the_loss_weighted_each_patchs_level(tmp_path: Path) -> None:
+    card = read_model_card(PRETRAINED_DIR / "xray.json")
+    _, plain = write_model_card(card, tmp_path / "plain")
+    assert "epochs, Adam, MSE, seed" in plain.read_text(encoding="utf-8")
+    objective = {**card.training.config["objective"], "level_weight_power": 1.5, "level_weight_floor": 0.005}  # type: ignore[dict-item]
+    training = type(card.training)(
+        **{**card.training.__dict__, "config": {**card.training.config, "objective": objective}}
+    )
+    _, weighted = write_model_card(
+        type(card)(**{**card.__dict__, "training": training}), tmp_path / "weighted"
+    )
+    assert "Adam, MSE weighted per patch by max(std, 0.005)^-1.5, seed" in weighted.read_text(
+        encoding="utf-8"
+    )
+
+
 def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"name": "x"}')

@@ -185,3 +185,71 @@ def test_trainer_takes_noise_textures_as_targets(monkeypatch: pytest.MonkeyPatch
     assert SEEN
     with pytest.raises(ValueError, match="noise textures"):
         train(config, clean, out_dir=tmp_path / "run2")
+
+
+def test_level_weights_are_the_inverse_power_of_each_level_with_a_floor() -> None:
+    objective = ConditionedConfig(level_weight_power=2.0, level_weight_floor=0.01).build()
+    sigma = np.array([0.0, 0.005, 0.01, 0.02, 0.1], np.float32)
+    weights = objective.level_weights(sigma)
+    assert weights is not None and weights.dtype == np.float32
+    assert float(weights.mean()) == pytest.approx(1.0, rel=1e-6)
+    # clean and sub-floor samples weigh as the floor; above it the ratio is the squared ratio of the levels
+    assert weights[0] == weights[1] == weights[2]
+    assert weights[2] / weights[3] == pytest.approx(4.0, rel=1e-5)
+    assert weights[3] / weights[4] == pytest.approx(25.0, rel=1e-5)
+    assert ConditionedConfig().build().level_weights(sigma) is None  # power 0: the plain loss
+
+
+def test_level_weights_reach_the_batch_mask_and_the_default_batch_has_none() -> None:
+    clean = np.random.default_rng(11).random((1, 6, 16, 16)).astype(np.float32)
+    plain = (
+        ConditionedConfig(sigma_low=0.01, sigma_high=0.1, clean_fraction=0.0)
+        .build()
+        .batch(clean, noise=None, rng=np.random.default_rng(12))
+    )
+    assert plain.mask is None
+    weighted = ConditionedConfig(
+        sigma_low=0.01, sigma_high=0.1, clean_fraction=0.0, level_weight_power=1.3
+    ).build()
+    batch = weighted.batch(clean, noise=None, rng=np.random.default_rng(12))
+    assert batch.mask is not None and batch.sigma is not None and batch.mask.shape == clean[0].shape
+    # one weight per sample, constant over its pixels, and the draws are the plain batch's
+    np.testing.assert_array_equal(batch.mask, np.broadcast_to(batch.mask[:, :1, :1], batch.mask.shape))
+    np.testing.assert_array_equal(batch.inputs, plain.inputs)
+    lowest, highest = int(np.argmin(batch.sigma)), int(np.argmax(batch.sigma))
+    ratio = float(batch.mask[lowest, 0, 0] / batch.mask[highest, 0, 0])
+    assert ratio == pytest.approx(float(batch.sigma[highest] / batch.sigma[lowest]) ** 1.3, rel=1e-4)
+
+
+def test_the_trainers_loss_is_the_level_weighted_mean_of_the_samples_errors() -> None:
+    from meddenoise.training.phases import MainPhase
+    from meddenoise.training.trainer import batch_loss
+
+    objective = ConditionedConfig(
+        sigma_low=0.005,
+        sigma_high=0.2,
+        distribution="log-uniform",
+        clean_fraction=0.0,
+        level_weight_power=2.0,
+        level_weight_floor=0.001,
+    ).build()
+    clean = np.random.default_rng(13).random((1, 8, 32, 32)).astype(np.float32)
+    batch = objective.batch(clean, noise=None, rng=np.random.default_rng(14))
+    assert batch.sigma is not None and batch.mask is not None
+    identity = MainPhase(RecordingConditioned(), epochs=1)  # scale 0: the prediction is the noisy input
+    loss = batch_loss(identity, batch, objective, rng=np.random.default_rng(0)).detach()
+    per_sample = ((batch.inputs - batch.targets) ** 2).mean(axis=(1, 2))
+    weights = batch.mask[:, 0, 0]
+    expected = float((weights * per_sample).sum() / weights.sum())
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # each sample's error is about its sigma squared, weighted by its inverse: every level counts alike,
+    # so the weighted loss is about 1/mean(1/sigma^2), far under the plain mean of sigma^2
+    harmonic = 1.0 / float(np.mean(1.0 / batch.sigma.astype(np.float64) ** 2))
+    assert float(loss) == pytest.approx(harmonic, rel=0.15)
+    assert float(loss) < 0.5 * float(per_sample.mean())
+
+
+def test_level_weights_need_a_per_pixel_loss() -> None:
+    with pytest.raises(ValidationError, match="per-pixel loss"):
+        ConditionedConfig(level_weight_power=1.0, loss="ssim")
+    assert ConditionedConfig(level_weight_power=1.0, loss="l1").level_weight_power == 1.0

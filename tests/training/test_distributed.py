@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def _batch(n: int) -> Batch:
     x = np.arange(n * 4, dtype=np.float32).reshape(n, 2, 2)
-    return Batch(x, x + 1, None, np.arange(n, dtype=np.float32))
+    return Batch(x, x + 1, x + 2, np.arange(n, dtype=np.float32), np.arange(n, dtype=np.float32) / n)
 
 
 def test_shards_cover_the_batch_once_in_order() -> None:
@@ -31,7 +31,10 @@ def test_shards_cover_the_batch_once_in_order() -> None:
     parts = [DistContext(rank, 3).shard(batch) for rank in range(3)]
     assert [count for _, count in parts] == [2, 3, 2]
     np.testing.assert_array_equal(np.concatenate([p.inputs for p, _ in parts]), batch.inputs)
-    np.testing.assert_array_equal(np.concatenate([p.sigma for p, _ in parts]), batch.sigma)  # type: ignore[arg-type]
+    for field in ("targets", "mask", "sigma", "correlation"):  # every per-sample array is cut the same way
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(p, field) for p, _ in parts]), getattr(batch, field)
+        )
     # fewer samples than ranks: the rank without a share still gets a sample to enter the all-reduce, weight 0
     small = [DistContext(rank, 3).shard(_batch(2)) for rank in range(3)]
     assert sorted(count for _, count in small) == [0, 1, 1]

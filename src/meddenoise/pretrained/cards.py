@@ -262,7 +262,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | edge restoration | {_edge_restore_text(card.edge_restore)} |
 | noise texture | {_texture_text(card.texture)} |
 | noise trained on | {card.noise} |
-| training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, MSE, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
+| training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, {_loss_text(t.config)}, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
 | speed | {card.ms_per_512} ms per 512x512 slice ({card.speed_machine or t.machine}, torch threads {torch_threads}) |
 | command | `{card.command}` |
@@ -379,6 +379,16 @@ def _edge_restore_text(amount: float) -> str:
         f"{amount:g} by default: that share of the removed component, low-passed, is put back at strong "
         "edges (meddenoise.models.edge_restore; `--edge-restore 0` turns it off); the quality below includes it"
     )
+
+
+def _loss_text(config: JsonData) -> str:
+    """The training loss as the card says it: MSE, and how each patch's level weighted it, if it did."""
+    objective = config.get("objective")
+    power = objective.get("level_weight_power", 0.0) if isinstance(objective, Mapping) else 0.0
+    if not isinstance(power, int | float) or power == 0:
+        return "MSE"
+    assert isinstance(objective, Mapping)
+    return f"MSE weighted per patch by max(std, {objective.get('level_weight_floor')})^-{power:g}"
 
 
 def _texture_text(setting: float | str) -> str:

@@ -74,7 +74,10 @@ class DistContext:
         def cut(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[part]
 
-        return Batch(batch.inputs[part], batch.targets[part], cut(batch.mask), cut(batch.sigma)), count
+        shard = Batch(
+            batch.inputs[part], batch.targets[part], cut(batch.mask), cut(batch.sigma), cut(batch.correlation)
+        )
+        return shard, count
 
     def global_mean(self, local_sum: float, local_count: int) -> tuple[float, int]:
         """``(sum over ranks / count over ranks, count over ranks)``; the local values in one process."""

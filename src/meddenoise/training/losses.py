@@ -12,7 +12,8 @@
   the L1 term is weighted by the largest Gaussian.
 
 Every loss takes predictions and targets of shape ``(N, 1, H, W)`` in [0, 1] and an optional
-``mask`` of the same shape (1 where the loss counts; used by blind-spot training).
+``mask`` of the same shape (1 where the loss counts, as in blind-spot training; or per-pixel weights, as the
+conditioned objective's level weights: the per-pixel losses take the weighted mean).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from meddenoise.training.losses import LossFn, get_loss
 
 __all__ = [
     "OBJECTIVES",
+    "PER_PIXEL_LOSSES",
     "Batch",
     "ConfiguredLoss",
     "LossName",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 LossName = Literal["mse", "l1", "bce", "ssim", "msssim_l1"]
+#: Losses that take a per-pixel mask (a weighted mean); the structural ones refuse it.
+PER_PIXEL_LOSSES: tuple[LossName, ...] = ("mse", "l1", "bce")
 NoiseFn = Callable[..., np.ndarray]
 
 #: kind → config class of every registered objective.
@@ -43,9 +46,10 @@ OBJECTIVES: dict[str, type[ObjectiveConfig]] = {}
 
 @dataclass(frozen=True)
 class Batch:
-    """One training batch ``(B, H, W)`` float32: network input, target, optional loss mask, the
-    per-sample noise std ``(B,)`` on the [0, 1] scale when the network is told it (conditioned training),
-    and the per-sample lag-1 correlation of the noise ``(B,)`` when the network is told that too."""
+    """One training batch ``(B, H, W)`` float32: network input, target, optional loss mask (0/1, or weights:
+    the per-pixel losses take a weighted mean), the per-sample noise std ``(B,)`` on the [0, 1] scale when
+    the network is told it (conditioned training), and the per-sample lag-1 correlation of the noise
+    ``(B,)`` when the network is told that too."""
 
     inputs: np.ndarray
     targets: np.ndarray
