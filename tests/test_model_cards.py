@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -45,18 +47,17 @@ def test_a_card_keeps_a_flag_architecture_parameter(tmp_path: Path) -> None:
 
 def test_the_card_says_how_the_loss_weighted_each_patchs_level(tmp_path: Path) -> None:
     card = read_model_card(PRETRAINED_DIR / "xray.json")
-    _, plain = write_model_card(card, tmp_path / "plain")
-    assert "epochs, Adam, MSE, seed" in plain.read_text(encoding="utf-8")
-    objective = {**card.training.config["objective"], "level_weight_power": 1.5, "level_weight_floor": 0.005}  # type: ignore[dict-item]
-    training = type(card.training)(
-        **{**card.training.__dict__, "config": {**card.training.config, "objective": objective}}
-    )
-    _, weighted = write_model_card(
-        type(card)(**{**card.__dict__, "training": training}), tmp_path / "weighted"
-    )
-    assert "Adam, MSE weighted per patch by max(std, 0.005)^-1.5, seed" in weighted.read_text(
-        encoding="utf-8"
-    )
+
+    def weighted(power: float) -> str:
+        objective = dict(cast(Mapping[str, object], card.training.config["objective"]))
+        objective.update(level_weight_power=power, level_weight_floor=0.005)
+        config = {**card.training.config, "objective": objective}
+        training = type(card.training)(**{**card.training.__dict__, "config": config})
+        _, md = write_model_card(type(card)(**{**card.__dict__, "training": training}), tmp_path / str(power))
+        return md.read_text(encoding="utf-8")
+
+    assert "epochs, Adam, MSE, seed" in weighted(0.0)
+    assert "Adam, MSE weighted per patch by max(std, 0.005)^-1.5, seed" in weighted(1.5)
 
 
 def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:

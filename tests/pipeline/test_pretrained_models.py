@@ -204,3 +204,27 @@ def test_the_mri_card_maps_an_mr_slice_by_its_content_so_its_zero_background_is_
     plain_bg, plain_brain = residual(IntensitySpec("percentile"))
     assert card_bg < 0.2 * sigma and card_bg < 0.75 * plain_bg
     assert card_brain < plain_brain  # and the brain is not worse for it
+
+
+def test_retiming_the_cards_rewrites_only_their_speed(tmp_path: Path) -> None:
+    """`--retime-cards` times the shipped weights again and leaves weights and measured quality alone."""
+    import shutil
+    import subprocess
+    import sys
+
+    for suffix in (".json", ".md", ".safetensors"):
+        shutil.copy(PRETRAINED_DIR / f"mri{suffix}", tmp_path / f"mri{suffix}")
+    old = json.loads((tmp_path / "mri.json").read_text(encoding="utf-8"))
+    old["ms_per_512"] = 123456.7  # a timing no run gives: the new one must replace it
+    (tmp_path / "mri.json").write_text(json.dumps(old), encoding="utf-8")
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    command = [sys.executable, str(script), "--retime-cards", "--models", "mri", "--out", str(tmp_path)]
+    done = subprocess.run([*command, "--threads", "1"], check=True, capture_output=True, text=True)
+    assert "123456.7 ->" in done.stdout
+    new = json.loads((tmp_path / "mri.json").read_text(encoding="utf-8"))
+    assert 0 < new["ms_per_512"] < 123456.7 and new["speed"]["threads"] == 1
+    assert {k: v for k, v in new.items() if k not in ("ms_per_512", "speed")} == {
+        k: v for k, v in old.items() if k not in ("ms_per_512", "speed")
+    }
+    assert f"{new['ms_per_512']} ms per 512x512 slice" in (tmp_path / "mri.md").read_text(encoding="utf-8")
+    assert (tmp_path / "mri.safetensors").read_bytes() == (PRETRAINED_DIR / "mri.safetensors").read_bytes()
