@@ -20,7 +20,8 @@ variance times that for a mixture. Told the level alone, a network trained on bo
 between them; told the kind too, it need not.
 
 With ``level_weight_power`` p > 0 each sample's loss is weighted by ``max(sigma, level_weight_floor)^-p``
-(the batch's mask carries the weights; a weighted mean, so per-pixel losses only). Why: a denoiser's error
+(the batch's mask carries the weights; a weighted mean, so per-pixel losses only; under torchrun each rank
+takes it over its own share of the batch, as with blind-spot masks). Why: a denoiser's error
 grows about as ``sigma^1.3`` between 1 % and 5 % noise, so with a plain MSE the noisiest samples of a wide
 range set the gradient and the low, clinical levels are an afterthought; ``p`` near that exponent gives
 every level's *relative* error (its PSNR) about the same say, ``p = 2`` weights each sample by its
