@@ -844,6 +844,16 @@ def store_weights_as(name: str, folder: Path, storage: WeightStorage) -> None:
     print(f"{name}: weights stored as {storage} ({updated.size_bytes:,} bytes)", flush=True)
 
 
+def _timed_here(card: ModelCardData, choice: DenoiserChoice) -> ModelCardData:
+    """``card`` with the speed of ``choice`` (ms per 512x512 slice) as timed on this machine, now."""
+    return dataclasses.replace(
+        card,
+        ms_per_512=ms_per_512(choice.denoiser),
+        speed_machine=speed_machine(),
+        speed_threads=torch.get_num_threads(),
+    )
+
+
 def retime_cards(names: list[str], folder: Path, *, threads: int) -> int:
     """Time each shipped model again (ms per 512x512 slice, as users run it) and rewrite that in its card.
 
@@ -853,12 +863,7 @@ def retime_cards(names: list[str], folder: Path, *, threads: int) -> int:
     torch.set_num_threads(threads)
     for name in names:
         card, choice = _shipped_choice(name, folder)
-        updated = dataclasses.replace(
-            card,
-            ms_per_512=ms_per_512(choice.denoiser),
-            speed_machine=speed_machine(),
-            speed_threads=torch.get_num_threads(),
-        )
+        updated = _timed_here(card, choice)
         write_model_card(updated, folder)
         print(f"{name}: {card.ms_per_512} -> {updated.ms_per_512} ms per 512x512 slice", flush=True)
     return 0
@@ -895,16 +900,13 @@ def verify_cards(
         if rewrite:
             # the speed is timed again here: the weights may have trained (and been timed) on another machine
             updated = dataclasses.replace(
-                card,
+                _timed_here(card, choice),
                 quality=quality,
                 held_apart=data.held_apart,
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
                 edge_restore=EDGE_RESTORE.get(name, 0.0),
                 texture=TEXTURE.get(name, 0.0),
-                ms_per_512=ms_per_512(choice.denoiser),
-                speed_machine=speed_machine(),
-                speed_threads=torch.get_num_threads(),
             )
             write_model_card(updated, folder)
             print(f"{name}: card rewritten from the benchmark", flush=True)

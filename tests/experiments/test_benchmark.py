@@ -275,11 +275,18 @@ def _ct_told_at_20_hu(*options: str) -> Result:
     return runner.invoke(app, [*args, "--levels", "20", "--no-progress", *options])
 
 
+def _scores_by_row(table: str) -> dict[str, tuple[str, ...]]:
+    """The first column's text → the score columns' texts (PSNR, SSIM, MAE, bias) of every row in ``table``."""
+    return {
+        line.split("|")[1].strip(): tuple(cell.strip() for cell in line.split("|")[2:6])
+        for line in table.splitlines()
+        if "|" in line
+    }
+
+
 def _psnr_by_row(table: str) -> dict[str, str]:
     """The first column's text → the second's (PSNR) of every table row in ``table``."""
-    return {
-        line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if "|" in line
-    }
+    return {name: scores[0] for name, scores in _scores_by_row(table).items()}
 
 
 @pytest.mark.integration
@@ -308,11 +315,7 @@ def test_cli_scores_a_model_with_and_without_edge_restoration() -> None:
     assert result.exit_code == 0, result.output
     # each amount gives its own output: the rows' scores (PSNR, SSIM, MAE, bias; not the time) all differ
     # (PSNR alone, at two decimals, can coincide for two nearby amounts)
-    rows = {
-        line.split("|")[1].strip(): tuple(cell.strip() for cell in line.split("|")[2:6])
-        for line in result.stdout.splitlines()
-        if "|" in line
-    }
+    rows = _scores_by_row(result.stdout)
     assert {"ct e0 (true σ)", "ct (true σ)", "ct e1 (true σ)"} <= set(rows)
     assert len({rows["ct e0 (true σ)"], rows["ct (true σ)"], rows["ct e1 (true σ)"]}) == 3
     bad = _ct_told_at_20_hu("--edge-restore", "some")

@@ -384,11 +384,9 @@ def _edge_restore_text(amount: float) -> str:
 def _loss_text(config: JsonData) -> str:
     """The training loss as the card says it: MSE, and how each patch's level weighted it, if it did."""
     objective = config.get("objective")
-    power = objective.get("level_weight_power", 0.0) if isinstance(objective, Mapping) else 0.0
-    if not isinstance(power, int | float) or power == 0:
+    if not isinstance(objective, Mapping) or not objective.get("level_weight_power"):
         return "MSE"
-    assert isinstance(objective, Mapping)
-    return f"MSE weighted per patch by max(std, {objective.get('level_weight_floor')})^-{power:g}"
+    return f"MSE weighted per patch by max(std, {objective['level_weight_floor']})^-{objective['level_weight_power']:g}"
 
 
 def _texture_text(setting: float | str) -> str:

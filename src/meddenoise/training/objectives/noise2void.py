@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from meddenoise.training.blindspot import blind_spot_mask
 from meddenoise.training.objectives.base import (
+    PER_PIXEL_LOSSES,
     Batch,
     ConfiguredLoss,
     NoiseFn,
@@ -41,9 +42,10 @@ class Noise2VoidConfig(ObjectiveConfig):
 
     @model_validator(mode="after")
     def _per_pixel_loss(self) -> Noise2VoidConfig:
-        if self.loss not in ("mse", "l1", "bce"):
+        if self.loss not in PER_PIXEL_LOSSES:
             raise ValueError(
-                f"noise2void trains on masked pixels only; use a per-pixel loss (mse, l1, bce), not {self.loss!r}"
+                f"noise2void trains on masked pixels only; use a per-pixel loss ({', '.join(PER_PIXEL_LOSSES)}), "
+                f"not {self.loss!r}"
             )
         return self
 
