@@ -71,6 +71,7 @@ from meddenoise.models.weights import (
     WeightStorage,
     load_weights,
     save_weights,
+    tensor_storage,
     weights_storage,
 )
 from meddenoise.pretrained import PRETRAINED_DIR
@@ -508,6 +509,7 @@ def _config(
         model=ARCHITECTURE,
         model_params=_model_params(name),
         init_from=init_from,
+        frozen=shipped_int4_tensors(name) if args.freeze_int4 else [],
         noise=None,  # the conditioned objective draws each patch's level and noise itself
         objective={
             "kind": "conditioned",
@@ -530,6 +532,17 @@ def _config(
         num_threads=args.threads,
         device=args.device,
     )
+
+
+def shipped_int4_tensors(name: str) -> list[str]:
+    """The state-dict names of the tensors the shipped model ``name`` stores in int4 (``--freeze-int4``)."""
+    from meddenoise.pretrained import get_card
+
+    stored = tensor_storage(PRETRAINED_DIR / get_card(name).weights)
+    names = [key for key, storage in stored.items() if storage == "int4"]
+    if not names:
+        raise SystemExit(f"--freeze-int4: the shipped {name} weights hold no int4 tensor")
+    return names
 
 
 def _machine(device: str) -> str:
@@ -1035,6 +1048,13 @@ def main(argv: list[str] | None = None) -> int:
         help="weight each patch's MSE by max(std, 0.005)^-P (the conditioned objective's level_weight_power): "
         "gives the low, clinical noise levels their say against the noisiest patches; 0 (default): plain MSE",
     )
+    parser.add_argument(
+        "--freeze-int4",
+        action="store_true",
+        help="with --init-shipped: keep the tensors the shipped weights store in int4 at their stored values "
+        "(TrainConfig.frozen) and fine-tune the rest; written in int4 again they come back unchanged, so the "
+        "fine-tune makes up for their rounding instead of adding new rounding",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes simulating the CT noise textures")
     parser.add_argument(
         "--save-bundle",
@@ -1083,6 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
         "or float32 (meddenoise.models.weights)",
     )
     args = parser.parse_args(argv)
+    if args.freeze_int4 and not (args.init_shipped and args.weights_storage == "int4"):
+        parser.error(
+            "--freeze-int4 keeps the shipped int4 tensors: it needs --init-shipped and --weights-storage int4"
+        )
     ARCHITECTURE, ARCHITECTURE_PARAMS = args.architecture, args.architecture_params
     PATCH, BATCH = args.patch, args.batch
     CT_WHITE_FRACTION = args.ct_white_fraction

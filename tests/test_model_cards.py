@@ -60,6 +60,19 @@ def test_the_card_says_how_the_loss_weighted_each_patchs_level(tmp_path: Path) -
     assert "Adam, MSE weighted per patch by max(std, 0.005)^-1.5, seed" in weighted(1.5)
 
 
+def test_the_card_says_which_tensors_the_training_kept_frozen(tmp_path: Path) -> None:
+    card = read_model_card(PRETRAINED_DIR / "xray.json")
+    frozen = ["encoders.2.0.weight", "encoders.3.*"]
+    training = type(card.training)(
+        **{**card.training.__dict__, "config": {**card.training.config, "frozen": frozen}}
+    )
+    _, md = write_model_card(type(card)(**{**card.__dict__, "training": training}), tmp_path)
+    assert ", 2 tensors kept at their starting values (`frozen`, in the config), seed" in md.read_text(
+        "utf-8"
+    )
+    assert "starting values" not in (PRETRAINED_DIR / "xray.md").read_text("utf-8")
+
+
 def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"name": "x"}')

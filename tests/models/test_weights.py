@@ -25,6 +25,7 @@ from meddenoise.models.weights import (
     quantize_int4,
     quantize_int8,
     save_weights,
+    tensor_storage,
     weights_storage,
 )
 from meddenoise.pretrained import PRETRAINED_DIR, list_pretrained
@@ -178,6 +179,34 @@ def test_int4_storage_quantises_the_largest_tensors_and_int8s_the_rest(tmp_path)
     saved = huge.numel() - (huge.numel() // 2 + huge.numel() // INT4_GROUP * 2)
     expected = saved - 128 * 4 + 8 * 4  # less the int8 slice scales, plus the stored shape
     assert as_int8.stat().st_size - as_int4.stat().st_size == pytest.approx(expected, rel=0.02)
+
+
+@pytest.mark.parametrize("storage", ["float32", "int8", "int4"])
+def test_tensor_storage_says_how_each_tensor_is_stored(tmp_path, storage) -> None:
+    state = {**_state(), "huge.weight": torch.randn(128, 128, 3, 3)}
+    stored = tensor_storage(save_weights(state, tmp_path / "w.safetensors", storage=storage))
+    assert stored.keys() == state.keys()  # no ':scale' or ':shape' entries
+    expected = {
+        "float32": {},
+        "int8": {"big.weight": "int8", "huge.weight": "int8"},
+        "int4": {"big.weight": "int8", "huge.weight": "int4"},
+    }[storage]
+    assert stored == {key: expected.get(key, "float32") for key in state}
+
+
+@pytest.mark.parametrize("storage", ["int8", "int4"])
+def test_quantised_tensors_saved_again_come_back_unchanged(tmp_path, storage) -> None:
+    # what --freeze-int4 rests on: frozen at their loaded values, stored tensors cost nothing the second time
+    generator = torch.Generator().manual_seed(5)
+    huge = torch.randn(128, 128, 3, 3, generator=generator)
+    huge[3] = 0.0  # all-zero groups and slices (scale 1) too
+    huge[4, :8] *= 40.0  # an outlier group, where a clip below 1 wins
+    state = {**_state(), "huge.weight": huge}
+    once = load_weights(save_weights(state, tmp_path / "once.safetensors", storage=storage))
+    assert not torch.equal(once["huge.weight"], huge)
+    twice = load_weights(save_weights(once, tmp_path / "twice.safetensors", storage=storage))
+    for key in state:
+        assert torch.equal(twice[key], once[key]), key
 
 
 @pytest.mark.parametrize("storage", ["int8", "int4"])

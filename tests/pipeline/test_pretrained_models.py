@@ -228,3 +228,33 @@ def test_retiming_the_cards_rewrites_only_their_speed(tmp_path: Path) -> None:
     }
     assert f"{new['ms_per_512']} ms per 512x512 slice" in (tmp_path / "mri.md").read_text(encoding="utf-8")
     assert (tmp_path / "mri.safetensors").read_bytes() == (PRETRAINED_DIR / "mri.safetensors").read_bytes()
+
+
+def test_freeze_int4_names_the_int4_tensors_of_the_shipped_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--freeze-int4` freezes exactly the tensors the shipped file stores in int4, and only from them."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from meddenoise.models.weights import tensor_storage
+
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    spec = importlib.util.spec_from_file_location("train_pretrained_under_test", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    names = module.shipped_int4_tensors("general")
+    stored = tensor_storage(PRETRAINED_DIR / get_card("general").weights)
+    assert names and set(names) == {key for key, kind in stored.items() if kind == "int4"}
+    assert set(names) < set(load_pretrained("general").model.state_dict())  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit, match="the shipped mri weights hold no int4 tensor"):
+        module.shipped_int4_tensors("mri")
+    refused = subprocess.run(
+        [sys.executable, str(script), "--models", "xray", "--freeze-int4", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "--freeze-int4 keeps the shipped int4 tensors" in refused.stderr

@@ -13,6 +13,7 @@ from training_helpers import make_images
 
 from meddenoise.training import TrainConfig, load_checkpoint, train
 from meddenoise.training.batches import BatchSource, seeded_rng
+from meddenoise.training.config import TrainConfigError
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -268,6 +269,32 @@ def test_transfer_learning_initialises_from_a_checkpoint(
     other = cfg.derive(init_from=str(tmp_path / "pre"), model_params={"filters": 4})
     with pytest.raises(ValueError, match="checkpoint is mismatched"):
         train(other, tiny_images, out_dir=tmp_path / "bad", progress=False)
+
+
+def test_frozen_parameters_keep_their_starting_values(
+    tmp_path: Path, tiny_images: np.ndarray, tiny_config: TrainConfig
+) -> None:
+    start = train(tiny_config.derive(epochs=1), tiny_images, out_dir=tmp_path / "pre", progress=False).model
+    # AdamW's weight decay would move a frozen tensor left in the optimiser even without a gradient
+    cfg = tiny_config.derive(
+        init_from=str(tmp_path / "pre"), frozen=["enc*", "mid.weight"], optimizer="adamw", weight_decay=0.1
+    )
+    tuned = train(cfg, tiny_images, out_dir=tmp_path / "fine", progress=False).model
+    before, after = _weights(start), _weights(tuned)
+    frozen = {"enc1.weight", "enc1.bias", "enc2.weight", "enc2.bias", "mid.weight"}
+    for key in before:
+        assert torch.equal(before[key], after[key]) == (key in frozen), key
+    saved = load_checkpoint(tmp_path / "fine" / "last.json")[1]
+    assert saved.frozen == ["enc*", "mid.weight"]  # a resumed run freezes the same
+
+
+def test_frozen_names_that_match_nothing_or_everything_are_refused(
+    tmp_path: Path, tiny_images: np.ndarray, tiny_config: TrainConfig
+) -> None:
+    with pytest.raises(TrainConfigError, match=r"'encoder\.\*' match no parameter.*'enc1\.weight'"):
+        train(tiny_config.derive(frozen=["enc1.*", "encoder.*"]), tiny_images, out_dir=tmp_path / "a")
+    with pytest.raises(TrainConfigError, match="nothing would train"):
+        train(tiny_config.derive(frozen=["*"]), tiny_images, out_dir=tmp_path / "b")
 
 
 def _parse(spec: str | None):

@@ -49,6 +49,7 @@ __all__ = [
     "quantize_int4",
     "quantize_int8",
     "save_weights",
+    "tensor_storage",
     "weights_storage",
 ]
 
@@ -259,6 +260,27 @@ def weights_storage(path: str | Path) -> WeightStorage:
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata() or {}
     return _SCHEMES.get(meta.get(QUANTIZATION_KEY, ""), "float32")
+
+
+def tensor_storage(path: str | Path) -> dict[str, WeightStorage]:
+    """How a file :func:`save_weights` wrote stores each tensor of its state dict.
+
+    ``"int4"``, ``"int8"`` or ``"float32"`` per state-dict key (integer buffers count as ``"float32"``:
+    kept as they are). A quantised tensor loaded with :func:`load_weights` and saved again with the same
+    storage is written with the same values (each group's or slice's largest value sits on the top level),
+    so a fine-tune that keeps the ``"int4"`` tensors frozen loses nothing to that quantisation again.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        keys = list(handle.keys())
+    storage: dict[str, WeightStorage] = {key: "float32" for key in keys if ":" not in key}
+    for key in keys:
+        if key.endswith(_SCALE4) and key[: -len(_SCALE4)] in storage:
+            storage[key[: -len(_SCALE4)]] = "int4"
+        elif key.endswith(_SCALE) and key[: -len(_SCALE)] in storage:
+            storage[key[: -len(_SCALE)]] = "int8"
+    return storage
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

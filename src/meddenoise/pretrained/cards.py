@@ -262,7 +262,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | edge restoration | {_edge_restore_text(card.edge_restore)} |
 | noise texture | {_texture_text(card.texture)} |
 | noise trained on | {card.noise} |
-| training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, {_loss_text(t.config)}, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
+| training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, {_loss_text(t.config)}{_frozen_text(t.config)}, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
 | speed | {card.ms_per_512} ms per 512x512 slice ({card.speed_machine or t.machine}, torch threads {torch_threads}) |
 | command | `{card.command}` |
@@ -387,6 +387,14 @@ def _loss_text(config: JsonData) -> str:
     if not isinstance(objective, Mapping) or not objective.get("level_weight_power"):
         return "MSE"
     return f"MSE weighted per patch by max(std, {objective['level_weight_floor']})^-{objective['level_weight_power']:g}"
+
+
+def _frozen_text(config: JsonData) -> str:
+    """What the training kept at its starting values (``TrainConfig.frozen``), if anything."""
+    frozen = config.get("frozen")
+    if not isinstance(frozen, list) or not frozen:
+        return ""
+    return f", {len(frozen)} tensors kept at their starting values (`frozen`, in the config)"
 
 
 def _texture_text(setting: float | str) -> str:

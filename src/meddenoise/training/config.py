@@ -231,6 +231,12 @@ class TrainConfig(BaseModel):
     init_from: str | None = Field(
         None, description="Checkpoint whose weights initialise the model (transfer learning / fine-tuning)."
     )
+    frozen: list[str] = Field(
+        default_factory=list,
+        description="Parameters kept at their initial values (not optimised): names as in the model's "
+        "state dict, or fnmatch patterns ('encoders.3.*'); each must match a parameter, and something must "
+        "be left to train. E.g. a fine-tune that keeps int4-stored tensors as stored.",
+    )
 
     # --- objective ---------------------------------------------------------------------------------
     objective: SerializeAsAny[ObjectiveConfig] = Field(

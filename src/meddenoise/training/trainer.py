@@ -28,12 +28,13 @@ epoch: train (:meth:`_Run.train_epoch`), validate (:func:`_evaluate`), record an
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,7 +75,14 @@ from meddenoise.training.phases import Criterion, MainPhase, TrainingPhase, plan
 from meddenoise.training.plot import plot_history
 from meddenoise.training.speed import choose_precision, time_precisions
 
-__all__ = ["TrainResult", "TrainingDivergedError", "batch_loss", "data_fingerprint", "train"]
+__all__ = [
+    "TrainResult",
+    "TrainingDivergedError",
+    "batch_loss",
+    "data_fingerprint",
+    "freeze_parameters",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -240,10 +248,43 @@ def _init_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
             )
         _, doc = read_checkpoint_json(config.init_from)
         info = {"init_from": str(config.init_from), "init_from_sha256": doc["weights_sha256"]}
+    freeze_parameters(model, config.frozen)
     if config.channels_last is True:  # resolved: never "auto" here
         # Module.to accepts memory_format at run time; torch's overloads do not declare it
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model.to(config.device), info
+
+
+def freeze_parameters(model: nn.Module, patterns: Sequence[str]) -> list[str]:
+    """Stop the gradients of ``model``'s parameters named by ``patterns`` (``TrainConfig.frozen``).
+
+    Returns the frozen names. The phases' optimisers leave out parameters without gradients, so these
+    keep their values. Raises :class:`TrainConfigError` for a pattern that matches no parameter (a typo
+    would otherwise train everything) and when nothing would be left to train.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [pattern for pattern in patterns if not fnmatch.filter(names, pattern)]
+    if unmatched:
+        raise TrainConfigError(
+            f"frozen: {', '.join(map(repr, unmatched))} match no parameter of the model "
+            f"(its parameters are named like {names[0]!r})"
+        )
+    frozen = [name for name in names if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+    if frozen and len(frozen) == len(names):
+        raise TrainConfigError("frozen: every parameter of the model is frozen; nothing would train")
+    chosen = set(frozen)
+    for name, param in model.named_parameters():
+        if name in chosen:
+            param.requires_grad_(False)
+    return frozen
+
+
+def _trainable(phase: TrainingPhase) -> list[nn.Parameter]:
+    """What ``phase`` optimises, less the frozen parameters (``TrainConfig.frozen``)."""
+    params = [param for param in phase.parameters() if param.requires_grad]
+    if not params:
+        raise TrainConfigError(f"frozen: phase {phase.name!r} has nothing left to train")
+    return params
 
 
 def _grows_from(model: nn.Module, source: nn.Module) -> bool:
@@ -648,7 +689,7 @@ class _Run:
         if phase is self.phase and self.optimizer is not None:
             return self.optimizer
         state = self.state
-        optimizer = _make_optimizer(self.config, phase.parameters())
+        optimizer = _make_optimizer(self.config, _trainable(phase))
         scheduler = _make_scheduler(self.config, optimizer) if isinstance(phase, MainPhase) else None
         if state.optimizer_state is not None:
             optimizer.load_state_dict(state.optimizer_state)
@@ -663,7 +704,7 @@ class _Run:
         """One pass over the training batches; returns the epoch's history row (without validation)."""
         config, model = self.config, self.model
         optimizer = self.enter_phase(phase)
-        params = phase.parameters()
+        params = _trainable(phase)
         rng = seeded_rng(config.seed, STREAM_EPOCH, epoch)
         model.train()
         _set_parts_mode(self.objective, True)
