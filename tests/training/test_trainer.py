@@ -295,6 +295,18 @@ def test_frozen_names_that_match_nothing_or_everything_are_refused(
         train(tiny_config.derive(frozen=["enc1.*", "encoder.*"]), tiny_images, out_dir=tmp_path / "a")
     with pytest.raises(TrainConfigError, match="nothing would train"):
         train(tiny_config.derive(frozen=["*"]), tiny_images, out_dir=tmp_path / "b")
+    # a layer-wise pretraining phase whose layer is wholly frozen has nothing to train either
+    stacked = TrainConfig(
+        model="stacked-dae",
+        model_params={"channels": [4, 4]},
+        noise="gaussian(p=0.1,sigma=1)",
+        pretrain_epochs_per_layer=1,
+        epochs=1,
+        batch_size=4,
+        frozen=["encoders.1.*", "decoders.1.*"],
+    )
+    with pytest.raises(TrainConfigError, match="phase 'pretrain-layer-1' has nothing left to train"):
+        train(stacked, tiny_images, out_dir=tmp_path / "c", progress=False)
 
 
 def _parse(spec: str | None):
