@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from training_helpers import make_images
+from training_helpers import make_images, stacked_dae_config
 
 from meddenoise.models.stacked import StackedConvDAE
 from meddenoise.training import TrainConfig, train
@@ -20,18 +20,10 @@ def _layer(key: str) -> int:
 
 
 def test_greedy_pretraining_changes_only_the_layer_it_trains(tmp_path: Path) -> None:
-    cfg = TrainConfig(
-        model="stacked-dae",
-        model_params={"channels": [4, 4]},
-        noise="gaussian(p=0.1,sigma=1)",
-        pretrain_epochs_per_layer=1,
-        epochs=1,
-        batch_size=4,
-        val_fraction=0.25,
+    cfg = stacked_dae_config(
         optimizer="adamw",
         weight_decay=0.1,  # decay would move any parameter the optimiser held
         seed=1,
-        num_threads=1,
     )
     model, _ = _init_model(cfg)
     snapshots = [{k: v.detach().clone() for k, v in model.state_dict().items()}]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from training_helpers import make_images
+from training_helpers import make_images, stacked_dae_config
 
 from meddenoise.training import TrainConfig, load_checkpoint, train
 from meddenoise.training.batches import BatchSource, seeded_rng
@@ -232,17 +232,7 @@ def test_bad_images_are_refused(tmp_path: Path, tiny_config: TrainConfig) -> Non
 def test_stacked_dae_is_pretrained_layer_by_layer_then_fine_tuned(
     tmp_path: Path, tiny_images: np.ndarray
 ) -> None:
-    cfg = TrainConfig(
-        model="stacked-dae",
-        model_params={"channels": [8, 8]},
-        noise="gaussian(p=0.1,sigma=1)",
-        pretrain_epochs_per_layer=2,
-        epochs=2,
-        batch_size=4,
-        val_fraction=0.25,
-        seed=0,
-        num_threads=1,
-    )
+    cfg = stacked_dae_config(model_params={"channels": [8, 8]}, pretrain_epochs_per_layer=2, epochs=2)
     stopped = train(
         cfg, tiny_images, out_dir=tmp_path / "run", progress=False, on_epoch_end=lambda r: r["epoch"] == 1
     )
@@ -296,15 +286,7 @@ def test_frozen_names_that_match_nothing_or_everything_are_refused(
     with pytest.raises(TrainConfigError, match="nothing would train"):
         train(tiny_config.derive(frozen=["*"]), tiny_images, out_dir=tmp_path / "b")
     # a layer-wise pretraining phase whose layer is wholly frozen has nothing to train either
-    stacked = TrainConfig(
-        model="stacked-dae",
-        model_params={"channels": [4, 4]},
-        noise="gaussian(p=0.1,sigma=1)",
-        pretrain_epochs_per_layer=1,
-        epochs=1,
-        batch_size=4,
-        frozen=["encoders.1.*", "decoders.1.*"],
-    )
+    stacked = stacked_dae_config(frozen=["encoders.1.*", "decoders.1.*"])
     with pytest.raises(TrainConfigError, match="phase 'pretrain-layer-1' has nothing left to train"):
         train(stacked, tiny_images, out_dir=tmp_path / "c", progress=False)
 

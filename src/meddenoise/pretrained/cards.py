@@ -394,9 +394,8 @@ def _frozen_text(config: JsonData) -> str:
     frozen = config.get("frozen")
     if not isinstance(frozen, list) or not frozen:
         return ""
-    if any(
-        set(str(entry)) & set("*?[") for entry in frozen
-    ):  # fnmatch patterns: how many they match is not known here
+    # fnmatch patterns: how many tensors they match is not known from the config
+    if any(set(str(entry)) & set("*?[") for entry in frozen):
         return f", the parameters matching {len(frozen)} `frozen` patterns kept at their starting values (in the config)"
     return f", {len(frozen)} tensors kept at their starting values (`frozen`, in the config)"
 

@@ -262,7 +262,8 @@ def freeze_parameters(model: nn.Module, patterns: Sequence[str]) -> list[str]:
     keep their values. Raises :class:`TrainConfigError` for a pattern that matches no parameter (a typo
     would otherwise train everything) and when nothing would be left to train.
     """
-    names = [name for name, _ in model.named_parameters()]
+    params = dict(model.named_parameters())
+    names = list(params)
     unmatched = [pattern for pattern in patterns if not fnmatch.filter(names, pattern)]
     if unmatched:
         raise TrainConfigError(
@@ -272,10 +273,8 @@ def freeze_parameters(model: nn.Module, patterns: Sequence[str]) -> list[str]:
     frozen = [name for name in names if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
     if frozen and len(frozen) == len(names):
         raise TrainConfigError("frozen: every parameter of the model is frozen; nothing would train")
-    chosen = set(frozen)
-    for name, param in model.named_parameters():
-        if name in chosen:
-            param.requires_grad_(False)
+    for name in frozen:
+        params[name].requires_grad_(False)
     return frozen
 
 
