@@ -171,6 +171,35 @@ def test_a_kernel_sets_the_texture_of_the_simulated_noise_and_is_recorded() -> N
         ldct_benchmark({"id": choice}, [image], (0.5,), routine=False, progress=False, kernel="sharp")
 
 
+class Blur(Denoiser):
+    """Smooths by a Gaussian of 1.5 px whatever it is told: a "plastic" texture left behind."""
+
+    name = "blur"
+
+    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        from scipy import ndimage
+
+        return ndimage.gaussian_filter(image, 1.5)
+
+
+def test_texture_distance_is_zero_for_the_noise_itself_and_grows_for_a_blur() -> None:
+    [image] = load_ldct_images(CT)
+    window = IntensitySpec("window", level=0, width=2048)
+    choices = {
+        "id": DenoiserChoice(Recorder(), window, "identity", "instance"),
+        "blur": DenoiserChoice(Blur(), window, "blur", "instance"),
+    }
+    result = ldct_benchmark(choices, [image], (0.25,), seed=1, routine=False, progress=False, kernel="ramp")
+    rows = {r["method"]: r for r in result.rows}
+    # the identity's error is the added noise (up to float32 rounding through the intensity mapping)
+    assert rows["noisy"]["nps_distance"] == 0.0
+    assert rows["id (true σ)"]["nps_distance"] == pytest.approx(0.0, abs=1e-5)
+    # a blur leaves low-frequency noise (and removes some anatomy): a texture far from the ramp's fine grain
+    assert rows["blur"]["nps_distance"] > 0.3
+    assert rows["blur"]["nps_mean"] < rows["noisy"]["nps_mean"]
+    assert "texture dist." in result.to_markdown()
+
+
 @pytest.mark.integration
 def test_cli_runs_the_ldct_protocol(tmp_path: Path) -> None:
     out = tmp_path / "ldct"

@@ -16,6 +16,7 @@ from meddenoise.metrics.ct import (
     flat_rois,
     hu_bias,
     noise_power_spectrum,
+    nps_texture_distance,
     residual_structure,
     routine_dose_faithfulness,
     strong_edges,
@@ -79,6 +80,39 @@ def test_blurred_noise_moves_its_power_to_the_coarse_band() -> None:
         noise_power_spectrum(x, pixel_mm=0.5).band_std(0.0, 0.15) ** 2 / x.var() for x in (white, blurred)
     ]
     assert share[1] > 3 * share[0]
+
+
+def test_nps_texture_distance_ignores_magnitude_and_grows_with_blur() -> None:
+    rng = np.random.default_rng(5)
+    white = rng.normal(0.0, 10.0, (60, 32, 32))
+    reference = noise_power_spectrum(white, pixel_mm=0.7)
+    assert nps_texture_distance(reference, reference) == 0.0
+    # the same texture at a third of the std (another draw): only estimation noise apart
+    weaker = noise_power_spectrum(rng.normal(0.0, 10.0 / 3, (60, 32, 32)), pixel_mm=0.7)
+    assert nps_texture_distance(weaker, reference) < 0.05
+    assert nps_texture_distance(weaker, reference) == pytest.approx(nps_texture_distance(reference, weaker))
+    # blurring moves the variance to low frequencies: the more blur, the farther from the white texture
+    distances = [
+        nps_texture_distance(
+            noise_power_spectrum(np.stack([ndimage.gaussian_filter(r, s) for r in white]), pixel_mm=0.7),
+            reference,
+        )
+        for s in (0.5, 1.0, 2.0)
+    ]
+    assert 0.05 < distances[0] < distances[1] < distances[2] < 1.0
+
+
+def test_nps_texture_distance_of_noises_without_a_common_frequency_is_one() -> None:
+    x = np.arange(32)
+    low = np.cos(2 * np.pi * 3 * x / 32)[None, :].repeat(32, 0)  # 3 cycles per ROI
+    high = np.cos(2 * np.pi * 9 * x / 32)[:, None].repeat(32, 1)  # 9, along the other axis
+    a, b = noise_power_spectrum(low, pixel_mm=0.5), noise_power_spectrum(high, pixel_mm=0.5)
+    assert nps_texture_distance(a, b) == pytest.approx(1.0)
+    # half of each: half the variance in a common annulus
+    assert nps_texture_distance(noise_power_spectrum(low + high, pixel_mm=0.5), b) == pytest.approx(0.5)
+    assert math.isnan(nps_texture_distance(noise_power_spectrum(np.zeros((32, 32)), pixel_mm=0.5), b))
+    with pytest.raises(ValueError, match="pixel size"):
+        nps_texture_distance(a, noise_power_spectrum(low, pixel_mm=0.7))
 
 
 def test_plane_detrending_removes_a_ramp() -> None:

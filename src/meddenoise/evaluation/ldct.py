@@ -10,7 +10,11 @@ their conventions, on the user's own CT folder:
   soft tissue, the edge gradient ratio, residual structure (of the error), and the noise power spectrum
   of the error (output - full dose) in flat tissue ROIs (32x32; peak and mean frequency in cycles/mm
   from the DICOM pixel spacing, and the error's std in HU below and above :data:`NPS_COARSE` = 0.1
-  cycles/mm: coarse mottle and finer grain). The ``noisy`` row's NPS is that of the simulated noise itself.
+  cycles/mm: coarse mottle and finer grain), and the error's texture distance to the added noise
+  (:func:`~meddenoise.metrics.ct.nps_texture_distance` of the two NPS in the same ROIs: 0 when the noise
+  left behind has the scan's own texture at any level, towards 1 for a "plastic" or otherwise changed
+  texture; the peak moves in steps of ``1 / (32 dx)``, about 0.045 /mm, the distance does not). The
+  ``noisy`` row's NPS is that of the simulated noise itself (distance 0).
 * **Split by patient**: every score is averaged over a patient's slices first, then over patients
   (each patient counts once; the DICOM PatientID, else the file name). No slice of a patient a model
   was trained on belongs in this folder.
@@ -91,6 +95,7 @@ _COLUMNS = (
     ("residual_structure", "resid. structure", 3),
     ("nps_peak", "NPS peak /mm", 3),
     ("nps_mean", "NPS mean f /mm", 3),
+    ("nps_distance", "texture dist.", 3),
     ("nps_coarse_hu", "error < 0.1 /mm HU", 1),
     ("nps_fine_hu", "error >= 0.1 /mm HU", 1),
     ("seconds", "s / slice", 2),
@@ -324,19 +329,30 @@ def true_noise_std(noisy: np.ndarray, clean: np.ndarray) -> float:
     return float(diff[mask].std() if mask.sum() > 16 else diff.std())
 
 
-def _nps_measures(error: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float) -> dict[str, float]:
-    """NPS peak and mean frequency of ``error`` in the flat ROIs at ``corners``, and its coarse / fine std (HU)."""
-    from meddenoise.metrics.ct import noise_power_spectrum
+def _nps_measures(
+    error: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float, noise: np.ndarray
+) -> dict[str, float]:
+    """NPS peak and mean frequency of ``error`` in the flat ROIs at ``corners``, its coarse / fine std (HU)
+    and its texture distance to the NPS of the added ``noise`` in the same ROIs."""
+    from meddenoise.metrics.ct import NoisePowerSpectrum, noise_power_spectrum, nps_texture_distance
 
     if len(corners) < 2:
-        return dict.fromkeys(("nps_peak", "nps_mean", "nps_coarse_hu", "nps_fine_hu"), math.nan)
-    rois = [error[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners]
-    spectrum = noise_power_spectrum(rois, pixel_mm=pixel_mm)
+        return dict.fromkeys(
+            ("nps_peak", "nps_mean", "nps_distance", "nps_coarse_hu", "nps_fine_hu"), math.nan
+        )
+
+    def spectrum(image: np.ndarray) -> NoisePowerSpectrum:
+        return noise_power_spectrum(
+            [image[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm
+        )
+
+    left = spectrum(error)
     return {
-        "nps_peak": spectrum.peak_frequency,
-        "nps_mean": spectrum.mean_frequency,
-        "nps_coarse_hu": spectrum.band_std(0.0, NPS_COARSE),
-        "nps_fine_hu": spectrum.band_std(NPS_COARSE),
+        "nps_peak": left.peak_frequency,
+        "nps_mean": left.mean_frequency,
+        "nps_distance": nps_texture_distance(left, spectrum(noise)),
+        "nps_coarse_hu": left.band_std(0.0, NPS_COARSE),
+        "nps_fine_hu": left.band_std(NPS_COARSE),
     }
 
 
@@ -620,7 +636,12 @@ def ldct_benchmark(
                     "sigma_true": sigmas["told"][i],
                     "sigma_blind": sigmas["blind"][i],
                     "kernel_cutoff": kernels[i][1],
-                    **_nps_measures(outputs[row["method"]][i] - im.pixels, flat[i], im.pixel_mm),
+                    **_nps_measures(
+                        outputs[row["method"]][i] - im.pixels,
+                        flat[i],
+                        im.pixel_mm,
+                        outputs[NOISY][i] - im.pixels,
+                    ),
                 }
             )
     routine_rows: list[dict[str, Any]] = []
@@ -646,7 +667,8 @@ def ldct_benchmark(
         "seed": int(seed),
         "scoring": f"PSNR/SSIM on HU clipped to {LDCT_CLIP} (HU+1024 in [0, 2924]), data range 2924, SSIM 7x7 "
         "uniform; CT measures in HU against the full-dose slice; NPS of output - full dose in flat "
-        f"{NPS_ROI}x{NPS_ROI} ROIs; mean over a patient's slices, then over patients",
+        f"{NPS_ROI}x{NPS_ROI} ROIs (texture dist.: its distance to the added noise's NPS, 0 = the same "
+        "texture); mean over a patient's slices, then over patients",
         "told": "std of the simulated noise over fat and soft tissue (true_noise_std)",
         "blind": "meddenoise.noise.estimate_ct_noise of the noisy slice (HU)",
         "images": [

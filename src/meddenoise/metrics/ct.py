@@ -9,6 +9,13 @@ The formulas (``docs/ct-quality.md`` has them with their conventions):
   width ``1 / (N dx)``) gives the 1D NPS; its **peak frequency** and its **mean frequency**
   ``sum(|f| NPS) / sum(NPS)`` (over the 2D spectrum) in cycles/mm describe the noise texture (a
   denoiser that leaves blotchy "plastic" noise moves both down).
+* **NPS texture distance** (:func:`nps_texture_distance`): how differently two noises spread their
+  variance over spatial frequency, whatever their magnitudes: each 2D NPS summed over annuli of width
+  ``1 / (N dx)`` (corners past Nyquist included) and divided by its total gives the share of the
+  variance at each radial frequency, ``p`` and ``q``; the distance is ``0.5 * sum |p - q|`` (total
+  variation), 0 for the same texture at any level, 1 for noises with no frequency in common. Applied to
+  a denoiser's error and the noise that was added, it says how far the noise left behind is from the
+  scan's own texture, without the peak's steps of ``1 / (N dx)``.
 * **MTF** (:func:`edge_mtf`): a straight edge along the rows or columns of an ROI; the edge-spread
   function is the ROI averaged along the edge, its difference the line-spread function (LSF), and
   ``MTF(f) = |FFT(LSF)| / |FFT(LSF)(0)| / sinc(f dx)`` (the division undoes the finite difference
@@ -62,6 +69,7 @@ __all__ = [
     "hu_bias_soft",
     "hu_bias_soft_core",
     "noise_power_spectrum",
+    "nps_texture_distance",
     "residual_structure",
     "residual_structure_metric",
     "routine_dose_faithfulness",
@@ -217,6 +225,48 @@ def noise_power_spectrum(
         mean_frequency=float((radius * nps2d).sum() / total) if total > 0 else 0.0,
         rois=len(stack),
     )
+
+
+def _annulus_shares(spectrum: NoisePowerSpectrum) -> np.ndarray:
+    """The share of the 2D NPS in each annulus of width one frequency step (corners past Nyquist too)."""
+    n = spectrum.nps2d.shape[0]
+    steps = np.fft.fftshift(np.fft.fftfreq(n)) * n  # frequency in steps of 1 / (N dx), zero at the centre
+    index = np.rint(np.hypot(*np.meshgrid(steps, steps, indexing="ij"))).astype(int)
+    power = np.bincount(index.ravel(), np.clip(spectrum.nps2d, 0.0, None).ravel())
+    return power / power.sum()
+
+
+def nps_texture_distance(spectrum: NoisePowerSpectrum, reference: NoisePowerSpectrum) -> float:
+    """How differently two noises spread their variance over frequency: 0 (same texture) to 1 (disjoint).
+
+    ``0.5 * sum |p - q|`` over annuli of width ``1 / (N dx)``, ``p`` and ``q`` each spectrum's share of
+    its variance per annulus (module docstring). Magnitude does not count: noise at half the std with
+    the same texture is at distance 0. NaN when either spectrum holds no power.
+
+    Raises
+    ------
+    ValueError
+        When the spectra differ in ROI size or pixel size (their frequency bins differ).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> white = noise_power_spectrum(rng.normal(0, 10, (64, 32, 32)), pixel_mm=0.7)
+    >>> weaker = noise_power_spectrum(rng.normal(0, 3, (64, 32, 32)), pixel_mm=0.7)
+    >>> bool(nps_texture_distance(weaker, white) < 0.05)
+    True
+    """
+    if spectrum.nps2d.shape != reference.nps2d.shape or not np.allclose(
+        spectrum.frequencies, reference.frequencies
+    ):
+        raise ValueError(
+            "nps_texture_distance: the spectra differ in ROI size or pixel size "
+            f"({spectrum.nps2d.shape[0]} px at {spectrum.frequencies[1]:.4g} /mm steps vs "
+            f"{reference.nps2d.shape[0]} px at {reference.frequencies[1]:.4g} /mm steps)"
+        )
+    if not (spectrum.nps2d.clip(0.0).sum() > 0 and reference.nps2d.clip(0.0).sum() > 0):
+        return math.nan
+    return float(0.5 * np.abs(_annulus_shares(spectrum) - _annulus_shares(reference)).sum())
 
 
 def flat_rois(
