@@ -346,13 +346,13 @@ def _nps_measures(
             [image[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm
         )
 
-    left = spectrum(error)
+    error_nps = spectrum(error)
     return {
-        "nps_peak": left.peak_frequency,
-        "nps_mean": left.mean_frequency,
-        "nps_distance": nps_texture_distance(left, spectrum(noise)),
-        "nps_coarse_hu": left.band_std(0.0, NPS_COARSE),
-        "nps_fine_hu": left.band_std(NPS_COARSE),
+        "nps_peak": error_nps.peak_frequency,
+        "nps_mean": error_nps.mean_frequency,
+        "nps_distance": nps_texture_distance(error_nps, spectrum(noise)),
+        "nps_coarse_hu": error_nps.band_std(0.0, NPS_COARSE),
+        "nps_fine_hu": error_nps.band_std(NPS_COARSE),
     }
 
 
