@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -310,14 +311,15 @@ def test_cli_scores_a_model_at_each_strength() -> None:
 
 
 @pytest.mark.integration
-def test_cli_scores_a_model_with_and_without_edge_restoration() -> None:
-    result = _ct_told_at_20_hu("--edge-restore", "0,default,1")
+def test_cli_scores_a_model_with_and_without_edge_restoration(tmp_path: Path) -> None:
+    result = _ct_told_at_20_hu("--edge-restore", "0,default,1", "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    # each amount gives its own output: the rows' scores (PSNR, SSIM, MAE, bias; not the time) all differ
-    # (PSNR alone, at two decimals, can coincide for two nearby amounts)
-    rows = _scores_by_row(result.stdout)
-    assert {"ct e0 (true σ)", "ct (true σ)", "ct e1 (true σ)"} <= set(rows)
-    assert len({rows["ct e0 (true σ)"], rows["ct (true σ)"], rows["ct e1 (true σ)"]}) == 3
+    assert {"ct e0 (true σ)", "ct (true σ)", "ct e1 (true σ)"} <= set(_scores_by_row(result.stdout))
+    # each amount gives its own output: the rows' full-precision scores all differ (the table's rounded
+    # cells can coincide for two nearby amounts)
+    with (tmp_path / "out" / "per_image.csv").open(encoding="utf-8") as handle:
+        scores = {row["method"]: (row["psnr"], row["mae"]) for row in csv.DictReader(handle)}
+    assert len({scores["ct e0 (true σ)"], scores["ct (true σ)"], scores["ct e1 (true σ)"]}) == 3
     bad = _ct_told_at_20_hu("--edge-restore", "some")
     assert bad.exit_code == 2 and "--edge-restore: 'some' is not a number" in bad.output
 
