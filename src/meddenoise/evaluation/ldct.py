@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from meddenoise.evaluation.bench import NOISY, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.benchmark import BenchImage
 from meddenoise.evaluation.scores import Score
 from meddenoise.methods import DenoiserChoice
+
+if TYPE_CHECKING:
+    from meddenoise.metrics.ct import NoisePowerSpectrum
 
 __all__ = [
     "LDCT_CLIP",
@@ -329,28 +332,33 @@ def true_noise_std(noisy: np.ndarray, clean: np.ndarray) -> float:
     return float(diff[mask].std() if mask.sum() > 16 else diff.std())
 
 
-def _nps_measures(
-    error: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float, noise: np.ndarray
-) -> dict[str, float]:
-    """NPS peak and mean frequency of ``error`` in the flat ROIs at ``corners``, its coarse / fine std (HU)
-    and its texture distance to the NPS of the added ``noise`` in the same ROIs."""
-    from meddenoise.metrics.ct import NoisePowerSpectrum, noise_power_spectrum, nps_texture_distance
+def _flat_nps(
+    image: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float
+) -> NoisePowerSpectrum | None:
+    """The NPS of ``image`` (an error or the added noise, HU) in the flat ROIs at ``corners``; None under two ROIs."""
+    from meddenoise.metrics.ct import noise_power_spectrum
 
     if len(corners) < 2:
+        return None
+    rois = [image[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners]
+    return noise_power_spectrum(rois, pixel_mm=pixel_mm)
+
+
+def _nps_measures(
+    error_nps: NoisePowerSpectrum | None, noise_nps: NoisePowerSpectrum | None
+) -> dict[str, float]:
+    """NPS peak and mean frequency of an error, its coarse / fine std (HU) and its texture distance to the
+    added noise's NPS in the same ROIs (:func:`_flat_nps` of each)."""
+    from meddenoise.metrics.ct import nps_texture_distance
+
+    if error_nps is None or noise_nps is None:
         return dict.fromkeys(
             ("nps_peak", "nps_mean", "nps_distance", "nps_coarse_hu", "nps_fine_hu"), math.nan
         )
-
-    def spectrum(image: np.ndarray) -> NoisePowerSpectrum:
-        return noise_power_spectrum(
-            [image[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm
-        )
-
-    error_nps = spectrum(error)
     return {
         "nps_peak": error_nps.peak_frequency,
         "nps_mean": error_nps.mean_frequency,
-        "nps_distance": nps_texture_distance(error_nps, spectrum(noise)),
+        "nps_distance": nps_texture_distance(error_nps, noise_nps),
         "nps_coarse_hu": error_nps.band_std(0.0, NPS_COARSE),
         "nps_fine_hu": error_nps.band_std(NPS_COARSE),
     }
@@ -625,6 +633,11 @@ def ldct_benchmark(
             "blind": [estimate_ct_noise(n) for n in noisy_full],
         }
         dose_rows, outputs = _score_all(runs, images, noisy, sigmas, scores=scores, progress=progress)
+        # the added noise's spectrum, once per slice: every method's error is compared with it
+        noise_nps = [
+            _flat_nps(out - im.pixels, corners, im.pixel_mm)
+            for out, im, corners in zip(outputs[NOISY], images, flat, strict=True)
+        ]
         for row in dose_rows:
             i = int(row["image"])
             im = images[i]
@@ -637,10 +650,7 @@ def ldct_benchmark(
                     "sigma_blind": sigmas["blind"][i],
                     "kernel_cutoff": kernels[i][1],
                     **_nps_measures(
-                        outputs[row["method"]][i] - im.pixels,
-                        flat[i],
-                        im.pixel_mm,
-                        outputs[NOISY][i] - im.pixels,
+                        _flat_nps(outputs[row["method"]][i] - im.pixels, flat[i], im.pixel_mm), noise_nps[i]
                     ),
                 }
             )
