@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from meddenoise.pretrained import PRETRAINED_DIR, get_card, sha256_file
-from meddenoise.pretrained.cards import Quality, read_model_card, write_model_card
+from meddenoise.pretrained.cards import ModelCardData, Quality, read_model_card, write_model_card
 
 SHIPPED = ("ct", "general", "mri", "xray")
+
+
+def _card_text_with_config(card: ModelCardData, folder: Path, **config: Any) -> str:
+    """The Markdown card written to ``folder`` from ``card`` with its training config's ``config`` keys changed."""
+    training = replace(card.training, config={**card.training.config, **config})
+    _, md = write_model_card(replace(card, training=training), folder)
+    return md.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -26,9 +34,7 @@ def test_writing_a_shipped_card_from_its_data_gives_the_same_files(name: str, tm
 def test_the_markdown_quality_table_follows_the_measured_data(tmp_path: Path) -> None:
     card = read_model_card(PRETRAINED_DIR / "ct.json")
     rows = {**card.quality.rows, "model": Quality(psnr=40.123, ssim=0.98765)}
-    changed = type(card)(
-        **{**card.__dict__, "quality": type(card.quality)(**{**card.quality.__dict__, "rows": rows})}
-    )
+    changed = replace(card, quality=replace(card.quality, rows=rows))
     _, md = write_model_card(changed, tmp_path, patch_size=16, torch_threads=4)
     text = md.read_text(encoding="utf-8")
     assert "| **ct** (this model), blind | " in text and "| 40.12 / 0.9877 |" in text
@@ -40,7 +46,7 @@ def test_a_card_keeps_a_flag_architecture_parameter(tmp_path: Path) -> None:
     """A flag (e.g. ffdunet's correlation_input) survives write and read as a bool, not an int."""
     card = read_model_card(PRETRAINED_DIR / "ct.json")
     params = {**card.architecture_params, "correlation_input": True}
-    flagged = type(card)(**{**card.__dict__, "architecture_params": params})
+    flagged = replace(card, architecture_params=params)
     json_path, _ = write_model_card(flagged, tmp_path)
     assert read_model_card(json_path).architecture_params["correlation_input"] is True
 
@@ -51,10 +57,7 @@ def test_the_card_says_how_the_loss_weighted_each_patchs_level(tmp_path: Path) -
     def weighted(power: float) -> str:
         objective = dict(cast(Mapping[str, object], card.training.config["objective"]))
         objective.update(level_weight_power=power, level_weight_floor=0.005)
-        config = {**card.training.config, "objective": objective, "frozen": []}
-        training = type(card.training)(**{**card.training.__dict__, "config": config})
-        _, md = write_model_card(type(card)(**{**card.__dict__, "training": training}), tmp_path / str(power))
-        return md.read_text(encoding="utf-8")
+        return _card_text_with_config(card, tmp_path / str(power), objective=objective, frozen=[])
 
     assert "epochs, Adam, MSE, seed" in weighted(0.0)
     assert "Adam, MSE weighted per patch by max(std, 0.005)^-1.5, seed" in weighted(1.5)
@@ -64,12 +67,7 @@ def test_the_card_says_which_tensors_the_training_kept_frozen(tmp_path: Path) ->
     card = read_model_card(PRETRAINED_DIR / "xray.json")
 
     def with_frozen(names: list[str]) -> str:
-        config = {**card.training.config, "frozen": names}
-        training = type(card.training)(**{**card.training.__dict__, "config": config})
-        _, md = write_model_card(
-            type(card)(**{**card.__dict__, "training": training}), tmp_path / str(len(names))
-        )
-        return md.read_text(encoding="utf-8")
+        return _card_text_with_config(card, tmp_path / str(len(names)), frozen=names)
 
     said = ", 2 tensors kept at their starting values (`frozen`, in the config), seed"
     assert said in with_frozen(["encoders.2.0.weight", "encoders.3.0.conv.weight"])
