@@ -14,7 +14,7 @@ told the true std of the simulated noise (``true_noise_std``). Writes three smal
 * ``ldct-nps.png``: radial NPS (flat fat/soft-tissue 32x32 ROIs) of the simulated noise and of each
   output's error (output - routine dose), in HU^2 mm^2 against cycles/mm.
 * ``ldct-texture.png``: the same slice at 10 % dose: routine, low dose, ``ct`` as shipped, ``ct
-  --texture 0.7`` and BM3D told the true std (centre 128x128, L40/W400), and the NPS of their errors.
+  --texture blend`` and BM3D told the true std (centre 128x128, L40/W400), and the NPS of their errors.
 
 Usage::
 
@@ -44,7 +44,11 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 
 def run(
-    name: str, pixels: np.ndarray, noise_level: str | float, strength: float = 1.0, texture: float = 0.0
+    name: str,
+    pixels: np.ndarray,
+    noise_level: str | float,
+    strength: float = 1.0,
+    texture: float | str | None = None,
 ) -> np.ndarray:
     """``pixels`` (HU) denoised by ``name`` through the pipeline, as ``meddenoise denoise`` does."""
     choice = build_denoiser(name, texture=texture)
@@ -139,26 +143,24 @@ def main() -> None:
 
     tenth = low_dose(0.1)
     tenth_sigma = true_noise_std(tenth, clean)
-    texture_panels = [
-        ("routine dose", clean),
-        ("10 % dose (lowdose-ct)", tenth),
-        ("ct model, blind", run("ct", tenth, "auto")),
-        ("ct, blind, --texture 0.7", run("ct", tenth, "auto", texture=0.7)),
-        (f"BM3D, told {tenth_sigma:.0f} HU", run("bm3d", tenth, tenth_sigma)),
+    texture_panels = [  # (title, NPS legend, image)
+        ("routine dose", "", clean),
+        ("10 % dose (lowdose-ct)", "10 % dose", tenth),
+        ("ct model, blind", "ct", run("ct", tenth, "auto")),
+        ("ct, blind, --texture blend", "ct tblend", run("ct", tenth, "auto", texture="blend")),
+        (f"BM3D, told {tenth_sigma:.0f} HU", "BM3D", run("bm3d", tenth, tenth_sigma)),
     ]
     fig = plt.figure(figsize=(18, 3.4))
-    for k, (title, img) in enumerate(texture_panels):
+    for k, (title, _, img) in enumerate(texture_panels):
         ax = fig.add_subplot(1, 6, k + 1)
         ax.imshow(centre(img, 128), cmap="gray", vmin=-160, vmax=240)  # the mediastinum, larger
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     ax = fig.add_subplot(1, 6, 6)
-    for title, img in texture_panels[1:]:
+    for _, legend, img in texture_panels[1:]:
         error = img - clean
         nps = noise_power_spectrum([error[r : r + 32, c : c + 32] for r, c in corners], pixel_mm=pixel_mm)
-        ax.plot(
-            nps.frequencies, nps.radial, label=f"{title.split(',')[0]}{' t0.7' if 'texture' in title else ''}"
-        )
+        ax.plot(nps.frequencies, nps.radial, label=legend)
     _label_nps(ax, "NPS of the error, 10 % dose")
     fig.tight_layout()
     fig.savefig(OUT / "ldct-texture.png", dpi=72)

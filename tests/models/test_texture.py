@@ -15,14 +15,19 @@ from meddenoise.models.texture import (
     AUTO_TEXTURE_CORRELATION,
     AUTO_TEXTURE_FULL_HU,
     AUTO_TEXTURE_START_HU,
+    BLEND_TEXTURE_AMOUNT,
+    BLEND_TEXTURE_FULL_HU,
+    BLEND_TEXTURE_START_HU,
     TextureKeeping,
     TextureRamp,
     auto_texture_ramp,
+    blend_texture_ramp,
     check_texture,
     correlation_gate,
     keep_texture,
     parse_texture,
     removed_correlation,
+    texture_suffix,
 )
 
 
@@ -201,3 +206,58 @@ def test_auto_asks_the_removed_noise_to_be_correlated() -> None:
     assert TextureRamp(start=0.0, full=0.1, amount=0.5).share(0.2, correlation=-0.5) == 0.5  # no gate asked
     with pytest.raises(ValueError, match="correlations"):
         TextureRamp(start=0.0, full=0.1, amount=0.5, correlation=(0.2, 0.1))
+
+
+def test_a_coarse_share_of_one_is_a_plain_blend_with_the_input() -> None:
+    noisy = _flat(0.02)
+    smooth = ndimage.gaussian_filter(noisy, 3.0)
+    blended = keep_texture(noisy, smooth, 0.4, coarse=1.0)
+    np.testing.assert_allclose(blended, 0.6 * smooth + 0.4 * noisy, atol=1e-6)
+    assert np.array_equal(keep_texture(noisy, smooth, 0.4, coarse=0.0), keep_texture(noisy, smooth, 0.4))
+
+
+def test_the_coarse_share_brings_back_the_coarse_band_only() -> None:
+    noisy = _flat()
+    smooth = ndimage.gaussian_filter(noisy, 3.0)
+    errors = [_error_nps(keep_texture(noisy, smooth, 0.7, coarse=c) - 0.5) for c in (0.0, 0.5, 1.0)]
+    coarse_std = [e.band_std(0, 0.04) for e in errors]
+    assert coarse_std[0] < coarse_std[1] < coarse_std[2]  # more of the coarse part comes back
+    # the fine grain is the same at every coarse share (G(r) holds next to none of it)
+    assert [e.band_std(0.15) for e in errors] == pytest.approx([errors[0].band_std(0.15)] * 3, rel=0.05)
+
+
+def test_a_ramp_hands_its_coarse_share_down() -> None:
+    images = np.stack([_correlated(0.05), _correlated(0.01, 1)])
+    ramp = TextureRamp(start=0.01, full=0.03, amount=0.5, correlation=AUTO_TEXTURE_CORRELATION, coarse=0.6)
+    out = TextureKeeping(_smooth(conditioned=True), ramp).denoise_batch(images, sigma=[0.05, 0.005])
+    smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
+    np.testing.assert_allclose(out[0], keep_texture(images[0], smooth[0], 0.5, coarse=0.6), atol=1e-6)
+    np.testing.assert_allclose(out[1], smooth[1], atol=1e-6)  # under the ramp: nothing at any coarse share
+    with pytest.raises(ValueError, match="coarse share"):
+        TextureRamp(start=0.0, full=0.1, amount=0.5, coarse=1.5)
+    with pytest.raises(ValueError, match="coarse share"):
+        keep_texture(images[0], smooth[0], 0.5, coarse=-0.1)
+
+
+def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels() -> None:
+    ramp = blend_texture_ramp(2048.0)
+    assert ramp.coarse == 1.0 and ramp.correlation == AUTO_TEXTURE_CORRELATION and ramp.setting == "blend"
+    assert ramp.at(BLEND_TEXTURE_START_HU / 2048) == 0.0
+    assert ramp.at(BLEND_TEXTURE_FULL_HU / 2048) == BLEND_TEXTURE_AMOUNT == 0.6
+    assert auto_texture_ramp(2048.0).coarse == 0.0 and auto_texture_ramp(2048.0).setting == "auto"
+    assert [texture_suffix(x) for x in (ramp, auto_texture_ramp(2048.0), "blend", 0.5)] == [
+        " tblend",
+        " tauto",
+        " tblend",
+        " t0.5",
+    ]
+    # through the wrapper: a blend of network and input, the level's share of it
+    images = np.stack([_correlated(0.05), _correlated(0.05, 1)])
+    wrapped = TextureKeeping(_smooth(conditioned=True), blend_texture_ramp(1.0))  # a scale of 1 "HU"
+    out = wrapped.denoise_batch(images, sigma=[40.0, 27.5])  # past the full level; halfway up the ramp
+    smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
+    np.testing.assert_allclose(out[0], 0.4 * smooth[0] + 0.6 * images[0], atol=1e-6)
+    np.testing.assert_allclose(out[1], 0.7 * smooth[1] + 0.3 * images[1], atol=1e-6)
+    assert wrapped.name == "smooth tblend" and wrapped.texture_setting == "blend"
+    with pytest.raises(ValueError, match="window width must be positive"):
+        blend_texture_ramp(0.0)

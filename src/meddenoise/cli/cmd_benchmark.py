@@ -115,7 +115,7 @@ def benchmark(
         typer.Option(
             "--texture",
             help="Noise textures of the models, comma-separated, as `denoise --texture` (0-1; 0 = off; "
-            "'auto'; 'default' = each model's own, ct auto): 'default,0,0.7' puts 'ct', 'ct t0' and "
+            "'auto', 'blend'; 'default' = each model's own, ct auto): 'default,0,0.7' puts 'ct', 'ct t0' and "
             "'ct t0.7' side by side.",
         ),
     ] = "default",

@@ -268,7 +268,9 @@ def build_denoiser(
         put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off). Applied last.
         ``"auto"``: a share that follows the noise level (:func:`~meddenoise.models.texture.auto_texture_ramp`:
         none up to 30 HU, 0.7 from 50 HU, and none where the removed noise is white) for a model whose
-        intensity mapping is a CT window (``ct``); nothing for other models. ``None`` is the model's own: its
+        intensity mapping is a CT window (``ct``); nothing for other models. ``"blend"``: the same kind of
+        ramp over the *whole* removed component, a blend with the input (none up to 20 HU, 0.6 from 35 HU:
+        :func:`~meddenoise.models.texture.blend_texture_ramp`), for the scan's texture at low dose. ``None`` is the model's own: its
         card's ``texture`` for a shipped model (``ct``: ``"auto"``), the card recorded in an exported
         ``.onnx`` file, 0 for a checkpoint. Refused (unless 0 or ``None``) for classical methods.
 
@@ -321,15 +323,24 @@ def build_denoiser(
 
 
 def texture_amount(choice: DenoiserChoice, texture: float | str) -> TextureAmount:
-    """The amount ``texture`` means for ``choice``: a number as is; ``"auto"`` the noise-level ramp in HU of a
-    model on a CT window (its [0, 1] scale spans the window's width), else 0 (no HU scale to read)."""
-    from meddenoise.models.texture import AUTO_TEXTURE, auto_texture_ramp, parse_texture
+    """The amount ``texture`` means for ``choice``: a number as is; ``"auto"`` / ``"blend"`` the noise-level
+    ramp in HU of a model on a CT window (its [0, 1] scale spans the window's width), else 0 (no HU scale to
+    read)."""
+    from meddenoise.models.texture import (
+        AUTO_TEXTURE,
+        BLEND_TEXTURE,
+        auto_texture_ramp,
+        blend_texture_ramp,
+        parse_texture,
+    )
 
     setting = parse_texture(texture, owner=f"{choice.label}: texture")
-    if setting != AUTO_TEXTURE:
+    if setting not in (AUTO_TEXTURE, BLEND_TEXTURE):
         return float(setting)
     spec = choice.intensity
-    return auto_texture_ramp(spec.width) if spec.method == "window" else 0.0
+    if spec.method != "window":
+        return 0.0
+    return auto_texture_ramp(spec.width) if setting == AUTO_TEXTURE else blend_texture_ramp(spec.width)
 
 
 def _own_defaults(choice: DenoiserChoice, kind: MethodKind, name: str) -> tuple[float, float | str]:

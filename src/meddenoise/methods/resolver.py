@@ -54,7 +54,7 @@ class DenoiserResolver:
         0.8, others 0; see :func:`~meddenoise.methods.build_denoiser`). Classical methods ignore it.
     texture
         Share of the fine-grained noise a model removed that is put back, in [0, 1] (0 = off), or ``"auto"``
-        (a share that follows the noise level, for the ``ct`` model; see
+        / ``"blend"`` (a share that follows the noise level, for the ``ct`` model; see
         :func:`~meddenoise.methods.build_denoiser`). ``None``: the model's own (``ct`` ``"auto"``, the others
         0). Classical methods ignore it.
     """

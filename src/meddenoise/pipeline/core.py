@@ -176,7 +176,10 @@ class SliceReport:
         The share of the removed fine-grained noise put back (the denoiser's ``texture``; 0 for none:
         :mod:`meddenoise.models.texture`); with ``texture_auto`` the largest it can be.
     texture_auto
-        Whether that share follows the noise level (``--texture auto``); ``textures`` then holds it per slice.
+        Whether that share follows the noise level (``--texture auto`` or ``blend``); ``textures`` then holds
+        it per slice.
+    texture_setting
+        The word of that rule (``"auto"``, ``"blend"``: the denoiser's ``texture_setting``), for the report.
     textures
         Per slice, the most the noise level allows to be put back (with ``texture_auto``; the denoiser puts
         back less where the removed noise is white; ``None`` for a slice whose level the denoiser estimates
@@ -201,6 +204,7 @@ class SliceReport:
     edge_restore: float = 0.0
     texture: float = 0.0
     texture_auto: bool = False
+    texture_setting: str = "auto"
     textures: list[float | None] = field(default_factory=list)
     tiles: int = 0
     uses_correlation: bool = False
@@ -243,7 +247,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
     ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
     auto up to 0.35``, or ``up to 0-0.7`` over slices, when it follows the noise level: the most the level
-    allows, less where the removed noise is white; ``auto 0`` when the level allows none).
+    allows, less where the removed noise is white; ``auto 0`` when the level allows none; ``blend`` for
+    ``--texture blend``).
     """
     if not reports:
         return ""
@@ -254,7 +259,7 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
         strength += f"; edge restoration {first.edge_restore:g}"
     if first.texture_auto:
         shares = [s for r in reports for s in r.textures if s is not None]
-        strength += "; noise texture auto"
+        strength += f"; noise texture {first.texture_setting}"
         if shares:  # the most each slice whose level it gave can get: the gate may put back less
             low, high = min(shares), max(shares)
             span = f"{low:.2g}" + ("" if f"{low:.2g}" == f"{high:.2g}" else f"-{high:.2g}")
@@ -427,6 +432,7 @@ def _new_report(
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
         texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
         texture_auto=bool(getattr(denoiser, "texture_auto", False)),
+        texture_setting=str(getattr(denoiser, "texture_setting", "auto")),
         uses_correlation=takes_noise_correlation(denoiser),
         correlation_source="estimated" if options.noise_correlation == "auto" else "given",
     )
