@@ -182,3 +182,19 @@ def test_evaluate_scores_the_ct_measures_in_hu(png_folder, tmp_path):
     refused = runner.invoke(app, ["evaluate", "--data", str(png_folder), "--metrics", "hu_bias_soft",
                                   "--methods", "median", "--no-progress"])  # fmt: skip
     assert refused.exit_code == 2 and "need CT images in HU" in refused.output
+
+
+@pytest.mark.integration
+def test_evaluate_scores_the_noise_texture_against_the_added_noise(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    ct = get_testdata_file("CT_small.dcm")
+    args = ["evaluate", "--data", ct, "--methods", "median", "--noise", "gaussian(sigma=0.01)",
+            "--metrics", "nps_texture_distance,nps_peak_shift", "--out", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "left out" not in result.output, result.output
+    rows = json.loads((tmp_path / "r" / "evaluation.json").read_text())["summary"]
+    distance = {r["method"]: r["mean"] for r in rows if r["metric"] == "nps_texture_distance"}
+    # the input's error is the added noise itself; a 3x3 median leaves a blotchier, different texture
+    assert distance["noisy"] == pytest.approx(0.0, abs=1e-9)
+    assert distance["median"] > 0.1

@@ -13,6 +13,8 @@ from meddenoise.metrics import HIGHER_IS_BETTER, METRICS
 from meddenoise.metrics.ct import (
     edge_gradient_ratio,
     edge_mtf,
+    error_nps_peak_shift,
+    error_texture_distance,
     flat_rois,
     hu_bias,
     noise_power_spectrum,
@@ -232,3 +234,67 @@ def test_flat_rois_stay_inside_the_band() -> None:
     assert rois and all((ref[r : r + 16, c : c + 16] < 300).all() for r, c in rois)
     assert all((ref[r : r + 16, c : c + 16] > -200).all() for r, c in rois)
     assert len(flat_rois(ref, size=16, limit=2)) == 2
+
+
+def _kernel_noise(shape: tuple[int, int], std: float, seed: int = 0) -> np.ndarray:
+    """Noise like a CT kernel's: white noise blurred by a Gaussian of 1 px, scaled to ``std`` HU."""
+    blurred = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=shape), 1.0)
+    return std * blurred / blurred.std()
+
+
+def test_error_texture_is_compared_with_the_added_noise_in_flat_tissue() -> None:
+    ref = _phantom()
+    noise = _kernel_noise(ref.shape, 20.0)
+    noisy = ref + noise
+    assert len(flat_rois(ref)) >= 2
+    # the input itself, and any share of its noise: the added noise's texture exactly, peak unmoved
+    for output in (noisy, ref + 0.4 * noise):
+        assert error_texture_distance(output, ref, noisy) == pytest.approx(0.0, abs=1e-9)
+        assert error_nps_peak_shift(output, ref, noisy) == pytest.approx(0.0)
+    # a blotchy residual (the noise blurred by 2 px): far from the noise's texture, its peak lower
+    blotchy = ref + ndimage.gaussian_filter(noise, 2.0)
+    assert error_texture_distance(blotchy, ref, noisy) > 0.3
+    assert error_nps_peak_shift(blotchy, ref, noisy) < 0
+    # only the fine grain left (the noise minus its 1.5-px low-pass): the peak moves up
+    grainy = ref + noise - ndimage.gaussian_filter(noise, 1.5)
+    assert error_nps_peak_shift(grainy, ref, noisy) > 0
+    # half of each: between the two
+    assert (
+        0.0
+        < error_texture_distance(ref + 0.5 * noise + 0.5 * ndimage.gaussian_filter(noise, 2.0), ref, noisy)
+        < error_texture_distance(blotchy, ref, noisy)
+    )
+
+
+def test_error_texture_without_error_or_flat_tissue_is_nan() -> None:
+    ref = _phantom()
+    noisy = ref + _kernel_noise(ref.shape, 20.0)
+    assert math.isnan(error_texture_distance(ref, ref, noisy))  # a perfect output leaves no noise
+    assert math.isnan(error_nps_peak_shift(ref, ref, noisy))
+    air = np.full((128, 128), -1000.0)
+    assert math.isnan(error_texture_distance(air + 5.0, air, air + 10.0))  # no fat or soft tissue
+    with pytest.raises(ValueError, match="noisy image"):
+        error_texture_distance(noisy, ref, noisy[:64])
+
+
+def test_the_noise_texture_metrics_read_the_noisy_input_in_hu() -> None:
+    from meddenoise.evaluation import Score, score_images
+
+    ref = _phantom()
+    noise = _kernel_noise(ref.shape, 20.0, seed=1)
+    blotchy_hu = ref + ndimage.gaussian_filter(noise, 2.0)
+    low, high = -1024.0, 3071.0
+
+    def unit(hu: np.ndarray) -> np.ndarray:
+        return ((hu - low) / (high - low)).astype(np.float32)
+
+    scores = [Score(name, to_units=(low, high)) for name in ("nps_texture_distance", "nps_peak_shift")]
+    values = score_images(unit(ref), unit(blotchy_hu), scores, noisy=unit(ref + noise))
+    # the same as in HU directly (the noisy input mapped like the pair; float32 rounding aside)
+    assert values["nps_texture_distance"][0] == pytest.approx(
+        error_texture_distance(blotchy_hu, ref, ref + noise), abs=1e-3
+    )
+    assert values["nps_peak_shift"][0] == pytest.approx(error_nps_peak_shift(blotchy_hu, ref, ref + noise))
+    assert not HIGHER_IS_BETTER["nps_texture_distance"] and "nps_peak_shift" in METRICS
+    with pytest.raises(ValueError, match="give the noisy input"):
+        score_images(unit(ref), unit(blotchy_hu), scores)

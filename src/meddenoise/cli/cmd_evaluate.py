@@ -18,14 +18,16 @@ def _split(text: str) -> list[str]:
 def _usable_metrics(names: list[str], image: np.ndarray, data_range: float) -> list[str]:
     """The metrics that can score images like ``image``; each other one is said in one line and left
     out (e.g. MS-SSIM needs 176x176 pixels), so that it does not abort the whole evaluation."""
-    from meddenoise.metrics import get_metric
+    from meddenoise.metrics import NOISY_INPUT_METRICS, get_metric
 
     usable = []
     for name in names:
         metric = get_metric(name)  # an unknown name is an error, not a metric to leave out
         if name != "lpips":  # LPIPS takes any size; probing it would load its network
+            # the noise-texture metrics also read the input (here the image itself)
+            probe = {"noisy": image} if name.strip().lower() in NOISY_INPUT_METRICS else {}
             try:
-                metric(image, image, data_range=data_range)
+                metric(image, image, data_range=data_range, **probe)
             except ValueError as exc:
                 typer.echo(f"warning: metric {name} left out: {' '.join(str(exc).split())}", err=True)
                 continue
@@ -71,7 +73,9 @@ def evaluate(
         str,
         typer.Option(
             help="Comma-separated metrics: {metrics} (hu_bias_soft, hu_bias_soft_core, hu_bias_fat, "
-            "gradient_ratio and residual_structure are CT measures, scored in HU: CT inputs only)."
+            "gradient_ratio, residual_structure, nps_texture_distance and nps_peak_shift are CT measures, "
+            "scored in HU: CT inputs only; the last two compare the error's noise texture with the added "
+            "noise's in flat tissue)."
         ),
     ] = "ssim,psnr",
     size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,

@@ -481,7 +481,8 @@ def evaluate(
     def score(i: int, method: str, output: np.ndarray, seconds: float) -> dict[str, Any]:
         row: dict[str, Any] = {"image": i, "name": names[i], "method": method}
         for spec in scores:
-            row[spec.name] = spec(output, clean[i], None if per_image_masks is None else per_image_masks[i])
+            mask = None if per_image_masks is None else per_image_masks[i]
+            row[spec.name] = spec(output, clean[i], mask, noisy=noisy_images[i])
         row["seconds"] = seconds
         if keep_outputs:
             kept.setdefault(method, [np.empty(0, np.float32)] * len(clean))[i] = output

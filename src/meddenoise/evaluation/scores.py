@@ -127,22 +127,46 @@ class Score:
 
         return HIGHER_IS_BETTER.get(self.metric, self.metric != BIAS)
 
-    def __call__(self, estimate: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
-        """The score of one image pair (a masked score needs the pair's ``mask``; others ignore it)."""
-        from meddenoise.metrics import get_metric, mae, mse, psnr, ssim
+    def __call__(
+        self,
+        estimate: np.ndarray,
+        clean: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        noisy: np.ndarray | None = None,
+    ) -> float:
+        """The score of one image pair (a masked score needs the pair's ``mask``; others ignore it).
+
+        ``noisy`` is the input the estimate was made from: the metrics of
+        :data:`~meddenoise.metrics.NOISY_INPUT_METRICS` (the error's noise texture against the added noise)
+        need it, the others ignore it. It goes through the same unit mapping and clipping as the pair.
+        """
+        from meddenoise.metrics import NOISY_INPUT_METRICS, get_metric, mae, mse, psnr, ssim
 
         if not self.masked:
             mask = None
         elif mask is None:
             raise ValueError(f"score {self.name} is masked: give the images' masks")
+        needs_noisy = self.metric in NOISY_INPUT_METRICS
+        if needs_noisy and noisy is None:
+            raise ValueError(
+                f"score {self.name} compares the error with the added noise: give the noisy input"
+            )
         if self.to_units is not None:
             low, width = float(self.to_units[0]), float(self.to_units[1]) - float(self.to_units[0])
             estimate = low + width * np.asarray(estimate, dtype=np.float64)
             clean = low + width * np.asarray(clean, dtype=np.float64)
+            if needs_noisy:
+                noisy = low + width * np.asarray(noisy, dtype=np.float64)
         if self.clip is not None:
             low, high = float(self.clip[0]), float(self.clip[1])
             estimate = np.clip(np.asarray(estimate, dtype=np.float64), low, high)
             clean = np.clip(np.asarray(clean, dtype=np.float64), low, high)
+            if needs_noisy:
+                noisy = np.clip(np.asarray(noisy, dtype=np.float64), low, high)
+        if needs_noisy:
+            metric = NOISY_INPUT_METRICS[self.metric]
+            return float(metric(estimate, clean, noisy=noisy, data_range=self.data_range))
         if self.metric == BIAS:
             diff = np.asarray(estimate, dtype=np.float64) - np.asarray(clean, dtype=np.float64)
             if mask is not None:
@@ -239,26 +263,33 @@ def score_images(
     scores: Sequence[str | Score],
     *,
     masks: Masks | None = None,
+    noisy: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> Mapping[str, np.ndarray]:
     """Per-image values (float64, one per image) of every score, keyed by score name.
 
     ``clean`` and ``estimate`` are batches ``(N, H, W)`` (or one 2D image, or equal-length sequences of
     2D images) in the same order. Names in ``scores`` use ``data_range=1`` and the metric's default window.
     ``masks`` (one per image, or a :class:`~meddenoise.metrics.masks.MaskRule` applied to each clean
-    image) is used by the masked scores, which need it.
+    image) is used by the masked scores, which need it; ``noisy`` (the inputs, same order) by the scores
+    that compare the error with the added noise (:data:`~meddenoise.metrics.NOISY_INPUT_METRICS`).
     """
     specs = as_scores(scores)
     a = _image_list(estimate)
     b = _image_list(clean)
     if len(a) != len(b):
         raise ValueError(f"{len(a)} estimates for {len(b)} clean images")
+    inputs: list[np.ndarray | None] = [None] * len(b) if noisy is None else list(_image_list(noisy))
+    if len(inputs) != len(b):
+        raise ValueError(f"{len(inputs)} noisy inputs for {len(b)} clean images")
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x.shape != y.shape or x.ndim != 2:
             raise ValueError(f"image {i}: estimate {x.shape} and clean {y.shape} must be the same 2D shape")
     per_image = resolve_masks(masks, b) if any(s.masked for s in specs) else None
     inside: list[np.ndarray | None] = list(per_image) if per_image is not None else [None] * len(b)
     return {
-        s.name: np.array([s(x, y, m) for x, y, m in zip(a, b, inside, strict=True)], dtype=np.float64)
+        s.name: np.array(
+            [s(x, y, m, noisy=n) for x, y, m, n in zip(a, b, inside, inputs, strict=True)], dtype=np.float64
+        )
         for s in specs
     }
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from meddenoise.metrics.ct import CT_METRICS
+from meddenoise.metrics.ct import CT_METRICS, NOISY_INPUT_METRICS
 from meddenoise.metrics.pixel import mae, mse, psnr
 from meddenoise.metrics.structural import MS_SSIM_WEIGHTS, ms_ssim, ssim
 
@@ -25,6 +25,7 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
     "MS_SSIM_WEIGHTS",
+    "NOISY_INPUT_METRICS",
     "Metric",
     "get_metric",
     "lpips_available",

@@ -48,7 +48,7 @@ data_range)`` with both images **in HU** (``data_range`` is unused; it keeps the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,12 +56,15 @@ from scipy import ndimage
 
 __all__ = [
     "CT_METRICS",
+    "NOISY_INPUT_METRICS",
     "TISSUE_BANDS",
     "EdgeMTF",
     "Faithfulness",
     "NoisePowerSpectrum",
     "edge_gradient_ratio",
     "edge_mtf",
+    "error_nps_peak_shift",
+    "error_texture_distance",
     "flat_rois",
     "gradient_ratio_metric",
     "hu_bias",
@@ -455,6 +458,53 @@ def residual_structure(output: np.ndarray, reference: np.ndarray) -> float:
     return float(np.corrcoef(e, g)[0, 1])
 
 
+def _error_and_noise_nps(
+    output: np.ndarray, reference: np.ndarray, noisy: np.ndarray, owner: str
+) -> tuple[NoisePowerSpectrum, NoisePowerSpectrum] | None:
+    """The NPS of the error ``output - reference`` and of the added noise ``noisy - reference`` in the same
+    flat 32x32 ROIs of the reference (HU; :func:`flat_rois`); None when it has fewer than two."""
+    out, ref = _pair(output, reference, owner)
+    noise = _as_float(noisy, owner)
+    if noise.shape != ref.shape:
+        raise ValueError(f"{owner}: noisy image {noise.shape} and reference {ref.shape} must be one shape")
+    corners = flat_rois(ref)
+    if len(corners) < 2:
+        return None
+
+    def spectrum(image: np.ndarray) -> NoisePowerSpectrum:
+        return noise_power_spectrum([image[r : r + 32, c : c + 32] for r, c in corners])
+
+    return spectrum(out - ref), spectrum(noise - ref)
+
+
+def error_texture_distance(output: np.ndarray, reference: np.ndarray, noisy: np.ndarray) -> float:
+    """:func:`nps_texture_distance` of the error ``output - reference`` against the added noise ``noisy -
+    reference``, in the reference's flat fat / soft-tissue ROIs (HU images).
+
+    0 when the noise a denoiser leaves has the added noise's texture (at any level: a share of it), towards
+    1 for a changed ("plastic") texture; NaN with fewer than two flat 32x32 ROIs or no error at all. Pixel
+    size does not matter (both spectra share their frequency bins).
+    """
+    spectra = _error_and_noise_nps(output, reference, noisy, "error_texture_distance")
+    return math.nan if spectra is None else nps_texture_distance(*spectra)
+
+
+def error_nps_peak_shift(output: np.ndarray, reference: np.ndarray, noisy: np.ndarray) -> float:
+    """Relative shift of the error's NPS peak from the added noise's, ``peak_error / peak_noise - 1``, in the
+    reference's flat ROIs (HU images): 0 = the noise's own peak, negative = coarser (the blotchy, "plastic"
+    look of MSE denoisers), positive = finer. NaN without two flat ROIs or without error / noise power.
+    The peak moves in steps of one radial bin (``1 / 32`` of the sampling rate), and white noise has no
+    peak to speak of (its NPS is flat, its argmax a matter of chance): for CT noise, which a reconstruction
+    kernel shapes; :func:`error_texture_distance` is the steadier figure."""
+    spectra = _error_and_noise_nps(output, reference, noisy, "error_nps_peak_shift")
+    if spectra is None:
+        return math.nan
+    error, noise = spectra
+    if not (error.variance > 0 and noise.variance > 0 and noise.peak_frequency > 0):
+        return math.nan
+    return float(error.peak_frequency / noise.peak_frequency - 1.0)
+
+
 # Metric-signature wrappers (output, reference, *, data_range): HU images; data_range is unused.
 
 
@@ -483,6 +533,26 @@ def residual_structure_metric(x: np.ndarray, y: np.ndarray, *, data_range: float
     return residual_structure(x, y)
 
 
+def _needs_noisy(noisy: np.ndarray | None, name: str) -> np.ndarray:
+    if noisy is None:
+        raise ValueError(f"{name} compares the error with the added noise: give the noisy input too")
+    return noisy
+
+
+def nps_texture_distance_metric(
+    x: np.ndarray, y: np.ndarray, *, noisy: np.ndarray | None = None, data_range: float = 1.0
+) -> float:
+    """:func:`error_texture_distance` of ``x`` (output) against ``y`` (clean), ``noisy`` the input, all in HU."""
+    return error_texture_distance(x, y, _needs_noisy(noisy, "nps_texture_distance"))
+
+
+def nps_peak_shift_metric(
+    x: np.ndarray, y: np.ndarray, *, noisy: np.ndarray | None = None, data_range: float = 1.0
+) -> float:
+    """:func:`error_nps_peak_shift` of ``x`` (output) against ``y`` (clean), ``noisy`` the input, all in HU."""
+    return error_nps_peak_shift(x, y, _needs_noisy(noisy, "nps_peak_shift"))
+
+
 #: CT metric name -> (function, higher is better); registered in :data:`meddenoise.metrics.METRICS`.
 CT_METRICS = {
     "hu_bias_soft": (hu_bias_soft, False),
@@ -490,6 +560,14 @@ CT_METRICS = {
     "hu_bias_fat": (hu_bias_fat, False),
     "gradient_ratio": (gradient_ratio_metric, True),
     "residual_structure": (residual_structure_metric, False),
+    "nps_texture_distance": (nps_texture_distance_metric, False),
+    "nps_peak_shift": (nps_peak_shift_metric, False),
+}
+#: The CT metrics that also read the noisy input (``fn(x, y, *, noisy, data_range)``): they compare the error
+#: with the added noise.
+NOISY_INPUT_METRICS: dict[str, Callable[..., float]] = {
+    "nps_texture_distance": nps_texture_distance_metric,
+    "nps_peak_shift": nps_peak_shift_metric,
 }
 
 
