@@ -190,11 +190,11 @@ def test_evaluate_scores_the_noise_texture_against_the_added_noise(tmp_path):
 
     ct = get_testdata_file("CT_small.dcm")
     args = ["evaluate", "--data", ct, "--methods", "median", "--noise", "gaussian(sigma=0.01)",
-            "--metrics", "nps_texture_distance,nps_peak_shift", "--out", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
+            "--metrics", "nps_distance,nps_peak_shift", "--out", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "left out" not in result.output, result.output
     rows = json.loads((tmp_path / "r" / "evaluation.json").read_text())["summary"]
-    distance = {r["method"]: r["mean"] for r in rows if r["metric"] == "nps_texture_distance"}
+    distance = {r["method"]: r["mean"] for r in rows if r["metric"] == "nps_distance"}
     # the input's error is the added noise itself; a 3x3 median leaves a blotchier, different texture
     assert distance["noisy"] == pytest.approx(0.0, abs=1e-9)
     assert distance["median"] > 0.1

@@ -288,13 +288,13 @@ def test_the_noise_texture_metrics_read_the_noisy_input_in_hu() -> None:
     def unit(hu: np.ndarray) -> np.ndarray:
         return ((hu - low) / (high - low)).astype(np.float32)
 
-    scores = [Score(name, to_units=(low, high)) for name in ("nps_texture_distance", "nps_peak_shift")]
+    scores = [Score(name, to_units=(low, high)) for name in ("nps_distance", "nps_peak_shift")]
     values = score_images(unit(ref), unit(blotchy_hu), scores, noisy=unit(ref + noise))
     # the same as in HU directly (the noisy input mapped like the pair; float32 rounding aside)
-    assert values["nps_texture_distance"][0] == pytest.approx(
+    assert values["nps_distance"][0] == pytest.approx(
         error_texture_distance(blotchy_hu, ref, ref + noise), abs=1e-3
     )
     assert values["nps_peak_shift"][0] == pytest.approx(error_nps_peak_shift(blotchy_hu, ref, ref + noise))
-    assert not HIGHER_IS_BETTER["nps_texture_distance"] and "nps_peak_shift" in METRICS
+    assert not HIGHER_IS_BETTER["nps_distance"] and "nps_peak_shift" in METRICS
     with pytest.raises(ValueError, match="give the noisy input"):
         score_images(unit(ref), unit(blotchy_hu), scores)

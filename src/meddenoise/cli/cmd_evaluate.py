@@ -72,10 +72,8 @@ def evaluate(
     metrics: Annotated[
         str,
         typer.Option(
-            help="Comma-separated metrics: {metrics} (hu_bias_soft, hu_bias_soft_core, hu_bias_fat, "
-            "gradient_ratio, residual_structure, nps_texture_distance and nps_peak_shift are CT measures, "
-            "scored in HU: CT inputs only; the last two compare the error's noise texture with the added "
-            "noise's in flat tissue)."
+            help="Comma-separated metrics: {metrics} (hu_bias_*, gradient_ratio, residual_structure "
+            "and nps_* are CT measures in HU: CT inputs only; docs/ct-quality.md)."
         ),
     ] = "ssim,psnr",
     size: Annotated[int | None, typer.Option(help="Resize images to SIZE x SIZE (area averaging).")] = None,

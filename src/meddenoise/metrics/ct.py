@@ -87,6 +87,8 @@ EDGE_FRACTION = 0.05
 #: Erosion (px) of the tissue mask of ``hu_bias_soft_core``: about 4 mm at 0.7 mm pixels, past the reach of
 #: a blurred border.
 CORE_ERODE = 6
+#: Side (px) of the flat ROIs in which the noise-texture metrics compare the error's NPS with the noise's.
+TEXTURE_ROI = 32
 _BODY_HU = -500.0
 
 
@@ -462,17 +464,17 @@ def _error_and_noise_nps(
     output: np.ndarray, reference: np.ndarray, noisy: np.ndarray, owner: str
 ) -> tuple[NoisePowerSpectrum, NoisePowerSpectrum] | None:
     """The NPS of the error ``output - reference`` and of the added noise ``noisy - reference`` in the same
-    flat 32x32 ROIs of the reference (HU; :func:`flat_rois`); None when it has fewer than two."""
+    flat :data:`TEXTURE_ROI`-px ROIs of the reference (HU; :func:`flat_rois`); None when it has fewer than two."""
     out, ref = _pair(output, reference, owner)
     noise = _as_float(noisy, owner)
     if noise.shape != ref.shape:
         raise ValueError(f"{owner}: noisy image {noise.shape} and reference {ref.shape} must be one shape")
-    corners = flat_rois(ref)
+    corners = flat_rois(ref, size=TEXTURE_ROI)
     if len(corners) < 2:
         return None
 
     def spectrum(image: np.ndarray) -> NoisePowerSpectrum:
-        return noise_power_spectrum([image[r : r + 32, c : c + 32] for r, c in corners])
+        return noise_power_spectrum([image[r : r + TEXTURE_ROI, c : c + TEXTURE_ROI] for r, c in corners])
 
     return spectrum(out - ref), spectrum(noise - ref)
 
@@ -539,11 +541,11 @@ def _needs_noisy(noisy: np.ndarray | None, name: str) -> np.ndarray:
     return noisy
 
 
-def nps_texture_distance_metric(
+def nps_distance_metric(
     x: np.ndarray, y: np.ndarray, *, noisy: np.ndarray | None = None, data_range: float = 1.0
 ) -> float:
     """:func:`error_texture_distance` of ``x`` (output) against ``y`` (clean), ``noisy`` the input, all in HU."""
-    return error_texture_distance(x, y, _needs_noisy(noisy, "nps_texture_distance"))
+    return error_texture_distance(x, y, _needs_noisy(noisy, "nps_distance"))
 
 
 def nps_peak_shift_metric(
@@ -560,13 +562,13 @@ CT_METRICS = {
     "hu_bias_fat": (hu_bias_fat, False),
     "gradient_ratio": (gradient_ratio_metric, True),
     "residual_structure": (residual_structure_metric, False),
-    "nps_texture_distance": (nps_texture_distance_metric, False),
+    "nps_distance": (nps_distance_metric, False),
     "nps_peak_shift": (nps_peak_shift_metric, False),
 }
 #: The CT metrics that also read the noisy input (``fn(x, y, *, noisy, data_range)``): they compare the error
 #: with the added noise.
 NOISY_INPUT_METRICS: dict[str, Callable[..., float]] = {
-    "nps_texture_distance": nps_texture_distance_metric,
+    "nps_distance": nps_distance_metric,
     "nps_peak_shift": nps_peak_shift_metric,
 }
 
