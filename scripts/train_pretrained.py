@@ -299,13 +299,28 @@ def write_held_apart(out: Path) -> list[Path]:
     These are the files its card and docs/low-dose-ct.md were measured on (``HELD_OUT_CT`` there): symbolic
     links, so that no image leaves the data folder. ``out`` must not exist yet (nothing is overwritten).
     """
-    folder = _ct_folder("the CT held-apart slices need")
+    return _link_ct_slices(out, "held-apart")
+
+
+def write_training_slices(out: Path) -> list[Path]:
+    """Link the first slice of each of the ``ct`` model's training patients into the new folder ``out``.
+
+    What the ``ct`` model's texture settings were chosen on (``TRAIN_CT`` in docs/low-dose-ct.md,
+    ``scripts/calibrate_texture_ramp.py``): never a held-apart patient. Symbolic links, as
+    :func:`write_held_apart`.
+    """
+    return _link_ct_slices(out, "training")
+
+
+def _link_ct_slices(out: Path, part: str) -> list[Path]:
+    """Link the first slice of each ``part`` (``"training"`` or ``"held-apart"``) patient into ``out``."""
+    folder = _ct_folder(f"the CT {part} slices need")
     if out.exists():
-        raise SystemExit(f"{out}: already exists; give a new folder for the held-apart slices")
+        raise SystemExit(f"{out}: already exists; give a new folder for the {part} slices")
     files, groups, split = _ct_split(folder)
     out.mkdir(parents=True)
     links = []
-    for idx in _first_of_each_patient(groups, split.test):
+    for idx in _first_of_each_patient(groups, split.train if part == "training" else split.test):
         link = out / files[idx].name
         link.symlink_to(files[idx].resolve())
         links.append(link)
@@ -1083,6 +1098,14 @@ def main(argv: list[str] | None = None) -> int:
         "on) into the new folder DIR, for the benchmark commands of docs/low-dose-ct.md and docs/denoise.md",
     )
     parser.add_argument(
+        "--write-training-slices",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="train nothing: link the first CT slice of each of the ct model's training patients into the new "
+        "folder DIR (what its texture settings were chosen on: scripts/calibrate_texture_ramp.py)",
+    )
+    parser.add_argument(
         "--cards-only",
         action="store_true",
         help="train nothing: measure the shipped weights with the benchmark and rewrite their cards "
@@ -1115,6 +1138,14 @@ def main(argv: list[str] | None = None) -> int:
         links = write_held_apart(args.write_held_apart)
         print(
             f"linked the ct model's {len(links)} held-apart slices into {args.write_held_apart}", flush=True
+        )
+        return 0
+    if args.write_training_slices is not None:
+        links = write_training_slices(args.write_training_slices)
+        print(
+            f"linked the first slice of the ct model's {len(links)} training patients into "
+            f"{args.write_training_slices}",
+            flush=True,
         )
         return 0
     if args.retime_cards:

@@ -47,9 +47,9 @@ texture of soft kernels, whose noise sits at the frequencies ``G`` keeps; the wh
 three values were chosen on the ``ct`` model's training slices (21 TCGA-LUAD patients, one slice each,
 none held apart; the LDCT protocol at 25 % and 10 % dose, blind, seed 1000): of 42 ramps, the one with the
 best PSNR whose texture distance is at or under BM3D's (told the true std) at both doses and that keeps
-30 % of the routine scans' noise removed. On the held-apart CT it brings the texture much closer than
-``auto`` for about 0.7-1 dB, but removes less noise on noisy routine scans, so it is not the default
-(``docs/low-dose-ct.md``, "`--texture blend`").
+30 % of the routine scans' noise removed (``scripts/calibrate_texture_ramp.py``). On the held-apart CT
+it brings the texture much closer than ``auto`` for about 0.7-1 dB, but removes less noise on noisy routine
+scans, so it is not the default (``docs/low-dose-ct.md``, "`--texture blend`").
 """
 
 from __future__ import annotations

@@ -1,0 +1,206 @@
+"""Choose a noise-texture ramp of the ``ct`` model on its training slices (how ``--texture blend`` was chosen).
+
+Runs the LDCT protocol (``meddenoise.evaluation.ldct``, blind, its matched kernel) on a folder of CT
+slices the model was trained on (``scripts/train_pretrained.py --write-training-slices DIR``: never a
+held-apart patient) for ``ct`` without texture, its default, BM3D told the true std, and each candidate
+ramp: a share ``amount`` of the removed component put back, ``coarse`` of its coarse part with it (1 = the
+whole component, a blend with the input), from none at ``start`` HU to all of it at ``full`` HU, with
+``auto``'s correlation gate. The network runs once per slice and dose; the candidates reuse its output.
+
+The rule, fixed before any held-apart scan is scored: of the candidates whose texture distance is at or
+under BM3D's at every dose and that still remove at least ``--routine-min`` of the routine scans'
+flat-tissue noise, the one with the best PSNR at the last dose. Prints the table and the choice; writes
+the protocol's files (``per_image.csv``, ``routine.csv``, ...) under ``--out``.
+
+Usage::
+
+    .venv/bin/python scripts/train_pretrained.py --write-training-slices TRAIN_CT
+    .venv/bin/python scripts/calibrate_texture_ramp.py --data TRAIN_CT --out runs/texture-ramp
+        [--ramps 0.6:1:20:35,0.7:0:30:50,...] [--bm3d runs/texture-ramp-bm3d] [--seed 1000]
+
+BM3D takes ~12 s per slice and dose (~8 min for 21 slices at two doses, one core); ``--bm3d DIR`` reuses
+the ``per_image.csv`` of an earlier run's BM3D folder (the script writes it to ``OUT-bm3d``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import meddenoise.evaluation.ldct as ldct
+from meddenoise.evaluation.benchmark import benchmark_choices
+from meddenoise.methods import DenoiserChoice
+from meddenoise.methods.factory import split_texture, with_texture
+from meddenoise.models.denoiser import BatchDenoiser
+from meddenoise.models.texture import auto_texture_ramp
+
+#: The 41 ramps tried for ``--texture blend`` (amount:coarse:start HU:full HU), beside the default's.
+DEFAULT_RAMPS = ",".join(
+    [
+        *(f"{a}:1:30:50" for a in (0.5, 0.6, 0.7, 0.8)),
+        *(f"{a}:0.5:30:50" for a in (0.6, 0.7, 0.8, 0.9, 1)),
+        *(f"{a}:0:30:50" for a in (0.8, 0.9, 1)),
+        *(f"{a}:0.25:30:50" for a in (0.8, 0.9, 1)),
+        *(
+            f"{a}:1:{start}:{start + rise}"
+            for start in (15, 20, 25, 30)
+            for rise in (15, 25)
+            for a in (0.6, 0.7, 0.8)
+        ),
+        "0.9:0.5:20:40",
+        "0.9:0.5:25:50",
+    ]
+)
+
+
+class ReusedOutput(BatchDenoiser):
+    """``inner``, run once per distinct batch and noise level: the candidates share the network's output."""
+
+    def __init__(self, inner: BatchDenoiser) -> None:
+        self.inner, self.name, self.uses_sigma = inner, inner.name, inner.uses_sigma
+        self._outputs: dict[tuple[str, tuple[float, ...] | None], np.ndarray] = {}
+
+    def batch_and_levels(
+        self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.inner.batch_and_levels(images, sigma)
+
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        batch = np.ascontiguousarray(images, dtype=np.float32)
+        levels = None if sigma is None else tuple(np.ravel(np.asarray(sigma, np.float64)).tolist())
+        key = (hashlib.sha1(batch.tobytes()).hexdigest(), levels)
+        if key not in self._outputs:
+            self._outputs[key] = self.inner.denoise_batch(batch, sigma=sigma)
+        return self._outputs[key].copy()
+
+
+def _blind_only(runs: dict[str, tuple[str, DenoiserChoice]]) -> dict[str, tuple[str, DenoiserChoice]]:
+    return {label: run for label, run in runs.items() if run[0] != "told"}
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _patient_means(rows: Iterable[dict[str, str]], column: str) -> dict[str, float]:
+    """Mean over each patient's slices, then over patients, per method (the protocol's summary)."""
+    per_patient: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        per_patient[row["method"]][row["patient"]].append(float(row[column]))
+    return {
+        method: float(np.mean([np.mean(values) for values in patients.values()]))
+        for method, patients in per_patient.items()
+    }
+
+
+def ramp_choices(specs: str) -> dict[str, DenoiserChoice]:
+    """``ct`` without texture, as shipped, and one choice per ``amount:coarse:start:full`` of ``specs``."""
+    ((_, shipped),) = benchmark_choices(["ct"], classical=()).items()
+    base, _ = split_texture(shipped)
+    if not isinstance(base.denoiser, BatchDenoiser):
+        raise SystemExit("the ct model is not a network here (an ONNX back end?)")
+    reused = replace(base, denoiser=ReusedOutput(base.denoiser))
+    width = base.intensity.width
+    auto = auto_texture_ramp(width)
+    choices = {"ct t0": reused, "ct (default)": with_texture(reused, auto, label=False)}
+    for spec in specs.split(","):
+        amount, coarse, start, full = (float(v) for v in spec.split(":"))
+        ramp = replace(auto, amount=amount, coarse=coarse, start=start / width, full=full / width)
+        choices[f"ct {amount:g} coarse {coarse:g} {start:g}-{full:g} HU"] = with_texture(
+            reused, ramp, label=False
+        )
+    return choices
+
+
+def _markdown(columns: Sequence[str], table: dict[str, list[object]]) -> str:
+    """``table`` (row name -> cells) as a Markdown table, numbers to 3 decimals."""
+
+    def cell(value: object) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| ramp | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cell(v) for v in cells) + " |" for name, cells in table.items()]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, required=True, help="CT slices the ct model was trained on")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ramps", default=DEFAULT_RAMPS, help="amount:coarse:start:full, comma-separated")
+    parser.add_argument("--bm3d", type=Path, default=None, help="reuse this earlier BM3D run folder")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--routine-min", type=float, default=0.30)
+    parser.add_argument("--summarize", action="store_true", help="run nothing: judge the files under --out")
+    args = parser.parse_args()
+
+    bm3d_folder = args.bm3d or args.out.with_name(args.out.name + "-bm3d")
+    if not args.summarize:
+        images = [im for path in sorted(args.data.iterdir()) for im in ldct.load_ldct_images(path)]
+        full_runs = ldct._runs
+        ldct._runs = lambda choices: _blind_only(full_runs(choices))  # blind: what the rule judges
+        result = ldct.ldct_benchmark(ramp_choices(args.ramps), images, seed=args.seed, progress=True)
+        result.save(args.out)
+        if args.bm3d is None:
+            ldct._runs = lambda choices: {k: v for k, v in full_runs(choices).items() if v[0] == "told"}
+            bm3d = ldct.ldct_benchmark(
+                benchmark_choices([], classical=("bm3d",)),
+                images,
+                seed=args.seed,
+                routine=False,
+                progress=True,
+            )
+            bm3d.save(bm3d_folder)
+        ldct._runs = full_runs
+
+    rows = _read(args.out / "per_image.csv")
+    told = [row for row in _read(bm3d_folder / "per_image.csv") if row["method"].startswith("bm3d")]
+    routine = _patient_means(_read(args.out / "routine.csv"), "noise_reduction")
+    doses = sorted({row["dose"] for row in rows}, key=float, reverse=True)
+    methods = sorted({row["method"] for row in rows} - {ldct.NOISY})
+    columns: list[str] = []
+    values: dict[str, dict[str, float]] = {}
+    reference: dict[str, tuple[float, float]] = {}
+    for dose in doses:
+        here = [row for row in rows if row["dose"] == dose]
+        values[f"PSNR {dose}"] = _patient_means(here, "psnr")
+        values[f"dist. {dose}"] = _patient_means(here, "nps_distance")
+        columns += [f"PSNR {dose}", f"dist. {dose}"]
+        bm3d_here = [row for row in told if row["dose"] == dose]
+        (psnr,) = _patient_means(bm3d_here, "psnr").values()
+        (distance,) = _patient_means(bm3d_here, "nps_distance").values()
+        reference[dose] = (psnr, distance)
+    meets = {
+        m: routine[m] >= args.routine_min and all(values[f"dist. {d}"][m] <= reference[d][1] for d in doses)
+        for m in methods
+    }
+    last = f"PSNR {doses[-1]}"
+    table: dict[str, list[object]] = {
+        m: [*(values[c][m] for c in columns), routine[m], meets[m]]
+        for m in sorted(methods, key=lambda m: -values[last][m])
+    }
+    print(
+        "BM3D told the true std: "
+        + "; ".join(f"{d}: {p:.2f} dB, distance {t:.3f}" for d, (p, t) in reference.items())
+    )
+    print(_markdown([*columns, "routine removed", "meets"], table))
+    candidates = [m for m in methods if meets[m] and "coarse" in m]
+    if not candidates:
+        print("no candidate meets the rule")
+        return 1
+    print(f"chosen: {max(candidates, key=lambda m: values[last][m])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
