@@ -94,6 +94,39 @@ def test_scores_are_averaged_per_patient_first() -> None:
     assert entry["patients"] == 2
 
 
+def test_patients_are_counted_against_bm3d_told_on_psnr_texture_and_edges() -> None:
+    def row(method: str, patient: str, psnr: float, distance: float, edges: float) -> dict[str, object]:
+        values = {"psnr": psnr, "nps_distance": distance, "gradient_ratio": edges}
+        return {"dose": 0.1, "method": method, "patient": patient, **values}
+
+    rows = [
+        row("noisy", "a", 30.0, 0.0, 1.0),
+        row("bm3d (true σ)", "a", 35.0, 0.10, 0.99),
+        row("bm3d (true σ)", "b", 36.0, 0.10, 0.99),
+        # patient a: +1.5 dB, closer, sharper; patient b: its two slices average +0.5 dB, farther, blunter
+        row("ct (blind)", "a", 36.5, 0.05, 0.995),
+        row("ct (blind)", "b", 35.0, 0.20, 0.98),
+        row("ct (blind)", "b", 38.0, 0.20, 0.98),
+    ]
+    methods = ("noisy", "bm3d (true σ)", "ct (blind)")
+    result = LDCTResult(rows=rows, routine=[], methods=methods, doses=(0.1,))
+    [counts] = result.against_reference()
+    assert counts == {
+        "dose": 0.1,
+        "method": "ct (blind)",
+        "patients": 2,
+        "psnr_margin": 1,
+        "texture_closer": 1,
+        "edges_sharper": 1,
+    }
+    assert "| ct (blind) | 0.1 | 1 of 2 | 1 of 2 | 1 of 2 |" in result.to_markdown()
+    # without BM3D told in the run there is nothing to count against
+    alone = LDCTResult(
+        rows=[r for r in rows if r["method"] != "bm3d (true σ)"], routine=[], methods=methods, doses=(0.1,)
+    )
+    assert alone.against_reference() == [] and "Patient by patient" not in alone.to_markdown()
+
+
 def test_true_noise_std_counts_fat_and_soft_tissue_only() -> None:
     clean = np.full((64, 64), 40.0)
     clean[:, :32] = -1000.0  # air: its noise is not counted
