@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,24 +83,13 @@ class ReusedOutput(BatchDenoiser):
         return self._outputs[key].copy()
 
 
-def _blind_only(runs: dict[str, tuple[str, DenoiserChoice]]) -> dict[str, tuple[str, DenoiserChoice]]:
-    return {label: run for label, run in runs.items() if run[0] != "told"}
-
-
-def _read(path: Path) -> list[dict[str, str]]:
+def _summary(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The protocol's means per (dose, method) of a run's CSV (:meth:`LDCTResult.summary`: per patient
+    first); the routine table's rows, which have no dose, under ``"1.0"``."""
     with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _patient_means(rows: Iterable[dict[str, str]], column: str) -> dict[str, float]:
-    """Mean over each patient's slices, then over patients, per method (the protocol's summary)."""
-    per_patient: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        per_patient[row["method"]][row["patient"]].append(float(row[column]))
-    return {
-        method: float(np.mean([np.mean(values) for values in patients.values()]))
-        for method, patients in per_patient.items()
-    }
+        rows = list(csv.DictReader(handle))
+    entries = ldct.LDCTResult(rows=rows, routine=[], methods=(), doses=()).summary()
+    return {(str(entry["dose"]), entry["method"]): entry for entry in entries}
 
 
 def ramp_choices(specs: str) -> dict[str, DenoiserChoice]:
@@ -147,39 +136,41 @@ def main() -> int:
     bm3d_folder = args.bm3d or args.out.with_name(args.out.name + "-bm3d")
     if not args.summarize:
         images = [im for path in sorted(args.data.iterdir()) for im in ldct.load_ldct_images(path)]
-        full_runs = ldct._runs
-        ldct._runs = lambda choices: _blind_only(full_runs(choices))  # blind: what the rule judges
-        result = ldct.ldct_benchmark(ramp_choices(args.ramps), images, seed=args.seed, progress=True)
+        # the models blind (what the rule judges), BM3D told the true std
+        result = ldct.ldct_benchmark(
+            ramp_choices(args.ramps), images, seed=args.seed, progress=True, modes=("blind",)
+        )
         result.save(args.out)
         if args.bm3d is None:
-            ldct._runs = lambda choices: {k: v for k, v in full_runs(choices).items() if v[0] == "told"}
             bm3d = ldct.ldct_benchmark(
                 benchmark_choices([], classical=("bm3d",)),
                 images,
                 seed=args.seed,
                 routine=False,
                 progress=True,
+                modes=("told",),
             )
             bm3d.save(bm3d_folder)
-        ldct._runs = full_runs
 
-    rows = _read(args.out / "per_image.csv")
-    told = [row for row in _read(bm3d_folder / "per_image.csv") if row["method"].startswith("bm3d")]
-    routine = _patient_means(_read(args.out / "routine.csv"), "noise_reduction")
-    doses = sorted({row["dose"] for row in rows}, key=float, reverse=True)
-    methods = sorted({row["method"] for row in rows} - {ldct.NOISY})
+    summary = _summary(args.out / "per_image.csv")
+    told = {
+        dose: entry
+        for (dose, method), entry in _summary(bm3d_folder / "per_image.csv").items()
+        if method.startswith("bm3d")
+    }
+    routine = {
+        method: entry["noise_reduction"] for (_, method), entry in _summary(args.out / "routine.csv").items()
+    }
+    doses = sorted({dose for dose, _ in summary}, key=float, reverse=True)
+    methods = sorted({method for _, method in summary} - {ldct.NOISY})
     columns: list[str] = []
     values: dict[str, dict[str, float]] = {}
     reference: dict[str, tuple[float, float]] = {}
     for dose in doses:
-        here = [row for row in rows if row["dose"] == dose]
-        values[f"PSNR {dose}"] = _patient_means(here, "psnr")
-        values[f"dist. {dose}"] = _patient_means(here, "nps_distance")
+        values[f"PSNR {dose}"] = {m: summary[(dose, m)]["psnr"] for m in methods}
+        values[f"dist. {dose}"] = {m: summary[(dose, m)]["nps_distance"] for m in methods}
         columns += [f"PSNR {dose}", f"dist. {dose}"]
-        bm3d_here = [row for row in told if row["dose"] == dose]
-        (psnr,) = _patient_means(bm3d_here, "psnr").values()
-        (distance,) = _patient_means(bm3d_here, "nps_distance").values()
-        reference[dose] = (psnr, distance)
+        reference[dose] = (told[dose]["psnr"], told[dose]["nps_distance"])
     meets = {
         m: routine[m] >= args.routine_min and all(values[f"dist. {d}"][m] <= reference[d][1] for d in doses)
         for m in methods

@@ -70,6 +70,19 @@ def test_scores_follow_the_protocol_and_told_and_blind_get_their_levels() -> Non
     assert "DIFFERENT dataset" in text and "| RED-CNN | 28.002 |" in text
 
 
+def test_modes_keep_only_the_runs_asked_for() -> None:
+    [image] = load_ldct_images(CT)
+    recorder = Recorder()
+    choice = DenoiserChoice(recorder, IntensitySpec("window", level=0, width=2048.0), "recorder", "instance")
+    result = ldct_benchmark(
+        {"rec": choice}, [image], (0.5,), routine=False, progress=False, kernel="ramp", modes=("blind",)
+    )
+    assert {r["method"] for r in result.rows} == {"noisy", "rec (blind)"}
+    assert len(recorder.sigmas) == 1  # the told run never ran
+    with pytest.raises(ValueError, match="no methods"):
+        ldct_benchmark({"rec": choice}, [image], (0.5,), routine=False, progress=False, modes=("plain",))
+
+
 def test_routine_dose_measures_the_unaltered_scan() -> None:
     [image] = load_ldct_images(CT)
     choice = DenoiserChoice(Recorder(), IntensitySpec("window", level=0, width=2048), "identity", "instance")

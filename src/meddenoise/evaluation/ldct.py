@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,7 +226,7 @@ def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
     the window's gain squared; the cutoff with the nearest mean frequency wins. 1.0 when the slice has
     fewer than two flat ROIs.
     """
-    from meddenoise.metrics.ct import flat_rois, noise_power_spectrum
+    from meddenoise.metrics.ct import flat_rois, nps_in_rois
     from meddenoise.noise import LowDoseCTNoise
     from meddenoise.noise.ct import fbp_window
 
@@ -234,13 +234,9 @@ def matched_cutoff(full: np.ndarray, pixel_mm: float, rng: np.random.Generator) 
     corners = flat_rois(full, size=NPS_ROI)
     if len(corners) < 2:
         return 1.0
-    scan = noise_power_spectrum(
-        [full[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm, detrend="plane"
-    )
+    scan = nps_in_rois(full, corners, size=NPS_ROI, pixel_mm=pixel_mm, detrend="plane")
     noise = LowDoseCTNoise(dose=0.25, pixel_mm=pixel_mm).noise_hu(full, rng)
-    ramp = noise_power_spectrum(
-        [noise[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners], pixel_mm=pixel_mm
-    )
+    ramp = nps_in_rois(noise, corners, size=NPS_ROI, pixel_mm=pixel_mm)
     freq = np.fft.fftshift(np.fft.fftfreq(NPS_ROI))  # cycles per pixel
     radius = np.hypot(*np.meshgrid(freq, freq, indexing="ij"))
     means = []
@@ -343,12 +339,9 @@ def _flat_nps(
     image: np.ndarray, corners: Sequence[tuple[int, int]], pixel_mm: float
 ) -> NoisePowerSpectrum | None:
     """The NPS of ``image`` (an error or the added noise, HU) in the flat ROIs at ``corners``; None under two ROIs."""
-    from meddenoise.metrics.ct import noise_power_spectrum
+    from meddenoise.metrics.ct import nps_in_rois
 
-    if len(corners) < 2:
-        return None
-    rois = [image[r : r + NPS_ROI, c : c + NPS_ROI] for r, c in corners]
-    return noise_power_spectrum(rois, pixel_mm=pixel_mm)
+    return nps_in_rois(image, corners, size=NPS_ROI, pixel_mm=pixel_mm) if len(corners) >= 2 else None
 
 
 def _nps_measures(
@@ -384,19 +377,11 @@ class LDCTResult:
     def summary(self, rows: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Mean per (dose, method) of each metric: over a patient's slices, then over patients."""
         source = self.rows if rows is None else rows
-        groups: dict[tuple[Any, str], dict[str, dict[str, list[float]]]] = {}
-        for row in source:
-            key = (row.get("dose", 1.0), row["method"])
-            per_patient = groups.setdefault(key, {})
-            for metric, value in row.items():
-                if metric in ("dose", "method", "patient", "image", "name"):
-                    continue
-                per_patient.setdefault(metric, {}).setdefault(row["patient"], []).append(float(value))
         out = []
-        for (dose, method), metrics in groups.items():
+        for (dose, method), metrics in _patient_means(source).items():
             entry: dict[str, Any] = {"dose": dose, "method": method}
             for metric, patients in metrics.items():
-                means = [float(np.nanmean(v)) for v in patients.values() if np.isfinite(v).any()]
+                means = [v for v in patients.values() if math.isfinite(v)]
                 entry[metric] = float(np.mean(means)) if means else math.nan
             entry["patients"] = len({r["patient"] for r in source if r["method"] == method})
             out.append(entry)
@@ -407,31 +392,25 @@ class LDCTResult:
         std by default) on issue 13's three counts: PSNR by at least :data:`MARGIN_DB`, a lower texture
         distance (closer to the scan's texture), a higher edge gradient ratio; each patient's slices averaged
         first. Empty when the run holds no ``reference``."""
-        per_patient: dict[tuple[Any, str, str], dict[str, list[float]]] = {}
-        for row in self.rows:
-            values = per_patient.setdefault((row["dose"], row["method"], row["patient"]), {})
-            for metric in ("psnr", "nps_distance", "gradient_ratio"):
-                values.setdefault(metric, []).append(float(row.get(metric, math.nan)))
-        means = {
-            key: {m: float(np.nanmean(v)) for m, v in values.items()} for key, values in per_patient.items()
-        }
+        means = _patient_means(self.rows)
         out: list[dict[str, Any]] = []
         for dose in self.doses:
-            patients = sorted({p for (d, m, p) in means if d == dose and m == reference})
-            if not patients:
+            ref = means.get((dose, reference))
+            if ref is None:
                 continue
+            patients = {p for values in ref.values() for p in values}
             for method in self.methods:
-                if method in (NOISY, reference) or (dose, method, patients[0]) not in means:
+                mine = means.get((dose, method))
+                if method in (NOISY, reference) or mine is None:
                     continue
-                pairs = [(means[(dose, method, p)], means[(dose, reference, p)]) for p in patients]
                 out.append(
                     {
                         "dose": dose,
                         "method": method,
-                        "patients": len(pairs),
-                        "psnr_margin": sum(m["psnr"] >= r["psnr"] + MARGIN_DB for m, r in pairs),
-                        "texture_closer": sum(m["nps_distance"] < r["nps_distance"] for m, r in pairs),
-                        "edges_sharper": sum(m["gradient_ratio"] > r["gradient_ratio"] for m, r in pairs),
+                        "patients": len(patients),
+                        "psnr_margin": _wins(mine, ref, patients, "psnr", lambda m, r: m >= r + MARGIN_DB),
+                        "texture_closer": _wins(mine, ref, patients, "nps_distance", lambda m, r: m < r),
+                        "edges_sharper": _wins(mine, ref, patients, "gradient_ratio", lambda m, r: m > r),
                     }
                 )
         return out
@@ -570,6 +549,40 @@ class LDCTResult:
         return {k: v for k, v in paths.items() if v.exists()}
 
 
+def _patient_means(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, str], dict[str, dict[str, float]]]:
+    """Per (dose, method) and metric, each patient's mean over its slices (NaN where none is finite); rows
+    without a dose (the routine table's) count as dose 1."""
+    slices: dict[tuple[Any, str], dict[str, dict[str, list[float]]]] = {}
+    for row in rows:
+        per_metric = slices.setdefault((row.get("dose", 1.0), row["method"]), {})
+        for metric, value in row.items():
+            if metric not in ("dose", "method", "patient", "image", "name"):
+                per_metric.setdefault(metric, {}).setdefault(row["patient"], []).append(float(value))
+    return {
+        key: {
+            metric: {
+                patient: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+                for patient, v in patients.items()
+            }
+            for metric, patients in per_metric.items()
+        }
+        for key, per_metric in slices.items()
+    }
+
+
+def _wins(
+    mine: Mapping[str, Mapping[str, float]],
+    ref: Mapping[str, Mapping[str, float]],
+    patients: Iterable[str],
+    metric: str,
+    better: Callable[[float, float], bool],
+) -> int:
+    """In how many ``patients`` ``mine`` (patient means per metric) is ``better`` than ``ref`` on ``metric``."""
+    return sum(
+        better(mine.get(metric, {}).get(p, math.nan), ref.get(metric, {}).get(p, math.nan)) for p in patients
+    )
+
+
 def _fmt(value: Any, places: int) -> str:
     number = float(value)
     return "–" if not math.isfinite(number) else f"{number:.{places}f}"
@@ -639,22 +652,27 @@ def ldct_benchmark(
     routine: bool = True,
     progress: bool = True,
     kernel: str = "matched",
+    modes: Collection[str] = ("told", "blind", "plain"),
 ) -> LDCTResult:
     """Run the protocol of the module docstring; ``choices`` from :func:`~meddenoise.evaluation.benchmark.benchmark_choices`.
+
+    ``modes`` keeps only those runs: ``told`` and ``blind`` for the methods that take a noise level,
+    ``plain`` for the others (e.g. ``("blind",)`` scores the models blind only, what a calibration on
+    training slices judges).
 
     Raises
     ------
     ValueError
-        For no images or no methods.
+        For no images or no methods (none left in ``modes`` included).
     """
     from meddenoise.metrics.ct import flat_rois, routine_dose_faithfulness
     from meddenoise.noise import LowDoseCTNoise, estimate_ct_noise
 
     if not images:
         raise ValueError("no images to benchmark")
-    if not choices:
+    runs = {label: run for label, run in _runs(choices).items() if run[0] in modes}
+    if not runs:
         raise ValueError("no methods to benchmark")
-    runs = _runs(choices)
     fixed_kernel = parse_kernel(kernel)
     scores = [
         Score("psnr", data_range=LDCT_DATA_RANGE, clip=LDCT_CLIP),

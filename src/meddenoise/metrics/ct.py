@@ -72,6 +72,7 @@ __all__ = [
     "hu_bias_soft",
     "hu_bias_soft_core",
     "noise_power_spectrum",
+    "nps_in_rois",
     "nps_texture_distance",
     "residual_structure",
     "residual_structure_metric",
@@ -239,6 +240,21 @@ def _annulus_shares(spectrum: NoisePowerSpectrum) -> np.ndarray:
     index = np.rint(np.hypot(*np.meshgrid(steps, steps, indexing="ij"))).astype(int)
     power = np.bincount(index.ravel(), np.clip(spectrum.nps2d, 0.0, None).ravel())
     return power / power.sum()
+
+
+def nps_in_rois(
+    image: np.ndarray,
+    corners: Sequence[tuple[int, int]],
+    *,
+    size: int,
+    pixel_mm: float = 1.0,
+    detrend: str = "mean",
+) -> NoisePowerSpectrum:
+    """:func:`noise_power_spectrum` of the ``size x size`` ROIs of ``image`` at ``corners`` (top, left), e.g.
+    those of :func:`flat_rois`."""
+    return noise_power_spectrum(
+        [image[r : r + size, c : c + size] for r, c in corners], pixel_mm=pixel_mm, detrend=detrend
+    )
 
 
 def nps_texture_distance(spectrum: NoisePowerSpectrum, reference: NoisePowerSpectrum) -> float:
@@ -472,11 +488,9 @@ def _error_and_noise_nps(
     corners = flat_rois(ref, size=TEXTURE_ROI)
     if len(corners) < 2:
         return None
-
-    def spectrum(image: np.ndarray) -> NoisePowerSpectrum:
-        return noise_power_spectrum([image[r : r + TEXTURE_ROI, c : c + TEXTURE_ROI] for r, c in corners])
-
-    return spectrum(out - ref), spectrum(noise - ref)
+    return nps_in_rois(out - ref, corners, size=TEXTURE_ROI), nps_in_rois(
+        noise - ref, corners, size=TEXTURE_ROI
+    )
 
 
 def error_texture_distance(output: np.ndarray, reference: np.ndarray, noisy: np.ndarray) -> float:
