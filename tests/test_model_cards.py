@@ -85,6 +85,24 @@ def test_an_unreadable_card_is_a_one_line_error(tmp_path: Path) -> None:
         read_model_card(bad)
 
 
+def test_the_card_says_how_strength_goes_past_one(tmp_path: Path) -> None:
+    import json
+
+    from meddenoise.pretrained.registry import ModelCard, PretrainedModelError
+
+    card = read_model_card(PRETRAINED_DIR / "ct.json")
+    assert card.strength_above_one == "repeat"
+    assert "| strength above 1 | runs again on its own output" in (PRETRAINED_DIR / "ct.md").read_text()
+    json_path, md_path = write_model_card(replace(card, strength_above_one="level"), tmp_path)
+    assert "| strength above 1 | told `strength` times the noise level |" in md_path.read_text()
+    data = json.loads(json_path.read_text())
+    with pytest.raises(PretrainedModelError, match="strength_above_one: expected one of level, repeat"):
+        ModelCard.from_dict({**data, "strength_above_one": "twice"})
+    with pytest.raises(ValueError, match=r"ct\.json: not a readable model card"):
+        json_path.write_text(json.dumps({**data, "strength_above_one": "twice"}))
+        read_model_card(json_path)
+
+
 def test_readme_and_denoise_doc_show_the_table_generated_from_the_cards() -> None:
     """The quality tables in README.md and docs/denoise.md are scripts/cards_table.py's output, verbatim."""
     import subprocess

@@ -87,7 +87,9 @@ def denoise(
         A denoiser that cannot use it ignores it with a :class:`UserWarning`.
     strength
         >= 0; 0 returns the input unchanged, 1 is the default. Scales the noise level given to a
-        denoiser that takes one; blends ``input + strength * (denoised - input)`` for the others.
+        denoiser that takes one; blends ``input + strength * (denoised - input)`` for the others. Above
+        1 a model whose ``strength_above_one`` is ``"repeat"`` (the shipped ``ct``) runs again on its own
+        output instead (2 = two passes; :func:`meddenoise.denoiser.strength_passes`).
     noise_correlation
         Which kind of noise, for a model that takes it (the noise's lag-1 spatial correlation):
         ``"auto"`` (estimated per slice where the level is read), ``"white"`` (white noise, e.g. added in a

@@ -21,12 +21,20 @@ from collections.abc import Iterator
 import numpy as np
 
 __all__ = [
+    "STRENGTH_RULES",
     "Denoiser",
     "as_float_image",
     "check_strength",
+    "repeats_above_one",
+    "strength_passes",
     "takes_noise_correlation",
     "told_noise_correlation",
 ]
+
+#: How a network that takes a noise level goes past strength 1: ``"level"`` it is told ``strength x`` the
+#: level (it smooths more when told more), ``"repeat"`` it runs again on its own output (a network that was
+#: never taught to smooth past the truth, such as the shipped ``ct``: told more, it removes *less*).
+STRENGTH_RULES = ("level", "repeat")
 
 
 def check_strength(strength: float, *, owner: str = "strength") -> float:
@@ -71,6 +79,9 @@ class Denoiser(ABC):
     name: str = "denoiser"
     #: Whether the denoiser uses the noise level ``sigma`` when it is given.
     uses_sigma: bool = False
+    #: How it goes past strength 1 when it uses ``sigma`` (one of :data:`STRENGTH_RULES`; a shipped model's
+    #: card says which): told more, or run again on its own output (:func:`strength_passes`).
+    strength_above_one: str = "level"
 
     @abstractmethod
     def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
@@ -99,6 +110,31 @@ def _chain(denoiser: object) -> Iterator[object]:
         seen.add(id(denoiser))
         yield denoiser
         denoiser = getattr(denoiser, "base", None) or getattr(denoiser, "inner", None)
+
+
+def repeats_above_one(denoiser: object) -> bool:
+    """Whether ``denoiser`` (or a network it wraps: wrappers are seen through) goes past strength 1 by running
+    again on its own output (``strength_above_one == "repeat"``) instead of being told a higher level."""
+    return any(getattr(d, "strength_above_one", "level") == "repeat" for d in _chain(denoiser))
+
+
+def strength_passes(strength: float) -> tuple[int, float]:
+    """How a ``"repeat"`` denoiser runs at ``strength``: ``(passes, share)``, each pass on the previous one's
+    output (told the same noise level), the result ``previous + share * (last - previous)``.
+
+    Up to 1 one pass (strength then works as for any denoiser); above it one more pass per started unit,
+    the last one weighted by the fraction: 1.5 is half way from one pass to two, 2 is two passes, 3 three.
+
+    Examples
+    --------
+    >>> strength_passes(0.5), strength_passes(1), strength_passes(1.5), strength_passes(2), strength_passes(3.25)
+    ((1, 1.0), (1, 1.0), (2, 0.5), (2, 1.0), (4, 0.25))
+    """
+    value = check_strength(strength)
+    if value <= 1:
+        return 1, 1.0
+    passes = math.ceil(value)
+    return passes, round(value - (passes - 1), 12)
 
 
 def _takers(denoiser: object) -> list[object]:

@@ -96,6 +96,8 @@ def test_models_command_lists_them() -> None:
     assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output
     assert f"edge restore: {ct.edge_restore} by default (--edge-restore 0 turns it off)" in result.output
     assert "edge restore: none by default" in result.output  # the other models
+    assert result.output.count("strength > 1: runs again on its own output (2 = two passes)") == 1  # ct
+    assert result.output.count("strength > 1: told strength x the noise level") == len(SHIPPED) - 1
 
 
 def test_the_ct_model_denoises_noisy_air_under_its_window(rng: np.random.Generator) -> None:
@@ -258,3 +260,26 @@ def test_freeze_int4_names_the_int4_tensors_of_the_shipped_weights(
         text=True,
     )
     assert refused.returncode == 2 and "--freeze-int4 keeps the shipped int4 tensors" in refused.stderr
+
+
+def test_more_strength_removes_more_noise_from_a_routine_ct_slice() -> None:
+    """``ct`` past ``--strength 1`` runs again on its output (its card says ``repeat``): the flat-tissue noise
+    of a real routine-dose slice falls at every step. Told a higher level instead it removed *less* (on
+    pydicom's CT_small: 55 % of the noise at 1, 28 / 24 / 20 % at 1.5 / 2 / 3)."""
+    from pydicom.data import get_testdata_file
+
+    from meddenoise import denoise
+    from meddenoise.io import read_image
+    from meddenoise.metrics.ct import routine_dose_faithfulness
+
+    assert get_card("ct").strength_above_one == "repeat"
+    assert {get_card(name).strength_above_one for name in SHIPPED if name != "ct"} == {"level"}
+    path = get_testdata_file("CT_small.dcm")
+    scan = np.asarray(read_image(path).pixels, np.float64)
+    removed = []
+    for strength in (1.0, 1.5, 2.0, 3.0):
+        out = np.asarray(denoise(path, model="ct", strength=strength).pixels, np.float64)
+        measure = routine_dose_faithfulness(out, scan)
+        removed.append(measure.noise_reduction)
+        assert abs(measure.shift_soft) < 1 and measure.gradient_ratio > 0.97  # still faithful
+    assert removed == sorted(removed) and removed[-1] > removed[0] + 0.08, removed

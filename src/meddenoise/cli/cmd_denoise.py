@@ -84,7 +84,8 @@ def denoise_command(
         typer.Option(
             help="How hard to denoise: 0 = unchanged, 1 = default, 0.5 = gentler, above 1 = harder. Scales "
             "the noise level given to methods that take one; blends the output of the others "
-            "(input + strength x (denoised - input)).",
+            "(input + strength x (denoised - input)); a model whose card says so (ct) runs again on its "
+            "output above 1 (2 = two passes).",
         ),
     ] = 1.0,
     noise_correlation: Annotated[

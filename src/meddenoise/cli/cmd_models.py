@@ -61,6 +61,12 @@ def models(
                 else f"{card.texture} by default (--texture 0 turns it off)"
             )
             typer.echo(f"  texture:      {texture}")
+            above = (
+                "runs again on its own output (2 = two passes)"
+                if card.strength_above_one == "repeat"
+                else "told strength x the noise level"
+            )
+            typer.echo(f"  strength > 1: {above}")
             typer.echo(f"  noise:        {card.noise}")
             typer.echo(f"  held apart:   {q.get('held_apart', '-') if (q := card.quality) else '-'}")
             typer.echo(f"  command:      {card.command} (seed {card.seed})")

@@ -176,6 +176,7 @@ def _pretrained(
         denoiser = (
             load_pretrained(name) if batch_size is None else load_pretrained(name, batch_size=batch_size)
         )
+    denoiser.strength_above_one = card.strength_above_one  # how its --strength goes past 1
     return DenoiserChoice(denoiser, intensity or card.intensity, f"pretrained {name}", "pretrained")
 
 

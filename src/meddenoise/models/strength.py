@@ -3,7 +3,9 @@
 The pipeline's strength (``docs/denoise.md``): a noise-level-conditioned network is told ``strength x``
 the noise level (given, or estimated on the images as given), so 0.5 removes about half the noise
 power it would and keeps more edge and texture; any other network's output is blended,
-``input + strength * (output - input)``; strength 0 returns the input. Wrapping a network in
+``input + strength * (output - input)``; strength 0 returns the input. Above 1 a network whose
+``strength_above_one`` is ``"repeat"`` (the shipped ``ct``) runs again on its own output
+(:func:`~meddenoise.denoiser.strength_passes`). Wrapping a network in
 :class:`AtStrength` lets ``meddenoise benchmark --strength 1,0.5`` score the same trade-off.
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from meddenoise.denoiser import check_strength
+from meddenoise.denoiser import check_strength, repeats_above_one, strength_passes
 from meddenoise.models.denoiser import BatchDenoiser
 
 __all__ = ["AtStrength"]
@@ -46,6 +48,13 @@ class AtStrength(BatchDenoiser):
         batch, levels = self.base.batch_and_levels(images, sigma)
         if self.strength == 0:  # the input itself, not a network told "no noise"
             return batch.copy()
+        passes, share = strength_passes(self.strength) if repeats_above_one(self.base) else (1, 1.0)
+        if passes > 1:  # run again on its own output, told the same level (levels estimated once)
+            previous = batch
+            for _ in range(passes - 1):
+                previous = self.base.denoise_batch(previous, sigma=levels)
+            last = self.base.denoise_batch(previous, sigma=levels)
+            return (previous + np.float32(share) * (last - previous)).astype(np.float32)
         if levels is not None:
             return self.base.denoise_batch(batch, sigma=levels * self.strength)
         out = self.base.denoise_batch(batch, sigma=sigma)

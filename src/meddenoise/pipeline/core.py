@@ -11,7 +11,14 @@ import numpy as np
 
 from meddenoise.data import Normalizer
 from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, noise_margins, to_unit
-from meddenoise.denoiser import Denoiser, check_strength, takes_noise_correlation, told_noise_correlation
+from meddenoise.denoiser import (
+    Denoiser,
+    check_strength,
+    repeats_above_one,
+    strength_passes,
+    takes_noise_correlation,
+    told_noise_correlation,
+)
 from meddenoise.pipeline.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, count_tiles, iter_tiled_rows
 
 __all__ = [
@@ -111,7 +118,10 @@ class DenoiseOptions:
         How hard to denoise, >= 0: 0 returns the input unchanged, 1 is the default. A denoiser given a
         noise level gets ``strength * sigma``; for any other (a blind model, or ``noise_level=None``)
         the output is blended: ``input + strength * (denoised - input)`` (above 1 this extrapolates
-        the removed component; values are clipped to the intensity mapping's range).
+        the removed component; values are clipped to the intensity mapping's range). Above 1 a
+        denoiser whose ``strength_above_one`` is ``"repeat"`` (the shipped ``ct``) instead runs again
+        on its own output, told the same level (:func:`~meddenoise.denoiser.strength_passes`: 2 is two
+        passes, 1.5 half way from one to two).
     tile, overlap
         Tile side and overlap in pixels (:func:`~meddenoise.pipeline.tiling.denoise_tiled`); without a
         tile side an image up to 1024x1024 is denoised whole and a larger one in 640-px tiles
@@ -163,10 +173,13 @@ class SliceReport:
     noise
         Per slice, the noise std in the image's units (``None`` under ``"none"``).
     sigmas
-        Per slice, the ``sigma`` the denoiser received on its [0, 1] scale (strength included), or
-        ``None`` when it got none.
+        Per slice, the ``sigma`` the denoiser received on its [0, 1] scale (strength included, unless it
+        repeats), or ``None`` when it got none.
     strength
         :attr:`DenoiseOptions.strength`.
+    passes
+        How many times the denoiser ran on each slice: 1, or more for a strength above 1 on a denoiser
+        that repeats (:func:`~meddenoise.denoiser.strength_passes`).
     uses_sigma
         Whether the denoiser takes a noise level.
     edge_restore
@@ -200,6 +213,7 @@ class SliceReport:
     noise: list[float | None] = field(default_factory=list)
     sigmas: list[float | None] = field(default_factory=list)
     strength: float = 1.0
+    passes: int = 1
     uses_sigma: bool = False
     edge_restore: float = 0.0
     texture: float = 0.0
@@ -244,7 +258,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
 
     Examples: ``estimated noise 17.5 HU; strength 1.0``, ``estimated noise 17.5 HU (per slice
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
-    ``noise level left to the denoiser; strength 1.0``; a denoiser that restores edges adds e.g.
+    ``noise level left to the denoiser; strength 1.0``, ``...; strength 2.0 (2 passes)`` for a denoiser
+    that repeats past strength 1; a denoiser that restores edges adds e.g.
     ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
     auto up to 0.35``, or ``up to 0-0.7`` over slices, when it follows the noise level: the most the level
     allows, less where the removed noise is white; ``auto 0`` when the level allows none; ``blend`` for
@@ -255,6 +270,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     first = reports[0]
     levels = [v for r in reports for v in r.noise if v is not None]
     strength = f"strength {first.strength!r}"
+    if first.passes > 1:  # a denoiser that runs again on its own output past strength 1
+        strength += f" ({first.passes} passes)"
     if first.edge_restore:
         strength += f"; edge restoration {first.edge_restore:g}"
     if first.texture_auto:
@@ -427,6 +444,7 @@ def _new_report(
         units=units or "",
         noise_source="estimated" if level == "auto" else ("none" if level is None else "given"),
         strength=options.strength,
+        passes=strength_passes(options.strength)[0] if repeats_above_one(denoiser) else 1,
         uses_sigma=denoiser.uses_sigma,
         # duck-typed: the pipeline does not import the networks' wrappers (EdgeRestoring sets it)
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
@@ -469,8 +487,11 @@ def _denoise_slice(
     if not (noise is None or isinstance(noise, float)):  # DenoiseOptions parses it: only a bypass gets here
         raise TypeError(f"noise level must be a number, 'auto' or None, got {noise!r}")
     report.noise.append(noise)
-    # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low)
-    sigma = None if noise is None or not denoiser.uses_sigma else options.strength * noise / mapping.width
+    passes, share = strength_passes(options.strength) if report.passes > 1 else (1, 1.0)
+    # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low); a
+    # denoiser that repeats is told the level itself on every pass
+    told = options.strength if passes == 1 else 1.0
+    sigma = None if noise is None or not denoiser.uses_sigma else told * noise / mapping.width
     report.sigmas.append(sigma)
     if report.texture_auto:  # the share this slice gets, at the level the network is told
         report.textures.append(denoiser.texture_at(sigma))  # type: ignore[attr-defined]
@@ -491,26 +512,40 @@ def _denoise_slice(
     margin = noise_margins(
         mapping, noise if noise is not None else partial(estimate_noise_in_units, slice_pixels, units)
     )
-    report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
-    rows = iter_tiled_rows(
-        slice_pixels,
-        denoiser,
-        tile=options.tile,
-        overlap=options.overlap,
-        sigma=sigma,
-        batch_size=options.batch_size,
-        progress=progress,
-        prepare=partial(to_unit, mapping, margin=margin),
-    )
-    with told_noise_correlation(denoiser, correlation):  # the rows are denoised as they are drawn
-        for top, denoised in rows:
-            original = slice_pixels[top : top + len(denoised)]
-            if sigma is None and options.strength != 1:  # strength as a blend (from_unit clips to the range)
-                unit = to_unit(mapping, original, margin=margin)
-                denoised = unit + np.float32(options.strength) * (denoised - unit)
-            out[top : top + len(denoised)] = store(
-                from_unit(mapping, denoised, original=original, margin=margin)
-            )
+    report.tiles += passes * count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
+
+    def denoised_rows(source: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """``source`` denoised once, row block by row block, in original units (float32)."""
+        rows = iter_tiled_rows(
+            source,
+            denoiser,
+            tile=options.tile,
+            overlap=options.overlap,
+            sigma=sigma,
+            batch_size=options.batch_size,
+            progress=progress,
+            prepare=partial(to_unit, mapping, margin=margin),
+        )
+        with told_noise_correlation(denoiser, correlation):  # the rows are denoised as they are drawn
+            for top, denoised in rows:
+                original = source[top : top + len(denoised)]
+                if sigma is None and options.strength != 1 and passes == 1:  # strength as a blend
+                    unit = to_unit(mapping, original, margin=margin)  # (from_unit clips to the range)
+                    denoised = unit + np.float32(options.strength) * (denoised - unit)
+                yield top, from_unit(mapping, denoised, original=original, margin=margin)
+
+    # past strength 1 a repeating denoiser runs on its own output: all passes but the last in full
+    previous = slice_pixels
+    for _ in range(passes - 1):
+        following = np.empty(slice_pixels.shape, dtype=np.float32)
+        for top, values in denoised_rows(previous):
+            following[top : top + len(values)] = values
+        previous = following
+    for top, values in denoised_rows(previous):
+        if share != 1:  # the last pass weighted by the strength's fraction
+            before = previous[top : top + len(values)]
+            values = before + np.float32(share) * (values - before)
+        out[top : top + len(values)] = store(values)
 
 
 def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meddenoise._utils import atomic_path
-from meddenoise.pretrained.registry import card_texture
+from meddenoise.pretrained.registry import card_strength_rule, card_texture
 
 #: A network constructor argument as a card stores it (e.g. ``depth: 7`` or ``channels: [32, 64, 128]``).
 ArchitectureParam = bool | int | float | str | list[int]
@@ -152,6 +152,8 @@ class ModelCardData:
     edge_restore: float = 0.0
     #: noise texture kept by default (:mod:`meddenoise.models.texture`): an amount in [0, 1] or ``"auto"``
     texture: float | str = 0.0
+    #: how the model goes past ``--strength 1`` (:data:`meddenoise.denoiser.STRENGTH_RULES`)
+    strength_above_one: str = "level"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -167,6 +169,7 @@ class ModelCardData:
             "weight_storage": self.weight_storage,
             "edge_restore": self.edge_restore,
             "texture": self.texture,
+            "strength_above_one": self.strength_above_one,
             "intensity": dict(self.intensity),
             "intensity_text": self.intensity_text,
             "noise": self.noise,
@@ -202,6 +205,7 @@ class ModelCardData:
             weight_storage=str(data.get("weight_storage", "float32")),
             edge_restore=_float(data.get("edge_restore", 0.0)),
             texture=card_texture(data.get("texture", 0.0)),
+            strength_above_one=card_strength_rule(data.get("strength_above_one", "level")),
             intensity=_mapping(data["intensity"]),
             intensity_text=str(data["intensity_text"]),
             noise=str(data["noise"]),
@@ -261,6 +265,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | intensity mapping | {card.intensity_text} → [0, 1]; content outside is left unchanged (noise just past it is denoised) |
 | edge restoration | {_edge_restore_text(card.edge_restore)} |
 | noise texture | {_texture_text(card.texture)} |
+| strength above 1 | {_strength_text(card.strength_above_one)} |
 | noise trained on | {card.noise} |
 | training | {t.patches} random {patch_size}x{patch_size} patches, {t.epochs} epochs, Adam, {_loss_text(t.config)}{_frozen_text(t.config)}, seed {card.seed}, {t.seconds:.0f} s on {t.machine} |
 | initialised from | {card.initialised_from or "random (seeded)"} |
@@ -398,6 +403,15 @@ def _frozen_text(config: JsonData) -> str:
     if any(set(str(entry)) & set("*?[") for entry in frozen):
         return f", the parameters matching {len(frozen)} `frozen` patterns kept at their starting values (in the config)"
     return f", {len(frozen)} tensors kept at their starting values (`frozen`, in the config)"
+
+
+def _strength_text(rule: str) -> str:
+    if rule == "repeat":
+        return (
+            "runs again on its own output, told the same noise level (`--strength 2`: two passes, 1.5 half "
+            "way; told a higher level it would remove less)"
+        )
+    return "told `strength` times the noise level"
 
 
 def _texture_text(setting: float | str) -> str:

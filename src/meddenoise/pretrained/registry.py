@@ -75,6 +75,9 @@ class ModelCard:
     #: the noise texture kept by default: an amount in [0, 1] or ``"auto"`` (0 = none; see
     #: :mod:`meddenoise.models.texture`)
     texture: float | str = 0.0
+    #: how the model goes past ``--strength 1``: ``"level"`` (told more) or ``"repeat"`` (run again on its
+    #: own output; :data:`meddenoise.denoiser.STRENGTH_RULES`)
+    strength_above_one: str = "level"
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -103,6 +106,7 @@ class ModelCard:
                 summary=str(data.get("summary", "")),
                 edge_restore=float(data.get("edge_restore", 0.0)),
                 texture=card_texture(data.get("texture", 0.0)),
+                strength_above_one=card_strength_rule(data.get("strength_above_one", "level")),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -111,6 +115,15 @@ class ModelCard:
     def training_data_line(self) -> str:
         """The training data names, comma-separated, each once."""
         return ", ".join(dict.fromkeys(str(item.get("name", "?")) for item in self.training_data))
+
+
+def card_strength_rule(value: object) -> str:
+    """A card's ``strength_above_one``: ``"level"`` or ``"repeat"`` (:data:`meddenoise.denoiser.STRENGTH_RULES`)."""
+    from meddenoise.denoiser import STRENGTH_RULES
+
+    if not isinstance(value, str) or value not in STRENGTH_RULES:
+        raise ValueError(f"strength_above_one: expected one of {', '.join(STRENGTH_RULES)}, got {value!r}")
+    return value
 
 
 def card_texture(value: object) -> float | str:
