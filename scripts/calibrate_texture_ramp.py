@@ -37,11 +37,11 @@ import numpy as np
 import meddenoise.evaluation.ldct as ldct
 from meddenoise.evaluation.benchmark import benchmark_choices
 from meddenoise.methods import DenoiserChoice
-from meddenoise.methods.factory import split_texture, with_texture
+from meddenoise.methods.factory import split_texture, with_strength, with_texture
 from meddenoise.models.denoiser import BatchDenoiser
 from meddenoise.models.texture import auto_texture_ramp
 
-#: The 41 ramps tried for ``--texture blend`` (amount:coarse:start HU:full HU), beside the default's.
+#: The 46 ramps tried for ``--texture blend`` (amount:coarse:start HU:full HU), beside the default's.
 DEFAULT_RAMPS = ",".join(
     [
         *(f"{a}:1:30:50" for a in (0.5, 0.6, 0.7, 0.8)),
@@ -56,16 +56,30 @@ DEFAULT_RAMPS = ",".join(
         ),
         "0.9:0.5:20:40",
         "0.9:0.5:25:50",
+        # added 2026-12-02 with --strengths 1,2: half the whole component at the lower levels
+        *(f"0.5:1:{start}:{full}" for start, full in ((15, 30), (20, 35), (25, 40), (15, 40), (20, 45))),
     ]
 )
 
 
+def _passes(denoiser: object) -> tuple[tuple[int, float], ...]:
+    """How many passes each network inside ``denoiser`` is told to run (``--strengths`` above 1)."""
+    told = []
+    while denoiser is not None:
+        told.append((int(getattr(denoiser, "passes", 1)), float(getattr(denoiser, "pass_share", 1.0))))
+        denoiser = getattr(denoiser, "base", None) or getattr(denoiser, "inner", None)
+    return tuple(told)
+
+
 class ReusedOutput(BatchDenoiser):
-    """``inner``, run once per distinct batch and noise level: the candidates share the network's output."""
+    """``inner``, run once per distinct batch, noise level and number of passes: the candidates share the
+    network's output."""
 
     def __init__(self, inner: BatchDenoiser) -> None:
         self.inner, self.name, self.uses_sigma = inner, inner.name, inner.uses_sigma
-        self._outputs: dict[tuple[str, tuple[float, ...] | None], np.ndarray] = {}
+        self._outputs: dict[
+            tuple[str, tuple[float, ...] | None, tuple[tuple[int, float], ...]], np.ndarray
+        ] = {}
 
     def batch_and_levels(
         self, images: np.ndarray, sigma: float | Sequence[float] | np.ndarray | None
@@ -77,7 +91,7 @@ class ReusedOutput(BatchDenoiser):
     ) -> np.ndarray:
         batch = np.ascontiguousarray(images, dtype=np.float32)
         levels = None if sigma is None else tuple(np.ravel(np.asarray(sigma, np.float64)).tolist())
-        key = (hashlib.sha1(batch.tobytes()).hexdigest(), levels)
+        key = (hashlib.sha1(batch.tobytes()).hexdigest(), levels, _passes(self.inner))
         if key not in self._outputs:
             self._outputs[key] = self.inner.denoise_batch(batch, sigma=sigma)
         return self._outputs[key].copy()
@@ -92,8 +106,10 @@ def _summary(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(str(entry["dose"]), entry["method"]): entry for entry in entries}
 
 
-def ramp_choices(specs: str) -> dict[str, DenoiserChoice]:
-    """``ct`` without texture, as shipped, and one choice per ``amount:coarse:start:full`` of ``specs``."""
+def ramp_choices(specs: str, strengths: Sequence[float] = (1.0,)) -> dict[str, DenoiserChoice]:
+    """``ct`` without texture, as shipped, and one choice per ``amount:coarse:start:full`` of ``specs``, at
+    each of ``strengths`` (above 1 ``ct`` runs again on its own output inside the texture; names ``ct s2
+    ...``)."""
     ((_, shipped),) = benchmark_choices(["ct"], classical=()).items()
     base, _ = split_texture(shipped)
     if not isinstance(base.denoiser, BatchDenoiser):
@@ -101,13 +117,21 @@ def ramp_choices(specs: str) -> dict[str, DenoiserChoice]:
     reused = replace(base, denoiser=ReusedOutput(base.denoiser))
     width = base.intensity.width
     auto = auto_texture_ramp(width)
-    choices = {"ct t0": reused, "ct (default)": with_texture(reused, auto, label=False)}
-    for spec in specs.split(","):
-        amount, coarse, start, full = (float(v) for v in spec.split(":"))
-        ramp = replace(auto, amount=amount, coarse=coarse, start=start / width, full=full / width)
-        choices[f"ct {amount:g} coarse {coarse:g} {start:g}-{full:g} HU"] = with_texture(
-            reused, ramp, label=False
-        )
+    choices: dict[str, DenoiserChoice] = {}
+    for strength in strengths:
+        named = "ct" if strength == 1 else f"ct s{strength:g}"
+
+        def at(choice: DenoiserChoice, power: float = strength) -> DenoiserChoice:
+            return choice if power == 1 else with_strength(choice, power)
+
+        choices[f"{named} t0"] = at(reused)
+        choices[f"{named} (default)"] = at(with_texture(reused, auto, label=False))
+        for spec in specs.split(","):
+            amount, coarse, start, full = (float(v) for v in spec.split(":"))
+            ramp = replace(auto, amount=amount, coarse=coarse, start=start / width, full=full / width)
+            choices[f"{named} {amount:g} coarse {coarse:g} {start:g}-{full:g} HU"] = at(
+                with_texture(reused, ramp, label=False)
+            )
     return choices
 
 
@@ -129,6 +153,11 @@ def main() -> int:
     parser.add_argument("--ramps", default=DEFAULT_RAMPS, help="amount:coarse:start:full, comma-separated")
     parser.add_argument("--bm3d", type=Path, default=None, help="reuse this earlier BM3D run folder")
     parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument(
+        "--strengths",
+        default="1",
+        help="comma-separated; above 1 ct runs again on its output (2 = two passes)",
+    )
     parser.add_argument("--routine-min", type=float, default=0.30)
     parser.add_argument("--summarize", action="store_true", help="run nothing: judge the files under --out")
     args = parser.parse_args()
@@ -138,7 +167,11 @@ def main() -> int:
         images = [im for path in sorted(args.data.iterdir()) for im in ldct.load_ldct_images(path)]
         # the models blind (what the rule judges), BM3D told the true std
         result = ldct.ldct_benchmark(
-            ramp_choices(args.ramps), images, seed=args.seed, progress=True, modes=("blind",)
+            ramp_choices(args.ramps, [float(v) for v in args.strengths.split(",")]),
+            images,
+            seed=args.seed,
+            progress=True,
+            modes=("blind",),
         )
         result.save(args.out)
         if args.bm3d is None:

@@ -97,4 +97,25 @@ def test_the_rule_picks_the_best_psnr_among_the_ramps_that_keep_texture_and_rout
 def test_the_shipped_blend_is_among_the_ramps_tried() -> None:
     shipped = f"{BLEND_TEXTURE_AMOUNT:g}:1:{BLEND_TEXTURE_START_HU:g}:{BLEND_TEXTURE_FULL_HU:g}"
     ramps = _script().DEFAULT_RAMPS.split(",")
-    assert shipped in ramps and len(ramps) == len(set(ramps)) == 41
+    assert shipped in ramps and len(ramps) == len(set(ramps)) == 46
+
+
+def test_candidates_at_strength_two_run_the_network_twice_and_are_cached_apart() -> None:
+    """``--strengths 1,2``: the same ramp once per strength; the shared network output is kept per number of
+    passes, so a two-pass candidate never reuses a one-pass output (or the other way round)."""
+    import numpy as np
+
+    choices = _script().ramp_choices("0.6:1:20:35", (1.0, 2.0))
+    assert list(choices) == [
+        "ct t0",
+        "ct (default)",
+        "ct 0.6 coarse 1 20-35 HU",
+        "ct s2 t0",
+        "ct s2 (default)",
+        "ct s2 0.6 coarse 1 20-35 HU",
+    ]
+    image = np.random.default_rng(0).normal(0.52, 0.02, (1, 64, 64)).astype(np.float32)
+    once = choices["ct t0"].denoiser.denoise_batch(image, sigma=0.02)
+    twice = choices["ct s2 t0"].denoiser.denoise_batch(image, sigma=0.02)
+    assert float((twice - image).std()) > float((once - image).std())  # the second pass removed more
+    np.testing.assert_array_equal(choices["ct t0"].denoiser.denoise_batch(image, sigma=0.02), once)

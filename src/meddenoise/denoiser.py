@@ -25,6 +25,7 @@ __all__ = [
     "Denoiser",
     "as_float_image",
     "check_strength",
+    "repeated_passes",
     "repeats_above_one",
     "strength_passes",
     "takes_noise_correlation",
@@ -112,10 +113,38 @@ def _chain(denoiser: object) -> Iterator[object]:
         denoiser = getattr(denoiser, "base", None) or getattr(denoiser, "inner", None)
 
 
+def _repeaters(denoiser: object) -> list[object]:
+    """The networks inside ``denoiser`` that go past strength 1 by running again (duck-typed: a
+    ``strength_above_one`` of ``"repeat"`` and a ``passes`` count to be told)."""
+    return [
+        d
+        for d in _chain(denoiser)
+        if getattr(d, "strength_above_one", "level") == "repeat" and hasattr(d, "passes")
+    ]
+
+
 def repeats_above_one(denoiser: object) -> bool:
     """Whether ``denoiser`` (or a network it wraps: wrappers are seen through) goes past strength 1 by running
     again on its own output (``strength_above_one == "repeat"``) instead of being told a higher level."""
-    return any(getattr(d, "strength_above_one", "level") == "repeat" for d in _chain(denoiser))
+    return bool(_repeaters(denoiser))
+
+
+@contextlib.contextmanager
+def repeated_passes(denoiser: object, strength: float) -> Iterator[int]:
+    """Within the block, the repeating networks inside ``denoiser`` run :func:`strength_passes` of ``strength``
+    times per call: each pass on the previous one's output, told the levels of the input, the last weighted
+    by the fraction. Wrappers around such a network (edge restoration, texture) then act once, on what all
+    passes removed from the input. Yields the number of passes (1 when nothing repeats)."""
+    inner = _repeaters(denoiser)
+    passes, share = strength_passes(strength) if inner else (1, 1.0)
+    before = [(d.passes, d.pass_share) for d in inner]  # type: ignore[attr-defined]
+    try:
+        for d in inner:
+            d.passes, d.pass_share = passes, share  # type: ignore[attr-defined]
+        yield passes
+    finally:
+        for d, (count, weight) in zip(inner, before, strict=True):
+            d.passes, d.pass_share = count, weight  # type: ignore[attr-defined]
 
 
 def strength_passes(strength: float) -> tuple[int, float]:

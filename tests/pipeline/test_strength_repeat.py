@@ -23,19 +23,47 @@ from meddenoise.pipeline import DenoiseOptions, denoise_pixels
 WINDOW = IntensitySpec("window", level=40, width=400)
 
 
-class Smoother(Denoiser):
-    """Takes a noise level and repeats past strength 1: half way to a 3x3 mean; records every sigma."""
+class Smoother(BatchDenoiser):
+    """Takes a noise level and repeats past strength 1: half way to a 3x3 mean per pass; records the sigma of
+    every call and counts the passes."""
 
     name = "smoother"
     uses_sigma = True
     strength_above_one = "repeat"
 
     def __init__(self) -> None:
-        self.sigmas: list[float | None] = []
+        self.sigmas: list[float] = []
+        self.runs = 0
 
-    def denoise_image(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
-        self.sigmas.append(sigma)
-        return (0.5 * image + 0.5 * ndimage.uniform_filter(image, 3, mode="reflect")).astype(np.float32)
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        batch, levels = self.batch_and_levels(images, sigma)
+        assert levels is not None
+        self.sigmas += [float(v) for v in levels]
+
+        def once(values: np.ndarray) -> np.ndarray:
+            self.runs += 1
+            smooth = ndimage.uniform_filter(values, (0, 3, 3), mode="reflect")
+            return (0.5 * values + 0.5 * smooth).astype(np.float32)
+
+        return self.repeated(once, batch)
+
+
+class HalfBack(BatchDenoiser):
+    """A wrapper like texture or edge restoration: puts back half of what ``base`` removed."""
+
+    name = "half-back"
+
+    def __init__(self, base: BatchDenoiser) -> None:
+        self.base = base
+        self.uses_sigma = base.uses_sigma
+
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        batch = np.asarray(images, np.float32)
+        return (batch + 0.5 * (self.base.denoise_batch(batch, sigma=sigma) - batch)).astype(np.float32)
 
 
 def _slice(rng: np.random.Generator) -> np.ndarray:
@@ -58,9 +86,11 @@ def test_strength_two_is_the_denoiser_run_again_on_its_output(rng: np.random.Gen
     twice_by_hand = _run(once, smoother, 1.0)
     thrice_by_hand = _run(twice_by_hand, smoother, 1.0)
     smoother.sigmas.clear()
+    smoother.runs = 0
     twice = _run(ct, smoother, 2.0)
     np.testing.assert_allclose(twice, twice_by_hand, atol=1e-3)
-    assert smoother.sigmas == [pytest.approx(20 / 400)] * 2  # the level itself on each pass, not 2x
+    assert smoother.sigmas == [pytest.approx(20 / 400)] and smoother.runs == 2  # told the level, not 2x
+    assert (smoother.passes, smoother.pass_share) == (1, 1.0)  # only for the call
     np.testing.assert_allclose(_run(ct, smoother, 3.0), thrice_by_hand, atol=1e-3)
     # a fraction weighs the last pass: 1.5 is half way from one pass to two
     np.testing.assert_allclose(_run(ct, smoother, 1.5), once + 0.5 * (twice_by_hand - once), atol=1e-3)
@@ -68,6 +98,16 @@ def test_strength_two_is_the_denoiser_run_again_on_its_output(rng: np.random.Gen
     background = (slice(2, 12), slice(2, 62))
     stds = [float(_run(ct, smoother, s)[background].std()) for s in (1, 1.5, 2, 3)]
     assert stds == sorted(stds, reverse=True) and stds[-1] < 0.8 * stds[0]
+
+
+def test_wrappers_act_once_on_what_all_passes_removed(rng: np.random.Generator) -> None:
+    """Texture and edge restoration wrap the network: past 1 the network repeats inside them, so what they
+    put back is a share of what all passes removed from the input, not a share per pass."""
+    ct = _slice(rng)
+    plain, wrapped = _run(ct, Smoother(), 2.0), _run(ct, HalfBack(Smoother()), 2.0)
+    np.testing.assert_allclose(wrapped, ct + 0.5 * (plain - ct), atol=1e-3)
+    per_pass = _run(_run(ct, HalfBack(Smoother()), 1.0), HalfBack(Smoother()), 1.0)
+    assert np.abs(wrapped - per_pass).max() > 0.5  # HU: the two rules differ
 
 
 def test_up_to_one_a_repeating_denoiser_is_told_strength_times_the_level(rng: np.random.Generator) -> None:
@@ -91,21 +131,10 @@ def test_the_report_says_how_many_passes_ran(rng: np.random.Generator) -> None:
     )
     assert report.passes == 3 and report.sigmas == [pytest.approx(20 / 400)]
     assert report.describe() == "noise 20.0 HU (given); strength 2.5 (3 passes)"
-    assert report.tiles == 3  # one tile per pass
 
 
 def test_wrappers_are_seen_through() -> None:
-    class Net(BatchDenoiser):
-        name = "net"
-        uses_sigma = True
-        strength_above_one = "repeat"
-
-        def denoise_batch(
-            self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
-        ) -> np.ndarray:
-            return images.copy()
-
-    assert repeats_above_one(TextureKeeping(Net(), 0.5))
+    assert repeats_above_one(TextureKeeping(Smoother(), 0.5)) and repeats_above_one(HalfBack(Smoother()))
     assert not repeats_above_one(TextureKeeping(AtStrength(_LevelNet(), 1.0), 0.5))
 
 
@@ -126,6 +155,13 @@ class _LevelNet(BatchDenoiser):
 class _RepeatNet(_LevelNet):
     name = "repeat-net"
     strength_above_one = "repeat"
+
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        batch, levels = self.batch_and_levels(images, sigma)
+        assert levels is not None
+        return self.repeated(lambda b: (b * (1 - levels[:, None, None])).astype(np.float32), batch)
 
 
 def test_at_strength_repeats_as_the_pipeline_does() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -58,6 +58,20 @@ class BatchDenoiser(Denoiser):
     #: Whether the network takes the noise's lag-1 correlation; what it is told (``None``: estimated).
     uses_correlation: bool = False
     correlation: float | None = None
+    #: How many times a call runs the network, each pass on the previous one's output, and the weight of the
+    #: last (:func:`meddenoise.denoiser.repeated_passes` sets them past strength 1; 1 and 1.0: once).
+    passes: int = 1
+    pass_share: float = 1.0
+
+    def repeated(self, run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+        """``run(batch)`` :attr:`passes` times, each on the previous output; the last pass weighted by
+        :attr:`pass_share` (``previous + share * (last - previous)``). ``run`` keeps the input's levels."""
+        previous, out = batch, run(batch)
+        for _ in range(self.passes - 1):
+            previous, out = out, run(out)
+        if self.pass_share != 1:
+            out = (previous + np.float32(self.pass_share) * (out - previous)).astype(np.float32)
+        return out
 
     def noise_correlations(self, images: np.ndarray) -> np.ndarray | None:
         """The noise correlation told to the network for each image of ``(N, H, W)`` (``None`` when it takes
@@ -155,6 +169,13 @@ class ModelDenoiser(BatchDenoiser):
         """
         batch, levels = self.batch_and_levels(images, sigma)
         correlations = self.noise_correlations(batch) if levels is not None else None
+        # every pass (past strength 1) is told the levels and correlations of the input
+        return self.repeated(lambda images: self._run(images, levels, correlations), batch)
+
+    def _run(
+        self, batch: np.ndarray, levels: np.ndarray | None, correlations: np.ndarray | None
+    ) -> np.ndarray:
+        """One pass of the network over ``batch``, told ``levels`` and ``correlations`` (when it takes them)."""
         out = np.empty_like(batch)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()

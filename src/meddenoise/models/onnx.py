@@ -331,6 +331,13 @@ class OnnxDenoiser(BatchDenoiser):
         """Denoise a float32 batch ``(N, H, W)`` in chunks of ``batch_size``."""
         batch, levels = self.batch_and_levels(images, sigma)
         correlations = self.noise_correlations(batch) if levels is not None else None
+        # every pass (past strength 1) is told the levels and correlations of the input
+        return self.repeated(lambda images: self._run(images, levels, correlations), batch)
+
+    def _run(
+        self, batch: np.ndarray, levels: np.ndarray | None, correlations: np.ndarray | None
+    ) -> np.ndarray:
+        """One pass of the graph over ``batch``, told ``levels`` and ``correlations`` (when it takes them)."""
         out = np.empty_like(batch)
         for start in range(0, len(batch), self.batch_size):
             chunk = np.ascontiguousarray(batch[start : start + self.batch_size, None])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from meddenoise.denoiser import check_strength, repeats_above_one, strength_passes
+from meddenoise.denoiser import check_strength, repeated_passes, repeats_above_one
 from meddenoise.models.denoiser import BatchDenoiser
 
 __all__ = ["AtStrength"]
@@ -48,13 +48,9 @@ class AtStrength(BatchDenoiser):
         batch, levels = self.base.batch_and_levels(images, sigma)
         if self.strength == 0:  # the input itself, not a network told "no noise"
             return batch.copy()
-        passes, share = strength_passes(self.strength) if repeats_above_one(self.base) else (1, 1.0)
-        if passes > 1:  # run again on its own output, told the same level (levels estimated once)
-            previous = batch
-            for _ in range(passes - 1):
-                previous = self.base.denoise_batch(previous, sigma=levels)
-            last = self.base.denoise_batch(previous, sigma=levels)
-            return (previous + np.float32(share) * (last - previous)).astype(np.float32)
+        if self.strength > 1 and repeats_above_one(self.base):  # the network runs again on its output
+            with repeated_passes(self.base, self.strength):
+                return self.base.denoise_batch(batch, sigma=levels)
         if levels is not None:
             return self.base.denoise_batch(batch, sigma=levels * self.strength)
         out = self.base.denoise_batch(batch, sigma=sigma)

@@ -14,6 +14,7 @@ from meddenoise.data.intensity import IntensitySpec, fit_intensity, from_unit, n
 from meddenoise.denoiser import (
     Denoiser,
     check_strength,
+    repeated_passes,
     repeats_above_one,
     strength_passes,
     takes_noise_correlation,
@@ -487,7 +488,7 @@ def _denoise_slice(
     if not (noise is None or isinstance(noise, float)):  # DenoiseOptions parses it: only a bypass gets here
         raise TypeError(f"noise level must be a number, 'auto' or None, got {noise!r}")
     report.noise.append(noise)
-    passes, share = strength_passes(options.strength) if report.passes > 1 else (1, 1.0)
+    passes = report.passes
     # the noise std on the denoiser's [0, 1] scale: the mapping is affine, (x - low) / (high - low); a
     # denoiser that repeats is told the level itself on every pass
     told = options.strength if passes == 1 else 1.0
@@ -512,40 +513,29 @@ def _denoise_slice(
     margin = noise_margins(
         mapping, noise if noise is not None else partial(estimate_noise_in_units, slice_pixels, units)
     )
-    report.tiles += passes * count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
+    report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
 
-    def denoised_rows(source: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        """``source`` denoised once, row block by row block, in original units (float32)."""
-        rows = iter_tiled_rows(
-            source,
-            denoiser,
-            tile=options.tile,
-            overlap=options.overlap,
-            sigma=sigma,
-            batch_size=options.batch_size,
-            progress=progress,
-            prepare=partial(to_unit, mapping, margin=margin),
-        )
-        with told_noise_correlation(denoiser, correlation):  # the rows are denoised as they are drawn
-            for top, denoised in rows:
-                original = source[top : top + len(denoised)]
-                if sigma is None and options.strength != 1 and passes == 1:  # strength as a blend
-                    unit = to_unit(mapping, original, margin=margin)  # (from_unit clips to the range)
-                    denoised = unit + np.float32(options.strength) * (denoised - unit)
-                yield top, from_unit(mapping, denoised, original=original, margin=margin)
-
-    # past strength 1 a repeating denoiser runs on its own output: all passes but the last in full
-    previous = slice_pixels
-    for _ in range(passes - 1):
-        following = np.empty(slice_pixels.shape, dtype=np.float32)
-        for top, values in denoised_rows(previous):
-            following[top : top + len(values)] = values
-        previous = following
-    for top, values in denoised_rows(previous):
-        if share != 1:  # the last pass weighted by the strength's fraction
-            before = previous[top : top + len(values)]
-            values = before + np.float32(share) * (values - before)
-        out[top : top + len(values)] = store(values)
+    rows = iter_tiled_rows(
+        slice_pixels,
+        denoiser,
+        tile=options.tile,
+        overlap=options.overlap,
+        sigma=sigma,
+        batch_size=options.batch_size,
+        progress=progress,
+        prepare=partial(to_unit, mapping, margin=margin),
+    )
+    # the rows are denoised as they are drawn: told the correlation, and past strength 1 a repeating
+    # network runs again on its own output inside any edge restoration and texture
+    with told_noise_correlation(denoiser, correlation), repeated_passes(denoiser, options.strength):
+        for top, denoised in rows:
+            original = slice_pixels[top : top + len(denoised)]
+            if sigma is None and options.strength != 1 and passes == 1:  # strength as a blend
+                unit = to_unit(mapping, original, margin=margin)  # (from_unit clips to the range)
+                denoised = unit + np.float32(options.strength) * (denoised - unit)
+            out[top : top + len(denoised)] = store(
+                from_unit(mapping, denoised, original=original, margin=margin)
+            )
 
 
 def _storer(dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
