@@ -155,7 +155,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument(
         "--strengths",
-        default="1",
+        default="1,2",
         help="comma-separated; above 1 ct runs again on its output (2 = two passes)",
     )
     parser.add_argument("--routine-min", type=float, default=0.30)

@@ -14,7 +14,7 @@ told the true std of the simulated noise (``true_noise_std``). Writes three smal
 * ``ldct-nps.png``: radial NPS (flat fat/soft-tissue 32x32 ROIs) of the simulated noise and of each
   output's error (output - routine dose), in HU^2 mm^2 against cycles/mm.
 * ``ldct-texture.png``: the same slice at 10 % dose: routine, low dose, ``ct`` as shipped, ``ct
-  --texture blend`` and BM3D told the true std (centre 128x128, L40/W400), and the NPS of their errors.
+  --texture blend --strength 2`` and BM3D told the true std (centre 128x128, L40/W400), and the NPS of their errors.
 
 Usage::
 
@@ -147,7 +147,11 @@ def main() -> None:
         ("routine dose", "", clean),
         ("10 % dose (lowdose-ct)", "10 % dose", tenth),
         ("ct model, blind", "ct", run("ct", tenth, "auto")),
-        ("ct, blind, --texture blend", "ct tblend", run("ct", tenth, "auto", texture="blend")),
+        (
+            "ct, blind, --texture blend --strength 2",
+            "ct s2 tblend",
+            run("ct", tenth, "auto", strength=2.0, texture="blend"),
+        ),
         (f"BM3D, told {tenth_sigma:.0f} HU", "BM3D", run("bm3d", tenth, tenth_sigma)),
     ]
     fig = plt.figure(figsize=(18, 3.4))

@@ -254,7 +254,8 @@ def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels(
     # through the wrapper: a blend of network and input, the level's share of it
     images = np.stack([_correlated(0.05), _correlated(0.05, 1)])
     wrapped = TextureKeeping(_smooth(conditioned=True), blend_texture_ramp(1.0))  # a scale of 1 "HU"
-    out = wrapped.denoise_batch(images, sigma=[40.0, 27.5])  # past the full level; halfway up the ramp
+    halfway = (BLEND_TEXTURE_START_HU + BLEND_TEXTURE_FULL_HU) / 2
+    out = wrapped.denoise_batch(images, sigma=[40.0, halfway])  # past the full level; halfway up the ramp
     smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
     np.testing.assert_allclose(out[0], 0.4 * smooth[0] + 0.6 * images[0], atol=1e-6)
     np.testing.assert_allclose(out[1], 0.7 * smooth[1] + 0.3 * images[1], atol=1e-6)

@@ -204,26 +204,29 @@ def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_
 
 
 def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says_so(tmp_path: Path) -> None:
-    # told 20 HU: at the blend ramp's start, so nothing comes back (the pixels of --texture 0)
-    _, off = _ct_at_20_hu(tmp_path, "b0", "--texture", "0")
-    low, blended_low = _ct_at_20_hu(tmp_path, "b20", "--texture", "blend")
-    assert off is not None and blended_low is not None, low.output
-    assert np.array_equal(blended_low.pixel_array, off.pixel_array)
-    assert "noise texture blend 0" in low.output
-    # told 40 HU: past the ramp's 35 HU, so 0.6 of everything the network removed comes back: the output
-    # is 0.4 of the network's plus 0.6 of the input (the sample's own noise is a scanner's: the gate is open)
+    """The blend ramp: none up to 15 HU, 0.6 from 30 HU, linear between; the output is ``(1 - a)`` of the
+    network's plus ``a`` of the input (the sample's own noise is a scanner's: the correlation gate is open)."""
+    _inputs(tmp_path)
     folder = tmp_path / "in"
-    args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40"]
-    network = runner.invoke(app, [*args, "-o", str(tmp_path / "n40"), "--texture", "0"])
-    run = runner.invoke(app, [*args, "-o", str(tmp_path / "b40"), "--texture", "blend"])
-    assert network.exit_code == 0 and run.exit_code == 0, network.output + run.output
     source = pydicom.dcmread(folder / "ct.dcm").pixel_array.astype(np.float64)
-    alone = pydicom.dcmread(tmp_path / "n40" / "ct.dcm").pixel_array.astype(np.float64)
-    written = pydicom.dcmread(tmp_path / "b40" / "ct.dcm")
-    inside = (alone > source.min() + 50) & (alone < source.max() - 50)  # away from the window's clipping
-    expected = 0.4 * alone + 0.6 * source
-    assert np.abs(written.pixel_array.astype(np.float64) - expected)[inside].max() <= 1.0  # stored rounding
-    assert np.abs(alone - source)[inside].max() > 5  # the network did change the slice: not a vacuous check
+
+    def run(level: str, texture: str) -> tuple[Result, np.ndarray, pydicom.Dataset]:
+        args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", level]
+        out = tmp_path / f"{texture}{level}"
+        result = runner.invoke(app, [*args, "-o", str(out), "--texture", texture])
+        assert result.exit_code == 0, result.output
+        written = pydicom.dcmread(out / "ct.dcm")
+        return result, written.pixel_array.astype(np.float64), written
+
+    for level, share in (("10", 0.0), ("20", 0.2), ("40", 0.6)):
+        _, alone, _ = run(level, "0")
+        result, blended, written = run(level, "blend")
+        inside = (alone > source.min() + 50) & (alone < source.max() - 50)  # away from the window's clipping
+        expected = (1 - share) * alone + share * source
+        assert np.abs(blended - expected)[inside].max() <= 1.0, level  # stored rounding
+        assert np.abs(alone - source)[inside].max() > 5  # the network did change the slice: not vacuous
+        said = f"noise texture blend up to {share:.2g}" if share else "noise texture blend 0"
+        assert said in result.output, result.output
     assert "noise texture blend up to 0.6" in str(written.DerivationDescription)
 
 

@@ -45,11 +45,12 @@ fine part: none up to :data:`BLEND_TEXTURE_START_HU`, :data:`BLEND_TEXTURE_AMOUN
 :data:`BLEND_TEXTURE_FULL_HU`, with ``auto``'s correlation gate. The fine part alone cannot bring back the
 texture of soft kernels, whose noise sits at the frequencies ``G`` keeps; the whole component can. The
 three values were chosen on the ``ct`` model's training slices (21 TCGA-LUAD patients, one slice each,
-none held apart; the LDCT protocol at 25 % and 10 % dose, blind, seed 1000): of 42 ramps, the one with the
-best PSNR whose texture distance is at or under BM3D's (told the true std) at both doses and that keeps
-30 % of the routine scans' noise removed (``scripts/calibrate_texture_ramp.py``). On the held-apart CT
-it brings the texture much closer than ``auto`` for about 0.7-1 dB, but removes less noise on noisy routine
-scans, so it is not the default (``docs/low-dose-ct.md``, "`--texture blend`").
+none held apart; the LDCT protocol at 25 % and 10 % dose, blind, seed 1000): of 46 ramps at strength 1 and
+2 (two passes of the network, inside the texture), the one with the best PSNR whose texture distance is at
+or under BM3D's (told the true std) at both doses and that keeps 30 % of the routine scans' noise removed
+(``scripts/calibrate_texture_ramp.py``): 0.6 from 15 to 30 HU at strength 2 (until 2026-12-02 late, when
+only strength 1 was tried: 20 to 35 HU). So it is meant with ``--strength 2`` (``meddenoise denoise
+--texture blend --strength 2``); it is not the default (``docs/low-dose-ct.md``, "`--texture blend`").
 """
 
 from __future__ import annotations
@@ -103,10 +104,10 @@ AUTO_TEXTURE_CORRELATION = (0.05, 0.15)
 #: The word that asks for the noise-level-dependent amount.
 AUTO_TEXTURE: Literal["auto"] = "auto"
 #: ``--texture blend``: none of the whole removed component put back up to this noise level (HU) ...
-BLEND_TEXTURE_START_HU = 20.0
+BLEND_TEXTURE_START_HU = 15.0
 #: ... :data:`BLEND_TEXTURE_AMOUNT` of it from this one on, linear in between (chosen on the ``ct`` model's
 #: training slices: the module docstring).
-BLEND_TEXTURE_FULL_HU = 35.0
+BLEND_TEXTURE_FULL_HU = 30.0
 #: ``--texture blend``: the share of the whole removed component at and above :data:`BLEND_TEXTURE_FULL_HU`.
 BLEND_TEXTURE_AMOUNT = 0.6
 #: The word that asks for a noise-level-dependent blend with the input (the whole removed component).
