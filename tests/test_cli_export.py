@@ -39,6 +39,10 @@ def test_export_then_denoise_with_the_onnx_back_end_and_the_file(tmp_path: Path)
     assert model_file.is_file() and f"wrote {model_file}" in result.output
     again = runner.invoke(app, ["export", "xray", "-o", str(model_file)])
     assert again.exit_code == 2 and "already exists" in again.output
+    from meddenoise.denoiser import repeats_above_one
+    from meddenoise.methods import build_denoiser
+
+    assert not repeats_above_one(build_denoiser(str(model_file)).denoiser)  # xray's card: told the level
 
     outputs = {}
     for key, args in {
@@ -104,6 +108,10 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     outputs = [build_denoiser(str(f)).denoiser(unit[1], sigma=30 / 2048) for f in (fast, plain)]
     errors = [float(np.abs(out - unit[0]).mean()) for out in outputs]
     assert np.abs(outputs[0] - outputs[1]).max() > 0  # the int8 file computes differently
+    # the card inside the file says how strength goes past 1: ct runs again on its output, as shipped
+    from meddenoise.denoiser import repeats_above_one
+
+    assert all(repeats_above_one(build_denoiser(str(f)).denoiser) for f in (fast, plain))
     assert errors[0] < 1.1 * errors[1] and errors[0] < 0.6 * np.abs(unit[1] - unit[0]).mean()
     empty = tmp_path / "empty"
     empty.mkdir()

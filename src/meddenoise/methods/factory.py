@@ -192,11 +192,12 @@ def _assumed_intensity(path: Path, what: str) -> IntensitySpec:
 
 
 def _onnx_file(path: Path, batch_size: int | None, intensity: IntensitySpec | None) -> DenoiserChoice:
-    from meddenoise.methods.onnx_models import onnx_intensity
+    from meddenoise.methods.onnx_models import onnx_intensity, onnx_strength_above_one
     from meddenoise.models.onnx import OnnxDenoiser
 
     options = {} if batch_size is None else {"batch_size": batch_size}
     denoiser = OnnxDenoiser(path, name=path.stem, **options)
+    denoiser.strength_above_one = onnx_strength_above_one(denoiser.metadata)  # as its card says
     spec = intensity or onnx_intensity(denoiser.metadata) or _assumed_intensity(path, "ONNX file")
     return DenoiserChoice(denoiser, spec, f"onnx {path.name}", "checkpoint")
 

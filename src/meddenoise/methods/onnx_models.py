@@ -44,6 +44,7 @@ __all__ = [
     "checkpoint_export",
     "evenly_spaced",
     "onnx_intensity",
+    "onnx_strength_above_one",
     "onnx_texture",
     "quantized_export",
     "shipped_export",
@@ -267,6 +268,20 @@ def onnx_texture(metadata: dict[str, str]) -> float | str:
         return card_texture(card.get("texture", 0.0)) if isinstance(card, dict) else 0.0
     except (ValueError, TypeError):
         return 0.0
+
+
+def onnx_strength_above_one(metadata: dict[str, str]) -> str:
+    """How the exported model goes past strength 1, from its file's model card (a shipped ``ct``: ``"repeat"``),
+    else ``"level"`` (:data:`meddenoise.denoiser.STRENGTH_RULES`)."""
+    from meddenoise.pretrained.registry import card_strength_rule
+
+    try:
+        card = json.loads(metadata.get(KEY_CARD, "{}"))
+        return (
+            card_strength_rule(card.get("strength_above_one", "level")) if isinstance(card, dict) else "level"
+        )
+    except (ValueError, TypeError):
+        return "level"
 
 
 def onnx_intensity(metadata: dict[str, str]) -> IntensitySpec | None:

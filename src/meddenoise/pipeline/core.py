@@ -514,7 +514,6 @@ def _denoise_slice(
         mapping, noise if noise is not None else partial(estimate_noise_in_units, slice_pixels, units)
     )
     report.tiles += count_tiles(*slice_pixels.shape, tile=options.tile, overlap=options.overlap)
-
     rows = iter_tiled_rows(
         slice_pixels,
         denoiser,
