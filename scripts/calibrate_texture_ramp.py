@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 import meddenoise.evaluation.ldct as ldct
+from meddenoise.denoiser import passes_told
 from meddenoise.evaluation.benchmark import benchmark_choices
 from meddenoise.methods import DenoiserChoice
 from meddenoise.methods.factory import split_texture, with_strength, with_texture
@@ -62,15 +63,6 @@ DEFAULT_RAMPS = ",".join(
 )
 
 
-def _passes(denoiser: object) -> tuple[tuple[int, float], ...]:
-    """How many passes each network inside ``denoiser`` is told to run (``--strengths`` above 1)."""
-    told = []
-    while denoiser is not None:
-        told.append((int(getattr(denoiser, "passes", 1)), float(getattr(denoiser, "pass_share", 1.0))))
-        denoiser = getattr(denoiser, "base", None) or getattr(denoiser, "inner", None)
-    return tuple(told)
-
-
 class ReusedOutput(BatchDenoiser):
     """``inner``, run once per distinct batch, noise level and number of passes: the candidates share the
     network's output."""
@@ -91,7 +83,7 @@ class ReusedOutput(BatchDenoiser):
     ) -> np.ndarray:
         batch = np.ascontiguousarray(images, dtype=np.float32)
         levels = None if sigma is None else tuple(np.ravel(np.asarray(sigma, np.float64)).tolist())
-        key = (hashlib.sha1(batch.tobytes()).hexdigest(), levels, _passes(self.inner))
+        key = (hashlib.sha1(batch.tobytes()).hexdigest(), levels, passes_told(self.inner))
         if key not in self._outputs:
             self._outputs[key] = self.inner.denoise_batch(batch, sigma=sigma)
         return self._outputs[key].copy()

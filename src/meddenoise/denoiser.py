@@ -25,6 +25,7 @@ __all__ = [
     "Denoiser",
     "as_float_image",
     "check_strength",
+    "passes_told",
     "repeated_passes",
     "repeats_above_one",
     "strength_passes",
@@ -127,6 +128,12 @@ def repeats_above_one(denoiser: object) -> bool:
     """Whether ``denoiser`` (or a network it wraps: wrappers are seen through) goes past strength 1 by running
     again on its own output (``strength_above_one == "repeat"``) instead of being told a higher level."""
     return bool(_repeaters(denoiser))
+
+
+def passes_told(denoiser: object) -> tuple[tuple[int, float], ...]:
+    """``(passes, share)`` each repeating network inside ``denoiser`` runs per call now (:func:`repeated_passes`
+    sets them; ``(1, 1.0)`` outside it); empty when none repeats. E.g. part of a cache key of outputs."""
+    return tuple((d.passes, d.pass_share) for d in _repeaters(denoiser))  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

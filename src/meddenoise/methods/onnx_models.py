@@ -11,7 +11,7 @@ path, or any model with ``backend="onnx"``, through :class:`~meddenoise.models.o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -250,24 +250,27 @@ def checkpoint_export(path: str | Path, intensity: IntensitySpec) -> OnnxExport:
     )
 
 
-def onnx_edge_restore(metadata: dict[str, str]) -> float:
-    """The edge restoration recorded in an exported file's model card (a shipped ``ct``: 0.8), else 0."""
+def _card_setting(metadata: dict[str, str], key: str, parse: Callable[[Any], T], default: T) -> T:
+    """``parse`` of ``key`` in an exported file's model card; ``default`` where the file has no card, the card
+    lacks the key, or either does not parse."""
     try:
         card = json.loads(metadata.get(KEY_CARD, "{}"))
-        return float(card.get("edge_restore", 0.0)) if isinstance(card, dict) else 0.0
+        return parse(card.get(key, default)) if isinstance(card, dict) else default
     except (ValueError, TypeError):
-        return 0.0
+        return default
+
+
+def onnx_edge_restore(metadata: dict[str, str]) -> float:
+    """The edge restoration recorded in an exported file's model card (a shipped ``ct``: 0.8), else 0."""
+    return _card_setting(metadata, "edge_restore", float, 0.0)
 
 
 def onnx_texture(metadata: dict[str, str]) -> float | str:
     """The noise texture recorded in an exported file's model card (a shipped ``ct``: ``"auto"``), else 0."""
     from meddenoise.pretrained.registry import card_texture
 
-    try:
-        card = json.loads(metadata.get(KEY_CARD, "{}"))
-        return card_texture(card.get("texture", 0.0)) if isinstance(card, dict) else 0.0
-    except (ValueError, TypeError):
-        return 0.0
+    none: float | str = 0.0
+    return _card_setting(metadata, "texture", card_texture, none)
 
 
 def onnx_strength_above_one(metadata: dict[str, str]) -> str:
@@ -275,13 +278,7 @@ def onnx_strength_above_one(metadata: dict[str, str]) -> str:
     else ``"level"`` (:data:`meddenoise.denoiser.STRENGTH_RULES`)."""
     from meddenoise.pretrained.registry import card_strength_rule
 
-    try:
-        card = json.loads(metadata.get(KEY_CARD, "{}"))
-        return (
-            card_strength_rule(card.get("strength_above_one", "level")) if isinstance(card, dict) else "level"
-        )
-    except (ValueError, TypeError):
-        return "level"
+    return _card_setting(metadata, "strength_above_one", card_strength_rule, "level")
 
 
 def onnx_intensity(metadata: dict[str, str]) -> IntensitySpec | None:

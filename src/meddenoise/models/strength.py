@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from meddenoise.denoiser import check_strength, repeated_passes, repeats_above_one
+from meddenoise.denoiser import check_strength, repeated_passes
 from meddenoise.models.denoiser import BatchDenoiser
 
 __all__ = ["AtStrength"]
@@ -48,8 +48,8 @@ class AtStrength(BatchDenoiser):
         batch, levels = self.base.batch_and_levels(images, sigma)
         if self.strength == 0:  # the input itself, not a network told "no noise"
             return batch.copy()
-        if self.strength > 1 and repeats_above_one(self.base):  # the network runs again on its output
-            with repeated_passes(self.base, self.strength):
+        with repeated_passes(self.base, self.strength) as passes:
+            if passes > 1:  # past 1 a repeating network runs again on its output, told the level itself
                 return self.base.denoise_batch(batch, sigma=levels)
         if levels is not None:
             return self.base.denoise_batch(batch, sigma=levels * self.strength)
