@@ -116,10 +116,13 @@ def test_patients_are_counted_against_bm3d_told_on_psnr_texture_and_edges() -> N
         row("noisy", "a", 30.0, 0.0, 1.0),
         row("bm3d (true σ)", "a", 35.0, 0.10, 0.99),
         row("bm3d (true σ)", "b", 36.0, 0.10, 0.99),
-        # patient a: +1.5 dB, closer, sharper; patient b: its two slices average +0.5 dB, farther, blunter
+        row("bm3d (true σ)", "c", 36.0, 0.10, 0.99),
+        # patient a: +1.5 dB, closer, sharper; patient b: its two slices average +0.5 dB, farther, blunter;
+        # patient c: +1.5 dB and closer, but blunter (not every target at once)
         row("ct (blind)", "a", 36.5, 0.05, 0.995),
         row("ct (blind)", "b", 35.0, 0.20, 0.98),
         row("ct (blind)", "b", 38.0, 0.20, 0.98),
+        row("ct (blind)", "c", 37.5, 0.05, 0.98),
     ]
     methods = ("noisy", "bm3d (true σ)", "ct (blind)")
     result = LDCTResult(rows=rows, routine=[], methods=methods, doses=(0.1,))
@@ -127,12 +130,13 @@ def test_patients_are_counted_against_bm3d_told_on_psnr_texture_and_edges() -> N
     assert counts == {
         "dose": 0.1,
         "method": "ct (blind)",
-        "patients": 2,
-        "psnr_margin": 1,
-        "texture_closer": 1,
+        "patients": 3,
+        "psnr_margin": 2,
+        "texture_closer": 2,
         "edges_sharper": 1,
+        "every_target": 1,
     }
-    assert "| ct (blind) | 0.1 | 1 of 2 | 1 of 2 | 1 of 2 |" in result.to_markdown()
+    assert "| ct (blind) | 0.1 | 2 of 3 | 2 of 3 | 1 of 3 | 1 of 3 |" in result.to_markdown()
     # without BM3D told in the run there is nothing to count against
     alone = LDCTResult(
         rows=[r for r in rows if r["method"] != "bm3d (true σ)"], routine=[], methods=methods, doses=(0.1,)
