@@ -1,5 +1,7 @@
-"""scripts/calibrate_texture_ramp.py: its rule picks the best PSNR among the ramps that keep the texture
-(distance at or under BM3D's at every dose) and the routine noise reduction; the shipped blend is a ramp it tried."""
+"""scripts/calibrate_texture_ramp.py: its rule keeps the ramps that keep the texture (distance at or under
+BM3D's at every dose), the routine noise reduction and a PSNR margin over BM3D, and picks the one that meets
+every target in the most patients (``--rule mean``: the best PSNR, the rule before); the shipped blend is a
+ramp it tried."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ import pytest
 
 from meddenoise.models.texture import (
     BLEND_TEXTURE_AMOUNT,
+    BLEND_TEXTURE_CORRELATED_AMOUNT,
+    BLEND_TEXTURE_CORRELATED_BETWEEN,
     BLEND_TEXTURE_FULL_HU,
     BLEND_TEXTURE_START_HU,
 )
+
+#: A value the same for both made-up patients, or one each (A, B).
+PerPatient = float | tuple[float, float]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "calibrate_texture_ramp.py"
 
@@ -38,23 +45,29 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
 
 def _summarize(
     tmp_path: Path,
-    ramps: dict[str, tuple[float, float, float]],
+    ramps: dict[str, tuple[PerPatient, PerPatient, float]],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    *options: str,
 ) -> tuple[int, str]:
     """The script's verdict on made-up results: ``ramps`` maps a method to (PSNR, distance, routine
-    removed), the same at both doses; BM3D told is at distance 0.1; two patients with the same values."""
+    removed), the same at both doses, PSNR and distance the same for both patients or one each; BM3D told
+    is at 31 dB and distance 0.1 for both. ``options``: more of the script's arguments."""
     rows, routine = [], []
+
+    def of(value: PerPatient, patient: int) -> float:
+        return value[patient] if isinstance(value, tuple) else value
+
     for method, (psnr, distance, removed) in {"noisy": (30.0, 0.0, 0.0), **ramps}.items():
         for dose in (0.25, 0.1):
-            for patient in ("A", "B"):
+            for index, patient in enumerate(("A", "B")):
                 rows.append(
                     {
                         "dose": dose,
                         "patient": patient,
                         "method": method,
-                        "psnr": psnr,
-                        "nps_distance": distance,
+                        "psnr": of(psnr, index),
+                        "nps_distance": of(distance, index),
                     }
                 )
         if method != "noisy":
@@ -68,14 +81,15 @@ def _summarize(
     ]
     _write(tmp_path / "bm3d" / "per_image.csv", bm3d)
     args = ["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--bm3d", str(tmp_path / "bm3d")]
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args, "--summarize"])
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args, "--summarize", *options])
     code = _script().main()
     return code, capsys.readouterr().out
 
 
-def test_the_rule_picks_the_best_psnr_among_the_ramps_that_keep_texture_and_routine(
+def test_the_mean_rule_picks_the_best_psnr_among_the_ramps_that_keep_texture_and_routine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    mean = ("--rule", "mean", "--routine-min", "0.30")  # the rule before 2026-12-02 night, as documented
     code, out = _summarize(
         tmp_path,
         {
@@ -87,17 +101,57 @@ def test_the_rule_picks_the_best_psnr_among_the_ramps_that_keep_texture_and_rout
         },
         monkeypatch,
         capsys,
+        *mean,
     )
     assert code == 0 and out.strip().splitlines()[-1] == "chosen: ct 0.6 coarse 1 20-35 HU (blind)", out
     none = {"ct 0.5 coarse 1 20-35 HU (blind)": (37.0, 0.2, 0.33)}
-    code, out = _summarize(tmp_path / "none", none, monkeypatch, capsys)
+    code, out = _summarize(tmp_path / "none", none, monkeypatch, capsys, *mean)
     assert code == 1 and "no candidate meets the rule" in out
 
 
+def test_the_patients_rule_picks_the_ramp_that_meets_every_target_in_the_most_patients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Among the ramps whose means keep BM3D's texture, 35 % of the routine noise removed and 1.25 dB over
+    BM3D's PSNR: the most (dose, patient) pairs at >= 1 dB over BM3D *and* closer to its texture, then the
+    best PSNR."""
+    rising = "ct 0.4 coarse 1 15-20 HU to 0.7 at corr 0.7-0.9 (blind)"
+    ramps: dict[str, tuple[PerPatient, PerPatient, float]] = {
+        "ct 0.6 coarse 1 15-30 HU (blind)": (34.0, (0.05, 0.12), 0.36),  # one patient of two: 2 pairs
+        rising: (33.0, 0.09, 0.36),  # both patients: 4 pairs, chosen over the better PSNR
+        "ct 0.5 coarse 1 15-30 HU (blind)": (33.5, (0.09, 0.11), 0.36),  # B's texture lost: 2 pairs
+        "ct 0.3 coarse 1 15-30 HU (blind)": (33.5, 0.09, 0.34),  # 4 pairs, routine under 35 %
+    }
+    code, out = _summarize(tmp_path, ramps, monkeypatch, capsys)
+    assert code == 0 and out.strip().splitlines()[-1] == f"chosen: {rising}", out
+    assert f"| {rising} | 33.000 | 0.090 | 33.000 | 0.090 | 0.360 | 4 | True |" in out
+    # 1.2 dB over BM3D on the mean: every patient >= 1 dB, yet under the margin the rule keeps
+    close = {"ct 0.6 coarse 1 15-30 HU (blind)": (32.2, 0.09, 0.36)}
+    code, out = _summarize(tmp_path / "close", close, monkeypatch, capsys)
+    assert code == 1 and "no candidate meets the rule" in out
+    code, out = _summarize(tmp_path / "close1", close, monkeypatch, capsys, "--psnr-margin", "1.0")
+    assert code == 0 and "chosen: ct 0.6 coarse 1 15-30 HU (blind)" in out
+
+
 def test_the_shipped_blend_is_among_the_ramps_tried() -> None:
-    shipped = f"{BLEND_TEXTURE_AMOUNT:g}:1:{BLEND_TEXTURE_START_HU:g}:{BLEND_TEXTURE_FULL_HU:g}"
+    low, high = BLEND_TEXTURE_CORRELATED_BETWEEN
+    shipped = (
+        f"{BLEND_TEXTURE_AMOUNT:g}:1:{BLEND_TEXTURE_START_HU:g}:{BLEND_TEXTURE_FULL_HU:g}"
+        f":{BLEND_TEXTURE_CORRELATED_AMOUNT:g}:{low:g}:{high:g}"
+    )
     ramps = _script().DEFAULT_RAMPS.split(",")
-    assert shipped in ramps and len(ramps) == len(set(ramps)) == 46
+    assert shipped in ramps and len(ramps) == len(set(ramps)) == 94
+
+
+def test_a_ramp_whose_amount_rises_with_the_correlation_is_named_and_built_as_asked() -> None:
+    choices = _script().ramp_choices("0.4:1:15:20:0.7:0.7:0.9", (2.0,))
+    name = "ct s2 0.4 coarse 1 15-20 HU to 0.7 at corr 0.7-0.9"
+    assert list(choices) == ["ct s2 t0", "ct s2 (default)", name]
+    ramp = choices[name].denoiser.base.amount  # under the strength: the texture wrapper's ramp
+    assert (ramp.amount, ramp.correlated_amount, ramp.correlated_between) == (0.4, 0.7, (0.7, 0.9))
+    assert (ramp.start * 2048, ramp.full * 2048) == pytest.approx((15.0, 20.0))
+    with pytest.raises(SystemExit, match="expected amount:coarse:start:full"):
+        _script().ramp_choices("0.4:1:15:20:0.7", (1.0,))
 
 
 def test_candidates_at_strength_two_run_the_network_twice_and_are_cached_apart() -> None:

@@ -16,6 +16,8 @@ from meddenoise.models.texture import (
     AUTO_TEXTURE_FULL_HU,
     AUTO_TEXTURE_START_HU,
     BLEND_TEXTURE_AMOUNT,
+    BLEND_TEXTURE_CORRELATED_AMOUNT,
+    BLEND_TEXTURE_CORRELATED_BETWEEN,
     BLEND_TEXTURE_FULL_HU,
     BLEND_TEXTURE_START_HU,
     TextureKeeping,
@@ -208,6 +210,59 @@ def test_auto_asks_the_removed_noise_to_be_correlated() -> None:
         TextureRamp(start=0.0, full=0.1, amount=0.5, correlation=(0.2, 0.1))
 
 
+def _kernel_noise(blur: float, seed: int = 0, size: int = 128) -> np.ndarray:
+    """Flat 0.5 with noise blurred by a Gaussian of ``blur`` px (a sharper or softer kernel), std 0.05."""
+    blurred = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0, 1, (size, size)), blur)
+    return (0.5 + 0.05 * blurred / blurred.std()).astype(np.float32)
+
+
+def test_a_rising_amount_gives_a_soft_kernels_noise_more_of_itself_back() -> None:
+    """With ``correlated_amount`` the share follows the removed component's lag-1 correlation: ``amount`` at or
+    under the first bound, ``correlated_amount`` from the second, linear between; the level's ramp and the
+    white-noise gate still apply."""
+    ramp = TextureRamp(
+        start=0.01,
+        full=0.03,
+        amount=0.4,
+        correlation=AUTO_TEXTURE_CORRELATION,
+        coarse=1.0,
+        correlated_amount=0.7,
+        correlated_between=(0.7, 0.9),
+    )
+    wrapped = TextureKeeping(_smooth(conditioned=True), ramp)
+    images = np.stack([_kernel_noise(0.6), _kernel_noise(3.0, 1), _flat(0.05, 2), _kernel_noise(3.0, 3)])
+    out = wrapped.denoise_batch(images, sigma=[0.05, 0.05, 0.05, 0.02])  # the last one halfway up the ramp
+    smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
+    correlations = [removed_correlation(x, y) for x, y in zip(images, smooth, strict=True)]
+    assert correlations[0] < 0.7 < 0.9 < correlations[1]  # a sharp and a soft kernel: not vacuous
+    shares = [0.4, 0.7, 0.0, 0.35]  # sharp, soft, white (gated out), soft at half the level
+    for x, y, got, share in zip(images, smooth, out, shares, strict=True):
+        np.testing.assert_allclose(got, (1 - share) * y + share * x, atol=1e-6)
+    assert ramp.largest == 0.7 and wrapped.texture == 0.7 and wrapped.texture_at(0.05) == 0.7  # the most
+    assert ramp.amount_for(0.8) == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="correlated amount"):
+        TextureRamp(start=0.0, full=0.1, amount=0.5, correlated_amount=1.2)
+    with pytest.raises(ValueError, match="correlations"):
+        TextureRamp(start=0.0, full=0.1, amount=0.5, correlated_amount=0.7, correlated_between=(0.9, 0.7))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.floats(-1, 1),
+    second=st.floats(-1, 1),
+    amount=st.floats(0, 1),
+    correlated=st.floats(0, 1),
+)
+def test_a_rising_amount_stays_between_its_two_amounts_and_moves_one_way(
+    first: float, second: float, amount: float, correlated: float
+) -> None:
+    ramp = TextureRamp(start=0.0, full=0.1, amount=amount, correlated_amount=correlated)
+    low, high = sorted((first, second))
+    at_low, at_high = ramp.amount_for(low), ramp.amount_for(high)
+    assert min(amount, correlated) - 1e-12 <= at_low <= max(amount, correlated) + 1e-12
+    assert (at_high - at_low) * (correlated - amount) >= -1e-12  # towards correlated_amount as it rises
+
+
 def test_a_coarse_share_of_one_is_a_plain_blend_with_the_input() -> None:
     noisy = _flat(0.02)
     smooth = ndimage.gaussian_filter(noisy, 3.0)
@@ -243,7 +298,10 @@ def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels(
     ramp = blend_texture_ramp(2048.0)
     assert ramp.coarse == 1.0 and ramp.correlation == AUTO_TEXTURE_CORRELATION and ramp.setting == "blend"
     assert ramp.at(BLEND_TEXTURE_START_HU / 2048) == 0.0
-    assert ramp.at(BLEND_TEXTURE_FULL_HU / 2048) == BLEND_TEXTURE_AMOUNT == 0.6
+    assert ramp.at(BLEND_TEXTURE_FULL_HU / 2048) == BLEND_TEXTURE_CORRELATED_AMOUNT == 0.7  # the most
+    assert ramp.amount == BLEND_TEXTURE_AMOUNT == 0.4
+    assert ramp.correlated_between == BLEND_TEXTURE_CORRELATED_BETWEEN == (0.7, 0.9)
+    assert ramp.share(1.0, correlation=0.5) == 0.4 and ramp.share(1.0, correlation=0.95) == 0.7
     assert auto_texture_ramp(2048.0).coarse == 0.0 and auto_texture_ramp(2048.0).setting == "auto"
     assert [texture_suffix(x) for x in (ramp, auto_texture_ramp(2048.0), "blend", 0.5)] == [
         " tblend",
@@ -252,13 +310,17 @@ def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels(
         " t0.5",
     ]
     # through the wrapper: a blend of network and input, the level's share of it
-    images = np.stack([_correlated(0.05), _correlated(0.05, 1)])
+    # a soft kernel's noise (lag-1 correlation of what is removed over 0.9) and a sharp one's (under 0.7)
+    images = np.stack([_kernel_noise(3.0), _kernel_noise(3.0, 1), _kernel_noise(0.6, 2)])
     wrapped = TextureKeeping(_smooth(conditioned=True), blend_texture_ramp(1.0))  # a scale of 1 "HU"
     halfway = (BLEND_TEXTURE_START_HU + BLEND_TEXTURE_FULL_HU) / 2
-    out = wrapped.denoise_batch(images, sigma=[40.0, halfway])  # past the full level; halfway up the ramp
+    out = wrapped.denoise_batch(images, sigma=[40.0, halfway, 40.0])  # past the full level; halfway up
     smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
-    np.testing.assert_allclose(out[0], 0.4 * smooth[0] + 0.6 * images[0], atol=1e-6)
-    np.testing.assert_allclose(out[1], 0.7 * smooth[1] + 0.3 * images[1], atol=1e-6)
+    soft = [removed_correlation(x, y) > 0.9 for x, y in zip(images, smooth, strict=True)]
+    assert soft == [True, True, False]
+    np.testing.assert_allclose(out[0], 0.3 * smooth[0] + 0.7 * images[0], atol=1e-6)
+    np.testing.assert_allclose(out[1], 0.65 * smooth[1] + 0.35 * images[1], atol=1e-6)
+    np.testing.assert_allclose(out[2], 0.6 * smooth[2] + 0.4 * images[2], atol=1e-6)
     assert wrapped.name == "smooth tblend" and wrapped.texture_setting == "blend"
     with pytest.raises(ValueError, match="window width must be positive"):
         blend_texture_ramp(0.0)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from meddenoise.cli.main import app
 from meddenoise.io import read_image
+from meddenoise.models.texture import removed_correlation
 from meddenoise.noise import estimate_ct_noise
 from meddenoise.pipeline.core import CT_NOISE_ESTIMATOR
 from meddenoise.pretrained import get_card
@@ -204,7 +205,8 @@ def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_
 
 
 def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says_so(tmp_path: Path) -> None:
-    """The blend ramp: none up to 15 HU, 0.6 from 30 HU, linear between; the output is ``(1 - a)`` of the
+    """The blend ramp: none up to 15 HU, all of the share from 20 HU, linear between; the share is 0.4 of
+    the removed component up to a lag-1 correlation of 0.7, 0.7 from 0.9; the output is ``(1 - a)`` of the
     network's plus ``a`` of the input (the sample's own noise is a scanner's: the correlation gate is open)."""
     _inputs(tmp_path)
     folder = tmp_path / "in"
@@ -218,16 +220,22 @@ def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says
         written = pydicom.dcmread(out / "ct.dcm")
         return result, written.pixel_array.astype(np.float64), written
 
-    for level, share in (("10", 0.0), ("20", 0.2), ("40", 0.6)):
+    for level, part in (("10", 0.0), ("17.5", 0.5), ("40", 1.0)):
         _, alone, _ = run(level, "0")
         result, blended, written = run(level, "blend")
         inside = (alone > source.min() + 50) & (alone < source.max() - 50)  # away from the window's clipping
-        expected = (1 - share) * alone + share * source
-        assert np.abs(blended - expected)[inside].max() <= 1.0, level  # stored rounding
-        assert np.abs(alone - source)[inside].max() > 5  # the network did change the slice: not vacuous
-        said = f"noise texture blend up to {share:.2g}" if share else "noise texture blend 0"
+        removed = (source - alone)[inside]
+        assert np.abs(removed).max() > 5  # the network did change the slice: not vacuous
+        # the share it got, read back from the output, and the one the ramp gives this removed component
+        got = float(np.sum((blended - alone)[inside] * removed) / np.sum(removed * removed))
+        correlation = removed_correlation(source, alone)
+        assert correlation > 0.15  # a scanner's noise: the white-noise gate is open
+        expected = part * (0.4 + 0.3 * min(max((correlation - 0.7) / 0.2, 0.0), 1.0))
+        assert got == pytest.approx(expected, abs=0.02), (level, correlation)
+        assert np.abs(blended - ((1 - got) * alone + got * source))[inside].max() <= 1.0, level  # rounding
+        said = f"noise texture blend up to {0.7 * part:.2g}" if part else "noise texture blend 0"
         assert said in result.output, result.output
-    assert "noise texture blend up to 0.6" in str(written.DerivationDescription)
+    assert "noise texture blend up to 0.7" in str(written.DerivationDescription)
 
 
 def test_noise_level_note_once_and_noise_line_per_file(tmp_path: Path) -> None:

@@ -271,7 +271,8 @@ def build_denoiser(
         ``"auto"``: a share that follows the noise level (:func:`~meddenoise.models.texture.auto_texture_ramp`:
         none up to 30 HU, 0.7 from 50 HU, and none where the removed noise is white) for a model whose
         intensity mapping is a CT window (``ct``); nothing for other models. ``"blend"``: the same kind of
-        ramp over the *whole* removed component, a blend with the input (none up to 15 HU, 0.6 from 30 HU:
+        ramp over the *whole* removed component, a blend with the input (none up to 15 HU, from 20 HU 0.4
+        of it, up to 0.7 where the removed noise is as coarse as a soft kernel's:
         :func:`~meddenoise.models.texture.blend_texture_ramp`), for the scan's texture at low dose (chosen
         with ``strength=2``).
         ``None`` is the model's own: its card's ``texture`` for a shipped model (``ct``: ``"auto"``), the
