@@ -117,16 +117,12 @@ def _summary(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(str(entry["dose"]), entry["method"]): entry for entry in entries}
 
 
-def _patients_won(
-    mine: dict[str, dict[str, float]], bm3d: dict[str, dict[str, float]], margin_db: float
-) -> int:
-    """In how many patients (means per metric and patient) ``mine`` is at least ``margin_db`` over BM3D's
-    PSNR *and* closer to the scan's noise texture: every target of issue 13 at once, patient by patient."""
-    return sum(
-        float(mine["psnr"][p]) >= float(bm3d["psnr"][p]) + margin_db
-        and float(mine["nps_distance"][p]) < float(bm3d["nps_distance"][p])
-        for p in mine["psnr"]
-    )
+def _patients_won(mine: dict[str, dict[str, float]], bm3d: dict[str, dict[str, float]]) -> int:
+    """In how many patients (means per metric and patient) ``mine`` is the protocol's ``MARGIN_DB`` (1 dB)
+    over BM3D's PSNR *and* closer to the scan's noise texture: two of its per-patient counts at once."""
+    patients = set(mine["psnr"])
+    psnr = ldct._winners(mine, bm3d, patients, *ldct._COUNTS["psnr_margin"])
+    return len(psnr & ldct._winners(mine, bm3d, patients, *ldct._COUNTS["texture_closer"]))
 
 
 def ramp_choices(specs: str, strengths: Sequence[float] = (1.0,)) -> dict[str, DenoiserChoice]:
@@ -267,7 +263,7 @@ def main() -> int:
     }
     won = {
         m: sum(
-            _patients_won(per_patient[(dose, m)], bm3d_patients[dose], ldct.MARGIN_DB)
+            _patients_won(per_patient[(dose, m)], bm3d_patients[dose])
             for (dose, method) in per_patient
             if method == m
         )
