@@ -306,25 +306,28 @@ def write_held_apart(out: Path) -> list[Path]:
     return _link_ct_slices(out, "held-apart")
 
 
-def write_training_slices(out: Path) -> list[Path]:
-    """Link the first slice of each of the ``ct`` model's training patients into the new folder ``out``.
+def write_training_slices(out: Path, *, every_series: bool = False) -> list[Path]:
+    """Link the first slice of each of the ``ct`` model's training patients into the new folder ``out``
+    (with ``every_series``: every training slice, one per series, so a patient's other kernels too).
 
     What the ``ct`` model's texture settings were chosen on (``TRAIN_CT`` in docs/low-dose-ct.md,
-    ``scripts/calibrate_texture_ramp.py``): never a held-apart patient. Symbolic links, as
-    :func:`write_held_apart`.
+    ``scripts/calibrate_texture_ramp.py``; ``every_series`` its check on more kernels): never a held-apart
+    patient. Symbolic links, as :func:`write_held_apart`.
     """
-    return _link_ct_slices(out, "training")
+    return _link_ct_slices(out, "training", every_series=every_series)
 
 
-def _link_ct_slices(out: Path, part: str) -> list[Path]:
-    """Link the first slice of each ``part`` (``"training"`` or ``"held-apart"``) patient into ``out``."""
+def _link_ct_slices(out: Path, part: str, *, every_series: bool = False) -> list[Path]:
+    """Link the first slice of each ``part`` (``"training"`` or ``"held-apart"``) patient into ``out``, or
+    with ``every_series`` all of that part's slices."""
     folder = _ct_folder(f"the CT {part} slices need")
     if out.exists():
         raise SystemExit(f"{out}: already exists; give a new folder for the {part} slices")
     files, groups, split = _ct_split(folder)
+    chosen = split.train if part == "training" else split.test
     out.mkdir(parents=True)
     links = []
-    for idx in _first_of_each_patient(groups, split.train if part == "training" else split.test):
+    for idx in [int(i) for i in chosen] if every_series else _first_of_each_patient(groups, chosen):
         link = out / files[idx].name
         link.symlink_to(files[idx].resolve())
         links.append(link)
@@ -1111,6 +1114,12 @@ def main(argv: list[str] | None = None) -> int:
         "folder DIR (what its texture settings were chosen on: scripts/calibrate_texture_ramp.py)",
     )
     parser.add_argument(
+        "--all-series",
+        action="store_true",
+        help="with --write-training-slices: every training slice (one per series: the patients' other "
+        "kernels too), not only the first of each patient",
+    )
+    parser.add_argument(
         "--cards-only",
         action="store_true",
         help="train nothing: measure the shipped weights with the benchmark and rewrite their cards "
@@ -1146,12 +1155,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.write_training_slices is not None:
-        links = write_training_slices(args.write_training_slices)
-        print(
-            f"linked the first slice of the ct model's {len(links)} training patients into "
-            f"{args.write_training_slices}",
-            flush=True,
-        )
+        links = write_training_slices(args.write_training_slices, every_series=args.all_series)
+        which = "training slices" if args.all_series else "training patients' first slices"
+        print(f"linked the ct model's {len(links)} {which} into {args.write_training_slices}", flush=True)
         return 0
     if args.retime_cards:
         return retime_cards(args.models, args.out, threads=args.threads)

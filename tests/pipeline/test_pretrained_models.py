@@ -138,6 +138,39 @@ def test_the_ct_held_apart_slices_are_linked_for_the_benchmark(shared_data: Path
     assert again.returncode != 0 and "already exists" in again.stderr  # nothing is overwritten
 
 
+@pytest.mark.data
+def test_the_ct_training_slices_are_linked_never_a_held_apart_patient(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """`--write-training-slices DIR` gives the docs' TRAIN_CT, the first slice of each training patient;
+    with `--all-series` every training slice; neither holds a held-apart patient."""
+    import os
+    import subprocess
+    import sys
+
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    env = {**os.environ, "MEDDENOISE_DATA": str(shared_data)}
+    held_apart = json.loads((PRETRAINED_DIR / "ct.json").read_text(encoding="utf-8"))["held_apart"]
+    found = {}
+    for name, extra in (("first", []), ("all", ["--all-series"])):
+        out = tmp_path / name
+        subprocess.run(
+            [sys.executable, str(script), "--write-training-slices", str(out), *extra],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        links = sorted(out.iterdir())
+        assert all(link.is_symlink() for link in links)
+        patients = [str(pydicom.dcmread(link, stop_before_pixels=True).PatientID) for link in links]
+        assert not any(patient in held_apart for patient in patients)
+        found[name] = (links, patients)
+    first, every = found["first"], found["all"]
+    assert len(first[1]) == len(set(first[1])) == len(set(every[1]))  # one per patient; the same patients
+    assert len(every[0]) > len(first[0])  # the patients' other series too
+    assert {link.name for link in first[0]} <= {link.name for link in every[0]}
+
+
 def test_the_ct_model_denoises_white_noise_at_lung_densities(rng: np.random.Generator) -> None:
     """Flat fields 2.5-4.5 noise stds above the window floor (-974 to -799 HU; lung at clinical noise): the
     ct model must remove their white noise like it does at -1000 or 40 HU (`general` and BM3D keep under
