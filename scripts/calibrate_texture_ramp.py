@@ -24,6 +24,7 @@ Usage::
     .venv/bin/python scripts/calibrate_texture_ramp.py --data TRAIN_CT --out runs/texture-ramp
         [--ramps 0.6:1:20:35,0.4:1:15:20:0.7:0.7:0.9,...] [--bm3d runs/texture-ramp-bm3d] [--seed 1000]
         [--strengths 1,2] [--rule patients|mean] [--routine-min 0.35] [--psnr-margin 1.25]
+        [--kernel matched|ramp|hann:0.9]
 
 BM3D takes ~12 s per slice and dose (~8 min for 21 slices at two doses, one core); ``--bm3d DIR`` reuses
 the ``per_image.csv`` of an earlier run's BM3D folder (the script writes it to ``OUT-bm3d``).
@@ -185,6 +186,12 @@ def main() -> int:
     parser.add_argument("--bm3d", type=Path, default=None, help="reuse this earlier BM3D run folder")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument(
+        "--kernel",
+        default="matched",
+        help="the protocol's noise kernel: matched (the scan's own, the default), ramp, or a window with a "
+        "cutoff such as hann:0.9 (a sharp kernel's noise on every slice); a --bm3d run must use the same",
+    )
+    parser.add_argument(
         "--strengths",
         default="1,2",
         help="comma-separated; above 1 ct runs again on its output (2 = two passes)",
@@ -216,6 +223,7 @@ def main() -> int:
             seed=args.seed,
             progress=True,
             modes=("blind",),
+            kernel=args.kernel,
         )
         result.save(args.out)
         if args.bm3d is None:
@@ -226,6 +234,7 @@ def main() -> int:
                 routine=False,
                 progress=True,
                 modes=("told",),
+                kernel=args.kernel,
             )
             bm3d.save(bm3d_folder)
 

@@ -173,3 +173,27 @@ def test_candidates_at_strength_two_run_the_network_twice_and_are_cached_apart()
     twice = choices["ct s2 t0"].denoiser.denoise_batch(image, sigma=0.02)
     assert float((twice - image).std()) > float((once - image).std())  # the second pass removed more
     np.testing.assert_array_equal(choices["ct t0"].denoiser.denoise_batch(image, sigma=0.02), once)
+
+
+def test_the_noise_kernel_is_handed_to_the_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--kernel hann:0.9``: every slice gets a sharp kernel's noise (matched, the scan's own, by default)."""
+    script = _script()
+    told: list[object] = []
+
+    class Stop(Exception):
+        pass
+
+    def benchmark(*args: object, **kwargs: object) -> None:
+        told.append(kwargs.get("kernel"))
+        raise Stop
+
+    monkeypatch.setattr(script.ldct, "load_ldct_images", lambda path: [])
+    monkeypatch.setattr(script.ldct, "ldct_benchmark", benchmark)
+    monkeypatch.setattr(script, "ramp_choices", lambda specs, strengths: {})
+    (tmp_path / "data").mkdir()
+    for extra in ([], ["--kernel", "hann:0.9"]):
+        argv = [str(SCRIPT), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *extra]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(Stop):
+            script.main()
+    assert told == ["matched", "hann:0.9"]
