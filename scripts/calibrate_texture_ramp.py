@@ -111,10 +111,10 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(handle))
 
 
-def _summary(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The protocol's means per (dose, method) of a run's CSV (:meth:`LDCTResult.summary`: per patient
+def _summary(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The protocol's means per (dose, method) of a run's CSV rows (:meth:`LDCTResult.summary`: per patient
     first); the routine table's rows, which have no dose, under ``"1.0"``."""
-    entries = ldct.LDCTResult(rows=_rows(path), routine=[], methods=(), doses=()).summary()
+    entries = ldct.LDCTResult(rows=rows, routine=[], methods=(), doses=()).summary()
     return {(str(entry["dose"]), entry["method"]): entry for entry in entries}
 
 
@@ -238,20 +238,18 @@ def main() -> int:
             )
             bm3d.save(bm3d_folder)
 
-    summary = _summary(args.out / "per_image.csv")
-    told = {
-        dose: entry
-        for (dose, method), entry in _summary(bm3d_folder / "per_image.csv").items()
-        if method.startswith("bm3d")
-    }
-    per_patient = ldct._patient_means(_rows(args.out / "per_image.csv"))
+    rows, bm3d_rows = _rows(args.out / "per_image.csv"), _rows(bm3d_folder / "per_image.csv")
+    summary = _summary(rows)
+    told = {dose: entry for (dose, method), entry in _summary(bm3d_rows).items() if method.startswith("bm3d")}
+    per_patient = ldct._patient_means(rows)
     bm3d_patients = {
         str(dose): metrics
-        for (dose, method), metrics in ldct._patient_means(_rows(bm3d_folder / "per_image.csv")).items()
+        for (dose, method), metrics in ldct._patient_means(bm3d_rows).items()
         if method.startswith("bm3d")
     }
     routine = {
-        method: entry["noise_reduction"] for (_, method), entry in _summary(args.out / "routine.csv").items()
+        method: entry["noise_reduction"]
+        for (_, method), entry in _summary(_rows(args.out / "routine.csv")).items()
     }
     doses = sorted({dose for dose, _ in summary}, key=float, reverse=True)
     methods = sorted({method for _, method in summary} - {ldct.NOISY})

@@ -138,7 +138,8 @@ class TextureRamp:
     (two lag-1 correlations, low < high) the amount is also scaled by :func:`correlation_gate` of the
     removed component's correlation (:meth:`share`): none for white noise. With ``correlated_amount`` the
     full-level amount itself follows that correlation: ``amount`` at or under ``correlated_between[0]``,
-    ``correlated_amount`` from ``correlated_between[1]`` on, linear between (a soft kernel's coarse noise,
+    ``correlated_amount`` from ``correlated_between[1]`` on (by default the blend's
+    :data:`BLEND_TEXTURE_CORRELATED_BETWEEN`), linear between (a soft kernel's coarse noise,
     lag-1 correlation near 0.9, needs more of itself back than a sharp kernel's to keep its texture).
 
     Examples
@@ -163,7 +164,7 @@ class TextureRamp:
     coarse: float = 0.0
     setting: Literal["auto", "blend"] = AUTO_TEXTURE
     correlated_amount: float | None = None
-    correlated_between: tuple[float, float] = (0.7, 0.9)
+    correlated_between: tuple[float, float] = BLEND_TEXTURE_CORRELATED_BETWEEN
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.full:
@@ -270,11 +271,7 @@ def blend_texture_ramp(hu_per_unit: float) -> TextureRamp:
         setting=BLEND_TEXTURE,
         coarse=1.0,
     )
-    return replace(
-        ramp,
-        correlated_amount=BLEND_TEXTURE_CORRELATED_AMOUNT,
-        correlated_between=BLEND_TEXTURE_CORRELATED_BETWEEN,
-    )
+    return replace(ramp, correlated_amount=BLEND_TEXTURE_CORRELATED_AMOUNT)  # over the default correlations
 
 
 def _ramp_in_hu(
