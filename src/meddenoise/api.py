@@ -124,8 +124,10 @@ def denoise(
         own noise texture instead of a smooth, blotchy one (:mod:`meddenoise.models.texture`; 0 = off).
         Costs noise reduction. ``"auto"``: a share that follows the noise level, none up to 30 HU and 0.7
         from 50 HU, and none where the removed noise is white (the ``ct`` model; the others put nothing
-        back). ``"blend"``: a blend with the input instead (a share of the whole removed component, none up
-        to 15 HU, from 20 HU 0.4 of it, up to 0.7 for a soft kernel's coarse noise, same gate), for the
+        back); the ``ct`` model, told a scanner's noise (its lag-1 correlation from 0.5 to 0.7 and over,
+        as CT kernels make it), runs once more and blends instead, as ``"blend"`` with ``strength=2``.
+        ``"blend"``: a blend with the input instead (a share of the whole removed component, none up
+        to 12 HU, from 24 HU 0.5 of it, up to 0.7 for a soft kernel's coarse noise, same gate), for the
         scan's texture at low dose (with ``strength=2``). ``None``: the model's
         own default (``ct`` ``"auto"``, the others 0). Classical methods ignore it.
 

@@ -25,6 +25,8 @@ __all__ = [
     "Denoiser",
     "as_float_image",
     "check_strength",
+    "noise_correlations_for",
+    "one_more_pass",
     "passes_told",
     "repeated_passes",
     "repeats_above_one",
@@ -154,6 +156,22 @@ def repeated_passes(denoiser: object, strength: float) -> Iterator[int]:
             d.passes, d.pass_share = count, weight  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def one_more_pass(denoiser: object) -> Iterator[int]:
+    """Within the block, the repeating networks inside ``denoiser`` run once more than they are set to (the
+    weight of their last pass kept), whatever strength set them: what ``--texture auto`` gives a scanner's
+    noise (:mod:`meddenoise.models.texture`). Yields the number of passes (1 when nothing repeats)."""
+    inner = _repeaters(denoiser)
+    before = [d.passes for d in inner]  # type: ignore[attr-defined]
+    try:
+        for d in inner:
+            d.passes += 1  # type: ignore[attr-defined]
+        yield max(before, default=0) + 1
+    finally:
+        for d, count in zip(inner, before, strict=True):
+            d.passes = count  # type: ignore[attr-defined]
+
+
 def strength_passes(strength: float) -> tuple[int, float]:
     """How a ``"repeat"`` denoiser runs at ``strength``: ``(passes, share)``, each pass on the previous one's
     output (told the same noise level), the result ``previous + share * (last - previous)``.
@@ -183,6 +201,17 @@ def _takers(denoiser: object) -> list[object]:
 def takes_noise_correlation(denoiser: object) -> bool:
     """Whether ``denoiser`` (or a network it wraps) takes the noise's lag-1 correlation (:func:`told_noise_correlation`)."""
     return bool(_takers(denoiser))
+
+
+def noise_correlations_for(denoiser: object, images: np.ndarray) -> np.ndarray | None:
+    """The noise correlation the first network inside ``denoiser`` that takes one is told for each image of
+    ``(N, H, W)`` (on its [0, 1] scale): what :func:`told_noise_correlation` set, else its own estimate per
+    image; ``None`` when no network inside takes one."""
+    inner = _takers(denoiser)
+    if not inner:
+        return None
+    correlations = inner[0].noise_correlations(images)  # type: ignore[attr-defined]
+    return None if correlations is None else np.asarray(correlations, dtype=np.float64)
 
 
 @contextlib.contextmanager

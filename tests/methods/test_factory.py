@@ -300,8 +300,10 @@ def test_auto_texture_follows_the_noise_level_in_hu_on_a_ct_window_only() -> Non
     blend = build_denoiser("ct", texture="blend")
     assert blend.label == "pretrained ct tblend" and isinstance(blend.denoiser, TextureKeeping)
     mix = blend.denoiser.amount
-    assert (mix.start, mix.full, mix.amount, mix.coarse) == pytest.approx((15 / 2048, 20 / 2048, 0.4, 1.0))
-    assert (mix.correlated_amount, mix.correlated_between) == (0.7, (0.7, 0.9))
+    assert (mix.start, mix.full, mix.amount, mix.coarse) == pytest.approx((12 / 2048, 24 / 2048, 0.5, 1.0))
+    assert (mix.correlated_amount, mix.correlated_between) == (0.7, (0.6, 0.9))
+    assert ramp.scanner == mix and mix.scanner is None  # what auto gives a scanner's noise on ct
+    assert auto.denoiser.scanner_between == (0.5, 0.7) and blend.denoiser.scanner_between is None
     assert mix.correlation == ramp.correlation and blend.denoiser.texture_setting == "blend"
     assert not isinstance(build_denoiser("mri", texture="blend").denoiser, TextureKeeping)
     assert list(benchmark_choices(["ct"], [], textures=("blend",))) == ["ct tblend"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +12,7 @@ from hypothesis import strategies as st
 from recording_blur import RecordingBlur
 from scipy import ndimage
 
+from meddenoise.denoiser import repeated_passes, told_noise_correlation
 from meddenoise.metrics.ct import noise_power_spectrum
 from meddenoise.models.texture import (
     AUTO_TEXTURE_AMOUNT,
@@ -20,6 +24,7 @@ from meddenoise.models.texture import (
     BLEND_TEXTURE_CORRELATED_BETWEEN,
     BLEND_TEXTURE_FULL_HU,
     BLEND_TEXTURE_START_HU,
+    SCANNER_NOISE_CORRELATION,
     TextureKeeping,
     TextureRamp,
     auto_texture_ramp,
@@ -118,11 +123,17 @@ def test_a_ramp_never_puts_back_less_at_a_higher_noise_level(low: float, high: f
 
 
 def test_the_auto_ramp_is_the_hu_levels_on_the_windows_scale() -> None:
-    ramp = auto_texture_ramp(2048.0)  # the ct model's L0/W2048 window: 1 on its scale is 2048 HU
+    # the ct model's L0/W2048 window: 1 on its scale is 2048 HU; its own ramp, without the scanner's
+    ramp = replace(auto_texture_ramp(2048.0), scanner=None)
     assert ramp.at(AUTO_TEXTURE_START_HU / 2048) == 0.0
     assert ramp.at(AUTO_TEXTURE_FULL_HU / 2048) == AUTO_TEXTURE_AMOUNT == 0.7
     assert ramp.at(40 / 2048) == pytest.approx(0.35)  # halfway between 30 and 50 HU
-    assert auto_texture_ramp(400.0).at(40 / 400) == pytest.approx(0.35)  # the same HU on a narrower window
+    narrow = replace(auto_texture_ramp(400.0), scanner=None)
+    assert narrow.at(40 / 400) == pytest.approx(0.35)  # the same HU on a narrower window
+    # with the scanner's blend (a scanner's noise): the most either puts back at the level
+    scanner = auto_texture_ramp(2048.0)
+    assert scanner.at(AUTO_TEXTURE_START_HU / 2048) == BLEND_TEXTURE_CORRELATED_AMOUNT
+    assert scanner.at(BLEND_TEXTURE_START_HU / 2048) == 0.0 and scanner.largest == 0.7
     with pytest.raises(ValueError, match="start < full"):
         TextureRamp(start=0.03, full=0.01, amount=0.5)
     with pytest.raises(ValueError, match="texture ramp"):
@@ -299,9 +310,13 @@ def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels(
     assert ramp.coarse == 1.0 and ramp.correlation == AUTO_TEXTURE_CORRELATION and ramp.setting == "blend"
     assert ramp.at(BLEND_TEXTURE_START_HU / 2048) == 0.0
     assert ramp.at(BLEND_TEXTURE_FULL_HU / 2048) == BLEND_TEXTURE_CORRELATED_AMOUNT == 0.7  # the most
-    assert ramp.amount == BLEND_TEXTURE_AMOUNT == 0.4
-    assert ramp.correlated_between == BLEND_TEXTURE_CORRELATED_BETWEEN == (0.7, 0.9)
-    assert ramp.share(1.0, correlation=0.5) == 0.4 and ramp.share(1.0, correlation=0.95) == 0.7
+    assert ramp.amount == BLEND_TEXTURE_AMOUNT == 0.5
+    assert ramp.correlated_between == BLEND_TEXTURE_CORRELATED_BETWEEN == (0.6, 0.9)
+    assert ramp.share(1.0, correlation=0.5) == 0.5 and ramp.share(1.0, correlation=0.95) == 0.7
+    assert ramp.share(1.0, correlation=0.75) == pytest.approx(0.6)
+    assert (
+        ramp.scanner is None and auto_texture_ramp(2048.0).scanner == ramp
+    )  # auto's ramp for a scanner's noise
     assert auto_texture_ramp(2048.0).coarse == 0.0 and auto_texture_ramp(2048.0).setting == "auto"
     assert [texture_suffix(x) for x in (ramp, auto_texture_ramp(2048.0), "blend", 0.5)] == [
         " tblend",
@@ -316,11 +331,82 @@ def test_the_blend_ramp_puts_back_the_whole_removed_component_on_its_own_levels(
     halfway = (BLEND_TEXTURE_START_HU + BLEND_TEXTURE_FULL_HU) / 2
     out = wrapped.denoise_batch(images, sigma=[40.0, halfway, 40.0])  # past the full level; halfway up
     smooth = [ndimage.gaussian_filter(x, 3.0) for x in images]
-    soft = [removed_correlation(x, y) > 0.9 for x, y in zip(images, smooth, strict=True)]
-    assert soft == [True, True, False]
+    correlations = [removed_correlation(x, y) for x, y in zip(images, smooth, strict=True)]
+    assert correlations[0] > 0.9 and correlations[1] > 0.9 and correlations[2] < 0.6
     np.testing.assert_allclose(out[0], 0.3 * smooth[0] + 0.7 * images[0], atol=1e-6)
     np.testing.assert_allclose(out[1], 0.65 * smooth[1] + 0.35 * images[1], atol=1e-6)
-    np.testing.assert_allclose(out[2], 0.6 * smooth[2] + 0.4 * images[2], atol=1e-6)
+    np.testing.assert_allclose(out[2], 0.5 * smooth[2] + 0.5 * images[2], atol=1e-6)
     assert wrapped.name == "smooth tblend" and wrapped.texture_setting == "blend"
     with pytest.raises(ValueError, match="window width must be positive"):
         blend_texture_ramp(0.0)
+
+
+class _RepeatingBlur(RecordingBlur):
+    """A conditioned blur told the noise's kind that repeats past strength 1, like the shipped ``ct``;
+    ``runs`` lists the passes of each call."""
+
+    uses_correlation = True
+    strength_above_one = "repeat"
+
+    def __init__(self) -> None:
+        super().__init__(conditioned=True, blur=1.5, name="repeating")
+        self.runs: list[int] = []
+
+    def denoise_batch(
+        self, images: np.ndarray, *, sigma: float | Sequence[float] | np.ndarray | None = None
+    ) -> np.ndarray:
+        batch, levels = self.batch_and_levels(images, sigma)
+        self.told.append(levels)
+        self.runs.append(self.passes)
+
+        def once(x: np.ndarray) -> np.ndarray:
+            return np.stack([ndimage.gaussian_filter(i, self.blur) for i in x]).astype(np.float32)
+
+        return self.repeated(once, batch)
+
+
+def test_auto_gives_a_scanners_noise_one_more_pass_and_the_blend_and_white_noise_the_fine_grain() -> None:
+    """Told a kernel's correlation (0.7 and over) the network runs twice and the blend ramp applies, as
+    ``--texture blend --strength 2``; told white (0.5 and under) once with the fine-grained ramp, as before;
+    between, a mix of the two outputs; the strength's passes come first."""
+    images = np.stack([_kernel_noise(1.0, seed) for seed in range(2)]) * 2.0  # 0.1 std: past both ramps
+    sigma = [60.0, 60.0]  # on a scale of 1 "HU": past auto's 50 and the blend's 24
+
+    def scored(amount: TextureRamp, correlation: float, passes: float = 1.0) -> tuple[np.ndarray, list[int]]:
+        net = _RepeatingBlur()
+        wrapped = TextureKeeping(net, amount)
+        with told_noise_correlation(wrapped, correlation), repeated_passes(wrapped, passes):
+            return wrapped.denoise_batch(images, sigma=sigma), net.runs
+
+    auto = auto_texture_ramp(1.0)
+    fine = replace(auto, scanner=None)
+    assert TextureKeeping(_RepeatingBlur(), auto).scanner_between == SCANNER_NOISE_CORRELATION == (0.5, 0.7)
+    white, runs = scored(auto, 0.0)
+    np.testing.assert_array_equal(white, scored(fine, 0.0)[0])
+    assert runs == [1]
+    scanner, runs = scored(auto, 0.8)
+    np.testing.assert_array_equal(scanner, scored(blend_texture_ramp(1.0), 0.8, passes=2)[0])
+    assert runs == [2] and not np.allclose(scanner, white, atol=1e-3)
+    mixed, runs = scored(auto, 0.6)  # half way: both outputs, half each
+    np.testing.assert_allclose(mixed, 0.5 * white + 0.5 * scanner, atol=1e-6)
+    assert runs == [1, 2]
+    _, runs = scored(auto, 0.8, passes=2)  # strength 2: one more than the strength's two
+    assert runs == [3]
+    # what a network that does not repeat, or is not told the kind, gets: the fine-grained ramp alone
+    plain = TextureKeeping(_smooth(conditioned=True), auto)
+    assert plain.scanner_between is None
+    np.testing.assert_array_equal(
+        plain.denoise_batch(images, sigma=sigma),
+        TextureKeeping(_smooth(conditioned=True), fine).denoise_batch(images, sigma=sigma),
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(correlation=st.floats(-1.0, 1.0))
+def test_the_scanner_share_rises_from_none_to_all_over_its_correlations(correlation: float) -> None:
+    auto = auto_texture_ramp(2048.0)
+    low, high = SCANNER_NOISE_CORRELATION
+    share = auto.scanner_share(correlation)
+    assert 0.0 <= share <= 1.0 and replace(auto, scanner=None).scanner_share(correlation) == 0.0
+    assert (share == 0.0) == (correlation <= low) and (share == 1.0) == (correlation >= high)
+    assert auto.scanner_share(min(correlation + 0.05, 1.0)) >= share

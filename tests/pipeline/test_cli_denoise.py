@@ -157,22 +157,24 @@ def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path:
 
 
 def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_path: Path) -> None:
-    # auto is ct's default. Told 20 HU: under the ramp's 30 HU, so nothing comes back: the pixels of --texture 0
-    _, off = _ct_at_20_hu(tmp_path, "a0", "--texture", "0")
-    run, auto = _ct_at_20_hu(tmp_path, "a20")
+    # auto is ct's default. Told white noise at 20 HU: under the fine-grained ramp's 30 HU, so nothing comes
+    # back: the pixels of --texture 0
+    white = ("--noise-correlation", "white")
+    _, off = _ct_at_20_hu(tmp_path, "a0", "--texture", "0", *white)
+    run, auto = _ct_at_20_hu(tmp_path, "a20", *white)
     assert off is not None and auto is not None, run.output
     assert np.array_equal(auto.pixel_array, off.pixel_array)
     assert "pretrained ct;" in str(auto.get("DerivationDescription", ""))  # the model as shipped
-    assert "noise texture auto 0" in run.output
-    _, asked = _ct_at_20_hu(tmp_path, "aa", "--texture", "auto")  # asking for it changes nothing
+    assert "noise texture auto 0" in run.output and "scanner" not in run.output
+    _, asked = _ct_at_20_hu(tmp_path, "aa", "--texture", "auto", *white)  # asking for it changes nothing
     assert asked is not None and np.array_equal(asked.pixel_array, auto.pixel_array)
     # told 40 HU: halfway up the ramp (30-50 HU), the same pixels as a fixed share of 0.35
     folder = tmp_path / "in"
-    args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40"]
+    args = ["denoise", str(folder / "ct.dcm"), "-q", "--model", "ct", "--noise-level", "40", *white]
     run40 = runner.invoke(app, [*args, "-o", str(tmp_path / "a40"), "--texture", "auto"])
     fixed = runner.invoke(app, [*args, "-o", str(tmp_path / "f35"), "--texture", "0.35"])
     assert run40.exit_code == 0 and fixed.exit_code == 0, run40.output + fixed.output
-    # the sample slice's own noise is a scanner's (correlated), so the ramp's whole share comes back
+    # the sample slice's own noise is correlated, so the fine-grained ramp's whole share comes back
     assert "noise texture auto up to 0.35" in str(
         pydicom.dcmread(tmp_path / "a40" / "ct.dcm").DerivationDescription
     )
@@ -196,17 +198,44 @@ def test_auto_texture_puts_back_the_share_of_the_noise_level_and_says_which(tmp_
     )
     # no level given: the wrapper reads its own estimate, so the line names no share it cannot know
     blind = runner.invoke(
-        app, [*args[:-2], "--noise-level", "none", "-o", str(tmp_path / "an"), "--texture", "auto"]
+        app, [*args[:-4], "--noise-level", "none", "-o", str(tmp_path / "an"), "--texture", "auto"]
     )
     assert blind.exit_code == 0 and "noise level left to the denoiser" in blind.output, blind.output
-    assert re.search(r"noise texture auto\s*$", blind.output.splitlines()[0]), blind.output
+    assert re.search(r"noise texture auto(;|\s*$)", blind.output.splitlines()[0]), blind.output
     bad, _ = _ct_at_20_hu(tmp_path, "ab", "--texture", "sometimes")
     assert bad.exit_code == 2 and "expected a number in [0, 1], 'auto' or 'blend'" in bad.output
 
 
+@pytest.mark.parametrize("level", ["20", "40"])
+def test_auto_gives_a_scanners_noise_what_blend_at_strength_two_gives_and_says_so(
+    tmp_path: Path, level: str
+) -> None:
+    """ct's default told a kernel's noise correlation (0.8) writes the pixels of ``--texture blend
+    --strength 2``; told 0.5 those of the fine-grained ramp alone (white noise's); 0.6 is in part a
+    scanner's (the mix itself: tests/models/test_texture.py)."""
+    _inputs(tmp_path)
+    args = ["denoise", str(tmp_path / "in" / "ct.dcm"), "-q", "--model", "ct", "--noise-level", level]
+
+    def pixels(out: str, *options: str) -> tuple[Result, np.ndarray]:
+        result = runner.invoke(app, [*args, "-o", str(tmp_path / out), *options])
+        assert result.exit_code == 0, result.output
+        return result, pydicom.dcmread(tmp_path / out / "ct.dcm").pixel_array.astype(np.float64)
+
+    run, scanner = pixels("k", "--noise-correlation", "0.8")
+    _, setting = pixels("b", "--noise-correlation", "0.8", "--texture", "blend", "--strength", "2")
+    np.testing.assert_array_equal(scanner, setting)
+    assert "a scanner's noise: one more pass" in run.output and "strength 1.0;" in run.output
+    _, white = pixels("w", "--noise-correlation", "0.5")  # at the first value: white noise's output
+    _, once = pixels("w1", "--noise-correlation", "0.5", "--texture", "auto")
+    np.testing.assert_array_equal(white, once)
+    assert np.abs(scanner - white).max() > 2  # not vacuous: the two differ
+    half, _ = pixels("h", "--noise-correlation", "0.6")
+    assert "a scanner's noise: one more pass" in half.output
+
+
 def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says_so(tmp_path: Path) -> None:
-    """The blend ramp: none up to 15 HU, all of the share from 20 HU, linear between; the share is 0.4 of
-    the removed component up to a lag-1 correlation of 0.7, 0.7 from 0.9; the output is ``(1 - a)`` of the
+    """The blend ramp: none up to 12 HU, all of the share from 24 HU, linear between; the share is 0.5 of
+    the removed component up to a lag-1 correlation of 0.6, 0.7 from 0.9; the output is ``(1 - a)`` of the
     network's plus ``a`` of the input (the sample's own noise is a scanner's: the correlation gate is open)."""
     _inputs(tmp_path)
     folder = tmp_path / "in"
@@ -220,7 +249,7 @@ def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says
         written = pydicom.dcmread(out / "ct.dcm")
         return result, written.pixel_array.astype(np.float64), written
 
-    for level, part in (("10", 0.0), ("17.5", 0.5), ("40", 1.0)):
+    for level, part in (("10", 0.0), ("18", 0.5), ("40", 1.0)):
         _, alone, _ = run(level, "0")
         result, blended, written = run(level, "blend")
         inside = (alone > source.min() + 50) & (alone < source.max() - 50)  # away from the window's clipping
@@ -230,7 +259,7 @@ def test_blend_texture_puts_back_a_share_of_the_whole_removed_component_and_says
         got = float(np.sum((blended - alone)[inside] * removed) / np.sum(removed * removed))
         correlation = removed_correlation(source, alone)
         assert correlation > 0.15  # a scanner's noise: the white-noise gate is open
-        expected = part * (0.4 + 0.3 * min(max((correlation - 0.7) / 0.2, 0.0), 1.0))
+        expected = part * (0.5 + 0.2 * min(max((correlation - 0.6) / 0.3, 0.0), 1.0))
         assert got == pytest.approx(expected, abs=0.02), (level, correlation)
         assert np.abs(blended - ((1 - got) * alone + got * source))[inside].max() <= 1.0, level  # rounding
         said = f"noise texture blend up to {0.7 * part:.2g}" if part else "noise texture blend 0"

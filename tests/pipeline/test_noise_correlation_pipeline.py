@@ -136,3 +136,37 @@ def test_a_noise_kind_given_to_a_denoiser_that_takes_none_is_said_once(tmp_path:
         warnings.simplefilter("error")
         denoise(field, model="ct", modality="CT", noise_correlation="white")  # ct takes it: no note
         denoise(field, method="median", modality="CT")  # auto: no note
+
+
+def test_auto_texture_gives_the_scanners_slices_one_more_pass_and_says_how_many() -> None:
+    """``--texture auto`` around a network told the noise's kind that repeats (as ``ct``): a slice read as a
+    scanner's noise runs twice, a white one once, and the line says on how many slices."""
+    from meddenoise.models.texture import TextureKeeping, auto_texture_ramp
+
+    class CountingKind(RecordingKind):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor, sigma: torch.Tensor, *, correlation: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return super().forward(x, sigma, correlation=correlation)
+
+    rng = np.random.default_rng(3)
+    network = CountingKind()
+    model = ModelDenoiser(network, name="kind", channels_last=False)
+    model.strength_above_one = "repeat"  # type: ignore[attr-defined]
+    denoiser = TextureKeeping(model, auto_texture_ramp(CT_WINDOW.width))
+    assert denoiser.scanner_between == (0.5, 0.7)
+    scanner, white = _phantom_hu(rng, blur=1.0), _phantom_hu(rng, blur=0.0)
+    _, report = denoise_pixels(np.stack([scanner, white]), denoiser, intensity=CT_WINDOW, units="HU")
+    assert (
+        report.scanner_between == (0.5, 0.7) and report.correlations[0] > 0.7 > 0.5 > report.correlations[1]
+    )
+    assert network.calls == 3  # two passes for the scanner's slice, one for the white one
+    assert "; a scanner's noise on 1 of 2 slices: one more pass" in describe_noise([report])
+    network.calls = 0
+    _, report = denoise_pixels(
+        scanner, denoiser, intensity=CT_WINDOW, units="HU", options=DenoiseOptions(noise_correlation="white")
+    )
+    assert network.calls == 1 and "scanner" not in describe_noise([report])

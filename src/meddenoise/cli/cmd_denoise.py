@@ -63,9 +63,10 @@ def denoise_command(
             help="0-1: the share of the fine-grained noise a model removed that is put back, for the scan's "
             "own noise texture instead of a smooth, blotchy one (costs noise reduction; 0 turns it off). "
             "'auto': none up to 30 HU of noise, 0.7 from 50 HU, none where the removed noise is white "
-            "(the ct model; others none). 'blend': a blend with the input instead, none up to 15 HU, from "
-            "20 HU 0.4 of what was removed, up to 0.7 for a soft kernel's coarse noise (the scan's texture "
-            "at low dose, with --strength 2). "
+            "(the ct model; others none); ct, on a scanner's noise (correlation 0.7 and over), runs once "
+            "more and blends instead, as 'blend' at --strength 2. 'blend': a blend with the input instead, "
+            "none up to 12 HU, from 24 HU 0.5 of what was removed, up to 0.7 for a soft kernel's coarse "
+            "noise (the scan's texture at low dose, with --strength 2). "
             "Default: the model's own (ct auto, the others 0). "
             "Classical filters ignore it.",
             show_default=False,

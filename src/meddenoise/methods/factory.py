@@ -270,8 +270,10 @@ def build_denoiser(
         put back (:class:`~meddenoise.models.texture.TextureKeeping`; 0 = off). Applied last.
         ``"auto"``: a share that follows the noise level (:func:`~meddenoise.models.texture.auto_texture_ramp`:
         none up to 30 HU, 0.7 from 50 HU, and none where the removed noise is white) for a model whose
-        intensity mapping is a CT window (``ct``); nothing for other models. ``"blend"``: the same kind of
-        ramp over the *whole* removed component, a blend with the input (none up to 15 HU, from 20 HU 0.4
+        intensity mapping is a CT window (``ct``); nothing for other models; around a network told the
+        noise's kind that repeats past strength 1 (``ct``), a scanner's noise (told correlation from 0.5 to
+        0.7 and over) gets one more pass and the blend instead. ``"blend"``: the same kind of
+        ramp over the *whole* removed component, a blend with the input (none up to 12 HU, from 24 HU 0.5
         of it, up to 0.7 where the removed noise is as coarse as a soft kernel's:
         :func:`~meddenoise.models.texture.blend_texture_ramp`), for the scan's texture at low dose (chosen
         with ``strength=2``).

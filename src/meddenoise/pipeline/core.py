@@ -206,6 +206,10 @@ class SliceReport:
         ``"estimated"`` (``noise_correlation="auto"``) or ``"given"``.
     correlations
         Per slice, the noise correlation the denoiser was told (with ``uses_correlation``).
+    scanner_between
+        With ``--texture auto`` around a network that repeats and takes the noise's kind (``ct``): the told
+        correlations from which the noise counts as a scanner's, which gets one more pass and the blend
+        (the denoiser's ``scanner_between``: :mod:`meddenoise.models.texture`); else ``None``.
     """
 
     mapping: Normalizer
@@ -225,6 +229,7 @@ class SliceReport:
     uses_correlation: bool = False
     correlation_source: Literal["estimated", "given"] = "estimated"
     correlations: list[float] = field(default_factory=list)
+    scanner_between: tuple[float, float] | None = None
 
     @property
     def noise_ignored(self) -> bool:
@@ -264,7 +269,9 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
     auto up to 0.35``, or ``up to 0-0.7`` over slices, when it follows the noise level: the most the level
     allows, less where the removed noise is white; ``auto 0`` when the level allows none; ``blend`` for
-    ``--texture blend``).
+    ``--texture blend``); ``--texture auto`` on the ``ct`` model adds ``; a scanner's noise: one more pass``
+    (``on 3 of 5 slices``) where the noise correlation it was told is a CT kernel's (the blend's share is
+    in the texture's).
     """
     if not reports:
         return ""
@@ -284,6 +291,12 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
             strength += f" up to {span}" if high else " 0"
     elif first.texture:
         strength += f"; noise texture {first.texture:g}"
+    if first.scanner_between is not None:  # --texture auto on a network told the noise's kind (ct)
+        told = [c for r in reports for c in r.correlations]
+        scanned = sum(c > first.scanner_between[0] for c in told)
+        if scanned:
+            where = "" if scanned == len(told) else f" on {scanned} of {len(told)} slices"
+            strength += f"; a scanner's noise{where}: one more pass"
     if first.noise_source == "none" or not levels:
         return f"noise level left to the denoiser; {strength}"
     mean = _with_units(_format_level(float(np.mean(levels))), first.units)
@@ -452,6 +465,7 @@ def _new_report(
         texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
         texture_auto=bool(getattr(denoiser, "texture_auto", False)),
         texture_setting=str(getattr(denoiser, "texture_setting", "auto")),
+        scanner_between=getattr(denoiser, "scanner_between", None),
         uses_correlation=takes_noise_correlation(denoiser),
         correlation_source="estimated" if options.noise_correlation == "auto" else "given",
     )
@@ -494,9 +508,9 @@ def _denoise_slice(
     told = options.strength if passes == 1 else 1.0
     sigma = None if noise is None or not denoiser.uses_sigma else told * noise / mapping.width
     report.sigmas.append(sigma)
-    if report.texture_auto:  # the share this slice gets, at the level the network is told
-        report.textures.append(denoiser.texture_at(sigma))  # type: ignore[attr-defined]
     if options.strength == 0:  # identity: the input itself, not a denoiser told "no noise"
+        if report.texture_auto:
+            report.textures.append(denoiser.texture_at(sigma))  # type: ignore[attr-defined]
         out[...] = store(slice_pixels)
         return
     correlation: float | None = None
@@ -508,6 +522,8 @@ def _denoise_slice(
         else:
             correlation = float(options.noise_correlation)
         report.correlations.append(correlation)
+    if report.texture_auto:  # the share this slice gets, at the level (and kind) the network is told
+        report.textures.append(denoiser.texture_at(sigma, correlation))  # type: ignore[attr-defined]
     # noisy air under a CT window's -1024, and the noise's tails past percentiles fitted to the noisy
     # image, are denoised, not left as they are
     margin = noise_margins(

@@ -419,7 +419,11 @@ def _texture_text(setting: float | str) -> str:
         return (
             "auto by default: a share of the fine-grained noise removed is put back, none up to 30 HU, 0.7 from "
             "50 HU, and only where the removed noise is spatially correlated like a CT kernel's (white noise "
-            "gets none; meddenoise.models.texture; `--texture 0` turns it off); the quality below includes it"
+            "gets none); for a network told the noise's kind that repeats (ct), noise it is told is a "
+            "scanner's (lag-1 correlation from 0.5 to 0.7 and over) gets one more pass and the blend with "
+            "the input instead (`--texture blend`: none up to 12 HU, from 24 HU 0.5 of what was removed, "
+            "up to 0.7 for a soft kernel's coarse noise); meddenoise.models.texture; `--texture 0` turns it "
+            "off; the quality below includes it"
         )
     if setting == 0:
         return "none by default (`--texture A` adds it)"
