@@ -410,3 +410,19 @@ def test_the_scanner_share_rises_from_none_to_all_over_its_correlations(correlat
     assert 0.0 <= share <= 1.0 and replace(auto, scanner=None).scanner_share(correlation) == 0.0
     assert (share == 0.0) == (correlation <= low) and (share == 1.0) == (correlation >= high)
     assert auto.scanner_share(min(correlation + 0.05, 1.0)) >= share
+
+
+def test_a_correlation_that_cannot_be_read_counts_as_white_noise() -> None:
+    """An image whose noise correlation reads NaN (nothing to read) gets the fine-grained ramp, one pass."""
+
+    class Unreadable(_RepeatingBlur):
+        def noise_correlations(self, images: np.ndarray) -> np.ndarray | None:
+            return np.full(len(images), np.nan)
+
+    images = np.stack([_kernel_noise(1.0, 5)]) * 2.0
+    net = Unreadable()
+    out = TextureKeeping(net, auto_texture_ramp(1.0)).denoise_batch(images, sigma=[60.0])
+    expected = TextureKeeping(_RepeatingBlur(), replace(auto_texture_ramp(1.0), scanner=None))
+    with told_noise_correlation(expected, 0.0):
+        np.testing.assert_array_equal(out, expected.denoise_batch(images, sigma=[60.0]))
+    assert net.runs == [1] and np.isfinite(out).all()

@@ -465,12 +465,10 @@ class TextureKeeping(BatchDenoiser):
         if self.scanner_between is None or correlation is None or ramp.scanner is None:
             return ramp.at(level)
         share = ramp.scanner_share(correlation)
+        if share >= 1:  # a scanner's noise: the blend's share alone
+            return ramp.scanner.at(level)
         own = replace(ramp, scanner=None).at(level)
-        return (
-            ramp.scanner.at(level)
-            if share >= 1
-            else (own if share <= 0 else max(own, ramp.scanner.at(level)))
-        )
+        return own if share <= 0 else max(own, ramp.scanner.at(level))
 
     @property
     def edge_restore(self) -> float:
@@ -502,6 +500,7 @@ class TextureKeeping(BatchDenoiser):
         correlations = noise_correlations_for(self.base, batch)
         if correlations is None:  # no network inside takes the kind after all
             return self._kept(batch, told, ramp)
+        correlations = np.nan_to_num(correlations, nan=0.0)  # nothing to read (a flat image): white
         out = np.empty_like(batch)
         # the network is told the correlation read here (one call per value), so it does not read it again
         for value in np.unique(correlations):
@@ -520,9 +519,10 @@ class TextureKeeping(BatchDenoiser):
         """``batch`` whose noise has lag-1 ``correlation``: the fine-grained ramp (white noise), one more pass
         and ``ramp.scanner`` (a scanner's), or a mix of the two by :meth:`TextureRamp.scanner_share`."""
         share = ramp.scanner_share(correlation)
-        white = self._kept(batch, told, ramp) if share < 1 else None
+        fine = replace(ramp, scanner=None)  # the fine-grained ramp alone
+        white = self._kept(batch, told, fine) if share < 1 else None
         if share <= 0 or ramp.scanner is None:
-            return white if white is not None else self._kept(batch, told, ramp)
+            return white if white is not None else self._kept(batch, told, fine)
         with one_more_pass(self.base):
             low_dose = self._kept(batch, told, ramp.scanner)
         return low_dose if white is None else white + np.float32(share) * (low_dose - white)
