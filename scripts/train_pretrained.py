@@ -840,6 +840,8 @@ def _shipped_choice(
     amount = card.edge_restore if edge_restore is None else edge_restore
     kept = card.texture if texture is None else texture
     denoiser = ModelDenoiser(model, name=name, batch_size=4)
+    # as the factory does: past strength 1, and for --texture auto on a scanner's noise, ct runs again
+    denoiser.strength_above_one = card.strength_above_one
     spec = IntensitySpec.from_dict(dict(card.intensity)) if intensity is None else intensity
     choice = DenoiserChoice(denoiser, spec, name, "pretrained")
     return card, _as_shipped(choice, amount, kept)
@@ -1231,10 +1233,10 @@ def main(argv: list[str] | None = None) -> int:
             shipped = build_model(ARCHITECTURE, **_model_params(name))
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
+            network = ModelDenoiser(shipped, name=name, batch_size=4)
+            network.strength_above_one = STRENGTH_ABOVE_ONE.get(name, "level")  # as users get it
             choice = _as_shipped(
-                DenoiserChoice(
-                    ModelDenoiser(shipped, name=name, batch_size=4), data.intensity, name, "checkpoint"
-                ),
+                DenoiserChoice(network, data.intensity, name, "checkpoint"),
                 EDGE_RESTORE.get(name, 0.0),
                 TEXTURE.get(name, 0.0),
             )

@@ -316,3 +316,23 @@ def test_more_strength_removes_more_noise_from_a_routine_ct_slice() -> None:
         removed.append(measure.noise_reduction)
         assert abs(measure.shift_soft) < 1 and measure.gradient_ratio > 0.97  # still faithful
     assert removed == sorted(removed) and removed[-1] > removed[0] + 0.08, removed
+
+
+def test_the_cards_measure_ct_as_users_get_it_repeating_on_a_scanners_noise() -> None:
+    """The loader and the card script's choice both make ct run again past strength 1, so its default
+    ``--texture auto`` gives a scanner's noise one more pass there as in ``denoise`` (the cards measured the
+    one-pass model before)."""
+    import sys
+
+    from meddenoise.denoiser import repeats_above_one
+    from meddenoise.pretrained import load_pretrained
+
+    assert repeats_above_one(load_pretrained("ct")) and not repeats_above_one(load_pretrained("mri"))
+    scripts = PRETRAINED_DIR.parents[2] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        import train_pretrained
+    finally:
+        sys.path.remove(str(scripts))
+    _, choice = train_pretrained._shipped_choice("ct", PRETRAINED_DIR)
+    assert repeats_above_one(choice.denoiser) and choice.denoiser.scanner_between == (0.5, 0.7)

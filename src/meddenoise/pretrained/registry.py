@@ -196,4 +196,6 @@ def load_pretrained(name: str, *, batch_size: int = 4, verify: bool = True) -> D
     model = build_model(card.architecture, **card.architecture_params)
     model.load_state_dict(load_weights(weights))  # int8 weights come back as float32
     model.eval()
-    return ModelDenoiser(model, name=f"{card.name}", batch_size=batch_size)
+    denoiser = ModelDenoiser(model, name=f"{card.name}", batch_size=batch_size)
+    denoiser.strength_above_one = card.strength_above_one  # how it goes past strength 1 (ct: again)
+    return denoiser
