@@ -210,10 +210,14 @@ class TextureRamp:
             check_texture(self.correlated_amount, owner="texture ramp: correlated amount")
 
     @property
+    def _own_largest(self) -> float:
+        """The most this ramp itself (not its ``scanner`` ramp) puts back at any level and correlation."""
+        return max(self.amount, self.correlated_amount or 0.0)
+
+    @property
     def largest(self) -> float:
         """The most the ramp (or its ``scanner`` ramp) puts back at any level and correlation."""
-        own = max(self.amount, self.correlated_amount or 0.0)
-        return own if self.scanner is None else max(own, self.scanner.largest)
+        return self._own_largest if self.scanner is None else max(self._own_largest, self.scanner.largest)
 
     def amount_for(self, correlation: float) -> float:
         """The full-level amount for a removed component of lag-1 ``correlation``: ``amount``, or with a
@@ -227,8 +231,7 @@ class TextureRamp:
     def at(self, level: float) -> float:
         """The most put back at noise level ``level``, whatever the correlation, by the ramp or its
         ``scanner`` ramp (rounded to 1e-6, so equal levels give equal amounts)."""
-        own = max(self.amount, self.correlated_amount or 0.0)
-        most = round(own * _ramp(level, self.start, self.full), 6)
+        most = round(self._own_largest * _ramp(level, self.start, self.full), 6)
         return most if self.scanner is None else max(most, self.scanner.at(level))
 
     def scanner_share(self, correlation: float) -> float:
@@ -501,12 +504,13 @@ class TextureKeeping(BatchDenoiser):
         if correlations is None:  # no network inside takes the kind after all
             return self._kept(batch, told, ramp)
         correlations = np.nan_to_num(correlations, nan=0.0)  # nothing to read (a flat image): white
+        levels = noise_levels_for(batch, told, owner=self.name)  # read once, for every group and path
         out = np.empty_like(batch)
         # the network is told the correlation read here (one call per value), so it does not read it again
         for value in np.unique(correlations):
             group = np.flatnonzero(correlations == value)
             with told_noise_correlation(self.base, float(value)):
-                out[group] = self._by_kind(batch[group], _pick(told, group, len(batch)), ramp, float(value))
+                out[group] = self._by_kind(batch[group], levels[group], ramp, float(value))
         return out
 
     def _by_kind(
@@ -549,18 +553,3 @@ class TextureKeeping(BatchDenoiser):
                 for x, y, a in zip(batch, out, amounts, strict=True)
             ]
         ).astype(np.float32)
-
-
-def _pick(
-    told: float | Sequence[float] | np.ndarray | None, index: np.ndarray, count: int
-) -> float | np.ndarray | None:
-    """The noise levels of the images at ``index`` of a batch of ``count``: ``told`` as is when it is one
-    number (or ``None``), else its entries there."""
-    if told is None:
-        return None
-    values = np.asarray(told, dtype=np.float64)
-    if values.ndim == 0 or values.size == 1:
-        return float(values.reshape(-1)[0])
-    if values.size != count:
-        raise ValueError(f"sigma must be a number or one per image ({count}), got {values.size}")
-    return values[index]
