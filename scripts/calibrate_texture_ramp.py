@@ -9,7 +9,7 @@ whole component, a blend with the input), from none at ``start`` HU to all of it
 lag-1 correlation goes from ``low corr`` to ``high corr`` (a soft kernel's coarse noise). The network runs
 once per slice and dose; the candidates reuse its output.
 
-The rule, fixed before any held-apart scan is scored (``--rule robust``, the default since 2026-12-03):
+The rule, fixed before any held-apart scan is scored (``--rule robust``, the default since 2026-12-02):
 of the candidates that still remove at least ``--routine-min`` (0.30) of the routine scans' flat-tissue
 noise, the one likeliest to meet issue 13's targets on the *mean* of an unseen set of patients like these:
 in 4,000 resamples of ``--resample`` (27) patients drawn with replacement, the share whose means keep
@@ -247,7 +247,7 @@ def main() -> int:
         choices=("robust", "patients", "mean"),
         default="robust",
         help="robust: the likeliest to meet the targets on the mean of an unseen set of patients "
-        "(resampled from these; the default since 2026-12-03); patients: most patients meeting every "
+        "(resampled from these; the default since 2026-12-02); patients: most patients meeting every "
         "target at once (2026-12-02 night); mean: the best PSNR among the candidates (the rule before)",
     )
     parser.add_argument(

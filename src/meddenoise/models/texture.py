@@ -39,7 +39,7 @@ its texture back and white noise of the same level is left denoised. With the ga
 model's default (its card's ``texture``): on the held-apart CT it keeps the texture at low dose and changes
 the white-noise card by 0.03 dB at most (``docs/low-dose-ct.md``, "The default texture").
 
-Since 2026-12-03 ``auto`` also follows the noise's kind the network is told, for a network that takes it and
+Since 2026-12-02 ``auto`` also follows the noise's kind the network is told, for a network that takes it and
 repeats past strength 1 (``ct``; the ramp's ``scanner``, :func:`auto_texture_ramp`): an image whose told (or
 read) lag-1 noise correlation is over :data:`SCANNER_NOISE_CORRELATION`'s second value is a scanner's, and
 gets what ``--texture blend --strength 2`` gives at strength 1 (one more pass of the network, then the blend
@@ -67,7 +67,7 @@ robust``: of 94 ramps at strength 2 (two passes of the network, inside the textu
 routine scans' noise removed, the likeliest to meet issue 13's PSNR and texture targets on the mean of an
 unseen set of 27 patients (resampled from the 21) with margins for the shift from training slices to
 held-apart patients (1.3 dB over BM3D told the true std, 0.01 closer in texture distance): 0.5 to 0.7 over
-correlations 0.6 to 0.9, from 12 to 24 HU, in 89 % of the resamples (2026-12-03; the ramp before, 0.4 to
+correlations 0.6 to 0.9, from 12 to 24 HU, in 89 % of the resamples (2026-12-02; the ramp before, 0.4 to
 0.7 over 0.7 to 0.9 from 15 to 20 HU, chosen by the most patients meeting both targets, 32 %: its mean
 texture margin at 10 % dose was thin; before it, by the best PSNR among ramps of one share: 0.6 from 15
 to 30 HU, and at strength 1 only 20 to 35 HU). It is meant
