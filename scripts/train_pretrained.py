@@ -611,7 +611,8 @@ def _resolved_argv(argv: list[str], args: argparse.Namespace) -> list[str]:
     """``argv`` with ``--time-budget`` replaced by the patch counts it chose (the card's command reproduces
     the run wherever it runs) and ``--bundle`` / ``--workers`` / ``--runs-dir`` left out (how, not what)."""
     out = _without(argv, ("--time-budget", "--bundle", "--workers", "--runs-dir", "--max-patches"))
-    if args.time_budget is not None:
+    if args.time_budget is not None:  # the counts it chose replace any given, so each flag is there once
+        out = _without(out, ("--patches", "--finetune-patches"))
         out += ["--patches", str(args.patches), "--finetune-patches", str(args.finetune_patches)]
     # a general run's own budget, so the one command trains the same (the shipped one is in the repository)
     if args.init_general is not None and not _from_shipped_general(args):

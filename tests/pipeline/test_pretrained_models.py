@@ -336,3 +336,34 @@ def test_the_cards_measure_ct_as_users_get_it_repeating_on_a_scanners_noise() ->
         sys.path.remove(str(scripts))
     _, choice = train_pretrained._shipped_choice("ct", PRETRAINED_DIR)
     assert repeats_above_one(choice.denoiser) and choice.denoiser.scanner_between == (0.5, 0.7)
+
+
+def test_a_time_budgeted_runs_card_command_names_each_patch_count_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--time-budget` is replaced by the patch counts it chose; counts given as well are dropped, not
+    repeated (a card once read `--patches 40000 --patches 40000`)."""
+    import importlib.util
+    import sys
+
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    spec = importlib.util.spec_from_file_location("train_pretrained_resolved_argv", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    argv = ["--models", "general", "--init-shipped", "--patches", "40000", "--time-budget", "3600"]
+    argv += ["--max-patches", "400000", "--finetune-patches=500", "--runs-dir", "/tmp/runs"]
+    args = module.argparse.Namespace(
+        time_budget=3600.0, patches=40000, finetune_patches=161689, init_general=None
+    )
+    resolved = module._resolved_argv(argv, args)
+    assert resolved == [
+        "--models",
+        "general",
+        "--init-shipped",
+        "--patches",
+        "40000",
+        "--finetune-patches",
+        "161689",
+    ]
