@@ -367,3 +367,26 @@ def test_a_time_budgeted_runs_card_command_names_each_patch_count_once(
         "--finetune-patches",
         "161689",
     ]
+
+
+def test_the_patches_a_run_may_hold_follow_the_memory_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A time-budgeted run takes no more patches than fit in its share of the memory (a CT run that asked
+    212,536 patches beside another run was killed by the system without a word): twice the memory holds twice
+    the patches, a CT texture halves them, and the available memory is read from this machine."""
+    import importlib.util
+    import sys
+
+    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
+    spec = importlib.util.spec_from_file_location("train_pretrained_memory", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    gib = 2**30
+    plain = module.patches_that_fit(16 * gib, patch=64, with_textures=False)
+    assert module.patches_that_fit(32 * gib, patch=64, with_textures=False) == pytest.approx(2 * plain, abs=1)
+    assert module.patches_that_fit(16 * gib, patch=64, with_textures=True) == pytest.approx(plain / 2, abs=1)
+    # the 212,536 CT patches of the run that was killed are more than fit in the 16 GiB then available
+    assert module.patches_that_fit(16 * gib, patch=64, with_textures=True) < 212_536
+    available = module.available_memory()
+    assert available is None or available > 0
