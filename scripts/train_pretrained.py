@@ -611,6 +611,18 @@ def patches_that_fit(available_bytes: int, *, patch: int, with_textures: bool) -
     return int(MEMORY_SHARE * available_bytes / per_patch)
 
 
+def _memory_room(count: int, data: ModelData) -> tuple[int, str] | None:
+    """When ``count`` patches of ``data`` (with its textures) would not fit in memory: the count that fits and
+    a line on the room; ``None`` when they fit or the memory is unknown."""
+    available = available_memory()
+    if available is None:
+        return None
+    fit = patches_that_fit(available, patch=PATCH, with_textures=bool(data.textures))
+    if count <= fit:
+        return None
+    return fit, f"{available / 2**30:.1f} GiB available, {fit} patches fit in {MEMORY_SHARE:.0%} of it"
+
+
 def _budgeted_patches(
     config: TrainConfig, data: ModelData, budget: float, epochs: int, cap: int, tmp: Path
 ) -> int:
@@ -1254,33 +1266,26 @@ def main(argv: list[str] | None = None) -> int:
                 patches_n = _budgeted_patches(
                     config, data, args.time_budget, epochs, args.max_patches, Path(tmp)
                 )
-                if from_scratch:
-                    args.patches = patches_n
-                else:
-                    args.finetune_patches = patches_n
-            available = available_memory()
-            fit = None
-            if available is not None:
-                fit = patches_that_fit(available, patch=PATCH, with_textures=bool(data.textures))
-            if available is not None and fit is not None and patches_n > fit:
-                room = f"{available / 2**30:.1f} GiB available, {fit} patches fit in {MEMORY_SHARE:.0%} of it"
-                # a budget's choice shrinks (the card's command says what ran); counts the user gave are kept
-                if args.time_budget is not None:
-                    print(
-                        f"{name}: {patches_n} patches would not fit in memory ({room}): training {fit}",
-                        flush=True,
-                    )
-                    patches_n = fit
-                    if from_scratch:
-                        args.patches = patches_n
-                    else:
-                        args.finetune_patches = patches_n
-                else:  # the estimate is rough
+            shortfall = _memory_room(patches_n, data)
+            if shortfall is not None:
+                fit, room = shortfall
+                if args.time_budget is None:  # counts the user gave are kept: the estimate is rough
                     print(
                         f"warning: {name}: {patches_n} patches may not fit in memory ({room}); a run killed "
                         "for memory ends without a message: lower --patches / --finetune-patches",
                         flush=True,
                     )
+                else:  # the budget's choice shrinks to what fits
+                    print(
+                        f"{name}: {patches_n} patches would not fit in memory ({room}): training {fit}",
+                        flush=True,
+                    )
+                    patches_n = fit
+            if args.time_budget is not None:  # the card's command says what ran
+                if from_scratch:
+                    args.patches = patches_n
+                else:
+                    args.finetune_patches = patches_n
             clean, textures = paired_patches(data.train, data.textures or None, patches_n, rng)
             print(f"training {name}: {patches_n} patches, {epochs} epochs", flush=True)
             t0 = time.perf_counter()

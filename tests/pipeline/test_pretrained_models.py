@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -265,22 +266,32 @@ def test_retiming_the_cards_rewrites_only_their_speed(tmp_path: Path) -> None:
     assert (tmp_path / "mri.safetensors").read_bytes() == (PRETRAINED_DIR / "mri.safetensors").read_bytes()
 
 
-def test_freeze_int4_names_the_int4_tensors_of_the_shipped_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`--freeze-int4` freezes exactly the tensors the shipped file stores in int4, and only from them."""
+def _train_pretrained_script(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``scripts/train_pretrained.py`` loaded as a module, registered for the test only (its dataclasses
+    look their module up)."""
     import importlib.util
-    import subprocess
     import sys
-
-    from meddenoise.models.weights import tensor_storage
 
     script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
     spec = importlib.util.spec_from_file_location("train_pretrained_under_test", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_freeze_int4_names_the_int4_tensors_of_the_shipped_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--freeze-int4` freezes exactly the tensors the shipped file stores in int4, and only from them."""
+    import subprocess
+    import sys
+
+    from meddenoise.models.weights import tensor_storage
+
+    module = _train_pretrained_script(monkeypatch)
+    script = Path(module.__file__)
     names = module.shipped_int4_tensors("general")
     stored = tensor_storage(PRETRAINED_DIR / get_card("general").weights)
     assert names and set(names) == {key for key, kind in stored.items() if kind == "int4"}
@@ -343,15 +354,7 @@ def test_a_time_budgeted_runs_card_command_names_each_patch_count_once(
 ) -> None:
     """`--time-budget` is replaced by the patch counts it chose; counts given as well are dropped, not
     repeated (a card once read `--patches 40000 --patches 40000`)."""
-    import importlib.util
-    import sys
-
-    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
-    spec = importlib.util.spec_from_file_location("train_pretrained_resolved_argv", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = _train_pretrained_script(monkeypatch)
     argv = ["--models", "general", "--init-shipped", "--patches", "40000", "--time-budget", "3600"]
     argv += ["--max-patches", "400000", "--finetune-patches=500", "--runs-dir", "/tmp/runs"]
     args = module.argparse.Namespace(
@@ -373,15 +376,7 @@ def test_the_patches_a_run_may_hold_follow_the_memory_available(monkeypatch: pyt
     """A time-budgeted run takes no more patches than fit in its share of the memory (a CT run that asked
     212,536 patches beside another run was killed by the system without a word): twice the memory holds twice
     the patches, a CT texture halves them, and the available memory is read from this machine."""
-    import importlib.util
-    import sys
-
-    script = PRETRAINED_DIR.parents[2] / "scripts" / "train_pretrained.py"
-    spec = importlib.util.spec_from_file_location("train_pretrained_memory", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = _train_pretrained_script(monkeypatch)
     gib = 2**30
     plain = module.patches_that_fit(16 * gib, patch=64, with_textures=False)
     assert module.patches_that_fit(32 * gib, patch=64, with_textures=False) == pytest.approx(2 * plain, abs=1)
