@@ -92,9 +92,12 @@ def test_models_command_lists_them() -> None:
     for name in SHIPPED:
         assert name in result.output
     assert "TCGA-LUAD" in result.output and "MNI152" in result.output and "sha256" in result.output
+    for name in SHIPPED:  # each file's size and storage (int8 / int4) as its card records it
+        card = get_card(name)
+        size = (PRETRAINED_DIR / card.weights).stat().st_size
+        storage = card.raw["weight_storage"]
+        assert f"{card.weights}, {size:,} bytes, stored as {storage} (run in float32)" in result.output
     ct = get_card("ct")
-    size = (PRETRAINED_DIR / ct.weights).stat().st_size
-    assert f"{ct.weights}, {size:,} bytes, stored as int8 (run in float32)" in result.output
     assert f"edge restore: {ct.edge_restore} by default (--edge-restore 0 turns it off)" in result.output
     assert "edge restore: none by default" in result.output  # the other models
     assert result.output.count("strength > 1: runs again on its own output (2 = two passes)") == 1  # ct
