@@ -89,14 +89,13 @@ def test_modalities_map_to_models_and_unknown_names_fail() -> None:
 def test_models_command_lists_them() -> None:
     result = CliRunner().invoke(app, ["models", "--verbose"])
     assert result.exit_code == 0, result.output
-    for name in SHIPPED:
+    for name in SHIPPED:  # each model, with its file's size and storage (int8 / int4) as its card records it
         assert name in result.output
-    assert "TCGA-LUAD" in result.output and "MNI152" in result.output and "sha256" in result.output
-    for name in SHIPPED:  # each file's size and storage (int8 / int4) as its card records it
         card = get_card(name)
         size = (PRETRAINED_DIR / card.weights).stat().st_size
         storage = card.raw["weight_storage"]
         assert f"{card.weights}, {size:,} bytes, stored as {storage} (run in float32)" in result.output
+    assert "TCGA-LUAD" in result.output and "MNI152" in result.output and "sha256" in result.output
     ct = get_card("ct")
     assert f"edge restore: {ct.edge_restore} by default (--edge-restore 0 turns it off)" in result.output
     assert "edge restore: none by default" in result.output  # the other models
