@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -81,7 +82,7 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     from pydicom.data import get_testdata_file
 
     from meddenoise.methods import build_denoiser
-    from meddenoise.models.onnx import onnx_metadata
+    from meddenoise.models.onnx import QUANTIZED_FLOAT_ENDS, onnx_metadata
 
     calibration = tmp_path / "calibration"
     calibration.mkdir()
@@ -97,8 +98,12 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     convolutions = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
     made_by = {output: node.op_type for node in graph.node for output in node.output}
     from_int8 = [made_by.get(conv.input[1]) == "DequantizeLinear" for conv in convolutions]
-    assert from_int8[:2] == [False, False] and from_int8[-3:] == [False, False, False]  # the ends stay float
-    assert all(from_int8[2:-3])  # the middle runs in int8
+    first, last = QUANTIZED_FLOAT_ENDS
+    assert not any(from_int8[:first]) and not any(from_int8[-last:])  # the ends stay float
+    assert len(from_int8) > first + last and all(from_int8[first:-last])  # the middle runs in int8
+    export = typer.main.get_command(app).commands["export"]  # type: ignore[attr-defined]
+    int8_help = next(param.help for param in export.params if param.name == "int8")
+    assert f"first {first} and last {last}" in str(int8_help)  # --help says what the file keeps in float32
     # on a phantom it never saw: it denoises, nearly as well as the float32 file (its error at most 10 % larger;
     # on the held-apart CT the int8 file costs 0.01-0.16 dB, docs/denoise.md)
     rng = np.random.default_rng(1)

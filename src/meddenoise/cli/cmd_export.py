@@ -28,9 +28,9 @@ def export_command(
         Path | None,
         typer.Option(
             "--int8",
-            help="The fast tier: quantize the convolutions to int8 (but the network's first 2 and last 3), "
+            help="The fast tier: quantize the convolutions to int8 (but the network's first 5 and last 6), "
             "calibrated on the images of this file or folder (up to 16 slices; images like those you will "
-            "denoise; ~1.6x faster on CPUs with AVX512-VNNI, docs/denoise.md).",
+            "denoise; ~1.5x faster on CPUs with AVX512-VNNI, docs/denoise.md).",
             show_default=False,
         ),
     ] = None,
