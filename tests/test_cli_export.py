@@ -105,7 +105,7 @@ def test_the_int8_fast_tier_quantizes_the_middle_of_the_network_and_still_denois
     int8_help = next(param.help for param in export.params if param.name == "int8")
     assert f"first {first} and last {last}" in str(int8_help)  # --help says what the file keeps in float32
     # on a phantom it never saw: it denoises, nearly as well as the float32 file (its error at most 10 % larger;
-    # on the held-apart CT the int8 file costs 0.01-0.16 dB, docs/denoise.md)
+    # on the held-apart CT the two-block ct's int8 file costs 0.04-0.07 dB told, docs/denoise.md)
     rng = np.random.default_rng(1)
     clean = _phantom_ct(rng)
     noisy = clean + rng.normal(0, 30, clean.shape)
