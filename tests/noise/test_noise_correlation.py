@@ -80,3 +80,27 @@ def test_the_one_pass_reading_is_the_two_estimates() -> None:
         assert correlation == estimate_noise_correlation_in_units(scan, units)
     with pytest.raises(ValueError, match="2D slice"):
         estimate_noise_reading_in_units(np.stack([scan, scan]), "HU")
+
+
+def test_the_level_and_the_kind_of_one_image_come_from_one_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import meddenoise.noise.estimate as estimate
+
+    calls: list[tuple[int, ...]] = []
+    real = estimate._noise_reading_one
+
+    def counted(image: np.ndarray) -> estimate.NoiseReading:
+        calls.append(image.shape)
+        return real(image)
+
+    monkeypatch.setattr(estimate, "_noise_reading_one", counted)
+    monkeypatch.setattr(estimate, "_READINGS", type(estimate._READINGS)())
+    rng = np.random.default_rng(3)
+    image = 0.5 + _noise(rng, (128, 96), 1.0, 0.02)
+    std, corr = estimate_noise_std(image), estimate_noise_correlation(image.copy())  # same pixels, new array
+    assert len(calls) == 1 and std == pytest.approx(0.02, rel=0.15) and corr > 0.3
+    # an array changed in place is read afresh: the memory is keyed by the pixels, not the object
+    image += _noise(rng, image.shape, 0.0, 0.05)
+    assert estimate_noise_std(image) > 2 * std and len(calls) == 2
+    # and a stack reads each slice once
+    estimate_noise_correlation_per_slice(np.stack([image, image * 0.5]))
+    assert len(calls) == 3
