@@ -6,8 +6,8 @@ the intensity mapping the factory (:func:`meddenoise.methods.build_denoiser`) gi
 ``meddenoise denoise`` would; the shipped models run blind, BM3D and NL-means are told the true std.
 Timing: the denoiser call on the mapped slice, one warm-up, then the best of ``--repeats`` (default 3),
 with ``--threads`` (default 2) torch / BLAS / onnxruntime threads. Each model runs on every back end of
-``--backends`` (default ``torch,onnx``; ``onnx`` is skipped without onnxruntime), the back ends of a
-model timed in turn, ``--repeats`` rounds, so that a load change on a shared machine hits both alike.
+``--backends`` (default ``torch,onnx``, and ``bf16``, the fast tier, on a CPU with native bf16; ``onnx``
+is skipped without onnxruntime), the back ends of a model timed in turn, ``--repeats`` rounds, so that a load change on a shared machine hits both alike.
 The CPU model and flags come from :mod:`meddenoise.provenance`.
 
 Usage::
@@ -58,7 +58,7 @@ from meddenoise.methods import (  # noqa: E402
     with_ensemble,
 )
 from meddenoise.methods.onnx_models import ONNX_SUFFIX  # noqa: E402
-from meddenoise.provenance import environment  # noqa: E402
+from meddenoise.provenance import environment, native_bf16  # noqa: E402
 
 SIZE = 512
 NOISE_HU = 20.0
@@ -102,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         "--methods", default=None, help="comma-separated (default: every shipped model, bm3d, nlmeans)"
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backends", default="torch,onnx", help="back ends of the models (torch, onnx)")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="back ends of the models (torch, bf16, onnx; default torch,onnx and, on a CPU with native bf16, "
+        "bf16: the fast tier)",
+    )
     parser.add_argument(
         "--ensemble", default="1", help="self-ensemble sizes of the models, e.g. 1,8 (each timed; default 1)"
     )
@@ -117,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         np.float32
     )
     names = args.methods.split(",") if args.methods else [*shipped_names(), "bm3d", "nlmeans"]
+    if args.backends is None:
+        fast = native_bf16("cpu")
+        if not fast:
+            print("bf16: not timed (this CPU has no native bf16: emulated, slower)", file=sys.stderr)
+        args.backends = "torch,bf16,onnx" if fast else "torch,onnx"
     backends = [parse_backend(b) for b in args.backends.split(",") if b.strip()]
     sizes = [int(size) for size in args.ensemble.split(",") if size.strip()]
     rows: list[dict[str, Any]] = []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from meddenoise.cli.app import app
+
+if TYPE_CHECKING:
+    from meddenoise.methods import Backend
 
 T = TypeVar("T")
 
@@ -36,6 +39,12 @@ def _texture_or_default(text: str) -> float | str | None:
     from meddenoise.models.texture import parse_texture
 
     return None if text == "default" else parse_texture(text)
+
+
+def _backend_or_default(text: str) -> Backend | None:
+    from meddenoise.methods import parse_backend
+
+    return None if text == "default" else parse_backend(text)
 
 
 @app.command()
@@ -119,6 +128,13 @@ def benchmark(
             "'ct t0.7' side by side.",
         ),
     ] = "default",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Back ends of the models, comma-separated, as `denoise --backend` (torch, bf16, onnx; "
+            "'default' = each model's own): 'default,bf16' puts 'ct' and 'ct bf16' side by side."
+        ),
+    ] = "default",
     doses: Annotated[
         str,
         typer.Option(
@@ -157,6 +173,7 @@ def benchmark(
         textures = _each(
             texture, "--texture", _texture_or_default, "a number in [0, 1] (0 = off), 'auto' or 'default'"
         )
+        backends = _each(backend, "--backend", _backend_or_default, "torch, bf16, onnx or 'default'")
         chosen_modes = _split(modes)
         for mode in chosen_modes:
             if mode not in ("told", "blind"):
@@ -174,6 +191,7 @@ def benchmark(
                     strengths=strengths,
                     edge_restores=restores,
                     textures=textures,
+                    backends=backends,
                 ),
                 load_ldct_images(data, limit=limit, crop=crop),
                 dose_levels,
@@ -194,6 +212,7 @@ def benchmark(
             strengths=strengths,
             edge_restores=restores,
             textures=textures,
+            backends=backends,
         )
         images = load_bench_images(data, limit=limit, crop=crop, size=size)
         result = run_benchmark(

@@ -102,7 +102,8 @@ def evaluate(
     backend: Annotated[
         str | None,
         typer.Option(
-            help="Where models run: 'torch' or 'onnx' (default: the model's own).", show_default=False
+            help="Where models run: 'torch', 'bf16' or 'onnx' (default: the model's own).",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[

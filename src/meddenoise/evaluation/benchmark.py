@@ -51,7 +51,7 @@ from meddenoise.data.normalize import Normalizer
 from meddenoise.denoiser import Denoiser, takes_noise_correlation
 from meddenoise.evaluation.bench import NOISY, BlindInUnits, ToldCorrelation, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.scores import BIAS, Score
-from meddenoise.methods import DenoiserChoice, build_denoiser
+from meddenoise.methods import Backend, DenoiserChoice, build_denoiser
 
 if TYPE_CHECKING:
     from meddenoise.io.image import ImageMeta
@@ -250,6 +250,7 @@ def benchmark_choices(
     strengths: Sequence[float] = (1.0,),
     edge_restores: Sequence[float | None] = (None,),
     textures: Sequence[float | str | None] = (None,),
+    backends: Sequence[Backend | None] = (None,),
 ) -> dict[str, DenoiserChoice]:
     """Shipped models (``None``: all), checkpoints and classical methods by name, through the factory.
 
@@ -259,7 +260,8 @@ def benchmark_choices(
     ``strengths`` (1 = as is; ``"ct s0.5"``: told half its noise level, as ``meddenoise denoise
     --strength 0.5``) and per noise texture of ``textures`` (``None`` = the model's own default, unnamed;
     a setting is named: ``"ct t0"`` without one, ``"ct t0.5"`` as ``meddenoise denoise --texture 0.5``,
-    ``"ct tauto"`` for ``"auto"``), side by side.
+    ``"ct tauto"`` for ``"auto"``), and per back end of ``backends`` (``None`` = the model's own, unnamed;
+    a back end is named: ``"ct bf16"`` runs in bfloat16 autocast, ``"ct onnx"`` in onnxruntime), side by side.
     """
     from meddenoise.methods import (
         shipped_names,
@@ -281,35 +283,41 @@ def benchmark_choices(
         raise ValueError("edge_restores: give at least one (None = the model's own)")
     if not textures:
         raise ValueError("textures: give at least one (None = the model's own)")
+    if not backends:
+        raise ValueError("backends: give at least one (None = the model's own)")
     keyed = [
         (
             (name if size == 1 else f"{name} x{size}")
             + ("" if amount is None else f" e{amount:g}")
             + ("" if power == 1 else f" s{power:g}")
-            + ("" if share is None else texture_suffix(share)),
+            + ("" if share is None else texture_suffix(share))
+            + ("" if backend is None else f" {backend}"),
             name,
             size,
             amount,
             power,
             share,
+            backend,
         )
         for name in (shipped_names() if models is None else models)
+        for backend in backends
         for size in ensembles
         for amount in edge_restores
         for power in strengths
         for share in [None if value is None else parse_texture(value) for value in textures]
     ]
-    keyed += [(name, name, 1, 0.0, 1.0, 0.0) for name in classical]
-    # each name loaded once (its variants share the network), with its own edge restoration and texture apart
-    built: dict[str, tuple[DenoiserChoice, float, TextureAmount]] = {}
+    keyed += [(name, name, 1, 0.0, 1.0, 0.0, None) for name in classical]
+    # each (name, back end) loaded once (its variants share the network), with its own edge restoration
+    # and texture apart
+    built: dict[tuple[str, Backend | None], tuple[DenoiserChoice, float, TextureAmount]] = {}
     choices: dict[str, DenoiserChoice] = {}
-    for key, name, size, amount, power, share in keyed:
+    for key, name, size, amount, power, share, backend in keyed:
         if key in choices:
             raise ValueError(f"method {key!r} is listed twice")
-        if name not in built:
-            plain, own_texture = split_texture(build_denoiser(name))
-            built[name] = (*split_edge_restore(plain), own_texture)
-        base, own, own_texture = built[name]
+        if (name, backend) not in built:
+            plain, own_texture = split_texture(build_denoiser(name, backend=backend))
+            built[name, backend] = (*split_edge_restore(plain), own_texture)
+        base, own, own_texture = built[name, backend]
         if base.kind == "classical":
             choices[key] = base
             continue
