@@ -146,6 +146,9 @@ CT_MIXED_FRACTION = 0.0
 #: ``--ct-correlation``: the ``ct`` network also takes the noise's lag-1 correlation (``correlation_input``)
 #: and is told each patch's in training (0 for white noise), so it need not hedge between the two kinds.
 CT_CORRELATION = False
+#: ``--xray-nih``: the ``xray`` model also trains on ``chest-xray-64``'s train and valid images (NIH
+#: ChestX-ray14 at 64x64); its ``test_`` images stay unseen, for checking on radiographs never trained on.
+XRAY_NIH = False
 
 CREDITS = {
     "tcga-luad": {
@@ -166,6 +169,13 @@ CREDITS = {
         "credit": "Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal Neurological "
         "Institute, McGill University; Fonov V, et al. NeuroImage 2011;54(1):313-327.",
     },
+    "nih-chestxray14": {
+        "name": "NIH ChestX-ray14 frontal chest radiographs, 64x64 (../shared/data/chest-xray-64)",
+        "licence": "NIH Clinical Center: usable without restriction, with acknowledgement (the 64x64 copies' "
+        "own repository states no licence)",
+        "credit": "NIH Clinical Center; Wang X, et al. ChestX-ray8: Hospital-scale chest X-ray database and "
+        "benchmarks. CVPR 2017.",
+    },
 }
 
 
@@ -184,6 +194,10 @@ class ModelData:
     textures: list[np.ndarray] = field(default_factory=list)
     #: CT: each training slice in HU with its pixel size in mm (what the low-dose textures are simulated from)
     hu_slices: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    #: how many of the last ``train`` images and ``sources`` entries this modality's model alone trains on
+    #: (the general model's data leave them out)
+    own_images: int = 0
+    own_sources: int = 0
 
 
 def _bench_image(name: str, pixels: np.ndarray, image: MedicalImage | None = None, **meta: str) -> BenchImage:
@@ -416,16 +430,35 @@ def xray_data() -> ModelData:
     data.sources = [
         {**CREDITS["pydicom"], "images": "RG1_UNCR.dcm, RG3_UNCR.dcm (left three quarters, random patches)"}
     ]
+    if XRAY_NIH:
+        nih = _nih_chest_images()
+        data.train += nih
+        data.sources.append(
+            {**CREDITS["nih-chestxray14"], "images": f"{len(nih)} images (its train and valid splits)"}
+        )
+        data.own_images, data.own_sources = len(nih), 1
     return data
+
+
+def _nih_chest_images() -> list[np.ndarray]:
+    """``chest-xray-64``'s train and valid images on the [0, 1] scale of ``xray``'s intensity mapping."""
+    from meddenoise.io import read_image
+
+    root = shared_data_dir()
+    folder = root / "chest-xray-64" if root else None
+    if folder is None or not folder.is_dir():
+        raise SystemExit("--xray-nih needs ../shared/data/chest-xray-64 (or $MEDDENOISE_DATA)")
+    files = sorted(p for p in folder.glob("*.png") if not p.name.startswith("test_"))
+    return [_unit(read_image(p).pixels, PERCENTILE_INTENSITY, "DX") for p in files]
 
 
 def general_data(parts: dict[str, ModelData]) -> ModelData:
     data = ModelData(intensity=IntensitySpec(method="auto", level=0.0, width=2048.0, low=0.5, high=99.5))
     for part in parts.values():
-        data.train += part.train
+        data.train += part.train[: len(part.train) - part.own_images]
         data.test += part.test
         data.bench += part.bench
-        data.sources += part.sources
+        data.sources += part.sources[: len(part.sources) - part.own_sources]
     data.held_apart = "every second image of the union of the CT, MRI and X-ray held-apart images"
     return data
 
@@ -1017,7 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
         BATCH, \
         CT_WHITE_FRACTION, \
         CT_MIXED_FRACTION, \
-        CT_CORRELATION
+        CT_CORRELATION, \
+        XRAY_NIH
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", nargs="+", default=["general", "ct", "mri", "xray"], choices=list(SUMMARIES)
@@ -1080,6 +1114,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the CT network also takes the noise's lag-1 correlation (ffdunet correlation_input) and is "
         "told each patch's in training; --init-shipped from a model without it widens its input layer",
+    )
+    parser.add_argument(
+        "--xray-nih",
+        action="store_true",
+        help="the xray model also trains on ../shared/data/chest-xray-64's train and valid images (NIH "
+        "ChestX-ray14, 64x64; its test images stay unseen); general's data are unchanged",
     )
     parser.add_argument(
         "--init-shipped",
@@ -1201,6 +1241,7 @@ def main(argv: list[str] | None = None) -> int:
     PATCH, BATCH = args.patch, args.batch
     CT_WHITE_FRACTION = args.ct_white_fraction
     CT_MIXED_FRACTION, CT_CORRELATION = args.ct_mixed_fraction, args.ct_correlation
+    XRAY_NIH = args.xray_nih
     if args.write_held_apart is not None:
         links = write_held_apart(args.write_held_apart)
         print(

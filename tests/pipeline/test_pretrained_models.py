@@ -387,3 +387,27 @@ def test_the_patches_a_run_may_hold_follow_the_memory_available(monkeypatch: pyt
     assert module.patches_that_fit(16 * gib, patch=64, with_textures=True) < 212_536
     available = module.available_memory()
     assert available is None or available > 0
+
+
+def test_xray_nih_adds_the_chest_radiographs_to_xray_alone(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--xray-nih`: `xray` also trains on chest-xray-64's train and valid images, never its test ones, and
+    the general model's data stay as they were."""
+    module = _train_pretrained_script(monkeypatch)
+    folder = shared_data / "chest-xray-64"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    plain = module.xray_data()
+    monkeypatch.setattr(module, "XRAY_NIH", True)
+    data = module.xray_data()
+    seen = sorted(p.name for p in folder.glob("*.png") if not p.name.startswith("test_"))
+    assert len(seen) < len(list(folder.glob("*.png")))  # the test split exists and is left out
+    assert data.own_images == len(seen) == len(data.train) - len(plain.train) and data.own_sources == 1
+    assert all(
+        img.shape == (64, 64) and img.min() >= 0 and img.max() <= 1 for img in data.train[-len(seen) :]
+    )
+    assert "NIH" in data.sources[-1]["name"] and "acknowledgement" in data.sources[-1]["licence"]
+    assert [b.name for b in data.bench] == [b.name for b in plain.bench]  # the card scores the same images
+    general = module.general_data({"xray": data})
+    assert len(general.train) == len(plain.train) and general.sources == plain.sources
