@@ -89,3 +89,18 @@ def test_benchmark_choices_put_each_back_end_beside_the_model() -> None:
     assert choices["mri x2 bf16"].denoiser.base is _network(choices["mri bf16"].denoiser)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="at least one"):
         benchmark_choices(["mri"], [], backends=())
+
+
+def test_a_bf16_model_says_so_in_its_label_and_in_what_a_derived_file_records(tmp_path: Path) -> None:
+    from meddenoise.pipeline.batch import derivation
+
+    assert build_denoiser("ct", backend="bf16").label == "pretrained ct bf16"
+    assert build_denoiser("ct", backend="torch").label == "pretrained ct"
+    assert build_denoiser("ct", backend="bf16", ensemble=2).label == "pretrained ct bf16 x2"
+
+    class _Report:
+        def describe(self) -> str:
+            return "estimated noise 9.7 HU"
+
+    text = derivation("denoised by meddenoise", build_denoiser("mri", backend="bf16").label, _Report())  # type: ignore[arg-type]
+    assert text == "denoised by meddenoise: pretrained mri bf16; estimated noise 9.7 HU"
