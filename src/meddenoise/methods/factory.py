@@ -20,8 +20,8 @@ recorded one, or :data:`~meddenoise.data.CLASSICAL_INTENSITY` for classical filt
 
 Back ends (``backend=``, :data:`BACKENDS`): a model runs in PyTorch (``"torch"``: the precision it was
 trained for; float32 for the shipped models), in PyTorch under bfloat16 autocast (``"bf16"``: ~3x faster
-on a CPU with AMX, slower on one without native bf16, which is said once in the log; outputs within
-~1e-3 of float32 on [0, 1]) or, exported to ONNX in memory, in onnxruntime (``"onnx"``; the same pixels
+on a CPU with AMX, slower on one without native bf16, which is said once in the log; outputs 3-7e-4
+from float32's on average on [0, 1], up to ~4e-3) or, exported to ONNX in memory, in onnxruntime (``"onnx"``; the same pixels
 within 1e-4 on [0, 1]); ``None`` is the model's own: PyTorch for weights, onnxruntime for a ``.onnx``
 file. Classical filters have no back end to choose.
 """
@@ -242,8 +242,8 @@ _slow_bf16_said = False
 
 
 def _precision_suffix(backend: Backend | None) -> str:
-    """`` bf16`` in the label of a model run in bf16: its pixels differ from float32's by up to ~1e-3 on
-    [0, 1] (2 HU under ``ct``'s window), so what a derived file records says so."""
+    """`` bf16`` in the label of a model run in bf16: its pixels differ from float32's (on a CT slice under
+    ``ct``'s window ~0.7 HU on average, up to ~7 HU), so what a derived file records says so."""
     return " bf16" if backend == "bf16" else ""
 
 
