@@ -7,7 +7,8 @@ the intensity mapping the factory (:func:`meddenoise.methods.build_denoiser`) gi
 Timing: the denoiser call on the mapped slice, one warm-up, then the best of ``--repeats`` (default 3),
 with ``--threads`` (default 2) torch / BLAS / onnxruntime threads. Each model runs on every back end of
 ``--backends`` (default ``torch,onnx``, and ``bf16``, the fast tier, on a CPU with native bf16; ``onnx``
-is skipped without onnxruntime), the back ends of a model timed in turn, ``--repeats`` rounds, so that a load change on a shared machine hits both alike.
+is skipped without onnxruntime), the back ends of a model timed in turn, ``--repeats`` rounds, so that a
+load change on a shared machine hits them alike.
 The CPU model and flags come from :mod:`meddenoise.provenance`.
 
 Usage::

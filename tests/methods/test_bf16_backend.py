@@ -70,10 +70,13 @@ def test_a_cpu_without_native_bf16_is_told_once_that_bf16_is_slower(
     import meddenoise.provenance as provenance
 
     monkeypatch.setattr(provenance, "native_bf16", lambda *_a, **_k: False)
-    monkeypatch.setattr(factory_module, "_slow_bf16_said", False)
-    with caplog.at_level(logging.WARNING, logger=factory_module.__name__):
-        build_denoiser("mri", backend="bf16")
-        build_denoiser("xray", backend="bf16")
+    factory_module._say_if_bf16_is_emulated.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=factory_module.__name__):
+            build_denoiser("mri", backend="bf16")
+            build_denoiser("xray", backend="bf16")
+    finally:
+        factory_module._say_if_bf16_is_emulated.cache_clear()  # not the patched CPU's answer for later tests
     said = [r.getMessage() for r in caplog.records if "no native bf16" in r.getMessage()]
     assert len(said) == 1 and "slower than float32" in said[0]
 

@@ -32,6 +32,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -238,19 +239,27 @@ def _checkpoint(
     )
 
 
-_slow_bf16_said = False
-
-
 def _precision_suffix(backend: Backend | None) -> str:
     """`` bf16`` in the label of a model run in bf16: its pixels differ from float32's (on a CT slice under
     ``ct``'s window ~0.7 HU on average, up to ~7 HU), so what a derived file records says so."""
     return " bf16" if backend == "bf16" else ""
 
 
+@cache
+def _say_if_bf16_is_emulated(device_type: str) -> None:
+    """One log line, once per device type, when it has no native bf16 (then bf16 is slower than float32)."""
+    from meddenoise.provenance import native_bf16
+
+    if not native_bf16(device_type):
+        logger.warning(
+            "backend bf16: this %s has no native bf16 (avx512_bf16 / AMX): emulated, slower than float32",
+            device_type.upper(),
+        )
+
+
 def _set_precision(denoiser: Denoiser, backend: Backend | None) -> None:
-    """Run a PyTorch network in bfloat16 autocast for ``backend="bf16"``; the log says once when this CPU
-    has no native bf16 (then it is emulated, slower than float32). Other back ends leave it as loaded."""
-    global _slow_bf16_said
+    """Run a PyTorch network in bfloat16 autocast for ``backend="bf16"`` (:func:`_say_if_bf16_is_emulated`).
+    Other back ends leave it as loaded."""
     from meddenoise.models.denoiser import ModelDenoiser
 
     if backend != "bf16":
@@ -258,14 +267,7 @@ def _set_precision(denoiser: Denoiser, backend: Backend | None) -> None:
     if not isinstance(denoiser, ModelDenoiser):  # load_* return ModelDenoiser; a guard, not a case
         raise ValueError(f"{denoiser.name}: only a PyTorch network runs in bf16")
     denoiser.bf16 = True
-    from meddenoise.provenance import native_bf16
-
-    if not _slow_bf16_said and not native_bf16(denoiser.device.type):
-        _slow_bf16_said = True
-        logger.warning(
-            "backend bf16: this %s has no native bf16 (avx512_bf16 / AMX): emulated, slower than float32",
-            denoiser.device.type.upper(),
-        )
+    _say_if_bf16_is_emulated(denoiser.device.type)
 
 
 def build_denoiser(
