@@ -39,9 +39,12 @@ def test_the_bf16_back_end_runs_the_convolutions_in_bfloat16_close_to_float32(na
     fp32, bf16 = build_denoiser(name), build_denoiser(name, backend="bf16")
     network = _network(bf16.denoiser)
     assert network.bf16 and not _network(fp32.denoiser).bf16
-    seen: list[torch.dtype] = []
-    head = next(m for m in network.model.modules() if isinstance(m, torch.nn.Conv2d))
-    hook = head.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    seen: dict[str, list[torch.dtype]] = {"head": [], "body": []}
+    head, body = [m for m in network.model.modules() if isinstance(m, torch.nn.Conv2d)][:2]
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out, part=part: seen[part].append(out.dtype))
+        for part, layer in (("head", head), ("body", body))
+    ]
     try:
         image = _slice()
         for sigma in (None, 0.02):
@@ -50,8 +53,10 @@ def test_the_bf16_back_end_runs_the_convolutions_in_bfloat16_close_to_float32(na
             # bf16 rounding: not the float32 pixels, but within a few 1e-3 of them
             assert 0 < diff.max() < 1e-2 and diff.mean() < 1e-3
     finally:
-        hook.remove()
-    assert seen and set(seen) == {torch.bfloat16}
+        for hook in hooks:
+            hook.remove()
+    # the head reads the image in float32 (models._common.input_layer), the rest runs in bf16
+    assert set(seen["head"]) == {torch.float32} and set(seen["body"]) == {torch.bfloat16}
     # told no noise, the gate still returns the input exactly (it does not run through bf16)
     image = _slice(1)
     np.testing.assert_array_equal(bf16.denoiser(image, sigma=0.0), np.clip(image, 0, 1))

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet
+from meddenoise.models._common import DenoisingNet, input_layer
 from meddenoise.models.registry import register_model
 from meddenoise.models.unet import run_unet_stages, unet_stages
 from meddenoise.noise import estimate_noise_correlation, estimate_noise_std
@@ -179,7 +179,7 @@ class ConditionedUNet(DenoisingNet):
             if correlation is None:
                 raise ValueError("ConditionedUNet: this model needs the noise correlation")
             maps.append(correlation.reshape(-1, 1, 1, 1).expand(-1, 1, *sub.shape[-2:]))
-        y = self.head(torch.cat([sub, *(m.to(sub.dtype) for m in maps)], dim=1))
+        y = input_layer(self.head, torch.cat([sub, *(m.to(sub.dtype) for m in maps)], dim=1))
         y = run_unet_stages(y, self.down, self.body, self.up)
         return F.pixel_shuffle(self.tail(y), 2)
 

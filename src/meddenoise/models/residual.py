@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet
+from meddenoise.models._common import DenoisingNet, input_layer
 from meddenoise.models.registry import register_model
 
 __all__ = ["DnCNN", "REDNet"]
@@ -130,7 +130,7 @@ class DnCNN(DenoisingNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._pad(x)  # validates the batch; no pooling, so nothing to pad
-        y = F.relu(self.head(x), inplace=True)
+        y = F.relu(input_layer(self.head, x), inplace=True)
         blocks = self._blocks()
         fold = not self.training and all(bn.track_running_stats for _, bn in blocks)
         for conv, bn in blocks:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet
+from meddenoise.models._common import DenoisingNet, input_layer
 from meddenoise.models.registry import register_model
 
 __all__ = ["ResBlock", "UNetDenoiser", "estimate_noise_sigma", "run_unet_stages", "unet_stages"]
@@ -151,7 +151,7 @@ class UNetDenoiser(DenoisingNet):
             # estimated on the unpadded image: replicate-padding a tiny image would bias it towards zero
             level = estimate_noise_sigma(x) if sigma is None else sigma
             inputs = torch.cat([padded, self._noise_map(padded, level)], dim=1)
-        y = self.tail(run_unet_stages(self.head(inputs), self.down, self.body, self.up))
+        y = self.tail(run_unet_stages(input_layer(self.head, inputs), self.down, self.body, self.up))
         if self.residual:
             y = y + padded
         y = y[..., :h, :w]
