@@ -59,15 +59,13 @@ def test_bf16_autocast_is_close_to_fp32(rng: np.random.Generator) -> None:
     assert 0 < np.abs(bf16 - fp32).max() < 2e-2
 
 
-@pytest.mark.parametrize(
-    ("name", "params"),
-    [("ffdunet", {"channels": (8, 16)}), ("unet", {"channels": (8, 16), "blocks": 1}), ("dncnn", {})],
-)
-def test_under_bf16_autocast_the_first_layer_reads_the_image_in_float32(
-    name: str, params: dict[str, object], rng: np.random.Generator
-) -> None:
-    # an image near 0.5 with 0.3 % noise: bf16's steps of 2^-9 there would round much of it away
-    image = torch.from_numpy(0.5 + 0.003 * rng.standard_normal((1, 1, 32, 32), dtype=np.float32))
+def _image_near_half(rng: np.random.Generator) -> torch.Tensor:
+    # near 0.5 with 0.3 % noise: bf16's steps of 2^-9 there would round much of the noise away
+    return torch.from_numpy(0.5 + 0.003 * rng.standard_normal((1, 1, 32, 32), dtype=np.float32))
+
+
+def test_under_bf16_autocast_input_layer_reads_the_image_in_float32(rng: np.random.Generator) -> None:
+    image = _image_near_half(rng)
     head = torch.nn.Conv2d(1, 8, 3, padding=1, bias=False).eval()
     with torch.inference_mode():
         exact = head(image).to(torch.bfloat16)
@@ -78,7 +76,16 @@ def test_under_bf16_autocast_the_first_layer_reads_the_image_in_float32(
     assert read.dtype == torch.bfloat16 and torch.equal(read, exact)
     assert not torch.equal(rounded, exact)  # what plain autocast would have given the next layer
     assert torch.equal(training, rounded)  # training keeps plain autocast (recorded runs reproduce)
-    # each network that reads the image through a head uses it: its head's output is float32 under autocast
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("ffdunet", {"channels": (8, 16)}), ("unet", {"channels": (8, 16), "blocks": 1}), ("dncnn", {})],
+)
+def test_each_network_with_a_head_reads_the_image_through_input_layer(
+    name: str, params: dict[str, object], rng: np.random.Generator
+) -> None:
+    # its head's output is float32 under bf16 autocast
     torch.manual_seed(0)
     model = build_model(name, **params).eval()
     dtypes: list[torch.dtype] = []
@@ -86,7 +93,7 @@ def test_under_bf16_autocast_the_first_layer_reads_the_image_in_float32(
     assert isinstance(first, torch.nn.Conv2d)
     first.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        model(image, **({"sigma": 0.003} if getattr(model, "uses_sigma", False) else {}))
+        model(_image_near_half(rng), **({"sigma": 0.003} if getattr(model, "uses_sigma", False) else {}))
     assert dtypes == [torch.float32]
 
 
