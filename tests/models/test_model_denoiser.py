@@ -78,25 +78,6 @@ def test_under_bf16_autocast_input_layer_reads_the_image_in_float32(rng: np.rand
     assert torch.equal(training, rounded)  # training keeps plain autocast (recorded runs reproduce)
 
 
-@pytest.mark.parametrize(
-    ("name", "params"),
-    [("ffdunet", {"channels": (8, 16)}), ("unet", {"channels": (8, 16), "blocks": 1}), ("dncnn", {})],
-)
-def test_each_network_with_a_head_reads_the_image_through_input_layer(
-    name: str, params: dict[str, object], rng: np.random.Generator
-) -> None:
-    # its head's output is float32 under bf16 autocast
-    torch.manual_seed(0)
-    model = build_model(name, **params).eval()
-    dtypes: list[torch.dtype] = []
-    first = model.head
-    assert isinstance(first, torch.nn.Conv2d)
-    first.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        model(_image_near_half(rng), **({"sigma": 0.003} if getattr(model, "uses_sigma", False) else {}))
-    assert dtypes == [torch.float32]
-
-
 def test_sigma_reaches_noise_conditioned_models_only(rng: np.random.Generator) -> None:
     torch.manual_seed(0)
     model = build_model("unet", channels=(8, 16), blocks=1, noise_conditioned=True)

@@ -90,6 +90,24 @@ def test_every_model_cites_its_source(name: str) -> None:
     assert model.multiple >= 1
 
 
+@pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))
+def test_under_bf16_autocast_only_the_image_layer_computes_in_float32(name: str) -> None:
+    # the declared image layer is the first layer to run and, at inference under bf16 autocast, the only
+    # convolution / linear layer whose output is float32 (models._common.input_layer); the rest stay bf16
+    torch.manual_seed(0)
+    model = build_model(name, **SMALL.get(name, {})).eval()
+    calls: list[tuple[torch.nn.Module, torch.dtype]] = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear):
+            module.register_forward_hook(lambda m, _i, out: calls.append((m, out.dtype)))
+    size = model.fixed_size or 32
+    x = 0.5 + 0.003 * torch.randn(1, 1, size, size)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x, **({"sigma": 0.003} if model.uses_sigma else {}))
+    assert calls[0] == (model.image_layer(), torch.float32)
+    assert len(calls) > 1 and all(dtype == torch.bfloat16 for _, dtype in calls[1:])
+
+
 def test_dncnn_17_has_the_papers_layout() -> None:
     model = build_model("dncnn")
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

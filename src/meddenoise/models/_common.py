@@ -176,6 +176,13 @@ class DenoisingNet(nn.Module):
     uses_sigma: bool = False
     #: The one height and width the network accepts (a dense layer), or ``None``: any size.
     fixed_size: int | None = None
+    #: Where the layer that reads the image sits (a ``get_submodule`` path); ``forward`` runs it through
+    #: :func:`input_layer`, so under the bf16 back end it still reads the image in float32.
+    image_layer_path: str = "head"
+
+    def image_layer(self) -> nn.Module:
+        """The layer that reads the image (:attr:`image_layer_path`)."""
+        return self.get_submodule(self.image_layer_path)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet, check_image_batch, max_pool2x2
+from meddenoise.models._common import DenoisingNet, check_image_batch, input_layer, max_pool2x2
 from meddenoise.models.gondara import PoolUpsampleAE
 from meddenoise.models.registry import register_model
 
@@ -55,6 +55,7 @@ class DenseAE(DenoisingNet):
     """
 
     source = "Venkataraman, 'Image Denoising Using Convolutional Autoencoder', §III-A, Table II"
+    image_layer_path = "encoder"
 
     def __init__(self, *, size: int = 28, hidden: int = 64) -> None:
         super().__init__()
@@ -70,7 +71,7 @@ class DenseAE(DenoisingNet):
                 f"DenseAE: a dense autoencoder only takes {self.size}x{self.size} images, "
                 f"got {x.shape[-2]}x{x.shape[-1]}; use a convolutional model for other sizes"
             )
-        code = F.relu(self.encoder(x.reshape(x.shape[0], -1)))
+        code = F.relu(input_layer(self.encoder, x.reshape(x.shape[0], -1)))
         return torch.sigmoid(self.decoder(code)).reshape(x.shape)
 
 
@@ -85,6 +86,7 @@ class ConvTransposeAE(DenoisingNet):
 
     source = "Venkataraman, 'Image Denoising Using Convolutional Autoencoder', §III-B, Tables I-II"
     multiple = 4
+    image_layer_path = "enc1"
 
     def __init__(self, *, filters: int = 32) -> None:
         super().__init__()
@@ -102,7 +104,7 @@ class ConvTransposeAE(DenoisingNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         y = self._pad(x)
-        y = F.relu(max_pool2x2(self.enc1(y)), inplace=True)
+        y = F.relu(max_pool2x2(input_layer(self.enc1, y)), inplace=True)
         y = F.relu(max_pool2x2(self.enc2(y)), inplace=True)
         y = self._up(self._up(y, self.up1), self.up2)
         return torch.sigmoid(self.out(y))[..., :h, :w]

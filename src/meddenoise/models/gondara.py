@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet, max_pool2x2, upsample2_conv3x3
+from meddenoise.models._common import DenoisingNet, input_layer, max_pool2x2, upsample2_conv3x3
 from meddenoise.models.registry import register_model
 
 __all__ = ["GondaraDAE", "PoolUpsampleAE", "upsample_conv"]
@@ -41,6 +41,7 @@ class PoolUpsampleAE(DenoisingNet):
     """
 
     multiple = 4
+    image_layer_path = "enc1"
 
     def __init__(self, *, widths: tuple[int, int, int, int], fused_upsample: bool = True) -> None:
         super().__init__()
@@ -56,7 +57,7 @@ class PoolUpsampleAE(DenoisingNet):
         h, w = x.shape[-2:]
         y = self._pad(x)
         # max-pool then ReLU equals ReLU then max-pool (ReLU is monotonic) on a quarter of the data
-        y = F.relu(max_pool2x2(self.enc1(y)), inplace=True)
+        y = F.relu(max_pool2x2(input_layer(self.enc1, y)), inplace=True)
         y = F.relu(max_pool2x2(self.enc2(y)), inplace=True)
         y = F.relu(self.mid(y), inplace=True)
         y = F.relu(upsample_conv(y, self.dec1, fused=self.fused_upsample), inplace=True)

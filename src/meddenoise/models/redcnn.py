@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet, pad_to_min_size
+from meddenoise.models._common import DenoisingNet, input_layer, pad_to_min_size
 from meddenoise.models.registry import register_model
 
 __all__ = ["REDCNN"]
@@ -40,6 +40,7 @@ class REDCNN(DenoisingNet):
     """
 
     source = "Chen et al. 2017 (RED-CNN), IEEE TMI 36(12), Fig. 1"
+    image_layer_path = "convs.0"
 
     def __init__(self, *, width: int = 96) -> None:
         super().__init__()
@@ -58,7 +59,7 @@ class REDCNN(DenoisingNet):
         y0 = pad_to_min_size(x, _MIN_SIZE)
         c1, c2, c3, c4, c5 = self.convs
         d1, d2, d3, d4, d5 = self.deconvs
-        y = F.relu(c2(F.relu(c1(y0))))
+        y = F.relu(c2(F.relu(input_layer(c1, y0))))
         skip2 = y
         y = F.relu(c4(F.relu(c3(y))))
         skip4 = y

@@ -49,6 +49,7 @@ class REDNet(DenoisingNet):
     """
 
     source = "Mao, Shen & Yang 2016 (RED-Net), NIPS, Fig. 1 and §3"
+    image_layer_path = "encoder.0"
 
     def __init__(self, *, depth: int = 10, width: int = 64) -> None:
         super().__init__()
@@ -66,8 +67,8 @@ class REDNet(DenoisingNet):
         self._pad(x)  # validates the batch; no pooling, so nothing to pad
         features = []
         y = x
-        for conv in self.encoder:
-            y = F.relu(conv(y), inplace=True)
+        for k, conv in enumerate(self.encoder):
+            y = F.relu(input_layer(conv, y) if k == 0 else conv(y), inplace=True)
             features.append(y)
         half = len(self.encoder)
         for j, deconv in enumerate(self.decoder, start=1):

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from meddenoise.models._common import DenoisingNet, pad_to_multiple, upsample2_conv3x3
+from meddenoise.models._common import DenoisingNet, input_layer, pad_to_multiple, upsample2_conv3x3
 from meddenoise.models.registry import register_model
 
 __all__ = ["GreedyLayerPhase", "StackedConvDAE"]
@@ -35,12 +35,14 @@ Criterion = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Te
 
 
 class _Encoder(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, reads_image: bool) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.reads_image = reads_image
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(F.relu(self.conv(x)), 2)
+        y = input_layer(self.conv, x) if self.reads_image else self.conv(x)
+        return F.max_pool2d(F.relu(y), 2)
 
 
 class _Decoder(nn.Module):
@@ -65,6 +67,7 @@ class StackedConvDAE(DenoisingNet):
     """
 
     source = "Vincent et al. 2010 (stacked denoising autoencoders), convolutional as Masci et al. 2011"
+    image_layer_path = "encoders.0.conv"
 
     def __init__(self, *, channels: Sequence[int] = (64, 64)) -> None:
         super().__init__()
@@ -73,7 +76,9 @@ class StackedConvDAE(DenoisingNet):
             raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
         widths = [1, *channels]
         self.channels = tuple(channels)
-        self.encoders = nn.ModuleList(_Encoder(widths[k], widths[k + 1]) for k in range(len(channels)))
+        self.encoders = nn.ModuleList(
+            _Encoder(widths[k], widths[k + 1], reads_image=k == 0) for k in range(len(channels))
+        )
         self.decoders = nn.ModuleList(
             _Decoder(widths[k + 1], widths[k], image=k == 0) for k in range(len(channels))
         )
