@@ -20,10 +20,11 @@ recorded one, or :data:`~meddenoise.data.CLASSICAL_INTENSITY` for classical filt
 
 Back ends (``backend=``, :data:`BACKENDS`): a model runs in PyTorch (``"torch"``: the precision it was
 trained for; float32 for the shipped models), in PyTorch under bfloat16 autocast (``"bf16"``: ~3x faster
-on a CPU with AMX, slower on one without native bf16, which is said once in the log; outputs 3-7e-4
-from float32's on average on [0, 1], up to ~4e-3) or, exported to ONNX in memory, in onnxruntime (``"onnx"``; the same pixels
-within 1e-4 on [0, 1]); ``None`` is the model's own: PyTorch for weights, onnxruntime for a ``.onnx``
-file. Classical filters have no back end to choose.
+on a CPU with AMX, slower on one without native bf16, which is said once in the log; the layer that
+reads the image stays float32; ``ct`` and ``general`` outputs 4-6e-5 from float32's on average on
+[0, 1], up to ~1e-3) or, exported to ONNX in memory, in onnxruntime (``"onnx"``; the same pixels within
+1e-4 on [0, 1]); ``None`` is the model's own: PyTorch for weights, onnxruntime for a ``.onnx`` file.
+Classical filters have no back end to choose.
 """
 
 from __future__ import annotations
