@@ -106,6 +106,30 @@ def test_blind_runs_are_told_the_estimate_denoise_auto_would_use() -> None:
     assert ct_model.sigmas[0] != pytest.approx(estimate_noise_std(noisy_hu) / 2048.0, rel=1e-3)
 
 
+def test_the_noisy_rows_record_what_the_blind_runs_were_told(tmp_path: Path) -> None:
+    hu = (40 + 60 * (np.mgrid[0:96, 0:96][1] > 48)).astype(np.float32)  # two flat tissues
+    image = BenchImage("ct", hu, modality="CT", units="HU", dtype="int16", format="dicom")
+    ct_model = Recorder("ct")
+    choices = {"ct": _choice(ct_model, IntensitySpec("window", level=0, width=2048))}
+    result = benchmark(choices, [image], "15", seed=0, modes=("told", "blind"), progress=False)
+    (noisy_row,) = [r for r in result.rows if r["method"] == "noisy"]
+    told, blind = ct_model.sigmas  # told first, then blind
+    assert told == pytest.approx(15 / 2048, rel=1e-6)
+    assert noisy_row["sigma_read"] == pytest.approx(blind * 2048, rel=1e-6)
+    assert noisy_row["sigma_read"] == pytest.approx(15, rel=0.15) and abs(noisy_row["correlation_read"]) < 0.2
+    table = result.to_markdown()
+    assert f"Blind runs read a noise std of {noisy_row['sigma_read']:.3g} HU" in table
+    assert "where 15 was added" in table
+    result.save(tmp_path / "out")
+    with (tmp_path / "out" / "per_image.csv").open(encoding="utf-8") as handle:
+        (csv_row,) = [r for r in csv.DictReader(handle) if r["method"] == "noisy"]
+    assert float(csv_row["sigma_read"]) == pytest.approx(noisy_row["sigma_read"])
+
+    told_only = benchmark(choices, [image], "15", seed=0, modes=("told",), progress=False)
+    assert all("sigma_read" not in r for r in told_only.rows)
+    assert "Blind runs read" not in told_only.to_markdown()
+
+
 def test_bm3d_is_told_the_true_std(monkeypatch: pytest.MonkeyPatch) -> None:
     import meddenoise.classical.filters as filters
 

@@ -52,6 +52,7 @@ from meddenoise.denoiser import Denoiser, takes_noise_correlation
 from meddenoise.evaluation.bench import NOISY, BlindInUnits, ToldCorrelation, _json_safe, _write_csv, evaluate
 from meddenoise.evaluation.scores import BIAS, Score
 from meddenoise.methods import Backend, DenoiserChoice, build_denoiser
+from meddenoise.noise import estimate_noise_reading_in_units
 
 if TYPE_CHECKING:
     from meddenoise.io.image import ImageMeta
@@ -79,6 +80,8 @@ DEFAULT_CLASSICAL = ("bm3d", "nlmeans")
 #: Metric keys of every row (``psnr_window`` is added when a window is given).
 BENCH_METRICS = ("psnr", "ssim", "mae", BIAS)
 _PLACES = {"psnr": 2, "psnr_window": 2, "ssim": 4, "mae": 2, BIAS: 2}
+#: Per-image columns of the noisy rows when blind runs were scored: what they were told (:func:`_blind_reading`).
+_READING_COLUMNS = ("sigma_read", "correlation_read")
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,15 @@ class BenchmarkResult:
             if level != "all" and level.endswith("%"):
                 title = f"noise std {level} of the nominal range"
             lines += ["", f"**{title}**", ""]
+            reading = (
+                None
+                if level == "all"
+                else _reading_line(
+                    [r for r in self.rows if r["level"] == level and r["method"] == NOISY], cfg["units"]
+                )
+            )
+            if reading:
+                lines += [reading, ""]
             lines.append("| method | " + " | ".join(self.metrics) + " | ms / image |")
             lines.append("|---" * (len(self.metrics) + 2) + "|")
             for row in rows:
@@ -455,7 +467,7 @@ class BenchmarkResult:
             "summary": out / "summary.csv",
             "markdown": out / "summary.md",
         }
-        columns = ["level", "sigma", "image", "name", "method", *self.metrics, "seconds"]
+        columns = ["level", "sigma", "image", "name", "method", *self.metrics, "seconds", *_READING_COLUMNS]
         _write_csv(paths["per_image"], columns, self.rows)
         summary = self.summary()
         _write_csv(paths["summary"], ["level", "method", *self.metrics, "ms_per_image"], summary)
@@ -470,6 +482,29 @@ def _fmt(value: float, places: int) -> str:
     if math.isinf(value):
         return "∞"
     return "–" if math.isnan(value) else f"{value:.{places}f}"
+
+
+def _blind_reading(image: BenchImage, noisy: np.ndarray) -> dict[str, float]:
+    """The noise std and lag-1 correlation a blind run is told for ``noisy`` (``image`` plus the added noise):
+    :func:`~meddenoise.noise.estimate_noise_reading_in_units` in the image's units, as :class:`BlindInUnits`."""
+    units = image.fit(noisy, DEFAULT_INTENSITY).units or None
+    reading = estimate_noise_reading_in_units(noisy, units)
+    return {"sigma_read": reading.std, "correlation_read": reading.correlation}
+
+
+def _reading_line(rows: Sequence[Mapping[str, Any]], units: str) -> str | None:
+    """One line on what the blind runs read at a level (its noisy rows), or ``None`` without blind runs."""
+    read = np.array([r["sigma_read"] for r in rows if "sigma_read" in r], dtype=np.float64)
+    if not read.size:
+        return None
+    added = float(np.mean([r["sigma"] for r in rows if "sigma_read" in r]))
+    corr = np.array([r["correlation_read"] for r in rows if "sigma_read" in r], dtype=np.float64)
+    corr_text = f", lag-1 correlation {np.nanmean(corr):.2f}" if np.isfinite(corr).any() else ""
+    return (
+        f"Blind runs read a noise std of {read.mean():.3g} {units} on average ({read.min():.3g}-{read.max():.3g})"
+        f"{corr_text}, where {added:.3g} was added: a reading above it is the image's own noise (a real scan's)"
+        " or structure read as noise; the told runs get the added std (and a correlation of 0)."
+    )
 
 
 def _units(images: Sequence[BenchImage]) -> str:
@@ -560,6 +595,7 @@ def benchmark(
             "no method runs in the chosen modes (a blind-only model cannot be told the noise std)"
         )
 
+    blind = any(label.endswith("(blind)") for label in runs)
     ranges = [scoring_range(im) for im in images]
     groups: dict[tuple[float, float], list[int]] = {}
     for i, rng_ in enumerate(ranges):
@@ -582,6 +618,11 @@ def benchmark(
                 low, high = scoring_range(im)
                 noisy = np.clip(noisy, low, high)
             noisy_all.append(noisy)
+        # what the blind runs are told (BlindInUnits reads the same), kept on the noisy rows: a blind
+        # score far under the told one is often the reading, e.g. a CT slice's own noise read with the added
+        readings = (
+            [_blind_reading(im, noisy) for im, noisy in zip(images, noisy_all, strict=True)] if blind else []
+        )
         for (low, high), idx in groups.items():
             scores = [
                 Score("psnr", data_range=high - low, clip=(low, high)),
@@ -618,7 +659,8 @@ def benchmark(
             )
             for row in result.rows:
                 i = idx[row["image"]]
-                rows.append({"level": level.label, "sigma": sigmas[i], **row, "image": i})
+                extra = readings[i] if blind and row["method"] == NOISY else {}
+                rows.append({"level": level.label, "sigma": sigmas[i], **row, **extra, "image": i})
     method_order = (NOISY, *runs)
     level_order = {lv.label: k for k, lv in enumerate(lvls)}
     rows.sort(key=lambda r: (level_order[r["level"]], method_order.index(r["method"]), r["image"]))
