@@ -349,7 +349,8 @@ class BenchmarkResult:
     rows
         One dict per (level, image, method): ``level`` (label), ``sigma`` (std in the image's units),
         ``image``, ``name``, ``method`` (``"noisy"`` or ``"NAME (true σ)"`` / ``"NAME (blind)"``), the
-        metrics and ``seconds`` (denoising time of the image).
+        metrics and ``seconds`` (denoising time of the image); with blind runs the ``noisy`` rows also hold
+        ``sigma_read`` and ``correlation_read``, the noise std (image units) and lag-1 correlation they were told.
     methods, metrics, levels
         In table order.
     config
