@@ -230,3 +230,16 @@ def test_output_collapsed_flags_a_constant_network_only() -> None:
     assert output_collapsed(saturated, noisy, clean)
     assert not output_collapsed(lambda x: x, noisy, clean)
     assert not output_collapsed(get_classical("median"), noisy, clean)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+def test_gondara_precision_reaches_both_trainings(precision: str) -> None:
+    from meddenoise.experiments.reproductions.gondara2016 import GondaraConfig
+    from meddenoise.experiments.reproductions.gondara2016.training import dae_config, ours_config
+
+    assert GondaraConfig().precision == "fp32"  # the papers' arithmetic unless asked
+    config = GondaraConfig(precision=precision)
+    assert dae_config(config).precision == precision
+    assert ours_config(config, "g0.1s1", seed=0).precision == precision
+    with pytest.raises(ValueError, match="precision"):
+        GondaraConfig(precision="fp16")

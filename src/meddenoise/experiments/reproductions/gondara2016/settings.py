@@ -99,6 +99,11 @@ class GondaraConfig(ReproductionConfig):
         8,
         description="Self-ensemble of 'ours' at test time: 1, 2, 4 or 8 flipped/rotated copies averaged.",
     )
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32",
+        description="Training arithmetic of the paper's DAEs and ours: fp32 (the papers'; the same numbers on "
+        "every CPU), bf16 autocast, or auto (bf16 where the CPU computes it natively, else fp32).",
+    )
     bm3d_images: int = 20
     tune_images: int = 24
     median_grid: tuple[int, ...] = (3, 5, 7, 9)

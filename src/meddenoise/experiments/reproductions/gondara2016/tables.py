@@ -294,6 +294,14 @@ def _reason(run: GondaraRun, dr2_table: ResultTable | None, pairs: Pairs) -> Cal
     return reason
 
 
+#: How the notes name ``GondaraConfig.precision``.
+_PRECISION_TEXT = {
+    "fp32": "float32",
+    "bf16": "bf16 autocast",
+    "auto": "auto precision (bf16 autocast where it timed faster on this CPU, else float32; each run's metadata says)",
+}
+
+
 def _patches(size: int | None) -> str:
     return "whole images" if size is None else f"{size}x{size} patches"
 
@@ -318,11 +326,12 @@ def write_notes(run: GondaraRun) -> None:
         "(old scikit-image's default for float images), which is what the paper's Table II 'Noisy' row "
         "matches (FINDINGS.md). Published values are the same in both; the paper states neither.",
         f"Paper-faithful CNN DAE: gondara-dae, {cfg.optimizer}, {cfg.loss}, batch {cfg.batch_size}, fixed corruption, "
-        f"{cfg.epochs} epochs for Tables II/III and {cfg.table4_epochs} epochs for each Table IV setting.",
+        f"{cfg.epochs} epochs for Tables II/III and {cfg.table4_epochs} epochs for each Table IV setting, "
+        f"{_PRECISION_TEXT[cfg.precision]}.",
         f"Ours: one {cfg.ours_model} {dict(cfg.ours_params)} per setting on the combined training set, "
         f"{cfg.ours_loss} loss{' (7x7 uniform SSIM)' if cfg.ours_loss == 'ssim' else ''}, Adam with a cosine schedule, fresh noise every batch, flips "
         f"and 90-degree rotations, {_patches(cfg.ours_patch_size)}, batch {cfg.ours_batch_size}, "
-        f"{cfg.ours_epochs} epochs, float32"
+        f"{cfg.ours_epochs} epochs, {_PRECISION_TEXT[cfg.precision]}"
         + (
             f"; applied as a x{cfg.ours_ensemble} self-ensemble (flipped / rotated copies averaged)."
             if cfg.ours_ensemble > 1

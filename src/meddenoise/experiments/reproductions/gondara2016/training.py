@@ -31,7 +31,7 @@ def dae_config(config: GondaraConfig) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
-        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
+        precision=config.precision,  # fp32 by default, like the papers: the same numbers on every CPU
         model="gondara-dae",
         noise=SETTINGS[BASE_KEY].spec,
         noise_mode="fixed",
@@ -56,7 +56,7 @@ def ours_config(config: GondaraConfig, key: str, seed: int) -> TrainConfig:
     from meddenoise.training import TrainConfig
 
     return TrainConfig(
-        precision="fp32",  # float32 like the papers: the same numbers on every CPU (auto may pick bf16)
+        precision=config.precision,
         model=config.ours_model,
         model_params=dict(config.ours_params),
         patch_size=config.ours_patch_size,
