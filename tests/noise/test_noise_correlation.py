@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -104,3 +106,31 @@ def test_the_level_and_the_kind_of_one_image_come_from_one_reading(monkeypatch: 
     # and a stack reads each slice once
     estimate_noise_correlation_per_slice(np.stack([image, image * 0.5]))
     assert len(calls) == 3
+
+
+def test_a_ct_slice_is_read_once_for_its_level_its_kind_and_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    import meddenoise.noise.estimate as estimate
+    from meddenoise.noise import estimate_ct_noise, estimate_noise_in_units, estimate_noise_reading_in_units
+
+    calls: dict[str, int] = {"ct": 0, "generic": 0}
+
+    def counted(kind: str, real: Callable[[np.ndarray], estimate.NoiseReading]) -> Callable[..., object]:
+        def reader(image: np.ndarray) -> estimate.NoiseReading:
+            calls[kind] += 1
+            return real(image)
+
+        return reader
+
+    monkeypatch.setattr(estimate, "_ct_noise_reading_one", counted("ct", estimate._ct_noise_reading_one))
+    monkeypatch.setattr(estimate, "_noise_reading_one", counted("generic", estimate._noise_reading_one))
+    monkeypatch.setattr(estimate, "_READINGS", type(estimate._READINGS)())
+    rng = np.random.default_rng(5)
+    scan = _body_hu() + _noise(rng, (256, 256), 1.0, 12.0)
+    reading = estimate_noise_reading_in_units(scan, "HU")
+    assert estimate_noise_in_units(scan.copy(), "HU") == estimate_ct_noise(scan) == reading.std
+    assert estimate_noise_correlation_in_units(scan, "HU") == reading.correlation
+    assert calls == {"ct": 1, "generic": 0} and reading.std == pytest.approx(12.0, rel=0.15)
+    # the generic reading of the same pixels is its own reading, not the CT one remembered
+    generic = estimate_noise_reading_in_units(scan, None)
+    assert generic == (estimate_noise_std(scan), estimate_noise_correlation(scan))
+    assert calls == {"ct": 1, "generic": 1}
