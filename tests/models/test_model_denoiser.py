@@ -59,13 +59,9 @@ def test_bf16_autocast_is_close_to_fp32(rng: np.random.Generator) -> None:
     assert 0 < np.abs(bf16 - fp32).max() < 2e-2
 
 
-def _image_near_half(rng: np.random.Generator) -> torch.Tensor:
-    # near 0.5 with 0.3 % noise: bf16's steps of 2^-9 there would round much of the noise away
-    return torch.from_numpy(0.5 + 0.003 * rng.standard_normal((1, 1, 32, 32), dtype=np.float32))
-
-
 def test_under_bf16_autocast_input_layer_reads_the_image_in_float32(rng: np.random.Generator) -> None:
-    image = _image_near_half(rng)
+    # near 0.5 with 0.3 % noise: bf16's steps of 2^-9 there would round much of the noise away
+    image = torch.from_numpy(0.5 + 0.003 * rng.standard_normal((1, 1, 32, 32), dtype=np.float32))
     head = torch.nn.Conv2d(1, 8, 3, padding=1, bias=False).eval()
     with torch.inference_mode():
         exact = head(image).to(torch.bfloat16)

@@ -495,11 +495,12 @@ def _blind_reading(image: BenchImage, noisy: np.ndarray) -> dict[str, float]:
 
 def _reading_line(rows: Sequence[Mapping[str, Any]], units: str) -> str | None:
     """One line on what the blind runs read at a level (its noisy rows), or ``None`` without blind runs."""
-    read = np.array([r["sigma_read"] for r in rows if "sigma_read" in r], dtype=np.float64)
-    if not read.size:
+    read_rows = [r for r in rows if "sigma_read" in r]
+    if not read_rows:
         return None
-    added = float(np.mean([r["sigma"] for r in rows if "sigma_read" in r]))
-    corr = np.array([r["correlation_read"] for r in rows if "sigma_read" in r], dtype=np.float64)
+    read = np.array([r["sigma_read"] for r in read_rows], dtype=np.float64)
+    added = float(np.mean([r["sigma"] for r in read_rows]))
+    corr = np.array([r["correlation_read"] for r in read_rows], dtype=np.float64)
     corr_text = f", lag-1 correlation {np.nanmean(corr):.2f}" if np.isfinite(corr).any() else ""
     return (
         f"Blind runs read a noise std of {read.mean():.3g} {units} on average ({read.min():.3g}-{read.max():.3g})"
@@ -596,7 +597,7 @@ def benchmark(
             "no method runs in the chosen modes (a blind-only model cannot be told the noise std)"
         )
 
-    blind = any(label.endswith("(blind)") for label in runs)
+    blind = any(isinstance(den, BlindInUnits) for den, _ in runs.values())
     ranges = [scoring_range(im) for im in images]
     groups: dict[tuple[float, float], list[int]] = {}
     for i, rng_ in enumerate(ranges):
