@@ -280,3 +280,36 @@ def test_dncnn2017_quick(shared_data: Path, tmp_path: Path) -> None:
         assert set(data["extra"]["targets"]["sigma 15"]) == {"told >= BM3D", "ensemble told >= BM3D"}
         assert any("x8 self-ensemble: " in note for note in data["notes"])
     assert {f["title"] for f in data["figures"]} == {"Test image at sigma 25", "Training loss"}
+
+
+def test_a_stopped_reproduction_resumes_its_trainings(shared_data: Path, tmp_path: Path) -> None:
+    """``resume=True`` keeps ``runs/``: a finished training is reused, a missing one trained; same tables."""
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "dvc"
+    run_experiment("dense-vs-conv", data_dir=shared_data, out_dir=out, quick=True, log=lambda _: None)
+    first = json.loads((out / "results.json").read_text())["tables"]
+    runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
+    assert len(runs) == 2
+    kept, lost = runs
+    kept_weights = (kept / "best.safetensors").read_bytes()
+    kept_written = (kept / "best.safetensors").stat().st_mtime_ns
+    lost_weights = load_file(lost / "best.safetensors")
+    for path in sorted(lost.iterdir()):  # as if the run had stopped before this training began
+        path.unlink()
+    lost.rmdir()
+
+    run_experiment(
+        "dense-vs-conv", data_dir=shared_data, out_dir=out, quick=True, log=lambda _: None, resume=True
+    )
+    data = json.loads((out / "results.json").read_text())
+    assert data["protocol"]["config"]["resume"] is True
+    assert (kept / "best.safetensors").stat().st_mtime_ns == kept_written  # reused, not trained again
+    assert (kept / "best.safetensors").read_bytes() == kept_weights
+    again = load_file(lost / "best.safetensors")  # trained again: seeded, the same tensors
+    assert again.keys() == lost_weights.keys()
+    assert all(np.array_equal(again[k], lost_weights[k]) for k in again)
+    assert data["tables"] == first
+
+    run_experiment("dense-vs-conv", data_dir=shared_data, out_dir=out, quick=True, log=lambda _: None)
+    assert (kept / "best.safetensors").stat().st_mtime_ns != kept_written  # without resume: replaced

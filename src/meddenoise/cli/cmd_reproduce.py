@@ -66,6 +66,13 @@ def reproduce(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: reports/<experiment>).")] = None,
     quick: Annotated[bool, typer.Option(help="Few images and epochs: same code path, for CI.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a stopped run in the same --out folder: each training continues from its last "
+            "finished epoch (exact), finished ones are reused; the baselines are computed again."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of splits, noise and training.")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: the config's, 2).")] = None,
     epochs: Annotated[
@@ -112,6 +119,7 @@ def reproduce(
         "ours_epochs": ours_epochs,
         "size": size,
         "test_dir": test_dir,
+        "resume": resume or None,
     }
     changes = {**{k: v for k, v in flags.items() if v is not None}, **_parse_set(set_ or [])}
     started = time.perf_counter()

@@ -30,6 +30,11 @@ class ReproductionConfig(BaseModel):
     threads: int = Field(2, ge=1, description="torch threads.")
     data_dir: Path | None = Field(None, description="Research data folder.")
     out: Path | None = Field(None, description="Report folder.")
+    resume: bool = Field(
+        False,
+        description="Continue a stopped run in the same report folder: every training continues from its last "
+        "finished epoch (exact), a finished one is reused as is; the rest is computed again.",
+    )
 
 
 def derive(config: M, **changes: object) -> M:

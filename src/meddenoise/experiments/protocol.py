@@ -119,10 +119,12 @@ def train_denoiser(
     val_targets: np.ndarray | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    resume: bool = False,
 ) -> TrainedModel:
     """Train with :func:`meddenoise.training.train` and wrap the best weights as a Denoiser.
 
-    ``out_dir`` must not hold a run (a reproduction writes each training into its own fresh folder).
+    ``out_dir`` must not hold a run (a reproduction writes each training into its own fresh folder),
+    unless ``resume``: then a run there continues from its last finished epoch, or is reused when finished.
     """
     from meddenoise.models.denoiser import ModelDenoiser
     from meddenoise.training import train
@@ -132,6 +134,7 @@ def train_denoiser(
         train_images,
         val_images,
         out_dir=out_dir,
+        resume=resume,
         progress=progress,
         train_targets=train_targets,
         val_targets=val_targets,

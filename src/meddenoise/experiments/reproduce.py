@@ -28,7 +28,8 @@ def run_experiment(
     ``options`` and ``changes`` (the same, as a mapping or as keywords) set fields of the reproduction's config (e.g. ``epochs=5``; ``size=64`` for the
     modality study); one it does not have is a :class:`~meddenoise.experiments.registry.ReproductionError`
     naming the reproductions that have it. ``None`` values are ignored. ``out_dir/runs`` (the training
-    folders of a previous run into the same folder) is replaced.
+    folders of a previous run into the same folder) is replaced, unless ``resume=True`` is among the
+    changes: then each training continues from its last finished epoch there (a finished one is reused).
     """
     from meddenoise.report.experiment_report import write_experiment_report
 
@@ -40,7 +41,7 @@ def run_experiment(
     config = reproduction.configure(config, given)
     out_dir = Path(out_dir)
     runs = out_dir / "runs"
-    if runs.is_dir():
+    if runs.is_dir() and not config.resume:
         shutil.rmtree(runs)
     record = reproduction.run(config, log=log)
     record.save()

@@ -165,6 +165,7 @@ def run_dense_vs_conv(config: DenseConvConfig, *, log: Callable[[str], None] = p
                 val_targets=val,
                 out_dir=record.out_dir / "runs" / model_name,
                 batch_size=256,
+                resume=config.resume,
             )
         with record.step(f"evaluate {model_name}"):
             result = evaluate(

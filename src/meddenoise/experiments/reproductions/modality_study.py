@@ -327,6 +327,7 @@ def run_modality_study(config: ModalityConfig, *, log: Callable[[str], None] = p
                     images,
                     out_dir=record.out_dir / "runs" / run_name,
                     batch_size=16,
+                    resume=config.resume,
                 )
             collapsed = output_collapsed(model.denoiser, check_noisy, check)
             if collapsed:
