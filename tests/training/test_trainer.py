@@ -114,7 +114,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(
     assert part.interrupted and len(part.history) == 2
     # The uninterrupted run gets the precision the interrupted one's "auto" chose: each run's own timing
     # probe may choose differently on a busy machine, and this test is about resuming, not choosing.
-    chosen = TrainConfig.from_dict(json.loads((tmp_path / "part" / "last.json").read_text())["config"])
+    _, chosen = load_checkpoint(tmp_path / "part" / "last.json")
     full = train(
         cfg.derive(precision=chosen.precision), tiny_images, out_dir=tmp_path / "full", progress=False
     )
