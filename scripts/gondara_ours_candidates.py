@@ -116,7 +116,7 @@ def main() -> None:
                 threads=args.threads,
             )
             for key in keys:
-                config = ours_config(ours, key, seed=1)
+                config = ours_config(ours, key, seed=args.seed)
                 report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))
         else:
             noisy_train = np.concatenate(
