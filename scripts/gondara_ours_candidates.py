@@ -10,7 +10,8 @@ every setting (the reproduction's "ours" before 2026-11-30).
 
 ``--keys`` picks other settings, ``--blocks`` / ``--channels`` the U-Net, ``--precision`` the arithmetic,
 ``--ensemble`` the test-time self-ensemble (8: as the reproduction applies it); ``--threads 1`` lets two
-candidates share a 2-core machine. Each line gives SSIM at data_range 1 and 2 (the latter per dataset too:
+candidates share a 2-core machine; ``--init-from`` starts ours from a checkpoint (e.g. a full run's
+``runs/ours-g0.1s1/best.json``) and ``--lr`` sets Adam's starting rate. Each line gives SSIM at data_range 1 and 2 (the latter per dataset too:
 Tables II and III are matched at data_range=2) and PSNR.
 
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 40 --loss mse
@@ -62,6 +63,15 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1, help="ours: the training seed")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="ours: start from this checkpoint (e.g. another setting's best.json)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=None, help="ours: Adam's starting learning rate (default 1e-3)"
+    )
     parser.add_argument("--data-dir", type=Path, default=shared_data_dir())
     args = parser.parse_args()
     keys = tuple(args.keys.split(","))
@@ -117,6 +127,10 @@ def main() -> None:
             )
             for key in keys:
                 config = ours_config(ours, key, seed=args.seed)
+                if args.init_from is not None:
+                    config = config.derive(init_from=str(args.init_from))
+                if args.lr is not None:
+                    config = config.derive(optim={"lr": args.lr})
                 report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))
         else:
             noisy_train = np.concatenate(
