@@ -72,6 +72,12 @@ def main() -> None:
     parser.add_argument(
         "--lr", type=float, default=None, help="ours: Adam's starting learning rate (default 1e-3)"
     )
+    parser.add_argument(
+        "--ssim-data-range",
+        type=float,
+        default=1.0,
+        help="ours: data_range of the SSIM loss (Tables II/III: 2)",
+    )
     parser.add_argument("--data-dir", type=Path, default=shared_data_dir())
     args = parser.parse_args()
     keys = tuple(args.keys.split(","))
@@ -129,6 +135,8 @@ def main() -> None:
                 config = ours_config(ours, key, seed=args.seed)
                 if args.init_from is not None:
                     config = config.derive(init_from=str(args.init_from))
+                if args.ssim_data_range != 1.0:
+                    config = config.derive(objective={"ssim_data_range": args.ssim_data_range})
                 if args.lr is not None:
                     config = config.derive(optim={"lr": args.lr})
                 report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))

@@ -137,7 +137,7 @@ def test_a_registered_objective_trains_and_round_trips(
     assert ToyObjective.calls["batch"] >= 3 and ToyObjective.calls["loss"] >= 3
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["objective"] == {"kind": "toy-brighten", "loss": "mse", "ssim_window": "gaussian11",
-                                  "msssim_alpha": 0.84, "gain": 2.0}  # fmt: skip
+                                  "ssim_data_range": 1.0, "msssim_alpha": 0.84, "gain": 2.0}  # fmt: skip
     # the run records its resolved precision and layout
     as_run = cfg.resolved().derive(precision=result.config.precision)  # timing may keep fp32
     assert TrainConfig.load(tmp_path / "run" / "config.json") == as_run

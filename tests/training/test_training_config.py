@@ -102,8 +102,8 @@ def test_old_flat_config_json_migrates_into_the_groups(tmp_path: Path) -> None:
     path.write_text(json.dumps(OLD_FLAT))
     cfg = TrainConfig.load(path)
     assert cfg.objective.model_dump() == {"kind": "noise2void", "loss": "l1", "ssim_window": "gaussian11",
-                                          "msssim_alpha": 0.84, "fraction": 0.05, "replacement": "neighbour",
-                                          "radius": 2}  # fmt: skip
+                                          "ssim_data_range": 1.0, "msssim_alpha": 0.84, "fraction": 0.05,
+                                          "replacement": "neighbour", "radius": 2}  # fmt: skip
     assert (cfg.optim.optimizer, cfg.optim.schedule, cfg.optim.step_size) == ("adadelta", "step", 7)
     assert cfg.learning_rate == 1.0
     assert (cfg.data.patch_size, cfg.data.augment_flips, cfg.pretrain.epochs_per_layer) == (8, True, 3)
@@ -111,7 +111,7 @@ def test_old_flat_config_json_migrates_into_the_groups(tmp_path: Path) -> None:
     # a flat supervised config carries default blind_spot_* values: they are dropped, not refused
     supervised = TrainConfig.from_dict({**OLD_FLAT, "mode": "supervised"})
     assert supervised.objective.model_dump() == {"kind": "supervised", "loss": "l1", "ssim_window": "gaussian11",
-                                                 "msssim_alpha": 0.84}  # fmt: skip
+                                                 "ssim_data_range": 1.0, "msssim_alpha": 0.84}  # fmt: skip
     # the grouped form round-trips and is what is written now
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     assert "mode" not in cfg.to_dict() and cfg.to_dict()["objective"]["kind"] == "noise2void"
@@ -188,4 +188,5 @@ def test_flat_fields_never_hide_a_typo_in_a_group() -> None:
     # --mode over a saved noise2void config: its blind-spot settings do not fit supervised and go
     saved = TrainConfig(mode="noise2void", blind_spot_fraction=0.1, loss="l1").to_dict()
     assert TrainConfig.from_dict({**saved, "mode": "supervised"}).objective.model_dump() == {
-        "kind": "supervised", "loss": "l1", "ssim_window": "gaussian11", "msssim_alpha": 0.84}  # fmt: skip
+        "kind": "supervised", "loss": "l1", "ssim_window": "gaussian11", "ssim_data_range": 1.0,
+        "msssim_alpha": 0.84}  # fmt: skip

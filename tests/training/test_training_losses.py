@@ -32,6 +32,24 @@ def test_ssim_matches_scikit_image(rng: np.random.Generator, window: str, kwargs
     assert float(got) == pytest.approx(expected, abs=1e-5)
 
 
+def test_ssim_loss_data_range_is_scikit_images_and_reaches_the_training_config(
+    rng: np.random.Generator,
+) -> None:
+    # Gondara's Tables II/III read SSIM with data_range=2 (old scikit-image on float images): the loss
+    # computed at 2 must be 1 - that reading, and differ from the default reading at 1
+    from meddenoise.training import TrainConfig
+
+    clean, noisy = _pair(rng)
+    kwargs = {"win_size": 7, "use_sample_covariance": False}
+    x, y = torch.from_numpy(clean)[None, None], torch.from_numpy(noisy)[None, None]
+    config = TrainConfig(loss="ssim", ssim_window="uniform7").derive(objective={"ssim_data_range": 2.0})
+    got = float(config.objective.loss_fn()(y, x))
+    assert got == pytest.approx(1 - structural_similarity(clean, noisy, data_range=2.0, **kwargs), abs=1e-5)
+    at_one = 1 - structural_similarity(clean, noisy, data_range=1.0, **kwargs)
+    assert abs(got - at_one) > 1e-3
+    assert float(get_loss("ssim", ssim_window="uniform7")(y, x)) == pytest.approx(at_one, abs=1e-5)
+
+
 def test_ssim_is_one_for_identical_images_and_differentiable(rng: np.random.Generator) -> None:
     clean, noisy = _pair(rng, 24)
     x = torch.from_numpy(clean)[None, None]

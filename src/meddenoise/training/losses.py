@@ -112,12 +112,17 @@ def ssim(
 
 
 def ssim_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, *, window: str = "gaussian11"
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    window: str = "gaussian11",
+    data_range: float = 1.0,
 ) -> torch.Tensor:
-    """``1 - SSIM`` averaged over the batch."""
+    """``1 - SSIM`` (at ``data_range``) averaged over the batch."""
     if mask is not None:
         raise ValueError("the SSIM loss is not defined on masked pixels; use mse, l1 or bce")
-    return 1.0 - ssim(pred, target, window=window).mean()
+    return 1.0 - ssim(pred, target, window=window, data_range=data_range).mean()
 
 
 def msssim_l1_loss(
@@ -174,10 +179,14 @@ LOSS_FUNCTIONS: dict[str, LossFn] = {
 }
 
 
-def get_loss(name: str, *, ssim_window: str = "gaussian11", msssim_alpha: float = 0.84) -> LossFn:
+def get_loss(
+    name: str, *, ssim_window: str = "gaussian11", ssim_data_range: float = 1.0, msssim_alpha: float = 0.84
+) -> LossFn:
     """The loss ``fn(pred, target, mask=None) -> scalar tensor`` called ``name``."""
     if name == "ssim":
-        return lambda pred, target, mask=None: ssim_loss(pred, target, mask, window=ssim_window)
+        return lambda pred, target, mask=None: ssim_loss(
+            pred, target, mask, window=ssim_window, data_range=ssim_data_range
+        )
     if name == "msssim_l1":
         return lambda pred, target, mask=None: msssim_l1_loss(pred, target, mask, alpha=msssim_alpha)
     try:

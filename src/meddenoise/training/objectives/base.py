@@ -135,13 +135,24 @@ class ObjectiveConfig(BaseModel):
     ssim_window: Literal["gaussian11", "uniform7"] = Field(
         "gaussian11", description="Window of the SSIM loss: Gaussian 11x11 (sigma 1.5) or uniform 7x7."
     )
+    ssim_data_range: float = Field(
+        1.0,
+        gt=0.0,
+        description="data_range of the SSIM loss (its constants C1, C2 scale with its square); 2 is what "
+        "old scikit-image assumed for float images, the reading of Gondara's Tables II and III.",
+    )
     msssim_alpha: float = Field(
         0.84, ge=0.0, le=1.0, description="Weight of MS-SSIM in msssim_l1 (Zhao 2017)."
     )
 
     def loss_fn(self) -> LossFn:
         """The configured loss ``fn(pred, target, mask=None)``."""
-        return get_loss(self.loss, ssim_window=self.ssim_window, msssim_alpha=self.msssim_alpha)
+        return get_loss(
+            self.loss,
+            ssim_window=self.ssim_window,
+            ssim_data_range=self.ssim_data_range,
+            msssim_alpha=self.msssim_alpha,
+        )
 
     def targets_are_images(self) -> bool:
         """Whether the trainer's explicit targets are images in [0, 1] (checked as such)."""
