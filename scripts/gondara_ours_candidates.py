@@ -55,7 +55,9 @@ def main() -> None:
     parser.add_argument("--channels", default="16,32,64,128", help="ours: the U-Net's channels")
     parser.add_argument("--patch", type=int, default=None, help="ours: patch size (default whole images)")
     parser.add_argument("--blocks", type=int, default=1, help="ours: the U-Net's residual blocks per stage")
-    parser.add_argument("--batch", type=int, default=16, help="ours: batch size")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="ours: batch size (default: the reproduction's)"
+    )
     parser.add_argument("--keys", default=",".join(KEYS), help="ours: the settings, comma-separated")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
     parser.add_argument(
@@ -127,7 +129,7 @@ def main() -> None:
                 ours_loss=args.loss,
                 ours_params={"channels": [int(c) for c in args.channels.split(",")], "blocks": args.blocks},
                 ours_patch_size=args.patch,
-                ours_batch_size=args.batch,
+                **({} if args.batch is None else {"ours_batch_size": args.batch}),
                 precision=args.precision,
                 threads=args.threads,
             )
