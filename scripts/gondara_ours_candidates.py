@@ -11,8 +11,9 @@ every setting (the reproduction's "ours" before 2026-11-30).
 ``--keys`` picks other settings, ``--blocks`` / ``--channels`` the U-Net, ``--precision`` the arithmetic,
 ``--ensemble`` the test-time self-ensemble (8: as the reproduction applies it); ``--threads 1`` lets two
 candidates share a 2-core machine; ``--init-from`` starts ours from a checkpoint (e.g. a full run's
-``runs/ours-g0.1s1/best.json``) and ``--lr`` sets Adam's starting rate. Each line gives SSIM at data_range 1 and 2 (the latter per dataset too:
-Tables II and III are matched at data_range=2) and PSNR.
+``runs/ours-g0.1s1/best.json``), ``--lr`` sets Adam's starting rate, ``--batch`` the batch size and
+``--ssim-data-range`` the data_range of the SSIM loss. Each line gives SSIM at data_range 1 and 2 (the
+latter per dataset too: Tables II and III are matched at data_range=2) and PSNR.
 
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 40 --loss mse
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 80 --channels 16,32,64,128
