@@ -99,7 +99,7 @@ class GondaraConfig(ReproductionConfig):
         8,
         ge=1,
         description="Batch size of 'ours': 8 gives twice the steps of 16 in the same epochs (+0.003 / +0.005 SSIM on "
-        "Combined / Poisson lambda=5 for ~1.3x the time; docs/reproduce.md).",
+        "Combined / Poisson lambda=5 for 1.3-1.8x the time; docs/reproduce.md).",
     )
     ours_ensemble: Literal[1, 2, 4, 8] = Field(
         8,
