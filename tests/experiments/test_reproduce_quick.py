@@ -43,8 +43,24 @@ def _check_report(out: Path, experiment: str) -> dict:
 
 def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "gondara2016"
-    run_experiment("gondara2016", data_dir=shared_data, out_dir=out, quick=True, seed=0, log=lambda _m: None)
+    run_experiment(
+        "gondara2016",
+        data_dir=shared_data,
+        out_dir=out,
+        quick=True,
+        seed=0,
+        log=lambda _m: None,
+        train_processes=2,
+    )
     data = _check_report(out, "gondara2016")
+    # the networks trained two at a time in worker processes, then were loaded, each with its own time
+    steps = list(data["timings"])
+    assert any(s.startswith("train 8 networks, 2 at a time") for s in steps)
+    assert not [s for s in steps if s.startswith(("train dae-", "train ours-"))]
+    trainings = data["extra"]["trainings"]
+    assert len(trainings) == 8 and all(t["seconds"] > 0.5 for t in trainings.values())
+    loaded = {s.split()[1].rstrip(":") for s in steps if s.startswith(("load dae-", "load ours-"))}
+    assert loaded == set(trainings)
     keys = {t["key"] for t in data["tables"]}
     assert {
         "gondara2016/table2",
@@ -115,6 +131,40 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
         "Fig. 10",
         "Fig. 11",
     }
+
+
+def test_gondara2016_gives_the_same_tables_with_trainings_one_after_another(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """``train_processes=1`` (one core) trains in this process, one network after another: the same numbers."""
+    cells = {}
+    for processes in (1, 2):
+        out = tmp_path / f"p{processes}"
+        run_experiment(
+            "gondara2016",
+            data_dir=shared_data,
+            out_dir=out,
+            quick=True,
+            log=lambda _m: None,
+            train_processes=processes,
+            threads=2,
+            settings=("g0.1s1",),
+        )
+        data = json.loads((out / "results.json").read_text())
+        steps = list(data["timings"])
+        assert any(s.startswith("train dae-MMM") for s in steps) == (processes == 1)
+        # the networks' rows (BM3D's last digits vary from run to run by themselves)
+        cells[processes] = {
+            (t["key"], r["label"], column): cell["mean"]
+            for t in data["tables"]
+            for r in t["rows"]
+            if r["label"].startswith(("CNN DAE", "Ours")) and r["source"] != "published"
+            for column, cell in r["cells"].items()
+        }
+    # equal up to float rounding: one torch thread in a worker against two here
+    assert cells[1] == pytest.approx(cells[2], rel=1e-6)
+    assert ("gondara2016/table3", "Ours (per setting)", "Combined") in cells[1]
+    assert ("gondara2016/table2", "CNN DAE (paper-faithful)", "MMM") in cells[1]
 
 
 def test_modality_study_quick(shared_data: Path, tmp_path: Path) -> None:

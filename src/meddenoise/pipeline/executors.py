@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Execution", "TaskFailure", "run_tasks", "worker_threads"]
+__all__ = ["Execution", "TaskFailure", "available_cores", "run_tasks", "worker_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,18 +67,18 @@ class TaskFailure(Generic[T]):
     reason: str
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def worker_threads(jobs: int, cores: int | None = None) -> int:
     """torch threads per worker when ``jobs`` workers share ``cores`` CPU cores (at least 1).
 
     >>> worker_threads(2, cores=16), worker_threads(4, cores=2)
     (8, 1)
     """
-    available = (
-        cores
-        if cores is not None
-        else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    )
-    return max(1, available // jobs)
+    return max(1, (cores if cores is not None else available_cores()) // jobs)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -95,7 +95,11 @@ def run_gondara2016(config: GondaraConfig, *, log: Callable[[str], None] = print
     from meddenoise.experiments.reproductions.gondara2016.figures import build_figures
     from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
     from meddenoise.experiments.reproductions.gondara2016.tables import build_tables, write_notes
-    from meddenoise.experiments.reproductions.gondara2016.training import paper_faithful_models, train_ours
+    from meddenoise.experiments.reproductions.gondara2016.training import (
+        paper_faithful_models,
+        train_all_ahead,
+        train_ours,
+    )
 
     if config.data_dir is None:
         raise ReproductionError("gondara2016: the config has no data folder (data_dir)")
@@ -131,6 +135,7 @@ def run_gondara2016(config: GondaraConfig, *, log: Callable[[str], None] = print
     record.protocol["noise_std_from_training"] = run.noise_std
     record.protocol["tuned_parameters"] = run.tuned
 
+    train_all_ahead(run, keys)  # several at a time in worker processes, where there are cores for it
     paper_faithful_models(run, keys)
     train_ours(run, keys)
 

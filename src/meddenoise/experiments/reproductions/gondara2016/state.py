@@ -37,6 +37,8 @@ class GondaraRun:
         self.scores: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self.outputs: dict[tuple[str, str], np.ndarray] = {}
         self.models: dict[str, TrainedModel] = {}
+        #: Trainings already run in worker processes (name → their seconds there), loaded when needed.
+        self.trained_ahead: dict[str, float] = {}
         self.tuned: dict[str, TunedParameters] = {}
         self.bm3d_mask = self._bm3d_subset()
         self.figure_idx = self._figure_subset()

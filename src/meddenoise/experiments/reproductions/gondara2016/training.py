@@ -20,7 +20,14 @@ from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
 if TYPE_CHECKING:
     from meddenoise.training import TrainConfig
 
-__all__ = ["dae_config", "ours_config", "paper_faithful_models", "train_ours"]
+__all__ = [
+    "dae_config",
+    "ours_config",
+    "paper_faithful_models",
+    "train_all_ahead",
+    "train_ours",
+    "train_processes",
+]
 
 
 def dae_config(config: GondaraConfig) -> TrainConfig:
@@ -79,25 +86,103 @@ def ours_config(config: GondaraConfig, key: str, seed: int) -> TrainConfig:
 def _train(
     run: GondaraRun, name: str, config: TrainConfig, images: np.ndarray, *, detail: str = "", label: str = ""
 ) -> TrainedModel:
-    """Train ``config`` on ``images`` into ``runs/<name>`` as one timed step; kept in ``run.models``."""
-    with run.record.step(f"train {name}{detail} ({len(images)} images, {config.epochs} epochs)"):
+    """Train ``config`` on ``images`` into ``runs/<name>`` as one timed step; kept in ``run.models``.
+
+    A training already run by :func:`train_all_ahead` is loaded from its folder, with the time it took there.
+    """
+    ahead = run.trained_ahead.get(name)
+    action = "load" if ahead is not None else "train"
+    with run.record.step(f"{action} {name}{detail} ({len(images)} images, {config.epochs} epochs)"):
         model = train_denoiser(
             label or name,
             config,
             images,
             out_dir=run.record.out_dir / "runs" / name,
             batch_size=64,
-            resume=run.config.resume,
+            progress=ahead is None,
+            resume=run.config.resume or ahead is not None,
         )
+    if ahead is not None:
+        model.seconds = ahead
     run.models[name] = model
     return model
 
 
-def _train_dae(run: GondaraRun, name: str, key: str, images: np.ndarray, epochs: int) -> TrainedModel:
-    config = dae_config(run.config).derive(
-        noise=SETTINGS[key].spec, epochs=epochs, seed=run.seed("train", name)
+def train_processes(config: GondaraConfig) -> int:
+    """How many trainings run at once: ``config.train_processes``, or one per CPU core when it is 0."""
+    from meddenoise.pipeline.executors import available_cores
+
+    return config.train_processes or available_cores()
+
+
+def _training_threads(config: GondaraConfig) -> int:
+    # the run's threads, shared among the trainings that run at once
+    return max(1, config.threads // train_processes(config))
+
+
+def _dae_training(run: GondaraRun, name: str, key: str, epochs: int) -> TrainConfig:
+    return dae_config(run.config).derive(
+        noise=SETTINGS[key].spec,
+        epochs=epochs,
+        seed=run.seed("train", name),
+        num_threads=_training_threads(run.config),
     )
-    return _train(run, name, config, images)
+
+
+def _dae_trainings(run: GondaraRun, keys: Sequence[str]) -> dict[str, tuple[TrainConfig, np.ndarray]]:
+    """Every paper-faithful DAE of the run: ``{name: (config, training images)}``."""
+    data, cfg = run.data, run.config
+    trainings = {
+        f"dae-{g}": (_dae_training(run, f"dae-{g}", BASE_KEY, cfg.epochs), data.train[g]) for g in GROUPS
+    }
+    trainings["dae-combined"] = (
+        _dae_training(run, "dae-combined", BASE_KEY, cfg.epochs),
+        data.combined_train,
+    )
+    for key in keys:
+        if key != BASE_KEY:
+            name = f"dae-combined-{key}"
+            trainings[name] = (_dae_training(run, name, key, cfg.table4_epochs), data.combined_train)
+    return trainings
+
+
+def _ours_trainings(run: GondaraRun, keys: Sequence[str]) -> dict[str, tuple[TrainConfig, np.ndarray]]:
+    """Every 'ours' network of the run, one per setting: ``{name: (config, training images)}``."""
+    threads = _training_threads(run.config)
+    return {
+        f"ours-{key}": (
+            ours_config(run.config, key, run.seed("train", f"ours-{key}")).derive(num_threads=threads),
+            run.data.combined_train,
+        )
+        for key in keys
+    }
+
+
+def train_all_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
+    """Train every network of the run (the DAEs and ours) several at a time, each in its own process.
+
+    With one process (``train_processes=1``, or one core) nothing happens here: :func:`paper_faithful_models`
+    and :func:`train_ours` train them one after another. Otherwise they find each training finished in its
+    folder and load it. Ours go first: they are the longest, so the short DAEs fill the end.
+    """
+    from meddenoise.experiments.protocol import TrainingJob, train_in_processes
+
+    trainings = {**_ours_trainings(run, keys), **_dae_trainings(run, keys)}
+    processes = min(train_processes(run.config), len(trainings))
+    if processes <= 1:
+        return
+    runs = run.record.out_dir / "runs"
+    jobs = [
+        TrainingJob(name, config, images, runs / name, resume=run.config.resume)
+        for name, (config, images) in trainings.items()
+    ]
+    record = run.record
+    threads = _training_threads(run.config)
+    with record.step(f"train {len(jobs)} networks, {processes} at a time ({threads} torch thread(s) each)"):
+        seconds = train_in_processes(
+            jobs, processes=processes, log=lambda line: record.log(f"[{record.elapsed():7.1f}s]   {line}")
+        )
+    run.trained_ahead.update(seconds)
 
 
 def _apply(run: GondaraRun, key: str, method: str, model: TrainedModel) -> None:
@@ -106,21 +191,18 @@ def _apply(run: GondaraRun, key: str, method: str, model: TrainedModel) -> None:
 
 def paper_faithful_models(run: GondaraRun, keys: Sequence[str]) -> None:
     """Table II per dataset (a), Table III combined (b), Table IV one model per setting (combined set)."""
-    data, cfg = run.data, run.config
-    per_group = {g: _train_dae(run, f"dae-{g}", BASE_KEY, data.train[g], cfg.epochs) for g in GROUPS}
-    comb = _train_dae(run, "dae-combined", BASE_KEY, data.combined_train, cfg.epochs)
+    trainings = _dae_trainings(run, keys)
+    models = {name: _train(run, name, config, images) for name, (config, images) in trainings.items()}
     with run.record.step("apply paper-faithful models (Tables II, III)"):
         a_out = np.empty_like(run.test)
-        for g, model in per_group.items():
+        for g in GROUPS:
             m = run.group == g
-            a_out[m] = model.denoiser(run.noisy[BASE_KEY][m])
+            a_out[m] = models[f"dae-{g}"].denoiser(run.noisy[BASE_KEY][m])
         run.record_method(BASE_KEY, DAE_A, a_out)
-        _apply(run, BASE_KEY, DAE_B, comb)
+        _apply(run, BASE_KEY, DAE_B, models["dae-combined"])
     for key in keys:
-        if key == BASE_KEY:
-            continue
-        model = _train_dae(run, f"dae-combined-{key}", key, data.combined_train, cfg.table4_epochs)
-        _apply(run, key, DAE, model)
+        if key != BASE_KEY:
+            _apply(run, key, DAE, models[f"dae-combined-{key}"])
     # Table IV's CNN DAE row at the base setting is the combined model (b).
     run.alias(BASE_KEY, DAE, DAE_B)
 
@@ -131,14 +213,15 @@ def train_ours(run: GondaraRun, keys: Sequence[str]) -> None:
     from meddenoise.models.ensemble import SelfEnsemble
 
     cfg = run.config
-    train = run.data.combined_train
+    trainings = _ours_trainings(run, keys)
     for key in keys:
         name = f"ours-{key}"
+        config, images = trainings[name]
         model = _train(
             run,
             name,
-            ours_config(cfg, key, run.seed("train", name)),
-            train,
+            config,
+            images,
             detail=f": {cfg.ours_model}, {cfg.ours_loss} loss",
             label=f"ours ({cfg.ours_model}, {key})",
         )

@@ -1,0 +1,84 @@
+"""Trainings of a reproduction run several at a time in worker processes (``train_in_processes``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from meddenoise.experiments.protocol import TrainingJob, train_in_processes
+from meddenoise.training import TrainConfig, train
+
+
+def _config(seed: int) -> TrainConfig:
+    return TrainConfig(
+        model="gondara-dae",
+        noise="gaussian(p=0.1,sigma=1)",
+        noise_mode="fresh",
+        loss="mse",
+        optimizer="adam",
+        epochs=2,
+        batch_size=4,
+        val_fraction=0.25,
+        seed=seed,
+        num_threads=1,
+        precision="fp32",
+    )
+
+
+def _images(rng: np.random.Generator) -> np.ndarray:
+    return rng.random((12, 16, 16)).astype(np.float32)
+
+
+def test_trainings_in_worker_processes_give_the_weights_trained_here(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    images = _images(rng)
+    jobs = [TrainingJob(f"seed{s}", _config(s), images, tmp_path / "workers" / f"seed{s}") for s in (1, 2)]
+    seconds = train_in_processes(jobs, processes=2, log=lambda _line: None)
+    assert set(seconds) == {"seed1", "seed2"} and all(t > 0 for t in seconds.values())
+    weights = {}
+    for job in jobs:
+        here = tmp_path / "here" / job.name
+        train(job.config, images, out_dir=here, progress=False)
+        weights[job.name] = load_file(job.out_dir / "best.safetensors")
+        ours = load_file(here / "best.safetensors")
+        assert weights[job.name].keys() == ours.keys()
+        for name, value in ours.items():
+            np.testing.assert_array_equal(weights[job.name][name], value, err_msg=f"{job.name}: {name}")
+    # two seeds, two different networks: the jobs did not share one result
+    first = next(iter(weights["seed1"]))
+    assert not np.array_equal(weights["seed1"][first], weights["seed2"][first])
+
+
+def test_a_failing_training_is_named_after_the_others_ran(tmp_path: Path, rng: np.random.Generator) -> None:
+    images = _images(rng)
+    taken = tmp_path / "taken"
+    train(
+        _config(1), images, out_dir=taken, progress=False
+    )  # a run is there already: no resume, no overwrite
+    jobs = [
+        TrainingJob("taken", _config(1), images, taken),
+        TrainingJob("fresh", _config(2), images, tmp_path / "fresh"),
+    ]
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match=r"1 of 2 trainings failed: taken: ") as caught:
+        train_in_processes(jobs, processes=2, log=lines.append)
+    assert "fresh" not in str(caught.value)
+    assert (tmp_path / "fresh" / "best.safetensors").is_file()  # the other training still ran
+    assert any(line.startswith("training taken failed: ") for line in lines)
+    assert any(line.startswith("trained fresh in ") for line in lines)
+
+
+def test_a_finished_training_is_reused_with_resume(tmp_path: Path, rng: np.random.Generator) -> None:
+    images = _images(rng)
+    out = tmp_path / "run"
+    train(_config(3), images, out_dir=out, progress=False)
+    written = (out / "best.safetensors").stat().st_mtime_ns
+    job = TrainingJob("run", _config(3), images, out, resume=True)
+    train_in_processes(
+        [job, TrainingJob("other", _config(4), images, tmp_path / "o")], processes=2, log=print
+    )
+    assert (out / "best.safetensors").stat().st_mtime_ns == written
