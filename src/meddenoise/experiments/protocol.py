@@ -190,7 +190,21 @@ def _run_training_job(job: TrainingJob) -> float:
     from meddenoise.training import train
 
     started = time.perf_counter()
-    train(job.config, job.images, out_dir=job.out_dir, resume=job.resume, progress=False)
+    every = max(1, job.config.epochs // 10)
+
+    def report(row: dict[str, Any]) -> None:
+        # a line every tenth of the epochs: progress bars of several processes would overwrite each other
+        epoch = int(row["epoch"])
+        if epoch % every == 0 or epoch == job.config.epochs:
+            val = row.get("val_loss")
+            print(
+                f"  {job.name}: epoch {epoch}/{job.config.epochs}, train loss {row['train_loss']:.4f}"
+                + ("" if val is None else f", val {val:.4f}")
+                + f" ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+
+    train(job.config, job.images, out_dir=job.out_dir, resume=job.resume, progress=False, on_epoch_end=report)
     return time.perf_counter() - started
 
 
