@@ -56,9 +56,8 @@ def test_trainings_in_worker_processes_give_the_weights_trained_here(
 def test_a_failing_training_is_named_after_the_others_ran(tmp_path: Path, rng: np.random.Generator) -> None:
     images = _images(rng)
     taken = tmp_path / "taken"
-    train(
-        _config(1), images, out_dir=taken, progress=False
-    )  # a run is there already: no resume, no overwrite
+    # a run is there already: without resume the job must not overwrite it
+    train(_config(1), images, out_dir=taken, progress=False)
     jobs = [
         TrainingJob("taken", _config(1), images, taken),
         TrainingJob("fresh", _config(2), images, tmp_path / "fresh"),
