@@ -26,6 +26,7 @@ from skimage import data
 from meddenoise._utils import atomic_path
 from meddenoise.classical import CLASSICAL_METHODS, bm3d_available, get_classical
 from meddenoise.metrics import psnr
+from meddenoise.pipeline.executors import available_cores
 from meddenoise.provenance import cpu_info, environment
 
 SIGMA = 25 / 255
@@ -41,12 +42,11 @@ def machine_description() -> dict[str, Any]:
                 memory_gib = round(int(line.split()[1]) / 2**20, 1)
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu": cpu.model,
         "cpu_flags": list(cpu.flags),
         "logical_cpus": cpu.count,
-        "usable_cpus": usable,
+        "usable_cpus": available_cores(),
         "memory_gib": memory_gib,
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "versions": environment(),
