@@ -243,3 +243,26 @@ def test_gondara_precision_reaches_both_trainings(precision: str) -> None:
     assert ours_config(config, "g0.1s1", seed=0).precision == precision
     with pytest.raises(ValueError, match="precision"):
         GondaraConfig(precision="fp16")
+
+
+def test_gondara_trainings_start_longest_first() -> None:
+    # the job order of gondara2016's worker processes: ours before the DAEs when ours train 200 epochs,
+    # after them with --ours-epochs 1 (then the short ones fill the end of the run either way)
+    from meddenoise.experiments.reproductions.gondara2016.settings import GondaraConfig
+    from meddenoise.experiments.reproductions.gondara2016.training import (
+        _longest_first,
+        dae_config,
+        ours_config,
+    )
+
+    combined, dx = np.zeros((410, 64, 64), np.float32), np.zeros((110, 64, 64), np.float32)
+    full, faithful = GondaraConfig(), GondaraConfig(ours_epochs=1)
+    order = _longest_first(
+        {
+            "ours-1-epoch": (ours_config(faithful, "p0.2l5", seed=1), combined),
+            "dae-DX": (dae_config(full), dx),
+            "dae-combined": (dae_config(full), combined),
+            "ours": (ours_config(full, "p0.2l5", seed=1), combined),
+        }
+    )
+    assert order == ["ours", "dae-combined", "dae-DX", "ours-1-epoch"]

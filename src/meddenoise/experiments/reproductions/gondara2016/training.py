@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -158,12 +159,30 @@ def _ours_trainings(run: GondaraRun, keys: Sequence[str]) -> dict[str, tuple[Tra
     }
 
 
+def _longest_first(trainings: dict[str, tuple[TrainConfig, np.ndarray]]) -> list[str]:
+    """The trainings' names, the most forward-pass FLOPs (epochs x images x one image's) first."""
+    from meddenoise.models import build_model, count_flops
+
+    per_image: dict[str, float] = {}  # one count per distinct network and input size
+    costs = {}
+    for name, (config, images) in trainings.items():
+        side = config.data.patch_size
+        h, w = (side, side) if side is not None else images.shape[-2:]
+        network = json.dumps([config.model, config.model_params, h, w], sort_keys=True)
+        if network not in per_image:
+            model = build_model(config.model, **config.model_params)
+            per_image[network] = float(count_flops(model, (1, 1, h, w)))
+        costs[name] = per_image[network] * len(images) * config.epochs
+    return sorted(trainings, key=lambda name: -costs[name])
+
+
 def train_all_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
     """Train every network of the run (the DAEs and ours) several at a time, each in its own process.
 
     With one process (``train_processes=1``, or one core) nothing happens here: :func:`paper_faithful_models`
     and :func:`train_ours` train them one after another. Otherwise they find each training finished in its
-    folder and load it. Ours go first: they are the longest, so the short DAEs fill the end.
+    folder and load it. The longest start first (by FLOPs), so the short ones fill the end: ours before the
+    DAEs in a full run, after them with ``--ours-epochs 1``.
     """
     from meddenoise.experiments.protocol import TrainingJob, train_in_processes
 
@@ -173,8 +192,8 @@ def train_all_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
         return
     runs = run.record.out_dir / "runs"
     jobs = [
-        TrainingJob(name, config, images, runs / name, resume=run.config.resume)
-        for name, (config, images) in trainings.items()
+        TrainingJob(name, *trainings[name], runs / name, resume=run.config.resume)
+        for name in _longest_first(trainings)
     ]
     record = run.record
     threads = _training_threads(run.config)
