@@ -12,7 +12,10 @@ every setting (the reproduction's "ours" before 2026-11-30).
 ``--ensemble`` the test-time self-ensemble (8: as the reproduction applies it); ``--threads 1`` lets two
 candidates share a 2-core machine; ``--init-from`` starts ours from a checkpoint (e.g. a full run's
 ``runs/ours-g0.1s1/best.json``), ``--lr`` sets Adam's starting rate, ``--batch`` the batch size and
-``--ssim-data-range`` the data_range of the SSIM loss. Each line gives SSIM at data_range 1 and 2 (the
+``--ssim-data-range`` the data_range of the SSIM loss, ``--val-fraction`` the share of the training images
+held out for validation; ``--pretrain-epochs N`` first trains ours N epochs on ``chest-xray-64``'s train
+and valid images (NIH ChestX-ray14 at 64x64, other radiographs than the paper's; its test images are not
+used) with the same noise, then trains on the reproduction's images from there. Each line gives SSIM at data_range 1 and 2 (the
 latter per dataset too: Tables II and III are matched at data_range=2) and PSNR.
 
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 40 --loss mse
@@ -45,6 +48,14 @@ from meddenoise.noise import parse_noise
 from meddenoise.training import TrainConfig
 
 KEYS = ("g0.1s1", "g0.2s10")
+
+
+def _chest_xrays(data_dir: Path) -> np.ndarray:
+    """chest-xray-64's train and valid images in [0, 1] (its test images stay unseen)."""
+    from PIL import Image
+
+    files = sorted(p for p in (data_dir / "chest-xray-64").glob("*.png") if not p.name.startswith("test_"))
+    return np.stack([np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0 for p in files])
 
 
 def main() -> None:
@@ -80,6 +91,18 @@ def main() -> None:
         type=float,
         default=1.0,
         help="ours: data_range of the SSIM loss (Tables II/III: 2)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="ours: share of the training images held out for validation (0: train on all of them)",
+    )
+    parser.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="ours: epochs on chest-xray-64's train and valid images first (0: none)",
     )
     parser.add_argument("--data-dir", type=Path, default=shared_data_dir())
     args = parser.parse_args()
@@ -136,10 +159,20 @@ def main() -> None:
             )
             for key in keys:
                 # the defaults (no checkpoint, data_range 1, lr None = Adam's 1e-3) leave ours_config as is
+                init_from = args.init_from
+                if args.pretrain_epochs:
+                    pretrain = ours_config(ours, key, seed=args.seed).derive(epochs=args.pretrain_epochs)
+                    out = Path(tmp) / f"{key}-pretrain"
+                    train_denoiser(
+                        f"{key} pretrain", pretrain, _chest_xrays(args.data_dir), out_dir=out, progress=False
+                    )
+                    print(f"pretrained {key} ({time.perf_counter() - started:.0f} s)", flush=True)
+                    init_from = out / "best.json"
                 config = ours_config(ours, key, seed=args.seed).derive(
-                    init_from=None if args.init_from is None else str(args.init_from),
+                    init_from=None if init_from is None else str(init_from),
                     objective={"ssim_data_range": args.ssim_data_range},
                     optim={"lr": args.lr},
+                    val_fraction=args.val_fraction,
                 )
                 report(key, train_denoiser(key, config, train, out_dir=Path(tmp) / key, progress=False))
         else:
