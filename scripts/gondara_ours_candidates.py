@@ -15,8 +15,8 @@ candidates share a 2-core machine; ``--init-from`` starts ours from a checkpoint
 ``--ssim-data-range`` the data_range of the SSIM loss, ``--val-fraction`` the share of the training images
 held out for validation; ``--pretrain-epochs N`` first trains ours N epochs on ``chest-xray-64``'s train
 and valid images (NIH ChestX-ray14 at 64x64, other radiographs than the paper's; its test images are not
-used) with the same noise, then trains on the reproduction's images from there. Each line gives SSIM at data_range 1 and 2 (the
-latter per dataset too: Tables II and III are matched at data_range=2) and PSNR.
+used) with the same noise, then trains on the reproduction's images from there. Each line gives SSIM at
+data_range 1 and 2 (the latter per dataset too: Tables II and III are matched at data_range=2) and PSNR.
 
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 40 --loss mse
     .venv/bin/python scripts/gondara_ours_candidates.py ours --epochs 80 --channels 16,32,64,128
