@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from meddenoise._utils import shared_data_dir
+from meddenoise.data import load_images
 from meddenoise.evaluation import score_images
 from meddenoise.experiments.protocol import TrainedModel, derived_seed, train_denoiser
 from meddenoise.experiments.reproductions.gondara2016 import SETTINGS, GondaraConfig, load_gondara_data
@@ -51,11 +52,10 @@ KEYS = ("g0.1s1", "g0.2s10")
 
 
 def _chest_xrays(data_dir: Path) -> np.ndarray:
-    """chest-xray-64's train and valid images in [0, 1] (its test images stay unseen)."""
-    from PIL import Image
-
+    """chest-xray-64's train and valid images in [0, 1], read as the reproduction reads its own (its test
+    images stay unseen)."""
     files = sorted(p for p in (data_dir / "chest-xray-64").glob("*.png") if not p.name.startswith("test_"))
-    return np.stack([np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0 for p in files])
+    return load_images(files)
 
 
 def main() -> None:
