@@ -121,6 +121,36 @@ def test_bm3d_missing_gives_install_hint(monkeypatch):
     assert "non-commercial" in BM3D_MISSING_MESSAGE
 
 
+@pytest.mark.skipif(not bm3d_available(), reason="bm3d not installed")
+def test_bm3d_threads_and_profile_reach_the_package(monkeypatch, camera_pair):
+    import bm3d
+
+    seen: list[object] = []
+
+    def spy(image: np.ndarray, sigma_psd: float, profile: object) -> np.ndarray:
+        seen.append(profile)
+        return image
+
+    monkeypatch.setattr(bm3d, "bm3d", spy)
+    _, noisy = camera_pair
+    get_classical("bm3d", threads=1, profile="refilter")(noisy[:16, :16], sigma=SIGMA)
+    get_classical("bm3d")(noisy[:16, :16], sigma=SIGMA)
+    single, automatic = seen
+    assert isinstance(single, bm3d.BM3DProfileRefilter) and single.num_threads == 1
+    assert type(automatic) is bm3d.BM3DProfile and automatic.num_threads == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"profile": "fast"}, r"bm3d: unknown profile 'fast'; choose from np, "), ({"threads": -1}, r"threads")],
+)
+def test_bm3d_refuses_an_unknown_profile_or_thread_count(params, message):
+    if not bm3d_available():
+        pytest.skip("bm3d not installed")
+    with pytest.raises(ValueError, match=message):
+        get_classical("bm3d", **params)
+
+
 @pytest.mark.parametrize("spelling", [{"name": "calibrated-tv"}, {"name": "tv", "calibrate": True}])
 def test_self_calibration_picks_from_the_grid(camera_pair, spelling):
     clean, noisy = camera_pair

@@ -41,6 +41,16 @@ _SIGMA_FLOOR = 1e-4
 
 _FilterT = TypeVar("_FilterT", bound="ClassicalDenoiser")
 
+#: ``bm3d``'s profiles by the names its ``bm3d()`` accepts, as the public classes that carry a thread count.
+_BM3D_PROFILES = {
+    "np": "BM3DProfile",
+    "refilter": "BM3DProfileRefilter",
+    "vn": "BM3DProfileVN",
+    "high": "BM3DProfileHigh",
+    "vn_old": "BM3DProfileVNOld",
+    "deb": "BM3DProfileDeb",
+}
+
 
 class ClassicalDenoiser(Denoiser):
     """Base class of the classical filters: keyword-only parameters, noise-level plumbing, clipping.
@@ -297,27 +307,40 @@ class BM3DDenoiser(ClassicalDenoiser):
     """BM3D (Dabov et al. 2007) through the optional ``bm3d`` package (non-commercial licence).
 
     The noise std passed to BM3D is ``sigma_factor * sigma``; ``profile`` is the package's profile
-    (``"np"`` normal, ``"refilter"``, ``"vn"``, ``"high"``, ``"deb"``).
+    (``"np"`` normal, ``"refilter"``, ``"vn"``, ``"high"``, ``"deb"``, ``"vn_old"``). ``threads``: the
+    package's own threads, 0 for its automatic choice (one per core); 1 runs single-threaded and gives
+    the same output on every run, which several threads do not quite (their order of additions varies).
 
     Raises
     ------
     ImportError
         At construction when ``bm3d`` is not installed, with the install hint.
+    ValueError
+        For an unknown profile or a negative thread count.
     """
 
     name = "bm3d"
     uses_sigma = True
 
-    def __init__(self, *, sigma_factor: float = 1.0, profile: str = "np") -> None:
+    def __init__(self, *, sigma_factor: float = 1.0, profile: str = "np", threads: int = 0) -> None:
         _positive(self.name, sigma_factor=sigma_factor)
+        if profile not in _BM3D_PROFILES:
+            raise ValueError(
+                f"{self.name}: unknown profile {profile!r}; choose from {', '.join(_BM3D_PROFILES)}"
+            )
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"{self.name}: threads must be an integer >= 0 (0: automatic), got {threads!r}")
         self.sigma_factor = sigma_factor
         self.profile = profile
+        self.threads = threads
         try:
             import bm3d
         except ImportError as exc:
             raise ImportError(BM3D_MISSING_MESSAGE) from exc
         self._bm3d: Callable[..., np.ndarray] = bm3d.bm3d
+        self._profile = getattr(bm3d, _BM3D_PROFILES[profile])()
+        self._profile.num_threads = threads
 
     def _filter(self, image: np.ndarray, sigma: float | None) -> np.ndarray:
         noise = self.sigma_factor * max(self.noise_level(image, sigma), _SIGMA_FLOOR)
-        return self._bm3d(image, sigma_psd=noise, profile=self.profile)
+        return self._bm3d(image, sigma_psd=noise, profile=self._profile)
