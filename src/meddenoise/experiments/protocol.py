@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,11 +22,17 @@ from meddenoise.experiments.runner import Cell, cell_from_values
 if TYPE_CHECKING:
     from meddenoise.training import TrainConfig
 
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
 __all__ = [
+    "JobResult",
     "TrainedModel",
     "TrainingJob",
+    "WorkerJob",
     "apply_denoiser",
     "derived_seed",
+    "run_in_processes",
     "seeded_split",
     "summarise",
     "train_denoiser",
@@ -171,11 +177,81 @@ def output_collapsed(denoiser: Denoiser, noisy: np.ndarray, clean: np.ndarray, *
     return bool(out.std() < ratio * float(np.std(clean)))
 
 
+class WorkerJob(Protocol[R_co]):
+    """A piece of a reproduction's independent work for :func:`run_in_processes`.
+
+    A picklable object (a frozen dataclass of a module-level class) with a ``name`` and a ``run()``
+    that returns the piece's result; everything it needs travels with it.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class JobResult(Generic[R_co]):
+    """What a :class:`WorkerJob` returned, and the seconds it took in its worker."""
+
+    value: R_co
+    seconds: float
+
+
+def _run_job(job: WorkerJob[R]) -> JobResult[R]:
+    # module level: pickled to the worker processes
+    started = time.perf_counter()
+    value = job.run()
+    return JobResult(value, time.perf_counter() - started)
+
+
+def run_in_processes(
+    jobs: Sequence[WorkerJob[R]],
+    *,
+    processes: int,
+    log: Callable[[str], None] = print,
+    on_result: Callable[[WorkerJob[R], JobResult[R]], None] | None = None,
+) -> dict[str, JobResult[R]]:
+    """Run independent jobs ``processes`` at a time, each in a worker process, in the order given.
+
+    Returns ``{name: result}``; ``on_result`` (when given) sees each result here as soon as its job
+    finishes, while the others still run. Workers run one torch thread per core they share. Every job
+    runs even when one fails; the failures are then raised together, one line each.
+
+    Raises
+    ------
+    RuntimeError
+        When a job failed (each one named with its reason), after all the others finished.
+    """
+    from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks
+
+    results: dict[str, JobResult[R]] = {}
+    failures: list[str] = []
+    started = time.perf_counter()
+    for index, outcome in run_tasks(_run_job, list(jobs), Execution(jobs=processes)):
+        job = jobs[index]
+        if isinstance(outcome, TaskFailure):
+            failures.append(f"{job.name}: {outcome.reason}")
+            log(f"{job.name} failed: {outcome.reason}")
+            continue
+        results[job.name] = outcome
+        log(
+            f"{job.name} done in {outcome.seconds:.1f} s ({len(results) + len(failures)}/{len(jobs)}, "
+            f"{time.perf_counter() - started:.0f} s since the first started)"
+        )
+        if on_result is not None:
+            on_result(job, outcome)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(jobs)} jobs failed: " + "; ".join(failures))
+    return results
+
+
 @dataclass(frozen=True)
 class TrainingJob:
     """One training of a reproduction, to run in a worker process: ``config`` on ``images`` into ``out_dir``.
 
     ``resume``: continue a run already in ``out_dir`` (or reuse it when finished), as :func:`train_denoiser`.
+    A :class:`WorkerJob` whose result is ``None`` (the weights are in ``out_dir``).
     """
 
     name: str
@@ -184,57 +260,43 @@ class TrainingJob:
     out_dir: Path
     resume: bool = False
 
+    def run(self) -> None:
+        """Train, printing a line every tenth of the epochs (progress bars of several workers would clash)."""
+        from meddenoise.training import train
 
-def _run_training_job(job: TrainingJob) -> float:
-    # module level: pickled to the worker processes; returns the training's own seconds
-    from meddenoise.training import train
+        started = time.perf_counter()
+        every = max(1, self.config.epochs // 10)
 
-    started = time.perf_counter()
-    every = max(1, job.config.epochs // 10)
+        def report(row: dict[str, Any]) -> None:
+            epoch = int(row["epoch"])
+            if epoch % every == 0 or epoch == self.config.epochs:
+                val = row.get("val_loss")
+                print(
+                    f"  {self.name}: epoch {epoch}/{self.config.epochs}, train loss {row['train_loss']:.4f}"
+                    + ("" if val is None else f", val {val:.4f}")
+                    + f" ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
 
-    def report(row: dict[str, Any]) -> None:
-        # a line every tenth of the epochs: progress bars of several processes would overwrite each other
-        epoch = int(row["epoch"])
-        if epoch % every == 0 or epoch == job.config.epochs:
-            val = row.get("val_loss")
-            print(
-                f"  {job.name}: epoch {epoch}/{job.config.epochs}, train loss {row['train_loss']:.4f}"
-                + ("" if val is None else f", val {val:.4f}")
-                + f" ({time.perf_counter() - started:.0f} s)",
-                flush=True,
-            )
-
-    train(job.config, job.images, out_dir=job.out_dir, resume=job.resume, progress=False, on_epoch_end=report)
-    return time.perf_counter() - started
+        train(
+            self.config,
+            self.images,
+            out_dir=self.out_dir,
+            resume=self.resume,
+            progress=False,
+            on_epoch_end=report,
+        )
 
 
 def train_in_processes(
     jobs: Sequence[TrainingJob], *, processes: int, log: Callable[[str], None] = print
 ) -> dict[str, float]:
-    """Run independent trainings ``processes`` at a time, each in its own process; ``{name: seconds}``.
+    """Run independent trainings ``processes`` at a time (:func:`run_in_processes`); ``{name: seconds}``.
 
     Small networks (64x64 images, a few hundred thousand parameters) gain little from a second torch
     thread, so separate trainings on separate cores finish sooner than one after another on all of them.
     Each job trains with its config's ``num_threads``; a training gives the same weights in a worker as in
-    this process (its noise, order and initialisation come from its own seed). Every job runs even when
-    one fails; the failures are then raised together, one line each.
+    this process (its noise, order and initialisation come from its own seed).
     """
-    from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks
-
-    seconds: dict[str, float] = {}
-    failures: list[str] = []
-    started = time.perf_counter()
-    for index, outcome in run_tasks(_run_training_job, list(jobs), Execution(jobs=processes)):
-        name = jobs[index].name
-        if isinstance(outcome, TaskFailure):
-            failures.append(f"{name}: {outcome.reason}")
-            log(f"training {name} failed: {outcome.reason}")
-            continue
-        seconds[name] = float(outcome)
-        log(
-            f"trained {name} in {outcome:.1f} s ({len(seconds) + len(failures)}/{len(jobs)}, "
-            f"{time.perf_counter() - started:.0f} s since the first started)"
-        )
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {len(jobs)} trainings failed: " + "; ".join(failures))
-    return seconds
+    results = run_in_processes(jobs, processes=processes, log=log)
+    return {name: result.seconds for name, result in results.items()}
