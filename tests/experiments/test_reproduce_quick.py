@@ -43,22 +43,36 @@ def _check_report(out: Path, experiment: str) -> dict:
 
 def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "gondara2016"
+    lines: list[str] = []
     run_experiment(
         "gondara2016",
         data_dir=shared_data,
         out_dir=out,
         quick=True,
         seed=0,
-        log=lambda _m: None,
+        log=lines.append,
         train_processes=2,
     )
     data = _check_report(out, "gondara2016")
-    # the networks trained two at a time in worker processes, then were loaded, each with its own time
+    # the baselines and the networks ran two at a time in worker processes; the networks were then loaded,
+    # each with its own time, and no setting's baselines were computed again here
     steps = list(data["timings"])
-    assert any(s.startswith("train 8 networks, 2 at a time") for s in steps)
+    assert any(
+        s.startswith("classical baselines of 3 settings, then 8 trainings, 2 at a time") for s in steps
+    )
+    assert not [s for s in steps if s.startswith("classical baselines: ")]
+    assert set(data["protocol"]["tuned_parameters"]) == {"g0.1s1", "g0.2s10", "p0.2l5"}
     assert not [s for s in steps if s.startswith(("train dae-", "train ours-"))]
     trainings = data["extra"]["trainings"]
-    assert len(trainings) == 8 and all(t["seconds"] > 0.5 for t in trainings.values())
+    # each with the seconds it took in its worker (logged as it finished), not the time its loading took
+    worker_seconds = {
+        m.group(1): float(m.group(2))
+        for m in (re.search(r"\]   (\S+) done in ([0-9.]+) s", ln) for ln in lines)
+        if m
+    }
+    assert len(trainings) == 8
+    for name, training in trainings.items():
+        assert training["seconds"] == pytest.approx(worker_seconds[name], abs=0.051), name
     loaded = {s.split()[1].rstrip(":") for s in steps if s.startswith(("load dae-", "load ours-"))}
     assert loaded == set(trainings)
     keys = {t["key"] for t in data["tables"]}
@@ -136,7 +150,8 @@ def test_gondara2016_quick(shared_data: Path, tmp_path: Path) -> None:
 def test_gondara2016_gives_the_same_tables_with_trainings_one_after_another(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    """``train_processes=1`` (one core) trains in this process, one network after another: the same numbers."""
+    """``train_processes=1`` (one core) computes the baselines and trains in this process, one after another:
+    the same numbers as in worker processes."""
     cells = {}
     for processes in (1, 2):
         out = tmp_path / f"p{processes}"
@@ -153,16 +168,21 @@ def test_gondara2016_gives_the_same_tables_with_trainings_one_after_another(
         data = json.loads((out / "results.json").read_text())
         steps = list(data["timings"])
         assert any(s.startswith("train dae-MMM") for s in steps) == (processes == 1)
-        # the networks' rows (BM3D's last digits vary from run to run by themselves)
+        assert any(s.startswith("classical baselines: ") for s in steps) == (processes == 1)
         cells[processes] = {
             (t["key"], r["label"], column): cell["mean"]
             for t in data["tables"]
             for r in t["rows"]
-            if r["label"].startswith(("CNN DAE", "Ours")) and r["source"] != "published"
+            if r["source"] != "published"
             for column, cell in r["cells"].items()
         }
-    # equal up to float rounding: one torch thread in a worker against two here
+    # the networks equal up to float rounding (one torch thread in a worker against two here); the classical
+    # filters exactly, BM3D included (single-threaded, so the same on every run)
     assert cells[1] == pytest.approx(cells[2], rel=1e-6)
+    classical = {k: v for k, v in cells[1].items() if not k[1].startswith(("CNN DAE", "Ours"))}
+    assert classical == {k: cells[2][k] for k in classical}
+    assert ("gondara2016/table2", "BM3D", "MMM") in classical
+    assert ("gondara2016/table2", "Median (tuned)", "MMM") in classical
     assert ("gondara2016/table3", "Ours (per setting)", "Combined") in cells[1]
     assert ("gondara2016/table2", "CNN DAE (paper-faithful)", "MMM") in cells[1]
 

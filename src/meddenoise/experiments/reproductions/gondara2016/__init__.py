@@ -9,13 +9,14 @@ Protocol (every choice the paper leaves open is written into ``results.json`` an
   146 images, 110 train / 36 test (the paper had 400 dental images). Combined = the union (410 / 58).
   10 % of each training set is held out for the validation-loss curves.
 * Noise: Table I settings through :func:`meddenoise.noise.parse_noise` (:mod:`.settings`).
-* Paper-faithful CNN DAE and ours: :mod:`.training`. Baselines: :mod:`.baselines`.
+* Paper-faithful CNN DAE and ours: :mod:`.training`. Baselines: :mod:`.baselines`. Both run as worker
+  jobs, several at a time where there are cores for it: :mod:`.ahead`.
 * Scores: SSIM 7x7 uniform window with data_range=1 (main) and data_range=2 (old scikit-image default),
   PSNR; mean ± std over test images (:mod:`.tables`). Figures: :mod:`.figures`.
 
 The package, one module per job: ``settings`` (noise settings, scores, config), ``labels`` (row labels),
 ``published`` (the paper's numbers), ``data`` (loading and splits), ``state`` (the run's scores),
-``baselines``, ``training``, ``tables`` (tables, discrepancies, notes), ``figures``.
+``baselines``, ``training``, ``ahead`` (both in worker processes), ``tables`` (tables, discrepancies, notes), ``figures``.
 """
 
 from __future__ import annotations
@@ -91,15 +92,12 @@ def run_gondara2016(config: GondaraConfig, *, log: Callable[[str], None] = print
     The caller saves ``results.json`` (:meth:`ExperimentRecord.save`) and writes the HTML page.
     """
     # the run's modules are imported here, not with the package: listing reproductions stays fast
+    from meddenoise.experiments.reproductions.gondara2016.ahead import run_ahead
     from meddenoise.experiments.reproductions.gondara2016.baselines import classical_baselines
     from meddenoise.experiments.reproductions.gondara2016.figures import build_figures
     from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
     from meddenoise.experiments.reproductions.gondara2016.tables import build_tables, write_notes
-    from meddenoise.experiments.reproductions.gondara2016.training import (
-        paper_faithful_models,
-        train_all_ahead,
-        train_ours,
-    )
+    from meddenoise.experiments.reproductions.gondara2016.training import paper_faithful_models, train_ours
 
     if config.data_dir is None:
         raise ReproductionError("gondara2016: the config has no data folder (data_dir)")
@@ -128,14 +126,17 @@ def run_gondara2016(config: GondaraConfig, *, log: Callable[[str], None] = print
     record.protocol["noise"] = {k: SETTINGS[k].spec for k in keys}
     record.protocol["bm3d_subset"] = int(run.bm3d_mask.sum())
 
-    for key in keys:
-        with record.step(f"noise + classical baselines: {SETTINGS[key].spec}"):
+    with record.step("noise: " + ", ".join(SETTINGS[key].spec for key in keys)):
+        for key in keys:
             run.corrupt(key)
-            classical_baselines(run, key)
+    run_ahead(run, keys)  # baselines and trainings several at a time in worker processes, where cores allow
+    for key in keys:
+        if key not in run.tuned:  # not computed ahead (one process)
+            with record.step(f"classical baselines: {SETTINGS[key].spec}"):
+                classical_baselines(run, key)
     record.protocol["noise_std_from_training"] = run.noise_std
-    record.protocol["tuned_parameters"] = run.tuned
+    record.protocol["tuned_parameters"] = {key: run.tuned[key] for key in keys}
 
-    train_all_ahead(run, keys)  # several at a time in worker processes, where there are cores for it
     paper_faithful_models(run, keys)
     train_ours(run, keys)
 

@@ -338,7 +338,8 @@ def write_notes(run: GondaraRun) -> None:
             else "."
         ),
         f"BM3D runs on a fixed random subset of {int(run.bm3d_mask.sum())} test images (its cells show n), "
-        "with the noise std measured on training pairs; it takes ~0.5 s per image.",
+        "with the noise std measured on training pairs, single-threaded (the same output on every run); "
+        "it takes ~0.5-1 s per image.",
         "Untuned baselines: median 3x3, NL means with scikit-image's defaults (h=0.1, 7x7 patches, distance 11). "
         f"Tuned: chosen on {cfg.tune_images} training images per setting (parameters in results.json).",
     ]

@@ -19,15 +19,16 @@ from meddenoise.experiments.reproductions.gondara2016.settings import (
 from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
 
 if TYPE_CHECKING:
+    from meddenoise.experiments.protocol import TrainingJob
     from meddenoise.training import TrainConfig
 
 __all__ = [
     "dae_config",
     "ours_config",
     "paper_faithful_models",
-    "train_all_ahead",
     "train_ours",
     "train_processes",
+    "training_jobs",
 ]
 
 
@@ -89,7 +90,7 @@ def _train(
 ) -> TrainedModel:
     """Train ``config`` on ``images`` into ``runs/<name>`` as one timed step; kept in ``run.models``.
 
-    A training already run by :func:`train_all_ahead` is loaded from its folder, with the time it took there.
+    A training already run in a worker (:mod:`.ahead`) is loaded from its folder, with the time it took there.
     """
     ahead = run.trained_ahead.get(name)
     action = "load" if ahead is not None else "train"
@@ -110,7 +111,7 @@ def _train(
 
 
 def train_processes(config: GondaraConfig) -> int:
-    """How many trainings run at once: ``config.train_processes``, or one per CPU core when it is 0."""
+    """How many trainings (and baselines) run at once: ``config.train_processes``, or one per CPU core at 0."""
     from meddenoise.pipeline.executors import available_cores
 
     return config.train_processes or available_cores()
@@ -176,32 +177,21 @@ def _longest_first(trainings: dict[str, tuple[TrainConfig, np.ndarray]]) -> list
     return sorted(trainings, key=lambda name: -costs[name])
 
 
-def train_all_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
-    """Train every network of the run (the DAEs and ours) several at a time, each in its own process.
+def training_jobs(run: GondaraRun, keys: Sequence[str]) -> list[TrainingJob]:
+    """Every network of the run (the DAEs and ours) as worker jobs, the longest first (by FLOPs).
 
-    With one process (``train_processes=1``, or one core) nothing happens here: :func:`paper_faithful_models`
-    and :func:`train_ours` train them one after another. Otherwise they find each training finished in its
-    folder and load it. The longest start first (by FLOPs), so the short ones fill the end: ours before the
-    DAEs in a full run, after them with ``--ours-epochs 1``.
+    The short ones then fill the end when they run several at a time: ours before the DAEs in a full
+    run, after them with ``--ours-epochs 1``. Each trains into ``runs/<name>``, where :func:`_train`
+    finds it finished and loads it.
     """
-    from meddenoise.experiments.protocol import TrainingJob, train_in_processes
+    from meddenoise.experiments.protocol import TrainingJob
 
     trainings = {**_ours_trainings(run, keys), **_dae_trainings(run, keys)}
-    processes = min(train_processes(run.config), len(trainings))
-    if processes <= 1:
-        return
     runs = run.record.out_dir / "runs"
-    jobs = [
+    return [
         TrainingJob(name, *trainings[name], runs / name, resume=run.config.resume)
         for name in _longest_first(trainings)
     ]
-    record = run.record
-    threads = _training_threads(run.config)
-    with record.step(f"train {len(jobs)} networks, {processes} at a time ({threads} torch thread(s) each)"):
-        seconds = train_in_processes(
-            jobs, processes=processes, log=lambda line: record.log(f"[{record.elapsed():7.1f}s]   {line}")
-        )
-    run.trained_ahead.update(seconds)
 
 
 def _apply(run: GondaraRun, key: str, method: str, model: TrainedModel) -> None:
