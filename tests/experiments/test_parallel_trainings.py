@@ -126,3 +126,13 @@ def test_baselines_and_trainings_share_the_workers_with_the_results_computed_her
         for label, output in here.outputs.items():  # BM3D single-threaded: exactly equal too
             np.testing.assert_array_equal(there.outputs[label], output, err_msg=f"{job.name}: {label}")
             assert output.shape == (len(job.noisy) if label != "BM3D" else 2, 24, 24)
+
+
+def test_jobs_with_the_same_name_are_refused_before_any_runs(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    images = _images(rng)
+    jobs = [TrainingJob("net", _config(s), images, tmp_path / f"n{s}") for s in (1, 2)]
+    with pytest.raises(ValueError, match="distinct names; given more than once: net"):
+        run_in_processes(jobs, processes=2, log=lambda _line: None)
+    assert not (tmp_path / "n1").exists() and not (tmp_path / "n2").exists()

@@ -215,15 +215,23 @@ def run_in_processes(
     """Run independent jobs ``processes`` at a time, each in a worker process, in the order given.
 
     Returns ``{name: result}``; ``on_result`` (when given) sees each result here as soon as its job
-    finishes, while the others still run. Workers run one torch thread per core they share. Every job
-    runs even when one fails; the failures are then raised together, one line each.
+    finishes, while the others still run. Each worker starts with its share of the cores as its torch,
+    OpenMP and BLAS threads. Every job runs even when one fails; the failures are then raised together,
+    one line each.
 
     Raises
     ------
+    ValueError
+        When two jobs have the same name (their results would be indistinguishable).
     RuntimeError
         When a job failed (each one named with its reason), after all the others finished.
     """
     from meddenoise.pipeline.executors import Execution, TaskFailure, run_tasks
+
+    names = [job.name for job in jobs]
+    if len(set(names)) < len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"jobs need distinct names; given more than once: {', '.join(twice)}")
 
     results: dict[str, JobResult[R]] = {}
     failures: list[str] = []
