@@ -114,10 +114,11 @@ class GondaraConfig(ReproductionConfig):
     train_processes: int = Field(
         0,
         ge=0,
-        description="Trainings run at once, each in its own process on threads // processes torch threads (at "
-        "least one): these small networks gain little from a second thread, so two trainings on two cores "
-        "finish sooner than one after another on both (the paper-faithful part 14.4-15.7 against 21.1 min on a "
-        "2-core Xeon; docs/reproduce.md). 0: one per CPU core available; 1: one after another in this process.",
+        description="Trainings (and, before them, the settings' classical baselines) run at once, each in its own "
+        "process on threads // processes torch threads (at least one): these small networks gain little from a "
+        "second thread, so two trainings on two cores finish sooner than one after another on both (the "
+        "paper-faithful part 14.4-15.7 against 21.1 min on a 2-core Xeon; docs/reproduce.md). 0: one per CPU "
+        "core available; 1: one after another in this process.",
     )
     bm3d_images: int = 20
     tune_images: int = 24
