@@ -19,9 +19,9 @@ from meddenoise.experiments.reproductions.gondara2016.baselines import (
 )
 from meddenoise.experiments.reproductions.gondara2016.state import GondaraRun
 from meddenoise.experiments.reproductions.gondara2016.training import (
-    _training_threads,
     train_processes,
     training_jobs,
+    training_threads,
 )
 
 __all__ = ["run_ahead"]
@@ -50,7 +50,7 @@ def run_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
         else:
             run.trained_ahead[job.name] = result.seconds
 
-    threads = _training_threads(run.config)
+    threads = training_threads(run.config)
     title = (
         f"classical baselines of {len(baselines)} settings, then {len(trainings)} trainings, "
         f"{processes} at a time ({threads} torch thread(s) each)"

@@ -29,6 +29,7 @@ __all__ = [
     "train_ours",
     "train_processes",
     "training_jobs",
+    "training_threads",
 ]
 
 
@@ -117,8 +118,8 @@ def train_processes(config: GondaraConfig) -> int:
     return config.train_processes or available_cores()
 
 
-def _training_threads(config: GondaraConfig) -> int:
-    # the run's threads, shared among the trainings that run at once
+def training_threads(config: GondaraConfig) -> int:
+    """Torch threads of each training: the run's threads shared among those that run at once (at least 1)."""
     return max(1, config.threads // train_processes(config))
 
 
@@ -127,7 +128,7 @@ def _dae_training(run: GondaraRun, name: str, key: str, epochs: int) -> TrainCon
         noise=SETTINGS[key].spec,
         epochs=epochs,
         seed=run.seed("train", name),
-        num_threads=_training_threads(run.config),
+        num_threads=training_threads(run.config),
     )
 
 
@@ -150,7 +151,7 @@ def _dae_trainings(run: GondaraRun, keys: Sequence[str]) -> dict[str, tuple[Trai
 
 def _ours_trainings(run: GondaraRun, keys: Sequence[str]) -> dict[str, tuple[TrainConfig, np.ndarray]]:
     """Every 'ours' network of the run, one per setting: ``{name: (config, training images)}``."""
-    threads = _training_threads(run.config)
+    threads = training_threads(run.config)
     return {
         f"ours-{key}": (
             ours_config(run.config, key, run.seed("train", f"ours-{key}")).derive(num_threads=threads),
