@@ -35,12 +35,12 @@ def run_ahead(run: GondaraRun, keys: Sequence[str]) -> None:
     process (``train_processes=1``, or one core) nothing happens here: the run computes the baselines
     and then trains in this process, one after another.
     """
+    if train_processes(run.config) <= 1:
+        return  # decided before the jobs are built: their tuning draws and FLOP counts would go unused
     baselines: list[WorkerJob[object]] = [baseline_job(run, key) for key in keys]
     trainings: list[WorkerJob[object]] = list(training_jobs(run, keys))
     jobs = baselines + trainings
     processes = min(train_processes(run.config), len(jobs))
-    if processes <= 1:
-        return
     record = run.record
 
     def keep(job: WorkerJob[object], result: JobResult[object]) -> None:
