@@ -38,6 +38,34 @@ def test_a_deepened_model_computes_what_the_shallow_one_did(blocks: int, correla
     torch.testing.assert_close(deep.up[1][1].conv2.weight, shallow.up[1][1].conv2.weight)
 
 
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_deeper_body_alone_computes_what_the_shallow_one_did(blocks: int) -> None:
+    # the body (the coarsest level) grows while the stages keep their depth, or grow with it
+    shallow = perturbed(build_model("ffdunet", **SHALLOW), 2)
+    deep = build_model("ffdunet", channels=SHALLOW["channels"], blocks=blocks, body_blocks=3)
+    deep.eval()
+    assert len(deep.body) == 3 and len(deep.down[0]) == blocks + 1  # blocks, then the down-sampling
+    assert deep.can_grow_from(shallow) and not shallow.can_grow_from(deep)
+    deep.grow_from(shallow.state_dict())
+    x = torch.rand(2, 1, 40, 48)
+    torch.testing.assert_close(deep(x, sigma=0.05), shallow(x, sigma=0.05), rtol=0, atol=1e-6)
+    torch.testing.assert_close(deep.body[0].conv2.weight, shallow.body[0].conv2.weight)
+    for added in (deep.body[1], deep.body[2]):
+        assert float(added.conv2.weight.detach().abs().max()) == 0.0
+        assert float(added.conv1.weight.detach().abs().max()) > 0.0
+
+
+def test_the_body_depth_defaults_to_the_stages_and_is_a_real_parameter() -> None:
+    same = build_model("ffdunet", channels=[8, 16, 32], blocks=2)
+    assert same.body_blocks == 2 and len(same.body) == 2
+    deeper = build_model("ffdunet", channels=[8, 16, 32], blocks=2, body_blocks=4)
+    # two more 32-channel residual blocks: two 3x3 convolutions each, no biases
+    extra = sum(p.numel() for p in deeper.parameters()) - sum(p.numel() for p in same.parameters())
+    assert extra == 2 * 2 * 32 * 32 * 9
+    with pytest.raises(ValueError, match="blocks"):
+        build_model("ffdunet", channels=[8, 16, 32], blocks=2, body_blocks=-1)
+
+
 def test_growing_is_refused_between_networks_of_other_widths_or_fewer_blocks() -> None:
     deep = build_model("ffdunet", channels=[8, 16, 32], blocks=2)
     assert not deep.can_grow_from(build_model("ffdunet", channels=[8, 16, 64], blocks=1))
@@ -46,6 +74,11 @@ def test_growing_is_refused_between_networks_of_other_widths_or_fewer_blocks() -
     shallow = build_model("ffdunet", **SHALLOW)
     with pytest.raises(ValueError, match="only add blocks"):
         shallow.grow_from(build_model("ffdunet", channels=[8, 16, 32], blocks=3).state_dict())
+    # a deeper body cannot shrink back, even into more blocks per stage
+    deep_body = build_model("ffdunet", channels=[8, 16, 32], blocks=1, body_blocks=4)
+    assert not deep.can_grow_from(deep_body)
+    with pytest.raises(ValueError, match="only add blocks"):
+        deep.grow_from(deep_body.state_dict())
 
 
 def test_training_deepens_a_checkpoint_and_moves_the_new_blocks(tmp_path: Path) -> None:

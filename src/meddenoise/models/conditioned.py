@@ -83,7 +83,11 @@ class ConditionedUNet(DenoisingNet):
         Channels at each resolution of the U-Net, finest (half the image's resolution) first; its length
         minus one is the number of further down-samplings.
     blocks
-        Residual blocks per encoder stage, decoder stage and in the body.
+        Residual blocks per encoder stage, decoder stage and (unless ``body_blocks`` is given) in the body.
+    body_blocks
+        Residual blocks in the body, at the coarsest level (default ``blocks``). Every level costs about the
+        same per block (a quarter of the positions, twice the channels), but the body's blocks see the widest
+        context, which heavy noise needs.
     sigma0
         Noise level (on the [0, 1] scale) from which the residual is applied in full; below it the gate
         :func:`noise_gate` fades it out, to nothing at ``sigma = 0``.
@@ -107,6 +111,7 @@ class ConditionedUNet(DenoisingNet):
         preset: str = "quality",
         channels: Sequence[int] | None = None,
         blocks: int | None = None,
+        body_blocks: int | None = None,
         sigma0: float = 1.0 / 255.0,
         correlation_input: bool = False,
     ) -> None:
@@ -117,9 +122,11 @@ class ConditionedUNet(DenoisingNet):
             )
         channels = tuple(int(c) for c in (PRESETS[preset]["channels"] if channels is None else channels))
         blocks = int(PRESETS[preset]["blocks"] if blocks is None else blocks)
-        if len(channels) < 1 or min(channels) < 1 or blocks < 0:
+        body_blocks = blocks if body_blocks is None else int(body_blocks)
+        if len(channels) < 1 or min(channels) < 1 or blocks < 0 or body_blocks < 0:
             raise ValueError(
-                f"ConditionedUNet: need >= 1 positive channel counts and >= 0 blocks, got {channels}, {blocks}"
+                f"ConditionedUNet: need >= 1 positive channel counts and >= 0 blocks, got {channels}, "
+                f"{blocks} (body {body_blocks})"
             )
         if sigma0 < 0:
             raise ValueError(f"ConditionedUNet: sigma0 must be >= 0, got {sigma0}")
@@ -127,11 +134,12 @@ class ConditionedUNet(DenoisingNet):
         self.uses_correlation = bool(correlation_input)
         self.channels = channels
         self.blocks = blocks
+        self.body_blocks = body_blocks
         self.sigma0 = float(sigma0)
         self.multiple = 2 ** len(channels)  # pixel-unshuffle by 2, then len(channels) - 1 down-samplings
         # 4 sub-images + noise-level map (+ correlation map)
         self.head = nn.Conv2d(5 + self.uses_correlation, channels[0], 3, padding=1, bias=False)
-        self.down, self.body, self.up = unet_stages(channels, blocks)
+        self.down, self.body, self.up = unet_stages(channels, blocks, body_blocks=body_blocks)
         self.tail = nn.Conv2d(channels[0], 4, 3, padding=1, bias=False)
 
     def noise_levels(
@@ -203,29 +211,39 @@ class ConditionedUNet(DenoisingNet):
     def can_grow_from(self, source: nn.Module) -> bool:
         """Whether :meth:`grow_from` can start this network from ``source``'s weights: a
         :class:`ConditionedUNet` of the same widths and ``sigma0`` with fewer residual blocks per stage
-        and/or without the correlation input this one has (and not the same network)."""
+        or in the body and/or without the correlation input this one has (and not the same network)."""
         if not isinstance(source, ConditionedUNet):
             return False
         same_widths = source.channels == self.channels and source.sigma0 == self.sigma0
-        grows = source.blocks <= self.blocks and source.uses_correlation <= self.uses_correlation
-        same = (source.blocks, source.uses_correlation) == (self.blocks, self.uses_correlation)
+        grows = (
+            source.blocks <= self.blocks
+            and source.body_blocks <= self.body_blocks
+            and source.uses_correlation <= self.uses_correlation
+        )
+        same = (source.blocks, source.body_blocks, source.uses_correlation) == (
+            self.blocks,
+            self.body_blocks,
+            self.uses_correlation,
+        )
         return same_widths and grows and not same
 
     def grow_from(self, state: dict[str, torch.Tensor]) -> None:
         """Load the weights of a smaller network of this kind (:meth:`can_grow_from`) so that this one
         computes exactly what it computed, whatever correlation it is told, until training changes it.
 
-        * **More residual blocks per stage** (deepening): the source's blocks keep their places (first in
-          each stage); each added block's second convolution starts at 0, so the block is the identity
+        * **More residual blocks per stage or in the body** (deepening): the source's blocks keep their
+          places (first in each stage); each added block's second convolution starts at 0, so the block is the identity
           (``x + 0``), while its first convolution keeps this network's seeded initialisation, so the
           block starts to learn at the first step (the gradient reaches the zeroed convolution through it).
         * **The correlation input** (widening): the head's new input channel starts at weight 0.
         """
-        blocks = sum(1 for key in state if key.startswith("body.") and key.endswith(".conv1.weight"))
-        if blocks > self.blocks or any(key.startswith(f"body.{blocks}.") for key in state):
+        body_blocks = _count_blocks(state, "body.")
+        # the first encoder stage's blocks; a one-level network has no stages (nothing there to grow)
+        blocks = _count_blocks(state, "down.0.") if "down.0.0.conv1.weight" in state else self.blocks
+        if blocks > self.blocks or body_blocks > self.body_blocks:
             raise ValueError(
-                f"ConditionedUNet.grow_from: the source has {blocks} blocks per stage, this network "
-                f"{self.blocks}: it can only add blocks"
+                f"ConditionedUNet.grow_from: the source has {blocks} blocks per stage and {body_blocks} in the "
+                f"body, this network {self.blocks} and {self.body_blocks}: it can only add blocks"
             )
         head = state["head.weight"]
         missing_inputs = self.head.weight.shape[1] - head.shape[1]
@@ -235,7 +253,7 @@ class ConditionedUNet(DenoisingNet):
                 f"{self.head.weight.shape[1]}"
                 + ("" if self.uses_correlation else " (this model has no correlation input to add)")
             )
-        if missing_inputs == 0 and blocks == self.blocks:
+        if missing_inputs == 0 and (blocks, body_blocks) == (self.blocks, self.body_blocks):
             raise ValueError("ConditionedUNet.grow_from: the source is this same network: load_state_dict")
         grown = dict(self.state_dict())
         for key, value in state.items():
@@ -246,7 +264,7 @@ class ConditionedUNet(DenoisingNet):
         if missing_inputs:
             grown["head.weight"] = torch.cat([head, head.new_zeros(head.shape[0], 1, *head.shape[2:])], dim=1)
         for key in grown:
-            if _added_block(key, blocks) and key.endswith(".conv2.weight"):
+            if _added_block(key, blocks, body_blocks) and key.endswith(".conv2.weight"):
                 grown[key] = torch.zeros_like(grown[key])
         self.load_state_dict(grown)
 
@@ -261,15 +279,26 @@ def _grown_key(key: str, blocks: int, new_blocks: int) -> str:
     return ".".join(parts)
 
 
-def _added_block(key: str, blocks: int) -> bool:
-    """Whether ``key`` belongs to a residual block that a source with ``blocks`` blocks per stage lacks."""
+def _count_blocks(state: dict[str, torch.Tensor], prefix: str) -> int:
+    """How many residual blocks the stage ``prefix`` (``"body."``, ``"down.0."``) of ``state`` holds."""
+    depth = prefix.count(".")
+    return sum(
+        1
+        for key in state
+        if key.startswith(prefix) and key.endswith(".conv1.weight") and key.count(".") == depth + 2
+    )
+
+
+def _added_block(key: str, blocks: int, body_blocks: int) -> bool:
+    """Whether ``key`` belongs to a residual block that a source with ``blocks`` blocks per stage and
+    ``body_blocks`` in the body lacks."""
     parts = key.split(".")
     if len(parts) < 4 or not parts[-2].startswith("conv"):
         return False
     if parts[0] == "down":
         return int(parts[2]) >= blocks
     if parts[0] == "body":
-        return int(parts[1]) >= blocks
+        return int(parts[1]) >= body_blocks
     if parts[0] == "up":
         return int(parts[2]) > blocks  # up.i.0 is the up-sampling
     return False

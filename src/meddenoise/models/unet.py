@@ -59,18 +59,21 @@ class ResBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
-def unet_stages(channels: Sequence[int], blocks: int) -> tuple[nn.ModuleList, nn.Sequential, nn.ModuleList]:
+def unet_stages(
+    channels: Sequence[int], blocks: int, *, body_blocks: int | None = None
+) -> tuple[nn.ModuleList, nn.Sequential, nn.ModuleList]:
     """The encoder stages, body and decoder stages of a residual-block U-Net (DRUNet's, without biases).
 
     Encoder stage: ``blocks`` residual blocks, then a 2x2 stride-2 convolution to the next width; body:
-    ``blocks`` residual blocks at the coarsest level; decoder stage: a 2x2 stride-2 transposed convolution
-    back, then ``blocks`` residual blocks. Run them with :func:`run_unet_stages`.
+    ``body_blocks`` (default ``blocks``) residual blocks at the coarsest level; decoder stage: a 2x2 stride-2
+    transposed convolution back, then ``blocks`` residual blocks. Run them with :func:`run_unet_stages`.
     """
+    body_blocks = blocks if body_blocks is None else body_blocks
     down = nn.ModuleList(
         nn.Sequential(*[ResBlock(c) for _ in range(blocks)], nn.Conv2d(c, c_next, 2, stride=2, bias=False))
         for c, c_next in itertools.pairwise(channels)
     )
-    body = nn.Sequential(*[ResBlock(channels[-1]) for _ in range(blocks)])
+    body = nn.Sequential(*[ResBlock(channels[-1]) for _ in range(body_blocks)])
     up = nn.ModuleList(
         nn.Sequential(
             nn.ConvTranspose2d(c_next, c, 2, stride=2, bias=False), *[ResBlock(c) for _ in range(blocks)]
