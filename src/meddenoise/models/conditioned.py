@@ -232,9 +232,10 @@ class ConditionedUNet(DenoisingNet):
         computes exactly what it computed, whatever correlation it is told, until training changes it.
 
         * **More residual blocks per stage or in the body** (deepening): the source's blocks keep their
-          places (first in each stage); each added block's second convolution starts at 0, so the block is the identity
-          (``x + 0``), while its first convolution keeps this network's seeded initialisation, so the
-          block starts to learn at the first step (the gradient reaches the zeroed convolution through it).
+          places (first in each stage and in the body); each added block's second convolution starts at 0,
+          so the block is the identity (``x + 0``), while its first convolution keeps this network's seeded
+          initialisation, so the block starts to learn at the first step (the gradient reaches the zeroed
+          convolution through it).
         * **The correlation input** (widening): the head's new input channel starts at weight 0.
         """
         body_blocks = _count_blocks(state, "body.")
