@@ -86,8 +86,8 @@ class ConditionedUNet(DenoisingNet):
         Residual blocks per encoder stage, decoder stage and (unless ``body_blocks`` is given) in the body.
     body_blocks
         Residual blocks in the body, at the coarsest level (default ``blocks``). Every level costs about the
-        same per block (a quarter of the positions, twice the channels), but the body's blocks see the widest
-        context, which heavy noise needs.
+        same FLOPs per block (a quarter of the positions, twice the channels), but the body's blocks see the
+        widest context, which heavy noise needs.
     sigma0
         Noise level (on the [0, 1] scale) from which the residual is applied in full; below it the gate
         :func:`noise_gate` fades it out, to nothing at ``sigma = 0``.
