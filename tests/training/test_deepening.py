@@ -38,6 +38,17 @@ def test_a_deepened_model_computes_what_the_shallow_one_did(blocks: int, correla
     torch.testing.assert_close(deep.up[1][1].conv2.weight, shallow.up[1][1].conv2.weight)
 
 
+def test_stages_without_blocks_grow_into_stages_with_them() -> None:
+    # a stage of 0 blocks is its down-sampling alone, which moves behind the added block
+    shallow = perturbed(build_model("ffdunet", channels=[8, 16, 32], blocks=0), 3)
+    deep = build_model("ffdunet", channels=[8, 16, 32], blocks=1)
+    deep.eval()
+    deep.grow_from(shallow.state_dict())
+    x = torch.rand(2, 1, 40, 48)
+    torch.testing.assert_close(deep(x, sigma=0.05), shallow(x, sigma=0.05), rtol=0, atol=1e-6)
+    torch.testing.assert_close(deep.down[0][1].weight, shallow.down[0][0].weight)
+
+
 @pytest.mark.parametrize("blocks", [1, 2])
 def test_a_deeper_body_alone_computes_what_the_shallow_one_did(blocks: int) -> None:
     # the body (the coarsest level) grows while the stages keep their depth, or grow with it

@@ -239,8 +239,10 @@ class ConditionedUNet(DenoisingNet):
         * **The correlation input** (widening): the head's new input channel starts at weight 0.
         """
         body_blocks = _count_blocks(state, "body.")
-        # the first encoder stage's blocks; a one-level network has no stages (nothing there to grow)
-        blocks = _count_blocks(state, "down.0.") if "down.0.0.conv1.weight" in state else self.blocks
+        # the first encoder stage's blocks (0 is a depth too: the stage is then its down-sampling alone);
+        # a one-level network has no stages (nothing there to grow)
+        has_stages = any(key.startswith("down.0.") for key in state)
+        blocks = _count_blocks(state, "down.0.") if has_stages else self.blocks
         if blocks > self.blocks or body_blocks > self.body_blocks:
             raise ValueError(
                 f"ConditionedUNet.grow_from: the source has {blocks} blocks per stage and {body_blocks} in the "
