@@ -116,6 +116,8 @@ def main() -> None:
     unknown = [k for k in keys if k not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {unknown}; choose from {list(SETTINGS)}")
+    if args.crops < 0 or not 0.0 < args.crop_min <= 1.0:
+        parser.error(f"--crops must be >= 0 and --crop-min in (0, 1], got {args.crops} and {args.crop_min}")
     torch.set_num_threads(args.threads)
     data = load_gondara_data(args.data_dir, GondaraConfig())
     train, test = data.combined_train, data.combined_test
