@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meddenoise._utils import shared_data_dir
+from meddenoise._utils import as_rng, shared_data_dir
 from meddenoise.data import load_images
 from meddenoise.evaluation import score_images
 from meddenoise.experiments.protocol import TrainedModel, derived_seed, train_denoiser
 from meddenoise.experiments.reproductions.gondara2016 import SETTINGS, GondaraConfig, load_gondara_data
-from meddenoise.experiments.reproductions.gondara2016.data import GROUPS
+from meddenoise.experiments.reproductions.gondara2016.data import FOLDERS, GROUPS
 from meddenoise.experiments.reproductions.gondara2016.settings import SCORES
 from meddenoise.experiments.reproductions.gondara2016.training import ours_config
 from meddenoise.models.denoiser import BatchDenoiser
@@ -119,22 +119,23 @@ def main() -> None:
     if args.crops < 0 or not 0.0 < args.crop_min <= 1.0:
         parser.error(f"--crops must be >= 0 and --crop-min in (0, 1], got {args.crops} and {args.crop_min}")
     torch.set_num_threads(args.threads)
-    data = load_gondara_data(args.data_dir, GondaraConfig())
+    gondara = GondaraConfig()
+    data = load_gondara_data(args.data_dir, gondara)
     train, test = data.combined_train, data.combined_test
     if args.crops:
         from meddenoise.data.transforms import resize
 
-        rng = np.random.default_rng(derived_seed(args.seed, "crops"))
+        rng = as_rng(derived_seed(args.seed, "crops"))
         extra = []
-        for g, folder in (("MMM", "mini-mias"), ("DX", "dental-ceph")):
-            for name in data.names[f"{g}_train"]:
-                full = load_images([args.data_dir / folder / name])[0]
+        for g in GROUPS:
+            names = data.names[f"{g}_train"]
+            for full in load_images([args.data_dir / FOLDERS[g] / name for name in names]):
                 h, w = full.shape
                 for _ in range(args.crops):
                     side = rng.uniform(args.crop_min, 1.0)
                     ch, cw = round(side * h), round(side * w)
                     y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-                    extra.append(resize(full[y0 : y0 + ch, x0 : x0 + cw], 64))
+                    extra.append(resize(full[y0 : y0 + ch, x0 : x0 + cw], gondara.size))
         train = np.concatenate([train, np.stack(extra)]).astype(np.float32)
         print(f"training images with crops: {len(train)}", flush=True)
     group = np.concatenate([[g] * len(data.test[g]) for g in GROUPS])

@@ -12,10 +12,12 @@ from meddenoise.data.curation import curated_pngs
 from meddenoise.experiments.protocol import derived_seed, seeded_split
 from meddenoise.experiments.reproductions.gondara2016.settings import GondaraConfig
 
-__all__ = ["GROUPS", "GondaraData", "load_gondara_data"]
+__all__ = ["FOLDERS", "GROUPS", "GondaraData", "load_gondara_data"]
 
 #: The two datasets, in the order of the combined sets.
 GROUPS = ("MMM", "DX")
+#: Each dataset's folder under the data directory.
+FOLDERS = {"MMM": "mini-mias", "DX": "dental-ceph"}
 
 
 @dataclass
@@ -47,8 +49,8 @@ def load_gondara_data(data_dir: Path, config: GondaraConfig) -> GondaraData:
 
     rng = as_rng(derived_seed(config.seed, "split"))
     data_dir = Path(data_dir)
-    mmm = curated_pngs(data_dir / "mini-mias", limit=config.limit_mmm)
-    dx = curated_pngs(data_dir / "dental-ceph", limit=config.limit_dx)
+    mmm = curated_pngs(data_dir / FOLDERS["MMM"], limit=config.limit_mmm)
+    dx = curated_pngs(data_dir / FOLDERS["DX"], limit=config.limit_dx)
     train, test, names = {}, {}, {}
     for key, files, n_train in (
         ("MMM", mmm.files, min(config.mmm_train, len(mmm.files) - 1)),
