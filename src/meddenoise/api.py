@@ -118,8 +118,10 @@ def denoise(
         +0.1 to +0.5 dB at 8x the time on the shipped models' card images (``docs/denoise.md``).
     edge_restore
         In [0, 1]: the share of what a model removed, low-passed, that is put back at strong edges
-        (:mod:`meddenoise.models.edge_restore`; 0 = off). ``None``: the model's own default (``ct`` 0.8,
-        the other shipped models and checkpoints 0). Classical methods ignore it.
+        (:mod:`meddenoise.models.edge_restore`; 0 = off). ``None``: the model's own default (``ct`` 0.4,
+        the other shipped models and checkpoints 0). ``ct`` restores edges only where the noise it removed is
+        correlated (a scanner's), whatever the amount: white noise is left as the network made it.
+        Classical methods ignore it.
     texture
         In [0, 1]: the share of the fine-grained noise a model removed that is put back, for the scan's
         own noise texture instead of a smooth, blotchy one (:mod:`meddenoise.models.texture`; 0 = off).

@@ -203,6 +203,10 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
         and ct.label == "pretrained ct t0"
     )
     assert ct.denoiser.name == "ct"  # the model's own restoration is not named; another amount is
+    # ct's restoration acts on a scanner's (correlated) noise only, at its own amount or another
+    assert get_card("ct").edge_restore_correlated_only and split_edge_restore(ct)[2]
+    assert build_denoiser("ct", edge_restore=0.6, texture=0).denoiser.correlated_only
+    assert not build_denoiser("mri", edge_restore=0.3).denoiser.correlated_only  # everywhere
     off = build_denoiser("ct", edge_restore=0, texture=0)
     assert not isinstance(off.denoiser, EdgeRestoring) and off.label == "pretrained ct e0 t0"
     assert build_denoiser("mri", edge_restore=0.3).denoiser.name == "mri e0.3"
@@ -214,11 +218,14 @@ def test_ct_restores_edges_by_default_and_every_default_can_be_overridden() -> N
     choices = benchmark_choices(["ct"], ["median"], edge_restores=(None, 0, 0.5), textures=(0,))
     assert list(choices) == ["ct t0", "ct e0 t0", "ct e0.5 t0", "median"]
     assert choices["ct t0"].denoiser.amount == ct_amount and choices["ct e0.5 t0"].denoiser.amount == 0.5
+    assert choices["ct t0"].denoiser.correlated_only and choices["ct e0.5 t0"].denoiser.correlated_only
     assert not isinstance(choices["ct e0 t0"].denoiser, EdgeRestoring)
     with pytest.raises(ValueError, match="median: only a network has its edges restored"):
         with_edge_restore(choices["median"], 0.5)
     again = with_edge_restore(ct, 0.3)  # replaces ct's own restoration, never restores twice
     assert again.denoiser.amount == 0.3 and not isinstance(again.denoiser.base, EdgeRestoring)
+    assert again.denoiser.correlated_only  # the rule of the restoration it replaced, unless told
+    assert not with_edge_restore(ct, 0.3, correlated_only=False).denoiser.correlated_only
 
 
 def test_edges_are_restored_on_the_self_ensembles_output() -> None:
@@ -228,6 +235,7 @@ def test_edges_are_restored_on_the_self_ensembles_output() -> None:
     for ensemble in (build_denoiser("ct", ensemble=4), with_ensemble(build_denoiser("ct"), 4)):
         restoring = ensemble.denoiser.base  # inside ct's own texture, which is kept last
         assert isinstance(restoring, EdgeRestoring) and restoring.amount == get_card("ct").edge_restore > 0
+        assert restoring.correlated_only == get_card("ct").edge_restore_correlated_only
         assert isinstance(restoring.base, SelfEnsemble) and restoring.base.size == 4
         assert ensemble.label == "pretrained ct x4"  # the model's own settings stay unnamed
 

@@ -96,3 +96,34 @@ def test_the_3x3_maximum_is_scipys(height: int, width: int, seed: int) -> None:
 
     image = np.random.default_rng(seed).random((height, width)).astype(np.float32)
     assert np.array_equal(_maximum3x3(image), ndimage.maximum_filter(image, size=3))
+
+
+def _noisy_steps(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A step 0.4 | 0.6 (64x64) under white noise and under correlated noise (a CT kernel's, lag-1 ~0.8),
+    both of std 0.05."""
+    rng = np.random.default_rng(seed)
+    clean = np.repeat([[0.4] * 32 + [0.6] * 32], 64, axis=0)
+    correlated = ndimage.gaussian_filter(rng.normal(0, 1, clean.shape), 1.0)
+    white = rng.normal(0, 0.05, clean.shape)
+    return (clean + white).astype(np.float32), (clean + correlated * (0.05 / correlated.std())).astype(
+        np.float32
+    )
+
+
+def test_correlated_only_leaves_white_noise_as_the_network_made_it() -> None:
+    white, correlated = _noisy_steps()
+    images = np.stack([white, correlated])
+    network = _blur(conditioned=True)
+    blurred = np.stack([ndimage.gaussian_filter(x, 1.5) for x in images])
+    gated = EdgeRestoring(network, 0.8, correlated_only=True)
+    out = gated.denoise_batch(images, sigma=0.05)
+    # white noise: what the network removed is uncorrelated, so nothing is put back, bit for bit
+    assert gated.amount_for(white, blurred[0]) == 0.0
+    assert np.array_equal(out[0], blurred[0])
+    # a scanner's noise: the whole amount, as without the rule, and it does restore the edge
+    assert gated.amount_for(correlated, blurred[1]) == 0.8
+    everywhere = EdgeRestoring(network, 0.8).denoise_batch(images, sigma=0.05)
+    np.testing.assert_array_equal(out[1], everywhere[1])
+    assert not np.array_equal(everywhere[0], blurred[0])  # without the rule white noise would change
+    assert not np.array_equal(out[1], blurred[1])
+    assert gated.edge_restore_correlated_only and not EdgeRestoring(network, 0.8).edge_restore_correlated_only

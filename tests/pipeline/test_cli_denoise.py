@@ -121,7 +121,7 @@ def test_ct_restores_edges_unless_told_not_to_and_says_so_in_the_derived_dicom(t
     assert restored is not None and plain is not None, off.output
     # the model as shipped keeps its name; the description says what was done
     assert "pretrained ct;" in str(restored.get("DerivationDescription", ""))
-    assert f"strength 1.0; edge restoration {get_card('ct').edge_restore}" in str(
+    assert f"strength 1.0; edge restoration {get_card('ct').edge_restore} on correlated noise" in str(
         restored.get("DerivationDescription", "")
     )
     assert "pretrained ct e0;" in str(plain.get("DerivationDescription", ""))
@@ -138,7 +138,8 @@ def test_texture_puts_fine_noise_back_and_says_so_in_the_derived_dicom(tmp_path:
     description = str(textured.get("DerivationDescription", ""))
     assert (
         "pretrained ct t0.5;" in description
-        and f"edge restoration {get_card('ct').edge_restore}; noise texture 0.5" in description
+        and f"edge restoration {get_card('ct').edge_restore} on correlated noise; noise texture 0.5"
+        in description
     )
     assert "noise texture" not in str(default.get("DerivationDescription", ""))
     assert "pretrained ct t0;" in str(default.get("DerivationDescription", ""))  # ct's own texture turned off

@@ -97,7 +97,10 @@ def test_models_command_lists_them() -> None:
         assert f"{card.weights}, {size:,} bytes, stored as {storage} (run in float32)" in result.output
     assert "TCGA-LUAD" in result.output and "MNI152" in result.output and "sha256" in result.output
     ct = get_card("ct")
-    assert f"edge restore: {ct.edge_restore} by default (--edge-restore 0 turns it off)" in result.output
+    assert (
+        f"edge restore: {ct.edge_restore} by default, on correlated (a scanner's) noise only"
+        " (--edge-restore 0 turns it off)" in result.output
+    )
     assert "edge restore: none by default" in result.output  # the other models
     assert result.output.count("strength > 1: runs again on its own output (2 = two passes)") == 1  # ct
     assert result.output.count("strength > 1: told strength x the noise level") == len(SHIPPED) - 1
@@ -306,6 +309,30 @@ def test_freeze_int4_names_the_int4_tensors_of_the_shipped_weights(
         text=True,
     )
     assert refused.returncode == 2 and "--freeze-int4 keeps the shipped int4 tensors" in refused.stderr
+
+
+def test_cards_only_keeps_quantised_weights_as_they_are_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--cards-only` without `--weights-storage` stores float32 weights in int8 and never quantises int8 or
+    int4 weights again (an int4 file rewritten in int8 would gain rounding and size)."""
+    import torch
+
+    from meddenoise.models.weights import save_weights, weights_storage
+
+    module = _train_pretrained_script(monkeypatch)
+    card = json.loads((PRETRAINED_DIR / "mri.json").read_text(encoding="utf-8"))
+    state = {"weight": torch.linspace(-1, 1, 2 * 131_072).reshape(2, -1)}  # large enough for int4 and int8
+    for storage, default in (("float32", "int8"), ("int8", "int8"), ("int4", "int4")):
+        folder = tmp_path / storage
+        folder.mkdir()
+        (folder / "mri.json").write_text(json.dumps({**card, "weights": "w.safetensors"}), encoding="utf-8")
+        save_weights(state, folder / "w.safetensors", storage=storage)
+        assert weights_storage(folder / "w.safetensors") == storage
+        assert module._default_storage("mri", folder) == default
+        before = (folder / "w.safetensors").read_bytes()
+        module.store_weights_as("mri", folder, default)
+        assert ((folder / "w.safetensors").read_bytes() == before) == (storage != "float32")
 
 
 def test_more_strength_removes_more_noise_from_a_routine_ct_slice() -> None:

@@ -116,7 +116,8 @@ def benchmark(
         typer.Option(
             "--edge-restore",
             help="Edge restorations of the models, comma-separated, as `denoise --edge-restore` (0-1; "
-            "'default' = each model's own, ct 0.8): '0,0.5' puts 'ct e0' and 'ct e0.5' side by side.",
+            "'default' = each model's own, ct 0.4; ct's acts on correlated noise only, so its amounts give "
+            "one output on --protocol gaussian's white noise): '0,0.5' puts 'ct e0' and 'ct e0.5' side by side.",
         ),
     ] = "default",
     texture: Annotated[

@@ -50,7 +50,9 @@ def models(
             typer.echo(f"  architecture: {card.architecture} {card.architecture_params}")
             typer.echo(f"  intensity:    {card.intensity.describe()}")
             restore = (
-                f"{card.edge_restore:g} by default (--edge-restore 0 turns it off)"
+                f"{card.edge_restore:g} by default"
+                + (", on correlated (a scanner's) noise only" if card.edge_restore_correlated_only else "")
+                + " (--edge-restore 0 turns it off)"
                 if card.edge_restore
                 else "none by default (--edge-restore A adds it)"
             )

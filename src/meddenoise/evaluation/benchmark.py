@@ -312,7 +312,7 @@ def benchmark_choices(
     keyed += [(name, name, 1, 0.0, 1.0, 0.0, None) for name in classical]
     # each (name, back end) loaded once (its variants share the network), with its own edge restoration
     # and texture apart
-    built: dict[tuple[str, Backend | None], tuple[DenoiserChoice, float, TextureAmount]] = {}
+    built: dict[tuple[str, Backend | None], tuple[DenoiserChoice, float, bool, TextureAmount]] = {}
     choices: dict[str, DenoiserChoice] = {}
     for key, name, size, amount, power, share, backend in keyed:
         if key in choices:
@@ -320,12 +320,13 @@ def benchmark_choices(
         if (name, backend) not in built:
             plain, own_texture = split_texture(build_denoiser(name, backend=backend))
             built[name, backend] = (*split_edge_restore(plain), own_texture)
-        base, own, own_texture = built[name, backend]
+        base, own, correlated_only, own_texture = built[name, backend]
         if base.kind == "classical":
             choices[key] = base
             continue
         restore = own if amount is None else amount
-        restored = with_edge_restore(with_ensemble(base, size), restore)
+        # the noise the edge restoration acts on is the model's own rule, whatever the amount
+        restored = with_edge_restore(with_ensemble(base, size), restore, correlated_only=correlated_only)
         kept = (
             with_texture(restored, own_texture, label=False)
             if share is None

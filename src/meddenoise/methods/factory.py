@@ -361,10 +361,13 @@ def build_denoiser(
         choice = _checkpoint(text, batch_size, intensity, backend)
     from meddenoise.models.texture import parse_texture
 
-    default, own_texture = _own_defaults(choice, kind, text)
+    default, correlated_only, own_texture = _own_defaults(choice, kind, text)
     amount = default if edge_restore is None else edge_restore
-    # a model as shipped keeps its name; another setting is named (derived DICOMs record the label)
-    restored = with_edge_restore(with_ensemble(choice, ensemble), amount, label=amount != default)
+    # a model as shipped keeps its name; another setting is named (derived DICOMs record the label); the
+    # noise its edge restoration acts on is the model's own rule whatever the amount
+    restored = with_edge_restore(
+        with_ensemble(choice, ensemble), amount, label=amount != default, correlated_only=correlated_only
+    )
     setting = own_texture if texture is None else parse_texture(texture, owner=f"{choice.label}: texture")
     return with_texture(restored, texture_amount(restored, setting), label=setting != own_texture)
 
@@ -390,29 +393,40 @@ def texture_amount(choice: DenoiserChoice, texture: float | str) -> TextureAmoun
     return auto_texture_ramp(spec.width) if setting == AUTO_TEXTURE else blend_texture_ramp(spec.width)
 
 
-def _own_defaults(choice: DenoiserChoice, kind: MethodKind, name: str) -> tuple[float, float | str]:
-    """The edge restoration and noise texture a model gets unless told otherwise: a shipped model's card's
-    (``ct``: 0.8 and ``"auto"``), the card recorded in an exported ``.onnx`` file, else none."""
+def _own_defaults(choice: DenoiserChoice, kind: MethodKind, name: str) -> tuple[float, bool, float | str]:
+    """The edge restoration, whether it acts on correlated noise only, and the noise texture a model gets
+    unless told otherwise: a shipped model's card's (``ct``: 0.4 on correlated noise only and ``"auto"``), the
+    card recorded in an exported ``.onnx`` file, else none."""
     if kind == "pretrained":
         from meddenoise.pretrained import get_card
 
         card = get_card(name.removeprefix(PRETRAINED_PREFIX).strip())
-        return card.edge_restore, card.texture
+        return card.edge_restore, card.edge_restore_correlated_only, card.texture
     metadata = getattr(choice.denoiser, "metadata", None)
     if isinstance(metadata, dict):
-        from meddenoise.methods.onnx_models import onnx_edge_restore, onnx_texture
+        from meddenoise.methods.onnx_models import (
+            onnx_edge_restore,
+            onnx_edge_restore_correlated_only,
+            onnx_texture,
+        )
 
-        return onnx_edge_restore(metadata), onnx_texture(metadata)
-    return 0.0, 0.0
+        return (
+            onnx_edge_restore(metadata),
+            onnx_edge_restore_correlated_only(metadata),
+            onnx_texture(metadata),
+        )
+    return 0.0, False, 0.0
 
 
-def split_edge_restore(choice: DenoiserChoice) -> tuple[DenoiserChoice, float]:
-    """``choice`` without its edge restoration, and the amount it had (0 when it had none)."""
+def split_edge_restore(choice: DenoiserChoice) -> tuple[DenoiserChoice, float, bool]:
+    """``choice`` without its edge restoration, the amount it had (0 when it had none) and whether it acted on
+    correlated noise only (:class:`~meddenoise.models.edge_restore.EdgeRestoring`'s ``correlated_only``)."""
     from meddenoise.models.edge_restore import EdgeRestoring
 
     if isinstance(choice.denoiser, EdgeRestoring):
-        return replace(choice, denoiser=choice.denoiser.base), choice.denoiser.amount
-    return choice, 0.0
+        restoring = choice.denoiser
+        return replace(choice, denoiser=restoring.base), restoring.amount, restoring.correlated_only
+    return choice, 0.0, False
 
 
 def _no_ensemble(name: str) -> ValueError:
@@ -439,20 +453,28 @@ def with_ensemble(choice: DenoiserChoice, size: int) -> DenoiserChoice:
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network runs as a self-ensemble")
     if isinstance(choice.denoiser, EdgeRestoring):  # edges are restored last, on the ensemble's output
-        inner = SelfEnsemble(choice.denoiser.base, size)
-        ensemble = EdgeRestoring(inner, choice.denoiser.amount, name=f"{choice.denoiser.name} x{size}")
+        restoring = choice.denoiser
+        ensemble = EdgeRestoring(
+            SelfEnsemble(restoring.base, size),
+            restoring.amount,
+            correlated_only=restoring.correlated_only,
+            name=f"{restoring.name} x{size}",
+        )
         return replace(choice, denoiser=ensemble, label=f"{choice.label} x{size}")
     return replace(choice, denoiser=SelfEnsemble(choice.denoiser, size), label=f"{choice.label} x{size}")
 
 
-def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = False) -> DenoiserChoice:
+def with_edge_restore(
+    choice: DenoiserChoice, amount: float, *, label: bool = False, correlated_only: bool | None = None
+) -> DenoiserChoice:
     """``choice`` (a model) with its edges restored by ``amount`` (itself at 0):
     :class:`~meddenoise.models.edge_restore.EdgeRestoring`.
 
-    A choice that restores edges already gets ``amount`` instead (never twice). With ``label`` the label
-    (and the restoring denoiser's name) get ``e<amount>`` (``pretrained ct e0``); without it they stay (a
-    model as shipped, or a row the benchmark names itself). ``ValueError`` for an amount outside [0, 1]
-    and for a classical method.
+    A choice that restores edges already gets ``amount`` instead (never twice). ``correlated_only``: restore
+    them only where the removed noise is correlated (a scanner's), not on white noise; ``None`` keeps the rule
+    of the restoration it replaces (none: everywhere). With ``label`` the label (and the restoring denoiser's
+    name) get ``e<amount>`` (``pretrained ct e0``); without it they stay (a model as shipped, or a row the
+    benchmark names itself). ``ValueError`` for an amount outside [0, 1] and for a classical method.
     """
     from meddenoise.models.denoiser import BatchDenoiser
     from meddenoise.models.edge_restore import EdgeRestoring, check_edge_restore
@@ -461,17 +483,19 @@ def with_edge_restore(choice: DenoiserChoice, amount: float, *, label: bool = Fa
     named = _texture_named(choice)
     choice, texture = split_texture(choice)
     if texture:  # restore the edges inside, keep the texture last
-        return with_texture(with_edge_restore(choice, value, label=label), texture, label=named)
-    choice, _ = split_edge_restore(choice)
+        restored = with_edge_restore(choice, value, label=label, correlated_only=correlated_only)
+        return with_texture(restored, texture, label=named)
+    choice, _, had_rule = split_edge_restore(choice)
+    rule = had_rule if correlated_only is None else correlated_only
     suffix = f" e{value:g}" if label else ""
     if value == 0:
         return replace(choice, label=choice.label + suffix)
     if not isinstance(choice.denoiser, BatchDenoiser):
         raise ValueError(f"{choice.label}: only a network has its edges restored")
-    name = choice.denoiser.name + suffix
-    return replace(
-        choice, denoiser=EdgeRestoring(choice.denoiser, value, name=name), label=choice.label + suffix
+    restoring = EdgeRestoring(
+        choice.denoiser, value, correlated_only=rule, name=choice.denoiser.name + suffix
     )
+    return replace(choice, denoiser=restoring, label=choice.label + suffix)
 
 
 def _texture_named(choice: DenoiserChoice) -> bool:

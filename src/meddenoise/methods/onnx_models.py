@@ -261,8 +261,16 @@ def _card_setting(metadata: dict[str, str], key: str, parse: Callable[[Any], T],
 
 
 def onnx_edge_restore(metadata: dict[str, str]) -> float:
-    """The edge restoration recorded in an exported file's model card (a shipped ``ct``: 0.8), else 0."""
+    """The edge restoration recorded in an exported file's model card (a shipped ``ct``: 0.4), else 0."""
     return _card_setting(metadata, "edge_restore", float, 0.0)
+
+
+def onnx_edge_restore_correlated_only(metadata: dict[str, str]) -> bool:
+    """Whether the edge restoration recorded in an exported file's model card acts on correlated noise only
+    (a shipped ``ct``: yes; :class:`~meddenoise.models.edge_restore.EdgeRestoring`), else ``False``."""
+    from meddenoise.pretrained.registry import card_flag
+
+    return _card_setting(metadata, "edge_restore_correlated_only", card_flag, False)
 
 
 def onnx_texture(metadata: dict[str, str]) -> float | str:

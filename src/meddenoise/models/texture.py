@@ -93,6 +93,12 @@ from meddenoise.denoiser import (
 )
 from meddenoise.models.denoiser import BatchDenoiser, noise_levels_for
 from meddenoise.models.edge_restore import check_edge_restore
+from meddenoise.models.removed import (
+    CORRELATED_REMOVED_NOISE,
+    correlation_gate,
+    linear_ramp,
+    removed_correlation,
+)
 
 __all__ = [
     "AUTO_TEXTURE",
@@ -132,7 +138,7 @@ AUTO_TEXTURE_FULL_HU = 50.0
 AUTO_TEXTURE_AMOUNT = 0.7
 #: ``--texture auto``: no texture where the removed component's lag-1 correlation is at or under the first
 #: value (white noise), all of the ramp's amount from the second (a CT kernel's noise), linear between.
-AUTO_TEXTURE_CORRELATION = (0.05, 0.15)
+AUTO_TEXTURE_CORRELATION = CORRELATED_REMOVED_NOISE
 #: The word that asks for the noise-level-dependent amount.
 AUTO_TEXTURE: Literal["auto"] = "auto"
 #: ``--texture blend``: none of the whole removed component put back up to this noise level (HU) ...
@@ -225,69 +231,26 @@ class TextureRamp:
         (the gate of ``correlation`` not applied)."""
         if self.correlated_amount is None:
             return self.amount
-        rise = _ramp(correlation, *self.correlated_between)
+        rise = linear_ramp(correlation, *self.correlated_between)
         return self.amount + (self.correlated_amount - self.amount) * rise
 
     def at(self, level: float) -> float:
         """The most put back at noise level ``level``, whatever the correlation, by the ramp or its
         ``scanner`` ramp (rounded to 1e-6, so equal levels give equal amounts)."""
-        most = round(self._own_largest * _ramp(level, self.start, self.full), 6)
+        most = round(self._own_largest * linear_ramp(level, self.start, self.full), 6)
         return most if self.scanner is None else max(most, self.scanner.at(level))
 
     def scanner_share(self, correlation: float) -> float:
         """How much of a noise of lag-1 ``correlation`` (what the network is told) is a scanner's: 0 at or
         under ``scanner_between[0]``, 1 from ``scanner_between[1]``, linear between; 0 without a ``scanner``
         ramp."""
-        return 0.0 if self.scanner is None else _ramp(correlation, *self.scanner_between)
+        return 0.0 if self.scanner is None else linear_ramp(correlation, *self.scanner_between)
 
     def share(self, level: float, *, correlation: float) -> float:
         """The amount at ``level`` for a removed component of lag-1 ``correlation``: :meth:`amount_for` the
         correlation, times the level's ramp and the gate (when the ramp has one)."""
         gate = 1.0 if self.correlation is None else correlation_gate(correlation, self.correlation)
-        return round(self.amount_for(correlation) * _ramp(level, self.start, self.full) * gate, 6)
-
-
-def correlation_gate(correlation: float, bounds: tuple[float, float] = AUTO_TEXTURE_CORRELATION) -> float:
-    """0 at or under ``bounds[0]``, 1 from ``bounds[1]``, linear between: how much a removed component of lag-1
-    ``correlation`` is treated as a scanner's noise.
-
-    Examples
-    --------
-    >>> correlation_gate(-0.05), correlation_gate(0.12), correlation_gate(0.8)
-    (0.0, 0.7, 1.0)
-    """
-    return _ramp(correlation, *bounds)
-
-
-def _ramp(value: float, low: float, high: float) -> float:
-    """0 at or under ``low``, 1 from ``high``, linear between (the rule of both the level ramp and the gate)."""
-    return min(max((float(value) - low) / (high - low), 0.0), 1.0)
-
-
-def removed_correlation(noisy: np.ndarray, denoised: np.ndarray) -> float:
-    """Lag-1 spatial correlation of the removed component ``noisy - denoised`` (2D), rows and columns averaged.
-
-    About 0 for white noise, 0.3-0.9 for the noise of CT reconstruction kernels; 0 when nothing was removed.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> white = rng.normal(0, 1, (256, 256)).astype(np.float32)
-    >>> blurred = ndimage.gaussian_filter(white, 1.0)
-    >>> zero = np.zeros_like(white)
-    >>> abs(removed_correlation(white, zero)) < 0.01, round(removed_correlation(blurred, zero), 1)
-    (True, 0.8)
-    """
-    removed = np.asarray(noisy, dtype=np.float32) - np.asarray(denoised, dtype=np.float32)
-    if removed.ndim != 2:
-        raise ValueError(f"removed_correlation: expected 2D images, got shape {removed.shape}")
-    removed -= removed.mean(dtype=np.float64)
-    power = float(np.sum(removed * removed, dtype=np.float64))
-    if not power > 0:
-        return 0.0
-    across = float(np.sum(removed[:, 1:] * removed[:, :-1], dtype=np.float64))
-    down = float(np.sum(removed[1:] * removed[:-1], dtype=np.float64))
-    return (across + down) / (2.0 * power)
+        return round(self.amount_for(correlation) * linear_ramp(level, self.start, self.full) * gate, 6)
 
 
 #: What a :class:`TextureKeeping` puts back: a fixed amount or one that follows the noise level.
@@ -477,6 +440,11 @@ class TextureKeeping(BatchDenoiser):
     def edge_restore(self) -> float:
         """The base's edge restoration (0 without one), for the pipeline's report."""
         return float(getattr(self.base, "edge_restore", 0.0))
+
+    @property
+    def edge_restore_correlated_only(self) -> bool:
+        """Whether the base's edge restoration acts on correlated noise only (``False`` without one)."""
+        return bool(getattr(self.base, "edge_restore_correlated_only", False))
 
     @property
     def scanner_between(self) -> tuple[float, float] | None:

@@ -185,7 +185,10 @@ class SliceReport:
         Whether the denoiser takes a noise level.
     edge_restore
         The edge restoration applied to the denoiser's output (its ``edge_restore``, e.g. the ``ct``
-        model's 0.8; 0 for none: :mod:`meddenoise.models.edge_restore`).
+        model's 0.4; 0 for none: :mod:`meddenoise.models.edge_restore`).
+    edge_restore_correlated_only
+        Whether it acts only where the removed noise is correlated, not on white noise (the denoiser's
+        ``edge_restore_correlated_only``; the ``ct`` model's does).
     texture
         The share of the removed fine-grained noise put back (the denoiser's ``texture``; 0 for none:
         :mod:`meddenoise.models.texture`); with ``texture_auto`` the largest it can be.
@@ -221,6 +224,7 @@ class SliceReport:
     passes: int = 1
     uses_sigma: bool = False
     edge_restore: float = 0.0
+    edge_restore_correlated_only: bool = False
     texture: float = 0.0
     texture_auto: bool = False
     texture_setting: str = "auto"
@@ -266,7 +270,7 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
     15.2-19.0); strength 0.5``, ``noise 20 HU (given), not used by the denoiser; strength 1.0``,
     ``noise level left to the denoiser; strength 1.0``, ``...; strength 2.0 (2 passes)`` for a denoiser
     that repeats past strength 1; a denoiser that restores edges adds e.g.
-    ``; edge restoration 0.8``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
+    ``; edge restoration 0.4 on correlated noise``, one that keeps a noise texture ``; noise texture 0.5`` (``; noise texture
     auto up to 0.35``, or ``up to 0-0.7`` over slices, when it follows the noise level: the most the level
     allows, less where the removed noise is white; ``auto 0`` when the level allows none; ``blend`` for
     ``--texture blend``); ``--texture auto`` on the ``ct`` model adds ``; a scanner's noise: one more pass``
@@ -282,6 +286,8 @@ def describe_noise(reports: Sequence[SliceReport]) -> str:
         strength += f" ({first.passes} passes)"
     if first.edge_restore:
         strength += f"; edge restoration {first.edge_restore:g}"
+        if first.edge_restore_correlated_only:
+            strength += " on correlated noise"
     if first.texture_auto:
         shares = [s for r in reports for s in r.textures if s is not None]
         strength += f"; noise texture {first.texture_setting}"
@@ -462,6 +468,7 @@ def _new_report(
         uses_sigma=denoiser.uses_sigma,
         # duck-typed: the pipeline does not import the networks' wrappers (EdgeRestoring sets it)
         edge_restore=float(getattr(denoiser, "edge_restore", 0.0)),
+        edge_restore_correlated_only=bool(getattr(denoiser, "edge_restore_correlated_only", False)),
         texture=float(getattr(denoiser, "texture", 0.0)),  # TextureKeeping sets it
         texture_auto=bool(getattr(denoiser, "texture_auto", False)),
         texture_setting=str(getattr(denoiser, "texture_setting", "auto")),

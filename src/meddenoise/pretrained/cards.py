@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meddenoise._utils import atomic_path
-from meddenoise.pretrained.registry import card_strength_rule, card_texture
+from meddenoise.pretrained.registry import card_flag, card_strength_rule, card_texture
 
 #: A network constructor argument as a card stores it (e.g. ``depth: 7`` or ``channels: [32, 64, 128]``).
 ArchitectureParam = bool | int | float | str | list[int]
@@ -150,6 +150,8 @@ class ModelCardData:
     weight_storage: str = "float32"
     #: edge restoration applied to the output by default (:mod:`meddenoise.models.edge_restore`; 0 = none)
     edge_restore: float = 0.0
+    #: whether it acts only where the removed noise is correlated (a scanner's), not on white noise
+    edge_restore_correlated_only: bool = False
     #: noise texture kept by default (:mod:`meddenoise.models.texture`): an amount in [0, 1] or ``"auto"``
     texture: float | str = 0.0
     #: how the model goes past ``--strength 1`` (:data:`meddenoise.denoiser.STRENGTH_RULES`)
@@ -168,6 +170,7 @@ class ModelCardData:
             "size_bytes": self.size_bytes,
             "weight_storage": self.weight_storage,
             "edge_restore": self.edge_restore,
+            "edge_restore_correlated_only": self.edge_restore_correlated_only,
             "texture": self.texture,
             "strength_above_one": self.strength_above_one,
             "intensity": dict(self.intensity),
@@ -204,6 +207,7 @@ class ModelCardData:
             size_bytes=_int(data["size_bytes"]),
             weight_storage=str(data.get("weight_storage", "float32")),
             edge_restore=_float(data.get("edge_restore", 0.0)),
+            edge_restore_correlated_only=card_flag(data.get("edge_restore_correlated_only", False)),
             texture=card_texture(data.get("texture", 0.0)),
             strength_above_one=card_strength_rule(data.get("strength_above_one", "level")),
             intensity=_mapping(data["intensity"]),
@@ -263,7 +267,7 @@ def model_card_markdown(card: ModelCardData, *, patch_size: int, torch_threads: 
 | architecture | `{card.architecture}` {dict(card.architecture_params)}, {card.parameters:,} parameters |
 | weights | `{card.weights}` ({card.size_bytes:,} bytes, {_storage_text(card.weight_storage)}), sha256 `{card.sha256}` |
 | intensity mapping | {card.intensity_text} → [0, 1]; content outside is left unchanged (noise just past it is denoised) |
-| edge restoration | {_edge_restore_text(card.edge_restore)} |
+| edge restoration | {_edge_restore_text(card.edge_restore, correlated_only=card.edge_restore_correlated_only)} |
 | noise texture | {_texture_text(card.texture)} |
 | strength above 1 | {_strength_text(card.strength_above_one)} |
 | noise trained on | {card.noise} |
@@ -377,12 +381,19 @@ def _int(value: object) -> int:
     return value
 
 
-def _edge_restore_text(amount: float) -> str:
+def _edge_restore_text(amount: float, *, correlated_only: bool = False) -> str:
     if amount == 0:
         return "none by default (`--edge-restore A` adds it)"
+    where = (
+        ", only where the removed noise is correlated like a scanner's (none on white noise: its lag-1"
+        " correlation decides, meddenoise.models.removed)"
+        if correlated_only
+        else ""
+    )
     return (
         f"{amount:g} by default: that share of the removed component, low-passed, is put back at strong "
-        "edges (meddenoise.models.edge_restore; `--edge-restore 0` turns it off); the quality below includes it"
+        f"edges (meddenoise.models.edge_restore; `--edge-restore 0` turns it off){where}; the quality below "
+        "includes it"
     )
 
 

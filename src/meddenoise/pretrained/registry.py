@@ -72,6 +72,9 @@ class ModelCard:
     #: the edge restoration applied to the model's output by default (0 = none; see
     #: :mod:`meddenoise.models.edge_restore`)
     edge_restore: float = 0.0
+    #: whether that edge restoration acts only where the removed noise is correlated (a scanner's), not on
+    #: white noise (``EdgeRestoring(correlated_only=True)``)
+    edge_restore_correlated_only: bool = False
     #: the noise texture kept by default: an amount in [0, 1] or ``"auto"`` (0 = none; see
     #: :mod:`meddenoise.models.texture`)
     texture: float | str = 0.0
@@ -105,6 +108,7 @@ class ModelCard:
                 ms_per_512=(None if data.get("ms_per_512") is None else float(data["ms_per_512"])),
                 summary=str(data.get("summary", "")),
                 edge_restore=float(data.get("edge_restore", 0.0)),
+                edge_restore_correlated_only=card_flag(data.get("edge_restore_correlated_only", False)),
                 texture=card_texture(data.get("texture", 0.0)),
                 strength_above_one=card_strength_rule(data.get("strength_above_one", "level")),
                 raw=data,
@@ -123,6 +127,13 @@ def card_strength_rule(value: object) -> str:
 
     if not isinstance(value, str) or value not in STRENGTH_RULES:
         raise ValueError(f"strength_above_one: expected one of {', '.join(STRENGTH_RULES)}, got {value!r}")
+    return value
+
+
+def card_flag(value: object) -> bool:
+    """A card's yes/no setting: a JSON ``true`` / ``false`` (anything else is refused, not read as truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
     return value
 
 
