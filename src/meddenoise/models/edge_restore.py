@@ -164,7 +164,7 @@ class EdgeRestoring(BatchDenoiser):
 
     @property
     def edge_restore(self) -> float:
-        """The amount, under the name the pipeline's report reads (``; edge restoration 0.8``)."""
+        """The amount, under the name the pipeline's report reads (``; edge restoration 0.4``)."""
         return self.amount
 
     @property
