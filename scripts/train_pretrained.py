@@ -55,7 +55,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -109,26 +109,55 @@ PERCENTILE_INTENSITY = IntensitySpec(method="percentile", low=0.5, high=99.5)
 MRI_INTENSITY = IntensitySpec(method="percentile", low=0.5, high=99.5, smooth=1.5)
 PATCH = 48
 BATCH = 16
-#: Edge restoration users get by default (the card's ``edge_restore``; meddenoise.models.edge_restore):
-#: ``ct`` keeps more edge gradient than BM3D on low-dose CT with it; the other models do not gain. 0.4
-#: since the noise-kind-conditioned ``ct`` (2026-12-01): it blurs less, so 0.8 only cost PSNR (-0.2 dB at
-#: 25 % / 10 % dose, -0.17 dB at 50 HU white) for edge gradient ratios of 0.9986 / 0.9977 instead of
-#: 0.4's 0.9981 / 0.9970 (BM3D told: 0.9967 / 0.9933).
-EDGE_RESTORE: dict[str, float] = {"ct": 0.4}
-#: Models whose edge restoration acts only where the removed noise is correlated (a scanner's), not on white
-#: noise (the card's ``edge_restore_correlated_only``; EdgeRestoring(correlated_only=True)). Chosen for ``ct``
-#: on its 35 training slices and on two CT slices of pydicom-data that no model trained on (a head, an
-#: abdomen; 2026-12-04, seed 1): told the std of added white noise, 0.4 cost 0.02 / 0.05 / 0.10 dB at 10 / 20
-#: / 50 HU on the first and 0.18 / 0.22 / 0.23 dB on the head (the abdomen within 0.04), while on low-dose CT
-#: (the removed noise's lag-1 correlation 0.26-0.90) it keeps edges sharper than BM3D.
-EDGE_RESTORE_CORRELATED_ONLY: frozenset[str] = frozenset({"ct"})
-#: Noise texture users get by default (the card's ``texture``; meddenoise.models.texture): ``ct`` keeps its
-#: scan's texture at low dose (``auto``: only where the removed noise is correlated like a CT kernel's).
-TEXTURE: dict[str, float | str] = {"ct": "auto"}
-#: How ``--strength`` goes past 1 (the card's ``strength_above_one``; meddenoise.denoiser.strength_passes):
-#: ``ct`` runs again on its own output. Told twice its level it removed *less* of a routine scan's noise
-#: (34 % -> 25 % on its training slices), two passes remove more (34 % -> 42 %; docs/low-dose-ct.md).
-STRENGTH_ABOVE_ONE: dict[str, str] = {"ct": "repeat"}
+
+
+@dataclass(frozen=True)
+class UserDefaults:
+    """What users get from a shipped model by default, beside its network: the card fields of the same names
+    (meddenoise.pretrained.cards.ModelCardData), read by ``meddenoise.methods.build_denoiser``."""
+
+    #: edge restoration amount (meddenoise.models.edge_restore)
+    edge_restore: float = 0.0
+    #: the edge restoration acts only where the removed noise is correlated (a scanner's), not on white noise
+    edge_restore_correlated_only: bool = False
+    #: noise texture put back (meddenoise.models.texture): an amount or ``auto``
+    texture: float | str = 0.0
+    #: how ``--strength`` goes past 1 (meddenoise.denoiser.strength_passes): ``level`` or ``repeat``
+    strength_above_one: str = "level"
+
+    def card_fields(self) -> dict[str, Any]:
+        """The card's fields of these defaults, by name."""
+        return dataclasses.asdict(self)
+
+
+#: Each model's defaults for users (:class:`UserDefaults`; the models not named keep none).
+#: ``ct``, and why:
+#: - edge restoration 0.4: it keeps more edge gradient than BM3D on low-dose CT; the other models do not
+#:   gain. 0.4 since the noise-kind-conditioned ``ct`` (2026-12-01): it blurs less, so 0.8 only cost PSNR
+#:   (-0.2 dB at 25 % / 10 % dose, -0.17 dB at 50 HU white) for edge gradient ratios of 0.9986 / 0.9977
+#:   instead of 0.4's 0.9981 / 0.9970 (BM3D told: 0.9967 / 0.9933).
+#: - on correlated noise only (EdgeRestoring(correlated_only=True)). Chosen on its 35 training slices and on
+#:   two CT slices of pydicom-data that no model trained on (a head, an abdomen; 2026-12-04, seed 1): told the
+#:   std of added white noise, 0.4 cost 0.02 / 0.05 / 0.10 dB at 10 / 20 / 50 HU on the first and 0.18 / 0.22
+#:   / 0.23 dB on the head (the abdomen within 0.04), while on low-dose CT (the removed noise's lag-1
+#:   correlation 0.26-0.90) it keeps edges sharper than BM3D.
+#: - texture ``auto``: it keeps its scan's texture at low dose, only where the removed noise is correlated
+#:   like a CT kernel's.
+#: - strength past 1 by ``repeat``: it runs again on its own output. Told twice its level it removed *less* of
+#:   a routine scan's noise (34 % -> 25 % on its training slices), two passes remove more (34 % -> 42 %;
+#:   docs/low-dose-ct.md).
+USER_DEFAULTS: dict[str, UserDefaults] = {
+    "ct": UserDefaults(
+        edge_restore=0.4, edge_restore_correlated_only=True, texture="auto", strength_above_one="repeat"
+    ),
+}
+
+
+def user_defaults(name: str) -> UserDefaults:
+    """``name``'s :class:`UserDefaults` (none for a model not in :data:`USER_DEFAULTS`)."""
+    return USER_DEFAULTS.get(name, UserDefaults())
+
+
 #: Noise std range of each model on its [0, 1] scale (log-uniform; CT: 4-120 HU in the 2048-HU window).
 SIGMA_RANGES: dict[str, tuple[float, float]] = {
     "general": (0.002, 0.2),
@@ -938,7 +967,9 @@ def _shipped_choice(
     spec = IntensitySpec.from_dict(dict(card.intensity)) if intensity is None else intensity
     choice = DenoiserChoice(denoiser, spec, name, "pretrained")
     correlated_only = (
-        card.edge_restore_correlated_only if edge_restore is None else name in EDGE_RESTORE_CORRELATED_ONLY
+        card.edge_restore_correlated_only
+        if edge_restore is None
+        else user_defaults(name).edge_restore_correlated_only
     )
     return card, _as_shipped(choice, amount, kept, correlated_only=correlated_only)
 
@@ -1034,8 +1065,8 @@ def verify_cards(
         card, choice = _shipped_choice(
             name,
             folder,
-            EDGE_RESTORE.get(name, 0.0) if rewrite else None,
-            TEXTURE.get(name, 0.0) if rewrite else None,
+            user_defaults(name).edge_restore if rewrite else None,
+            user_defaults(name).texture if rewrite else None,
             data.intensity if rewrite else None,
         )
         quality = _card_quality(name, choice, data, card.modality)
@@ -1047,10 +1078,7 @@ def verify_cards(
                 held_apart=data.held_apart,
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
-                edge_restore=EDGE_RESTORE.get(name, 0.0),
-                edge_restore_correlated_only=name in EDGE_RESTORE_CORRELATED_ONLY,
-                texture=TEXTURE.get(name, 0.0),
-                strength_above_one=STRENGTH_ABOVE_ONE.get(name, "level"),
+                **user_defaults(name).card_fields(),
             )
             write_model_card(updated, folder)
             print(f"{name}: card rewritten from the benchmark", flush=True)
@@ -1366,12 +1394,13 @@ def main(argv: list[str] | None = None) -> int:
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
             network = ModelDenoiser(shipped, name=name, batch_size=4)
-            network.strength_above_one = STRENGTH_ABOVE_ONE.get(name, "level")  # as users get it
+            defaults = user_defaults(name)
+            network.strength_above_one = defaults.strength_above_one  # as users get it
             choice = _as_shipped(
                 DenoiserChoice(network, data.intensity, name, "checkpoint"),
-                EDGE_RESTORE.get(name, 0.0),
-                TEXTURE.get(name, 0.0),
-                correlated_only=name in EDGE_RESTORE_CORRELATED_ONLY,
+                defaults.edge_restore,
+                defaults.texture,
+                correlated_only=defaults.edge_restore_correlated_only,
             )
             quality = (
                 _card_quality(name, choice, data, SUMMARIES[name][0])
@@ -1404,10 +1433,7 @@ def main(argv: list[str] | None = None) -> int:
                 sha256=sha256_file(weights),
                 size_bytes=weights.stat().st_size,
                 weight_storage=args.weights_storage or "int8",
-                edge_restore=EDGE_RESTORE.get(name, 0.0),
-                edge_restore_correlated_only=name in EDGE_RESTORE_CORRELATED_ONLY,
-                texture=TEXTURE.get(name, 0.0),
-                strength_above_one=STRENGTH_ABOVE_ONE.get(name, "level"),
+                **defaults.card_fields(),
                 intensity=data.intensity.to_dict(),
                 intensity_text=data.intensity.describe(),
                 noise=_card_noise(name, args.ct_texture, args.ct_kernels),

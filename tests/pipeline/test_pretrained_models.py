@@ -438,3 +438,18 @@ def test_xray_nih_adds_the_chest_radiographs_to_xray_alone(
     assert [b.name for b in data.bench] == [b.name for b in plain.bench]  # the card scores the same images
     general = module.general_data({"xray": data})
     assert len(general.train) == len(plain.train) and general.sources == plain.sources
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_card_says_the_defaults_the_training_script_gives_that_model(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cards' edge restoration, noise texture and strength rule are what `scripts/train_pretrained.py`
+    writes for the model (its USER_DEFAULTS): a change there without new cards fails here."""
+    module = _train_pretrained_script(monkeypatch)
+    from meddenoise.pretrained.cards import read_model_card
+
+    card = read_model_card(PRETRAINED_DIR / f"{name}.json")
+    assert {field: getattr(card, field) for field in module.UserDefaults.__dataclass_fields__} == (
+        module.user_defaults(name).card_fields()
+    )
