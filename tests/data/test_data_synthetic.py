@@ -47,6 +47,25 @@ def test_larger_smallest_discs_leave_fewer_edges() -> None:
     assert edge_share((8.0, 60.0)) < 0.5 * edge_share((1.0, 60.0))
 
 
+def test_coverage_is_the_mean_number_of_discs_over_a_pixel() -> None:
+    """A pixel stays uncovered (the first disc's value) with probability exp(-coverage), discs reaching in
+    from outside the image included: small discs, so the largest one-valued region is the uncovered one."""
+    unique_levels = np.linspace(0.0, 1.0, 1_000_000)
+    uncovered = []
+    for seed in range(12):
+        image = dead_leaves(
+            (40, 40),
+            rng=seed,
+            values=unique_levels,
+            radius_range=(3.0, 3.0),
+            coverage=1.0,
+            supersample=1,
+            blur=(0.0, 0.0),
+        )
+        uncovered.append(np.unique(image, return_counts=True)[1].max() / image.size)
+    assert np.mean(uncovered) == pytest.approx(np.exp(-1.0), abs=0.05)
+
+
 def test_a_ramp_tilts_the_discs_and_none_leaves_them_flat() -> None:
     levels = np.array([0.3, 0.7], dtype=np.float32)
     options = {"values": levels, "radius_range": (20.0, 40.0), "supersample": 1, "blur": (0.0, 0.0)}

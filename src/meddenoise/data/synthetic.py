@@ -48,8 +48,8 @@ def dead_leaves(
     alpha
         Exponent of the radius density ``p(r) ~ r**-alpha`` (3 gives scale invariance).
     coverage
-        Discs drawn, as a multiple of those whose mean area covers the image once (higher leaves fewer
-        uncovered pixels; uncovered ones keep the first disc's value).
+        How many discs lie over a pixel on average: a pixel is left uncovered (keeping the first disc's value)
+        with probability ``exp(-coverage)``, 1.8 % at 4.
     supersample
         Discs are drawn at this many times the resolution and area-averaged down: smooth, not jagged, edges.
     blur
@@ -91,9 +91,10 @@ def dead_leaves(
         raise ValueError("dead_leaves: values is empty")
     s = supersample
     big_h, big_w = height * s, width * s
-    radii = _power_law(
-        generator, _disc_count(height * width, r_min, r_max, alpha, coverage), r_min, r_max, alpha
-    )
+    # centres fall anywhere a disc can reach the image from, so the count is for that larger area: each pixel
+    # then lies under ``coverage`` discs on average
+    reach = (height + 2 * r_max) * (width + 2 * r_max)
+    radii = _power_law(generator, _disc_count(reach, r_min, r_max, alpha, coverage), r_min, r_max, alpha)
     grey = generator.choice(pool, size=radii.size) if pool is not None else generator.random(radii.size)
     centres_y = generator.uniform(-r_max, height + r_max, radii.size) * s
     centres_x = generator.uniform(-r_max, width + r_max, radii.size) * s
@@ -123,7 +124,7 @@ def dead_leaves(
     return np.clip(image, low, high).astype(np.float32)
 
 
-def _disc_count(area: int, r_min: float, r_max: float, alpha: float, coverage: float) -> int:
+def _disc_count(area: float, r_min: float, r_max: float, alpha: float, coverage: float) -> int:
     """Discs whose expected total area is ``coverage`` times ``area`` (mean disc area by quadrature)."""
     if r_min == r_max:
         mean_area = np.pi * r_min**2
