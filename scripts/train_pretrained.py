@@ -129,6 +129,11 @@ class UserDefaults:
         """The card's fields of these defaults, by name."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def of_card(cls, card: ModelCardData) -> UserDefaults:
+        """The defaults ``card`` records."""
+        return cls(**{f.name: getattr(card, f.name) for f in dataclasses.fields(cls)})
+
 
 #: Each model's defaults for users (:class:`UserDefaults`; the models not named keep none).
 #: ``ct``, and why:
@@ -982,24 +987,23 @@ def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: 
     )
 
 
-def _as_shipped(
-    choice: DenoiserChoice, edge_restore: float, texture: float | str, *, correlated_only: bool = False
-) -> DenoiserChoice:
-    """``choice`` with the edge restoration (on correlated noise only, if so) and noise texture users get by
-    default, unnamed."""
-    restored = with_edge_restore(choice, edge_restore, correlated_only=correlated_only)
-    return with_texture(restored, texture_amount(restored, texture), label=False)
+def _as_shipped(choice: DenoiserChoice, defaults: UserDefaults) -> DenoiserChoice:
+    """``choice`` with the edge restoration (on correlated noise only, if so) and noise texture of ``defaults``,
+    unnamed."""
+    restored = with_edge_restore(
+        choice, defaults.edge_restore, correlated_only=defaults.edge_restore_correlated_only
+    )
+    return with_texture(restored, texture_amount(restored, defaults.texture), label=False)
 
 
 def _shipped_choice(
     name: str,
     folder: Path,
-    edge_restore: float | None = None,
-    texture: float | str | None = None,
+    defaults: UserDefaults | None = None,
     intensity: IntensitySpec | None = None,
 ) -> tuple[ModelCardData, DenoiserChoice]:
-    """The weights in ``folder`` as users get them: the card's architecture, intensity mapping, edge
-    restoration and noise texture (``edge_restore`` / ``texture`` / ``intensity`` instead when given)."""
+    """The weights in ``folder`` as users get them: the card's architecture, intensity mapping and
+    :class:`UserDefaults` (``defaults`` / ``intensity`` instead when given)."""
     from meddenoise.models import build_model
     from meddenoise.pretrained.cards import read_model_card
 
@@ -1007,19 +1011,13 @@ def _shipped_choice(
     model = build_model(card.architecture, **card.architecture_params)
     model.load_state_dict(load_weights(folder / card.weights))
     model.eval()
-    amount = card.edge_restore if edge_restore is None else edge_restore
-    kept = card.texture if texture is None else texture
+    chosen = UserDefaults.of_card(card) if defaults is None else defaults
     denoiser = ModelDenoiser(model, name=name, batch_size=4)
     # as the factory does: past strength 1, and for --texture auto on a scanner's noise, ct runs again
-    denoiser.strength_above_one = card.strength_above_one
+    denoiser.strength_above_one = chosen.strength_above_one
     spec = IntensitySpec.from_dict(dict(card.intensity)) if intensity is None else intensity
     choice = DenoiserChoice(denoiser, spec, name, "pretrained")
-    correlated_only = (
-        card.edge_restore_correlated_only
-        if edge_restore is None
-        else user_defaults(name).edge_restore_correlated_only
-    )
-    return card, _as_shipped(choice, amount, kept, correlated_only=correlated_only)
+    return card, _as_shipped(choice, chosen)
 
 
 def speed_machine() -> str:
@@ -1113,8 +1111,7 @@ def verify_cards(
         card, choice = _shipped_choice(
             name,
             folder,
-            user_defaults(name).edge_restore if rewrite else None,
-            user_defaults(name).texture if rewrite else None,
+            user_defaults(name) if rewrite else None,
             data.intensity if rewrite else None,
         )
         quality = _card_quality(name, choice, data, card.modality)
@@ -1460,12 +1457,7 @@ def main(argv: list[str] | None = None) -> int:
             network = ModelDenoiser(shipped, name=name, batch_size=4)
             defaults = user_defaults(name)
             network.strength_above_one = defaults.strength_above_one  # as users get it
-            choice = _as_shipped(
-                DenoiserChoice(network, data.intensity, name, "checkpoint"),
-                defaults.edge_restore,
-                defaults.texture,
-                correlated_only=defaults.edge_restore_correlated_only,
-            )
+            choice = _as_shipped(DenoiserChoice(network, data.intensity, name, "checkpoint"), defaults)
             quality = (
                 _card_quality(name, choice, data, SUMMARIES[name][0])
                 if not args.no_eval

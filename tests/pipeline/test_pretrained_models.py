@@ -476,6 +476,4 @@ def test_each_shipped_card_says_the_defaults_the_training_script_gives_that_mode
     from meddenoise.pretrained.cards import read_model_card
 
     card = read_model_card(PRETRAINED_DIR / f"{name}.json")
-    assert {field: getattr(card, field) for field in module.UserDefaults.__dataclass_fields__} == (
-        module.user_defaults(name).card_fields()
-    )
+    assert module.UserDefaults.of_card(card) == module.user_defaults(name)
