@@ -554,8 +554,8 @@ def with_synthetic_patches(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """``clean`` with ``fraction`` of its patches (at random places) replaced by patches of dead-leaves
-    images whose grey levels follow ``data``'s training pixels; CT textures for them come from random real
-    patches (the textures are noise, not content). Returns the patches, the textures and how many were replaced.
+    images whose grey levels follow ``data``'s training pixels; each keeps the CT texture its real patch had
+    (the textures are noise, not content). Returns the patches, the textures and how many were replaced.
     """
     from meddenoise.data.synthetic import dead_leaves
 
@@ -571,11 +571,6 @@ def with_synthetic_patches(
         for k in places[start : start + SYNTHETIC_PATCHES_PER_IMAGE]:
             y, x = rng.integers(0, side - PATCH + 1, size=2)
             out[k] = image[y : y + PATCH, x : x + PATCH]
-    if textures is not None:
-        textures = textures.copy()
-        _, real = paired_patches(data.train, data.textures, count, rng)
-        assert real is not None  # data.textures is given when textures are
-        textures[places] = real
     return out, textures, count
 
 
@@ -1030,24 +1025,20 @@ def speed_machine() -> str:
     return ", ".join(parts)
 
 
-def _default_storage(name: str, folder: Path) -> WeightStorage:
-    """How ``--cards-only`` stores ``name``'s weights unless told: int8 for float32 weights, else as they are."""
-    from meddenoise.pretrained.cards import read_model_card
-
-    stored = weights_storage(folder / read_model_card(folder / f"{name}.json").weights)
-    return "int8" if stored == "float32" else stored
-
-
-def store_weights_as(name: str, folder: Path, storage: WeightStorage) -> None:
+def store_weights_as(name: str, folder: Path, storage: WeightStorage | None) -> None:
     """Rewrite ``folder``'s weights of ``name`` in ``storage`` (the card's SHA-256, size and storage with them).
 
-    Nothing is written when they are stored so already. The card's quality is then stale: callers measure it.
+    ``None`` is ``--cards-only``'s default: float32 weights become int8, others stay as they are. Nothing is
+    written when they are stored so already. The card's quality is then stale: callers measure it.
     """
     from meddenoise.pretrained.cards import read_model_card
 
     card = read_model_card(folder / f"{name}.json")
     path = folder / card.weights
-    if weights_storage(path) == storage:
+    stored = weights_storage(path)
+    if storage is None:
+        storage = "int8" if stored == "float32" else stored
+    if stored == storage:
         return
     save_weights(
         load_weights(path),
@@ -1106,7 +1097,7 @@ def verify_cards(
     failed = 0
     for name in names:
         if rewrite:
-            store_weights_as(name, folder, storage or _default_storage(name, folder))
+            store_weights_as(name, folder, storage)
         data = general if name == "general" else parts[name]
         card, choice = _shipped_choice(
             name,
