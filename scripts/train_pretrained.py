@@ -65,7 +65,13 @@ from meddenoise.data.intensity import IntensitySpec, fit_intensity, to_unit
 from meddenoise.denoiser import Denoiser
 from meddenoise.evaluation.benchmark import BenchImage
 from meddenoise.experiments.model_cards import card_levels, measure_quality
-from meddenoise.methods import DenoiserChoice, texture_amount, with_edge_restore, with_texture
+from meddenoise.methods import (
+    DenoiserChoice,
+    MethodKind,
+    texture_amount,
+    with_edge_restore,
+    with_texture,
+)
 from meddenoise.models.denoiser import ModelDenoiser
 from meddenoise.models.weights import (
     WEIGHT_STORAGES,
@@ -547,22 +553,19 @@ def paired_patches(
 
 
 def with_synthetic_patches(
-    clean: np.ndarray,
-    textures: np.ndarray | None,
-    data: ModelData,
-    fraction: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray | None, int]:
+    clean: np.ndarray, images: list[np.ndarray], fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
     """``clean`` with ``fraction`` of its patches (at random places) replaced by patches of dead-leaves
-    images whose grey levels follow ``data``'s training pixels; each keeps the CT texture its real patch had
-    (the textures are noise, not content). Returns the patches, the textures and how many were replaced.
+    images whose grey levels follow the pixels of ``images`` (the model's training images). Aligned CT
+    textures are left as they are: each replaced patch keeps its real patch's (noise, not content).
+    Returns the patches and how many were replaced.
     """
     from meddenoise.data.synthetic import dead_leaves
 
     count = round(fraction * len(clean))
     if count == 0:
-        return clean, textures, 0
-    pool = np.concatenate([im.ravel()[:: max(1, im.size // 20_000)] for im in data.train])
+        return clean, 0
+    pool = np.concatenate([im.ravel()[:: max(1, im.size // 20_000)] for im in images])
     side = max(SYNTHETIC_SIDE, PATCH)
     out = clean.copy()
     places = rng.choice(len(clean), size=count, replace=False)
@@ -571,7 +574,7 @@ def with_synthetic_patches(
         for k in places[start : start + SYNTHETIC_PATCHES_PER_IMAGE]:
             y, x = rng.integers(0, side - PATCH + 1, size=2)
             out[k] = image[y : y + PATCH, x : x + PATCH]
-    return out, textures, count
+    return out, count
 
 
 def ms_per_512(denoiser: Denoiser, repeats: int = 3) -> float:
@@ -982,11 +985,22 @@ def _card_quality(name: str, choice: DenoiserChoice, data: ModelData, modality: 
     )
 
 
-def _as_shipped(choice: DenoiserChoice, defaults: UserDefaults) -> DenoiserChoice:
-    """``choice`` with the edge restoration (on correlated noise only, if so) and noise texture of ``defaults``,
-    unnamed."""
+def _as_shipped(
+    model: torch.nn.Module,
+    name: str,
+    intensity: IntensitySpec,
+    source: MethodKind,
+    defaults: UserDefaults,
+) -> DenoiserChoice:
+    """``model`` as users get it: its strength rule, edge restoration (on correlated noise only, if so) and
+    noise texture of ``defaults``, unnamed."""
+    denoiser = ModelDenoiser(model, name=name, batch_size=4)
+    # as the factory does: past strength 1, and for --texture auto on a scanner's noise, ct runs again
+    denoiser.strength_above_one = defaults.strength_above_one
     restored = with_edge_restore(
-        choice, defaults.edge_restore, correlated_only=defaults.edge_restore_correlated_only
+        DenoiserChoice(denoiser, intensity, name, source),
+        defaults.edge_restore,
+        correlated_only=defaults.edge_restore_correlated_only,
     )
     return with_texture(restored, texture_amount(restored, defaults.texture), label=False)
 
@@ -1007,12 +1021,8 @@ def _shipped_choice(
     model.load_state_dict(load_weights(folder / card.weights))
     model.eval()
     chosen = UserDefaults.of_card(card) if defaults is None else defaults
-    denoiser = ModelDenoiser(model, name=name, batch_size=4)
-    # as the factory does: past strength 1, and for --texture auto on a scanner's noise, ct runs again
-    denoiser.strength_above_one = chosen.strength_above_one
     spec = IntensitySpec.from_dict(dict(card.intensity)) if intensity is None else intensity
-    choice = DenoiserChoice(denoiser, spec, name, "pretrained")
-    return card, _as_shipped(choice, chosen)
+    return card, _as_shipped(model, name, spec, "pretrained", chosen)
 
 
 def speed_machine() -> str:
@@ -1427,9 +1437,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     args.finetune_patches = patches_n
             clean, textures = paired_patches(data.train, data.textures or None, patches_n, rng)
-            clean, textures, synthetic_n = with_synthetic_patches(
-                clean, textures, data, SYNTHETIC_FRACTION, rng
-            )
+            clean, synthetic_n = with_synthetic_patches(clean, data.train, SYNTHETIC_FRACTION, rng)
             print(
                 f"training {name}: {patches_n} patches ({synthetic_n} synthetic), {epochs} epochs", flush=True
             )
@@ -1445,10 +1453,8 @@ def main(argv: list[str] | None = None) -> int:
             shipped = build_model(ARCHITECTURE, **_model_params(name))
             shipped.load_state_dict(load_weights(weights))
             shipped.eval()
-            network = ModelDenoiser(shipped, name=name, batch_size=4)
             defaults = user_defaults(name)
-            network.strength_above_one = defaults.strength_above_one  # as users get it
-            choice = _as_shipped(DenoiserChoice(network, data.intensity, name, "checkpoint"), defaults)
+            choice = _as_shipped(shipped, name, data.intensity, "checkpoint", defaults)
             quality = (
                 _card_quality(name, choice, data, SUMMARIES[name][0])
                 if not args.no_eval

@@ -446,25 +446,20 @@ def test_synthetic_fraction_replaces_that_share_of_patches_with_dead_leaves_at_r
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`--synthetic-fraction F`: F of the training patches (rounded) come from dead-leaves images whose grey
-    levels are the real images' own, the rest stay as drawn, and aligned CT textures stay real noise; 0 keeps
-    every patch."""
+    levels are the real images' own, the rest stay as drawn (aligned CT textures are not its business: they
+    stay the real patches'); 0 keeps every patch."""
     module = _train_pretrained_script(monkeypatch)
     monkeypatch.setattr(module, "PATCH", 16)
     levels = (0.25, 0.5, 0.75)
     images = [np.full((40, 40), v, dtype=np.float32) for v in levels]  # flat: a replaced patch shows
-    textures = [np.full((40, 40), 9.0, dtype=np.float32) for _ in levels]
-    data = module.ModelData(train=images, textures=textures)
-    real, real_textures = module.paired_patches(images, textures, 40, np.random.default_rng(0))
-    kept = module.with_synthetic_patches(real, real_textures, data, 0.0, np.random.default_rng(1))
-    assert kept[0] is real and kept[1] is real_textures and kept[2] == 0
-    clean, noise, count = module.with_synthetic_patches(
-        real, real_textures, data, 0.3, np.random.default_rng(1)
-    )
+    real = module.patches(images, 40, np.random.default_rng(0))
+    kept = module.with_synthetic_patches(real, images, 0.0, np.random.default_rng(1))
+    assert kept[0] is real and kept[1] == 0
+    clean, count = module.with_synthetic_patches(real, images, 0.3, np.random.default_rng(1))
     changed = np.any(clean != real, axis=(1, 2))
     assert count == 12 and 9 <= int(changed.sum()) <= 12  # a dead-leaves patch can be one flat disc
     assert not np.array_equal(np.flatnonzero(changed), np.arange(28, 40))  # scattered, not the last ones
     assert clean.min() >= 0.25 and clean.max() <= 0.75  # the real images' grey levels bound them
-    assert noise is real_textures  # each place keeps its real patch's texture (noise, not content)
     assert np.all(np.isin(real, levels))  # the input patches are left as they were
 
 
